@@ -1,0 +1,3 @@
+//! Runnel: a Kafka wire-protocol compatible broker.
+
+pub mod log;

@@ -1,0 +1,50 @@
+//! Per-log settings, named after Kafka's topic configs (`segment.bytes`,
+//! `retention.ms`, ...). The broker resolves topic overrides over broker
+//! defaults and hands the result to each [`crate::log::PartitionLog`].
+
+use crate::log::batch::TimestampType;
+
+/// Settings of one partition log. Defaults are Kafka's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    pub segment_ms: i64,
+    /// `segment.index.bytes`: the most bytes an index may hold before a roll.
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: bytes of log between two index entries.
+    pub index_interval_bytes: u64,
+    /// `retention.ms`: delete segments whose newest record is older; -1 keeps all.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest segments while the log is larger; -1 keeps all.
+    pub retention_bytes: i64,
+    /// `flush.messages`: fsync after this many records; `i64::MAX` leaves it to the OS.
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the oldest unflushed data is this old; `i64::MAX` leaves it to the OS.
+    pub flush_ms: i64,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+    /// `max.message.bytes`: the largest batch accepted.
+    pub max_message_bytes: usize,
+    /// `file.delete.delay.ms`: how long a deleted segment lingers as `.deleted`.
+    pub file_delete_delay_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            message_timestamp_type: TimestampType::CreateTime,
+            max_message_bytes: 1024 * 1024 + 12,
+            file_delete_delay_ms: 60_000,
+        }
+    }
+}

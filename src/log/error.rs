@@ -1,0 +1,35 @@
+//! Errors of the storage engine. Each variant is distinct so that the broker
+//! maps it to one Kafka error code (see `crate::protocol::errors`).
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Bytes too short to hold a batch header, or a length that runs past the buffer.
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(String),
+    /// The stored CRC32C does not match the bytes.
+    #[error("record batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch { stored: u32, computed: u32 },
+    /// Magic other than 2 (message formats v0 and v1 are refused).
+    #[error("unsupported record batch magic {0}")]
+    UnsupportedMagic(i8),
+    /// A batch whose fields disagree (record count vs. offset delta, negative count, ...).
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(String),
+    /// A batch larger than `max.message.bytes`.
+    #[error("record batch of {size} bytes exceeds the limit of {max} bytes")]
+    BatchTooLarge { size: usize, max: usize },
+    /// A read below the log start offset or past the log end offset.
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    /// The log's directory failed an fsync or write earlier and is offline.
+    #[error("log directory is offline after an I/O failure")]
+    Offline,
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}

@@ -1,0 +1,34 @@
+//! The storage engine: a partition's log as a directory of segments in Apache
+//! Kafka's on-disk format.
+//!
+//! Layering follows Kafka's (`OffsetIndex`/`TimeIndex` → `LogSegment` →
+//! `LocalLog` → `UnifiedLog`), written as Rust ownership rather than class
+//! shapes:
+//! - [`batch`]: a zero-copy view over RecordBatch v2 bytes and its validation.
+//! - [`index`]: the sparse `.index` and `.timeindex` files.
+//! - [`segment`]: one `.log` file with its two indexes.
+//! - [`partition_log`]: the ordered segments of one partition: append, read,
+//!   roll, truncate, retention, look-ups by offset and time.
+//! - [`recovery`]: the scan that validates a segment after an unclean shutdown.
+//! - [`manager`]: every partition log under `log.dirs`, the clean-shutdown
+//!   marker and the background retention and flush task.
+//!
+//! Invariants: offsets in a log only grow; a reader never observes a batch
+//! before all of its bytes are written (the end offset is published last);
+//! every batch handed out by a read passed CRC validation when written or
+//! when recovered.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod index;
+pub mod manager;
+pub mod partition_log;
+pub mod recovery;
+pub mod segment;
+
+pub use batch::{BatchHeader, TimestampType};
+pub use config::LogConfig;
+pub use error::LogError;
+pub use manager::LogManager;
+pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
