@@ -1,0 +1,160 @@
+//! Every error that reaches a client, and its Kafka error code. This is the
+//! one place where codes are chosen: handlers return [`ApiError`], the
+//! response builders call [`ApiError::code`] and [`ApiError::message`].
+
+use kafka_protocol::ResponseError as Kafka;
+
+use crate::log::LogError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("this server does not host this topic-partition")]
+    UnknownTopicOrPartition,
+    #[error("this server does not host this topic ID")]
+    UnknownTopicId,
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    CorruptMessage(String),
+    #[error("{0}")]
+    InvalidRecord(String),
+    #[error("{0}")]
+    MessageTooLarge(String),
+    #[error("{0}")]
+    UnsupportedForMessageFormat(String),
+    #[error("offset out of range")]
+    OffsetOutOfRange,
+    #[error("acks must be -1, 0 or 1")]
+    InvalidRequiredAcks,
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+    #[error("{0}")]
+    UnknownProducerId(String),
+    #[error("{0}")]
+    KafkaStorage(String),
+    #[error("{0}")]
+    PolicyViolation(String),
+    #[error("topic deletion is disabled (delete.topic.enable=false)")]
+    TopicDeletionDisabled,
+    #[error("{0}")]
+    UnsupportedVersion(String),
+    #[error("{0}")]
+    CoordinatorNotAvailable(String),
+    #[error("{0}")]
+    InvalidTimestamp(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Kafka's error code for this error.
+    pub fn code(&self) -> i16 {
+        self.kafka().code()
+    }
+
+    fn kafka(&self) -> Kafka {
+        match self {
+            ApiError::UnknownTopicOrPartition => Kafka::UnknownTopicOrPartition,
+            ApiError::UnknownTopicId => Kafka::UnknownTopicId,
+            ApiError::InvalidTopic(_) => Kafka::InvalidTopicException,
+            ApiError::TopicAlreadyExists(_) => Kafka::TopicAlreadyExists,
+            ApiError::InvalidPartitions(_) => Kafka::InvalidPartitions,
+            ApiError::InvalidReplicationFactor(_) => Kafka::InvalidReplicationFactor,
+            ApiError::InvalidConfig(_) => Kafka::InvalidConfig,
+            ApiError::InvalidRequest(_) => Kafka::InvalidRequest,
+            ApiError::CorruptMessage(_) => Kafka::CorruptMessage,
+            ApiError::InvalidRecord(_) => Kafka::InvalidRecord,
+            ApiError::MessageTooLarge(_) => Kafka::MessageTooLarge,
+            ApiError::UnsupportedForMessageFormat(_) => Kafka::UnsupportedForMessageFormat,
+            ApiError::OffsetOutOfRange => Kafka::OffsetOutOfRange,
+            ApiError::InvalidRequiredAcks => Kafka::InvalidRequiredAcks,
+            ApiError::OutOfOrderSequence(_) => Kafka::OutOfOrderSequenceNumber,
+            ApiError::InvalidProducerEpoch(_) => Kafka::InvalidProducerEpoch,
+            ApiError::UnknownProducerId(_) => Kafka::UnknownProducerId,
+            ApiError::KafkaStorage(_) => Kafka::KafkaStorageError,
+            ApiError::PolicyViolation(_) => Kafka::PolicyViolation,
+            ApiError::TopicDeletionDisabled => Kafka::TopicDeletionDisabled,
+            ApiError::UnsupportedVersion(_) => Kafka::UnsupportedVersion,
+            ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
+            ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
+            ApiError::Internal(_) => Kafka::UnknownServerError,
+        }
+    }
+
+    /// The message for responses that carry one.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::CorruptBatch(_) | LogError::CrcMismatch { .. } => ApiError::CorruptMessage(e.to_string()),
+            LogError::UnsupportedMagic(_) => ApiError::UnsupportedForMessageFormat(e.to_string()),
+            LogError::InvalidBatch(_) => ApiError::InvalidRecord(e.to_string()),
+            LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
+            LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
+            LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_protocol_guide() {
+        let table: &[(ApiError, i16)] = &[
+            (ApiError::UnknownTopicOrPartition, 3),
+            (ApiError::InvalidTopic(String::new()), 17),
+            (ApiError::TopicAlreadyExists(String::new()), 36),
+            (ApiError::InvalidPartitions(String::new()), 37),
+            (ApiError::InvalidReplicationFactor(String::new()), 38),
+            (ApiError::InvalidConfig(String::new()), 40),
+            (ApiError::InvalidRequest(String::new()), 42),
+            (ApiError::CorruptMessage(String::new()), 2),
+            (ApiError::InvalidRecord(String::new()), 87),
+            (ApiError::MessageTooLarge(String::new()), 10),
+            (ApiError::UnsupportedForMessageFormat(String::new()), 43),
+            (ApiError::OffsetOutOfRange, 1),
+            (ApiError::InvalidRequiredAcks, 21),
+            (ApiError::OutOfOrderSequence(String::new()), 45),
+            (ApiError::InvalidProducerEpoch(String::new()), 47),
+            (ApiError::UnknownProducerId(String::new()), 59),
+            (ApiError::KafkaStorage(String::new()), 56),
+            (ApiError::PolicyViolation(String::new()), 44),
+            (ApiError::TopicDeletionDisabled, 73),
+            (ApiError::UnsupportedVersion(String::new()), 35),
+            (ApiError::CoordinatorNotAvailable(String::new()), 15),
+            (ApiError::InvalidTimestamp(String::new()), 32),
+            (ApiError::UnknownTopicId, 100),
+            (ApiError::Internal(String::new()), -1),
+        ];
+        for (err, code) in table {
+            assert_eq!(err.code(), *code, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn log_errors_map_to_their_codes() {
+        assert_eq!(ApiError::from(LogError::CrcMismatch { stored: 1, computed: 2 }).code(), 2);
+        assert_eq!(ApiError::from(LogError::UnsupportedMagic(1)).code(), 43);
+        assert_eq!(ApiError::from(LogError::BatchTooLarge { size: 2, max: 1 }).code(), 10);
+        assert_eq!(ApiError::from(LogError::InvalidBatch("x".into())).code(), 87);
+        assert_eq!(ApiError::from(LogError::Offline).code(), 56);
+    }
+}

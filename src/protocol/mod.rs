@@ -1,0 +1,10 @@
+//! The wire protocol: framing helpers, the supported-versions table and the
+//! mapping of every internal error to a Kafka error code. Messages themselves
+//! are decoded and encoded by the `kafka-protocol` crate.
+
+pub mod codec;
+pub mod errors;
+pub mod versions;
+
+pub use codec::{CodecError, RequestPreamble};
+pub use errors::ApiError;

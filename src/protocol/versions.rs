@@ -1,0 +1,122 @@
+//! The one table of API keys and version ranges Runnel serves. ApiVersions is
+//! answered from it and every request's version is checked against it before
+//! decoding. Ranges are chosen by hand, never taken from the codec crate:
+//! advertise exactly what the handlers implement.
+//!
+//! Deliberate choices (lessons Apache Kafka 4 learned):
+//! - Produce is advertised from v0 although v0-2 are refused: librdkafka
+//!   stops compressing when a broker's Produce minimum is above 0.
+//! - Metadata keeps v0.
+//! - Produce v12+ and EndTxn v5 (transactions V2) are never advertised
+//!   without the `transaction.version` finalized feature.
+
+use kafka_protocol::messages::ApiKey;
+
+/// A served API: key and inclusive version range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16) -> ApiRange {
+    ApiRange { key, min, max }
+}
+
+/// Every API served, in key order.
+pub const SUPPORTED_APIS: &[ApiRange] = &[
+    api(ApiKey::Produce, 0, 11),
+    api(ApiKey::Fetch, 4, 16),
+    api(ApiKey::ListOffsets, 1, 9),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::DeleteRecords, 0, 2),
+    api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::DescribeTopicPartitions, 0, 0),
+];
+
+/// Produce versions that are advertised but refused (message formats v0/v1).
+pub const PRODUCE_REFUSED_BELOW: i16 = 3;
+
+/// The served range of `key`, if any.
+pub fn supported_range(key: ApiKey) -> Option<ApiRange> {
+    SUPPORTED_APIS.iter().copied().find(|r| r.key == key)
+}
+
+/// Whether a request of this key and version is decoded and handled.
+pub fn is_handled(key: ApiKey, version: i16) -> bool {
+    match supported_range(key) {
+        Some(r) if key == ApiKey::Produce => version >= PRODUCE_REFUSED_BELOW && version <= r.max,
+        Some(r) => version >= r.min && version <= r.max,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::Message;
+
+    fn codec_range(key: ApiKey) -> (i16, i16) {
+        let v = match key {
+            ApiKey::Produce => ProduceRequest::VERSIONS,
+            ApiKey::Fetch => FetchRequest::VERSIONS,
+            ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+            ApiKey::Metadata => MetadataRequest::VERSIONS,
+            ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::VERSIONS,
+            ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+            ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+            ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+            ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
+            ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+            ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
+            ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
+            ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
+            ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
+            ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
+            other => panic!("no codec range listed for {other:?}"),
+        };
+        (v.min, v.max)
+    }
+
+    #[test]
+    fn every_handled_version_is_decodable_by_the_codec() {
+        for r in SUPPORTED_APIS {
+            let (min, max) = codec_range(r.key);
+            let first_handled = if r.key == ApiKey::Produce { PRODUCE_REFUSED_BELOW } else { r.min };
+            assert!(first_handled >= min && r.max <= max, "{:?} {}..{} outside codec {}..{}", r.key, r.min, r.max, min, max);
+        }
+    }
+
+    #[test]
+    fn transaction_v2_versions_are_not_advertised() {
+        assert!(supported_range(ApiKey::Produce).unwrap().max < 12);
+        assert!(supported_range(ApiKey::EndTxn).is_none_or(|r| r.max < 5));
+    }
+
+    #[test]
+    fn produce_is_advertised_from_zero_but_refused_below_three() {
+        assert_eq!(supported_range(ApiKey::Produce).unwrap().min, 0);
+        assert!(!is_handled(ApiKey::Produce, 2));
+        assert!(is_handled(ApiKey::Produce, 3));
+        assert_eq!(supported_range(ApiKey::Metadata).unwrap().min, 0);
+    }
+
+    #[test]
+    fn keys_are_listed_once_in_order() {
+        for w in SUPPORTED_APIS.windows(2) {
+            assert!((w[0].key as i16) < (w[1].key as i16));
+        }
+    }
+}
