@@ -1,3 +1,4 @@
 //! Runnel: a Kafka wire-protocol compatible broker.
 
+pub mod config;
 pub mod log;
