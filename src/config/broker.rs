@@ -1,0 +1,573 @@
+//! The typed broker configuration built from the merged raw key/value map.
+//!
+//! Time keys follow Kafka's precedence: `log.retention.ms` over
+//! `log.retention.minutes` over `log.retention.hours`, `log.roll.ms` over
+//! `log.roll.hours` (same for the jitter keys); a negative retention means
+//! "keep forever" and is normalised to -1.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::catalogue::{DEFAULT_SECURITY_PROTOCOL_MAP, broker_key};
+use super::types::{
+    CleanupPolicy, CompressionType, ConfigOrigin, Listener, LogFormat, ProcessRole,
+    SecurityProtocol,
+};
+use super::{ConfigError, ConfigSource};
+use crate::log::TimestampType;
+
+/// The effective static configuration of this node. Built once at startup by
+/// [`load`](super::load); read-only afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub process_roles: Vec<ProcessRole>,
+    pub cluster_id: Option<String>,
+    pub listeners: Vec<Listener>,
+    /// The effective advertised listeners: `advertised.listeners`, or the
+    /// non-controller listeners with wildcard hosts replaced by the hostname.
+    pub advertised_listeners: Vec<Listener>,
+    /// Listener name → security protocol.
+    pub listener_security_protocol_map: BTreeMap<String, SecurityProtocol>,
+    pub inter_broker_listener_name: String,
+    pub controller_listener_names: Vec<String>,
+    pub controller_quorum_voters: String,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+    pub min_insync_replicas: i32,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: i32,
+    pub replica_fetch_max_bytes: i32,
+    pub fetch_max_bytes: i32,
+    pub queued_max_requests: i32,
+    pub max_connections: i32,
+    pub connections_max_idle_ms: i64,
+    pub log_segment_bytes: i32,
+    pub log_roll_ms: i64,
+    pub log_roll_jitter_ms: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_index_interval_bytes: i32,
+    pub log_index_size_max_bytes: i32,
+    pub log_flush_interval_messages: i64,
+    pub log_flush_interval_ms: i64,
+    pub log_flush_scheduler_interval_ms: i64,
+    pub log_retention_check_interval_ms: i64,
+    pub log_segment_delete_delay_ms: i64,
+    pub log_message_timestamp_type: TimestampType,
+    pub log_cleanup_policy: CleanupPolicy,
+    pub compression_type: CompressionType,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_retention_minutes: i32,
+    pub transaction_state_log_num_partitions: i32,
+    pub transaction_state_log_replication_factor: i16,
+    pub transaction_state_log_min_isr: i32,
+    pub transactional_id_expiration_ms: i32,
+    pub transaction_max_timeout_ms: i32,
+    pub group_initial_rebalance_delay_ms: i32,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub producer_id_expiration_ms: i32,
+    pub unclean_leader_election_enable: bool,
+    pub replica_lag_time_max_ms: i64,
+    pub broker_rack: Option<String>,
+    /// `runnel.metrics.listener`; `None` when set to the empty string.
+    pub metrics_listener: Option<String>,
+    /// `runnel.log.filter`.
+    pub log_filter: String,
+    /// `runnel.log.format`.
+    pub log_format: LogFormat,
+    /// Final value of every key that was set by any source, by Kafka name,
+    /// unknown keys included.
+    pub raw: BTreeMap<String, String>,
+    /// DescribeConfigs source of every set key (all static today).
+    pub sources: BTreeMap<String, ConfigSource>,
+    /// Which input set each key in `raw`.
+    pub origins: BTreeMap<String, ConfigOrigin>,
+}
+
+impl Default for BrokerConfig {
+    /// The built-in defaults, as `load` returns them with no input at all.
+    fn default() -> Self {
+        build(BTreeMap::new(), BTreeMap::new(), &super::machine_hostname())
+            .expect("the built-in defaults are valid (tested)")
+    }
+}
+
+impl BrokerConfig {
+    /// The address clients should use for `listener_name`: its advertised
+    /// entry, else (e.g. for a controller listener) the listener itself with
+    /// a wildcard host replaced by the machine's hostname. `None` when no
+    /// listener has that name.
+    pub fn advertised_for(&self, listener_name: &str) -> Option<Listener> {
+        let name = listener_name.to_ascii_uppercase();
+        if let Some(l) = self.advertised_listeners.iter().find(|l| l.name == name) {
+            return Some(l.clone());
+        }
+        let listener = self.listeners.iter().find(|l| l.name == name)?;
+        let mut listener = listener.clone();
+        if listener.is_wildcard_host() {
+            listener.host = super::machine_hostname();
+        }
+        Some(listener)
+    }
+
+    /// True when this node runs the broker role.
+    pub fn is_broker(&self) -> bool {
+        self.process_roles.contains(&ProcessRole::Broker)
+    }
+
+    /// True when this node runs the controller role.
+    pub fn is_controller(&self) -> bool {
+        self.process_roles.contains(&ProcessRole::Controller)
+    }
+
+    /// The value of `key` in effect: what was set, else the catalogue default.
+    pub fn value_of(&self, key: &str) -> Option<&str> {
+        self.raw
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| broker_key(key).and_then(|d| d.default))
+    }
+
+    /// True when some source set `key`.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.raw.contains_key(key)
+    }
+}
+
+/// Reads typed values out of the raw map, falling back to catalogue defaults.
+struct Lookup<'a> {
+    raw: &'a BTreeMap<String, String>,
+}
+
+impl Lookup<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.raw
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| broker_key(key).and_then(|d| d.default))
+    }
+
+    fn set(&self, key: &str) -> Option<&str> {
+        self.raw.get(key).map(String::as_str)
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<T, ConfigError> {
+        let value = self.get(key).unwrap_or("");
+        value
+            .parse::<T>()
+            .map_err(|_| ConfigError::invalid(key, value, what))
+    }
+
+    fn i32(&self, key: &str) -> Result<i32, ConfigError> {
+        self.parse(key, "an integer")
+    }
+
+    fn i16(&self, key: &str) -> Result<i16, ConfigError> {
+        self.parse(key, "a short integer")
+    }
+
+    fn i64(&self, key: &str) -> Result<i64, ConfigError> {
+        self.parse(key, "a long integer")
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, ConfigError> {
+        let value = self.get(key).unwrap_or("");
+        match value.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::invalid(key, value, "true or false")),
+        }
+    }
+
+    fn string(&self, key: &str) -> String {
+        self.get(key).unwrap_or("").to_string()
+    }
+
+    fn non_empty(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
+    /// `ms` key over a coarser unit key, in milliseconds.
+    fn millis(&self, ms_key: &str, coarse: &[(&str, i64)]) -> Result<i64, ConfigError> {
+        if self.set(ms_key).is_some() {
+            return self.i64(ms_key);
+        }
+        for (key, factor) in coarse {
+            if self.set(key).is_some() {
+                return Ok(self.i64(key)?.saturating_mul(*factor));
+            }
+        }
+        let (key, factor) = coarse.last().expect("at least one coarse key");
+        Ok(self.i64(key)?.saturating_mul(*factor))
+    }
+}
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Builds and cross-checks the typed config. Every known key in `raw` has
+/// already passed its catalogue check.
+pub(crate) fn build(
+    raw: BTreeMap<String, String>,
+    origins: BTreeMap<String, ConfigOrigin>,
+    hostname: &str,
+) -> Result<BrokerConfig, ConfigError> {
+    let v = Lookup { raw: &raw };
+
+    // node.id, with Kafka's older broker.id accepted as a stand-in.
+    let node_id = match (v.set("node.id"), v.set("broker.id")) {
+        (Some(_), Some(_)) if v.i32("node.id")? != v.i32("broker.id")? => {
+            return Err(ConfigError::invalid(
+                "broker.id",
+                &v.string("broker.id"),
+                format!("the same id as node.id ({})", v.string("node.id")),
+            ));
+        }
+        (None, Some(_)) if v.i32("broker.id")? >= 0 => v.i32("broker.id")?,
+        _ => v.i32("node.id")?,
+    };
+    if node_id < 0 {
+        return Err(ConfigError::invalid(
+            "node.id",
+            &node_id.to_string(),
+            "an integer >= 0",
+        ));
+    }
+
+    let roles_text = v.string("process.roles");
+    let mut process_roles = Vec::new();
+    for role in split_list(&roles_text) {
+        let role = match role {
+            "broker" => ProcessRole::Broker,
+            "controller" => ProcessRole::Controller,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "process.roles",
+                    &roles_text,
+                    "broker, controller or both",
+                ));
+            }
+        };
+        if process_roles.contains(&role) {
+            return Err(ConfigError::invalid(
+                "process.roles",
+                &roles_text,
+                "each role at most once",
+            ));
+        }
+        process_roles.push(role);
+    }
+    if process_roles.is_empty() {
+        return Err(ConfigError::invalid(
+            "process.roles",
+            &roles_text,
+            "broker, controller or both",
+        ));
+    }
+    process_roles.sort();
+
+    // Listeners and their security protocols.
+    let listeners_text = v.string("listeners");
+    let listeners = Listener::parse_list(&listeners_text)
+        .map_err(|e| ConfigError::invalid("listeners", &listeners_text, e))?;
+    if listeners.is_empty() {
+        return Err(ConfigError::invalid(
+            "listeners",
+            &listeners_text,
+            "at least one NAME://host:port",
+        ));
+    }
+    check_unique_names("listeners", &listeners_text, &listeners)?;
+
+    let map_text = v
+        .get("listener.security.protocol.map")
+        .unwrap_or(DEFAULT_SECURITY_PROTOCOL_MAP)
+        .to_string();
+    let listener_security_protocol_map = parse_protocol_map(&map_text)?;
+    for l in &listeners {
+        match listener_security_protocol_map.get(&l.name) {
+            None => {
+                return Err(ConfigError::invalid(
+                    "listener.security.protocol.map",
+                    &map_text,
+                    format!("an entry for listener {}", l.name),
+                ));
+            }
+            Some(SecurityProtocol::Plaintext) => {}
+            Some(other) => {
+                return Err(ConfigError::Unsupported {
+                    key: "listeners".to_string(),
+                    value: l.to_string(),
+                    reason: format!(
+                        "listener {} uses security protocol {}; only PLAINTEXT is supported",
+                        l.name,
+                        other.as_str()
+                    ),
+                });
+            }
+        }
+    }
+
+    let controller_text = v.string("controller.listener.names");
+    let controller_listener_names: Vec<String> = split_list(&controller_text)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if process_roles.contains(&ProcessRole::Controller) {
+        if let Some(missing) = controller_listener_names
+            .iter()
+            .find(|n| !listeners.iter().any(|l| &l.name == *n))
+        {
+            return Err(ConfigError::invalid(
+                "controller.listener.names",
+                &controller_text,
+                format!("names of entries in listeners ({missing} is not one)"),
+            ));
+        }
+    }
+
+    let advertised_listeners = match v.set("advertised.listeners") {
+        Some(text) => {
+            let parsed = Listener::parse_list(text)
+                .map_err(|e| ConfigError::invalid("advertised.listeners", text, e))?;
+            check_unique_names("advertised.listeners", text, &parsed)?;
+            let mut out = Vec::with_capacity(parsed.len());
+            for mut l in parsed {
+                if !listeners.iter().any(|b| b.name == l.name) {
+                    return Err(ConfigError::invalid(
+                        "advertised.listeners",
+                        text,
+                        format!("listener names defined in listeners ({} is not)", l.name),
+                    ));
+                }
+                if l.is_wildcard_host() && !l.host.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "advertised.listeners",
+                        text,
+                        format!(
+                            "a routable host for {} (clients cannot connect to {})",
+                            l.name, l.host
+                        ),
+                    ));
+                }
+                if l.host.is_empty() {
+                    l.host = hostname.to_string();
+                }
+                out.push(l);
+            }
+            out
+        }
+        None => listeners
+            .iter()
+            .filter(|l| !controller_listener_names.contains(&l.name))
+            .map(|l| {
+                let mut l = l.clone();
+                if l.is_wildcard_host() {
+                    l.host = hostname.to_string();
+                }
+                l
+            })
+            .collect(),
+    };
+
+    let inter_broker_listener_name = v.string("inter.broker.listener.name").to_ascii_uppercase();
+    if process_roles.contains(&ProcessRole::Broker)
+        && !advertised_listeners
+            .iter()
+            .any(|l| l.name == inter_broker_listener_name)
+    {
+        return Err(ConfigError::invalid(
+            "inter.broker.listener.name",
+            &inter_broker_listener_name,
+            "the name of a broker listener in listeners/advertised.listeners",
+        ));
+    }
+
+    // Storage.
+    let dirs_key = if v.set("log.dirs").is_some_and(|s| !s.trim().is_empty()) {
+        "log.dirs"
+    } else {
+        "log.dir"
+    };
+    let dirs_text = v.string(dirs_key);
+    let log_dirs: Vec<PathBuf> = split_list(&dirs_text).map(PathBuf::from).collect();
+    if log_dirs.is_empty() {
+        return Err(ConfigError::invalid(
+            dirs_key,
+            &dirs_text,
+            "at least one directory",
+        ));
+    }
+
+    let log_retention_ms = v
+        .millis(
+            "log.retention.ms",
+            &[
+                ("log.retention.minutes", MINUTE_MS),
+                ("log.retention.hours", HOUR_MS),
+            ],
+        )?
+        .max(-1);
+    let log_roll_ms = v.millis("log.roll.ms", &[("log.roll.hours", HOUR_MS)])?;
+    let log_roll_jitter_ms =
+        v.millis("log.roll.jitter.ms", &[("log.roll.jitter.hours", HOUR_MS)])?;
+    let log_flush_scheduler_interval_ms = v.i64("log.flush.scheduler.interval.ms")?;
+    let log_flush_interval_ms = match v.set("log.flush.interval.ms") {
+        Some(_) => v.i64("log.flush.interval.ms")?,
+        None => log_flush_scheduler_interval_ms,
+    };
+
+    let ts_text = v.string("log.message.timestamp.type");
+    let log_message_timestamp_type = match ts_text.as_str() {
+        "CreateTime" => TimestampType::CreateTime,
+        "LogAppendTime" => TimestampType::LogAppendTime,
+        _ => {
+            return Err(ConfigError::invalid(
+                "log.message.timestamp.type",
+                &ts_text,
+                "CreateTime or LogAppendTime",
+            ));
+        }
+    };
+    let policy_text = v.string("log.cleanup.policy");
+    let log_cleanup_policy = CleanupPolicy::parse(&policy_text).ok_or_else(|| {
+        ConfigError::invalid(
+            "log.cleanup.policy",
+            &policy_text,
+            "delete, compact or compact,delete",
+        )
+    })?;
+    let compression_text = v.string("compression.type");
+    let compression_type = CompressionType::parse(&compression_text).ok_or_else(|| {
+        ConfigError::invalid(
+            "compression.type",
+            &compression_text,
+            "uncompressed, zstd, lz4, snappy, gzip or producer",
+        )
+    })?;
+    let log_format = match v.string("runnel.log.format").as_str() {
+        "json" => LogFormat::Json,
+        "text" => LogFormat::Text,
+        other => {
+            return Err(ConfigError::invalid(
+                "runnel.log.format",
+                other,
+                "text or json",
+            ));
+        }
+    };
+
+    let sources = raw
+        .keys()
+        .map(|k| (k.clone(), ConfigSource::StaticBroker))
+        .collect();
+    Ok(BrokerConfig {
+        node_id,
+        process_roles,
+        cluster_id: v.non_empty("cluster.id"),
+        listeners,
+        advertised_listeners,
+        listener_security_protocol_map,
+        inter_broker_listener_name,
+        controller_listener_names,
+        controller_quorum_voters: v.string("controller.quorum.voters"),
+        log_dirs,
+        num_partitions: v.i32("num.partitions")?,
+        default_replication_factor: v.i32("default.replication.factor")?,
+        min_insync_replicas: v.i32("min.insync.replicas")?,
+        auto_create_topics_enable: v.bool("auto.create.topics.enable")?,
+        delete_topic_enable: v.bool("delete.topic.enable")?,
+        message_max_bytes: v.i32("message.max.bytes")?,
+        socket_request_max_bytes: v.i32("socket.request.max.bytes")?,
+        replica_fetch_max_bytes: v.i32("replica.fetch.max.bytes")?,
+        fetch_max_bytes: v.i32("fetch.max.bytes")?,
+        queued_max_requests: v.i32("queued.max.requests")?,
+        max_connections: v.i32("max.connections")?,
+        connections_max_idle_ms: v.i64("connections.max.idle.ms")?,
+        log_segment_bytes: v.i32("log.segment.bytes")?,
+        log_roll_ms,
+        log_roll_jitter_ms,
+        log_retention_ms,
+        log_retention_bytes: v.i64("log.retention.bytes")?,
+        log_index_interval_bytes: v.i32("log.index.interval.bytes")?,
+        log_index_size_max_bytes: v.i32("log.index.size.max.bytes")?,
+        log_flush_interval_messages: v.i64("log.flush.interval.messages")?,
+        log_flush_interval_ms,
+        log_flush_scheduler_interval_ms,
+        log_retention_check_interval_ms: v.i64("log.retention.check.interval.ms")?,
+        log_segment_delete_delay_ms: v.i64("log.segment.delete.delay.ms")?,
+        log_message_timestamp_type,
+        log_cleanup_policy,
+        compression_type,
+        offsets_topic_num_partitions: v.i32("offsets.topic.num.partitions")?,
+        offsets_topic_replication_factor: v.i16("offsets.topic.replication.factor")?,
+        offsets_retention_minutes: v.i32("offsets.retention.minutes")?,
+        transaction_state_log_num_partitions: v.i32("transaction.state.log.num.partitions")?,
+        transaction_state_log_replication_factor: v
+            .i16("transaction.state.log.replication.factor")?,
+        transaction_state_log_min_isr: v.i32("transaction.state.log.min.isr")?,
+        transactional_id_expiration_ms: v.i32("transactional.id.expiration.ms")?,
+        transaction_max_timeout_ms: v.i32("transaction.max.timeout.ms")?,
+        group_initial_rebalance_delay_ms: v.i32("group.initial.rebalance.delay.ms")?,
+        group_min_session_timeout_ms: v.i32("group.min.session.timeout.ms")?,
+        group_max_session_timeout_ms: v.i32("group.max.session.timeout.ms")?,
+        producer_id_expiration_ms: v.i32("producer.id.expiration.ms")?,
+        unclean_leader_election_enable: v.bool("unclean.leader.election.enable")?,
+        replica_lag_time_max_ms: v.i64("replica.lag.time.max.ms")?,
+        broker_rack: v.non_empty("broker.rack"),
+        metrics_listener: v.non_empty("runnel.metrics.listener"),
+        log_filter: v.string("runnel.log.filter"),
+        log_format,
+        sources,
+        origins,
+        raw,
+    })
+}
+
+fn check_unique_names(key: &str, text: &str, listeners: &[Listener]) -> Result<(), ConfigError> {
+    let mut seen = BTreeSet::new();
+    for l in listeners {
+        if !seen.insert(l.name.as_str()) {
+            return Err(ConfigError::invalid(
+                key,
+                text,
+                format!("unique listener names ({} appears twice)", l.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_protocol_map(text: &str) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for entry in split_list(text) {
+        let parsed = entry
+            .split_once(':')
+            .and_then(|(name, proto)| Some((name.trim(), SecurityProtocol::parse(proto)?)))
+            .filter(|(name, _)| !name.is_empty());
+        let Some((name, proto)) = parsed else {
+            return Err(ConfigError::invalid(
+                "listener.security.protocol.map",
+                text,
+                "NAME:PROTOCOL pairs with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+            ));
+        };
+        if map.insert(name.to_ascii_uppercase(), proto).is_some() {
+            return Err(ConfigError::invalid(
+                "listener.security.protocol.map",
+                text,
+                format!("each listener name once ({name} appears twice)"),
+            ));
+        }
+    }
+    Ok(map)
+}

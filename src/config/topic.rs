@@ -1,0 +1,610 @@
+//! Topic-level configs: the catalogue of every key Kafka 3.x/4.x accepts on
+//! a topic, validation for CreateTopics/AlterConfigs, DescribeConfigs
+//! output, and the [`LogConfig`] a partition log runs with.
+//!
+//! A topic value comes from, in order: the topic's own override
+//! (TOPIC_CONFIG), the broker key it is a synonym of if that was set
+//! (STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG). Synonyms
+//! are listed in that order, as Kafka lists them. Kafka counterparts:
+//! `LogConfig`, `ServerTopicConfigSynonyms`, `ConfigHelper`.
+
+use std::collections::BTreeMap;
+
+use super::catalogue::{
+    BROKER_CONFIGS, CLEANUP_POLICIES, COMPRESSION_TYPES, Check, ConfigType, KeyDef,
+    TIMESTAMP_TYPES, broker_key, check_gzip_level, check_value,
+};
+use super::{BrokerConfig, ConfigError};
+use crate::log::{LogConfig, TimestampType};
+
+/// Where a described value comes from, with DescribeConfigs' `config_source`
+/// ids (0 is UNKNOWN, which Runnel never reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConfigSource {
+    /// TOPIC_CONFIG: an override on the topic.
+    DynamicTopic,
+    /// DYNAMIC_BROKER_LOGGER_CONFIG.
+    DynamicBrokerLogger,
+    /// DYNAMIC_BROKER_CONFIG: set at runtime for one broker.
+    DynamicBroker,
+    /// DYNAMIC_DEFAULT_BROKER_CONFIG: set at runtime for all brokers.
+    DynamicDefaultBroker,
+    /// STATIC_BROKER_CONFIG: set in this node's config files, env or flags.
+    StaticBroker,
+    /// DEFAULT_CONFIG: nobody set it.
+    Default,
+}
+
+impl ConfigSource {
+    /// The `config_source` id in DescribeConfigs responses (v1+).
+    pub fn code(&self) -> i8 {
+        match self {
+            ConfigSource::DynamicTopic => 1,
+            ConfigSource::DynamicBroker => 2,
+            ConfigSource::DynamicDefaultBroker => 3,
+            ConfigSource::StaticBroker => 4,
+            ConfigSource::Default => 5,
+            ConfigSource::DynamicBrokerLogger => 6,
+        }
+    }
+}
+
+/// One entry of a DescribeConfigs answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescribedConfig {
+    pub name: String,
+    /// `None` for a null value or a sensitive one.
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub is_sensitive: bool,
+    /// [`ConfigType::id`].
+    pub config_type: i8,
+    pub documentation: Option<String>,
+    /// `(name, value, source)`, most specific first.
+    pub synonyms: Vec<(String, Option<String>, ConfigSource)>,
+}
+
+/// A topic-level config and the broker keys that supply its default,
+/// strongest first.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicDef {
+    pub key: KeyDef,
+    pub synonyms: &'static [&'static str],
+}
+
+const LONG_MAX: &str = "9223372036854775807";
+
+const fn topic(
+    name: &'static str,
+    ty: ConfigType,
+    default: &'static str,
+    check: Check,
+    synonyms: &'static [&'static str],
+    doc: &'static str,
+) -> TopicDef {
+    TopicDef {
+        key: KeyDef {
+            name,
+            ty,
+            default: Some(default),
+            check,
+            doc,
+        },
+        synonyms,
+    }
+}
+
+const fn at_least(min: i64) -> Check {
+    Check::Range { min, max: i64::MAX }
+}
+
+fn check_throttled_replicas(v: &str) -> Result<(), String> {
+    let ok = v.trim().is_empty()
+        || v.trim() == "*"
+        || v.split(',').all(|entry| {
+            entry.trim().split_once(':').is_some_and(|(p, b)| {
+                p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+            })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err("'*' or a list of partition:broker pairs".to_string())
+    }
+}
+
+use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
+
+/// Every topic-level config, sorted by name.
+pub static TOPIC_CONFIGS: &[TopicDef] = &[
+    topic(
+        "cleanup.policy",
+        List,
+        "delete",
+        Check::ListOf(CLEANUP_POLICIES),
+        &["log.cleanup.policy"],
+        "What happens to old segments: delete them, compact them by key, or both.",
+    ),
+    topic(
+        "compression.gzip.level",
+        Int,
+        "-1",
+        Check::Custom(check_gzip_level),
+        &["compression.gzip.level"],
+        "Level used when this topic's data is compressed with gzip by the broker.",
+    ),
+    topic(
+        "compression.lz4.level",
+        Int,
+        "9",
+        Check::Range { min: 1, max: 17 },
+        &["compression.lz4.level"],
+        "Level used when this topic's data is compressed with lz4 by the broker.",
+    ),
+    topic(
+        "compression.type",
+        Str,
+        "producer",
+        Check::OneOf(COMPRESSION_TYPES),
+        &["compression.type"],
+        "Codec for stored batches; producer keeps the producer's own codec.",
+    ),
+    topic(
+        "compression.zstd.level",
+        Int,
+        "3",
+        Check::Range {
+            min: -131072,
+            max: 22,
+        },
+        &["compression.zstd.level"],
+        "Level used when this topic's data is compressed with zstd by the broker.",
+    ),
+    topic(
+        "delete.retention.ms",
+        Long,
+        "86400000",
+        at_least(0),
+        &["log.cleaner.delete.retention.ms"],
+        "How long a tombstone stays readable after compaction reaches it.",
+    ),
+    topic(
+        "file.delete.delay.ms",
+        Long,
+        "60000",
+        at_least(0),
+        &["log.segment.delete.delay.ms"],
+        "How long a removed segment lingers on disk before the file is deleted.",
+    ),
+    topic(
+        "flush.messages",
+        Long,
+        LONG_MAX,
+        at_least(1),
+        &["log.flush.interval.messages"],
+        "Force an fsync after this many records; the default leaves it to the OS and replication.",
+    ),
+    topic(
+        "flush.ms",
+        Long,
+        LONG_MAX,
+        at_least(0),
+        &["log.flush.interval.ms"],
+        "Force an fsync once unflushed data is this old; the default leaves it to the OS.",
+    ),
+    topic(
+        "follower.replication.throttled.replicas",
+        List,
+        "",
+        Check::Custom(check_throttled_replicas),
+        &[],
+        "Replicas whose follower-side replication is throttled: '*' or partition:broker pairs.",
+    ),
+    topic(
+        "index.interval.bytes",
+        Int,
+        "4096",
+        at_least(0),
+        &["log.index.interval.bytes"],
+        "Bytes of log between two offset index entries.",
+    ),
+    topic(
+        "leader.replication.throttled.replicas",
+        List,
+        "",
+        Check::Custom(check_throttled_replicas),
+        &[],
+        "Replicas whose leader-side replication is throttled: '*' or partition:broker pairs.",
+    ),
+    topic(
+        "local.retention.bytes",
+        Long,
+        "-2",
+        at_least(-2),
+        &["log.local.retention.bytes"],
+        "Tiered storage: bytes kept locally; -2 follows retention.bytes.",
+    ),
+    topic(
+        "local.retention.ms",
+        Long,
+        "-2",
+        at_least(-2),
+        &["log.local.retention.ms"],
+        "Tiered storage: time data is kept locally; -2 follows retention.ms.",
+    ),
+    topic(
+        "max.compaction.lag.ms",
+        Long,
+        LONG_MAX,
+        at_least(1),
+        &["log.cleaner.max.compaction.lag.ms"],
+        "Longest a record may wait before it becomes eligible for compaction.",
+    ),
+    topic(
+        "max.message.bytes",
+        Int,
+        "1048588",
+        at_least(0),
+        &["message.max.bytes"],
+        "Largest record batch this topic accepts, after compression.",
+    ),
+    topic(
+        "message.downconversion.enable",
+        Boolean,
+        "true",
+        Check::Any,
+        &["log.message.downconversion.enable"],
+        "Kafka 3.x: allow converting batches to old formats for old consumers.",
+    ),
+    topic(
+        "message.timestamp.after.max.ms",
+        Long,
+        "3600000",
+        at_least(0),
+        &["log.message.timestamp.after.max.ms"],
+        "How far ahead of the broker clock a CreateTime timestamp may be.",
+    ),
+    topic(
+        "message.timestamp.before.max.ms",
+        Long,
+        LONG_MAX,
+        at_least(0),
+        &["log.message.timestamp.before.max.ms"],
+        "How far behind the broker clock a CreateTime timestamp may be.",
+    ),
+    topic(
+        "message.timestamp.difference.max.ms",
+        Long,
+        LONG_MAX,
+        at_least(0),
+        &["log.message.timestamp.difference.max.ms"],
+        "Kafka 3.x: largest gap allowed between a CreateTime timestamp and the broker clock.",
+    ),
+    topic(
+        "message.timestamp.type",
+        Str,
+        "CreateTime",
+        Check::OneOf(TIMESTAMP_TYPES),
+        &["log.message.timestamp.type"],
+        "Keep the producer's timestamps (CreateTime) or stamp records on append (LogAppendTime).",
+    ),
+    topic(
+        "min.cleanable.dirty.ratio",
+        Double,
+        "0.5",
+        Check::DoubleRange { min: 0.0, max: 1.0 },
+        &["log.cleaner.min.cleanable.ratio"],
+        "Share of uncompacted log above which the cleaner compacts this topic.",
+    ),
+    topic(
+        "min.compaction.lag.ms",
+        Long,
+        "0",
+        at_least(0),
+        &["log.cleaner.min.compaction.lag.ms"],
+        "Shortest time a record stays uncompacted.",
+    ),
+    topic(
+        "min.insync.replicas",
+        Int,
+        "1",
+        at_least(1),
+        &["min.insync.replicas"],
+        "Fewest in-sync replicas needed to accept an acks=all write.",
+    ),
+    topic(
+        "preallocate",
+        Boolean,
+        "false",
+        Check::Any,
+        &["log.preallocate"],
+        "Preallocate the file of a new segment.",
+    ),
+    topic(
+        "remote.log.copy.disable",
+        Boolean,
+        "false",
+        Check::Any,
+        &[],
+        "Tiered storage: stop copying new segments to remote storage.",
+    ),
+    topic(
+        "remote.log.delete.on.disable",
+        Boolean,
+        "false",
+        Check::Any,
+        &[],
+        "Tiered storage: delete remote data when remote storage is turned off.",
+    ),
+    topic(
+        "remote.storage.enable",
+        Boolean,
+        "false",
+        Check::Any,
+        &[],
+        "Tiered storage: keep older segments in remote storage.",
+    ),
+    topic(
+        "retention.bytes",
+        Long,
+        "-1",
+        Check::Any,
+        &["log.retention.bytes"],
+        "Largest size a partition may reach before old segments are deleted; -1 means no limit.",
+    ),
+    topic(
+        "retention.ms",
+        Long,
+        "604800000",
+        at_least(-1),
+        &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
+        "How long data is kept before old segments are deleted; -1 keeps it forever.",
+    ),
+    topic(
+        "segment.bytes",
+        Int,
+        "1073741824",
+        at_least(14),
+        &["log.segment.bytes"],
+        "Size at which the active segment is closed and a new one begun.",
+    ),
+    topic(
+        "segment.index.bytes",
+        Int,
+        "10485760",
+        at_least(4),
+        &["log.index.size.max.bytes"],
+        "Largest size of a segment's offset or time index.",
+    ),
+    topic(
+        "segment.jitter.ms",
+        Long,
+        "0",
+        at_least(0),
+        &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        "Random time subtracted from segment.ms so that segments do not all roll at once.",
+    ),
+    topic(
+        "segment.ms",
+        Long,
+        "604800000",
+        at_least(1),
+        &["log.roll.ms", "log.roll.hours"],
+        "Age at which the active segment is rolled even when not full.",
+    ),
+    topic(
+        "unclean.leader.election.enable",
+        Boolean,
+        "false",
+        Check::Any,
+        &["unclean.leader.election.enable"],
+        "Let an out-of-sync replica become leader when no in-sync one is left, losing data.",
+    ),
+];
+
+/// The definition of a topic config key.
+pub fn topic_config(name: &str) -> Option<&'static TopicDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.key.name == name)
+}
+
+/// Checks one topic config as given to CreateTopics or AlterConfigs.
+pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> {
+    let def = topic_config(key).ok_or_else(|| ConfigError::UnknownTopicConfig {
+        key: key.to_string(),
+        value: value.to_string(),
+    })?;
+    check_value(&def.key, value.trim())
+}
+
+/// The broker-level value a topic inherits when some synonym was set, in
+/// the topic key's unit (hours and minutes become milliseconds).
+fn broker_value(def: &TopicDef, broker: &BrokerConfig) -> Option<String> {
+    let first_set = def.synonyms.iter().find(|s| broker.is_set(s))?;
+    Some(match def.key.name {
+        "retention.ms" => broker.log_retention_ms.to_string(),
+        "segment.ms" => broker.log_roll_ms.to_string(),
+        "segment.jitter.ms" => broker.log_roll_jitter_ms.to_string(),
+        _ => broker.raw[*first_set].clone(),
+    })
+}
+
+/// Every topic config with the value in effect for a topic with these
+/// overrides.
+pub fn describe_topic_configs(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Vec<DescribedConfig> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let name = def.key.name;
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(name) {
+                synonyms.push((
+                    name.to_string(),
+                    Some(v.clone()),
+                    ConfigSource::DynamicTopic,
+                ));
+            }
+            for syn in def.synonyms {
+                if let Some(v) = broker.raw.get(*syn) {
+                    synonyms.push((syn.to_string(), Some(v.clone()), ConfigSource::StaticBroker));
+                }
+            }
+            let default_synonym = def
+                .synonyms
+                .iter()
+                .find_map(|s| broker_key(s).and_then(|d| d.default.map(|v| (*s, v))));
+            if let Some((syn, v)) = default_synonym {
+                synonyms.push((syn.to_string(), Some(v.to_string()), ConfigSource::Default));
+            }
+            let (value, source) = match overrides.get(name) {
+                Some(v) => (v.clone(), ConfigSource::DynamicTopic),
+                None => match broker_value(def, broker) {
+                    Some(v) => (v, ConfigSource::StaticBroker),
+                    None => (
+                        def.key.default.unwrap_or_default().to_string(),
+                        ConfigSource::Default,
+                    ),
+                },
+            };
+            DescribedConfig {
+                name: name.to_string(),
+                value: Some(value),
+                source,
+                read_only: false,
+                is_sensitive: false,
+                config_type: def.key.ty.id(),
+                documentation: Some(def.key.doc.to_string()),
+                synonyms,
+            }
+        })
+        .collect()
+}
+
+/// Every broker config Runnel knows, with its value and source, sorted by
+/// name. Passwords are sensitive and their values withheld. All are
+/// read-only: Runnel has no dynamic broker configs yet.
+pub fn describe_broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
+    let mut out: Vec<DescribedConfig> = BROKER_CONFIGS
+        .iter()
+        .map(|def| {
+            let sensitive = def.ty == ConfigType::Password;
+            let hide = |v: Option<String>| if sensitive { None } else { v };
+            let set = broker.raw.get(def.name).cloned();
+            let mut synonyms = Vec::new();
+            if let Some(v) = &set {
+                synonyms.push((
+                    def.name.to_string(),
+                    hide(Some(v.clone())),
+                    ConfigSource::StaticBroker,
+                ));
+            }
+            if let Some(d) = def.default {
+                synonyms.push((
+                    def.name.to_string(),
+                    hide(Some(d.to_string())),
+                    ConfigSource::Default,
+                ));
+            }
+            let source = if set.is_some() {
+                ConfigSource::StaticBroker
+            } else {
+                ConfigSource::Default
+            };
+            DescribedConfig {
+                name: def.name.to_string(),
+                value: hide(set.or_else(|| def.default.map(str::to_string))),
+                source,
+                read_only: true,
+                is_sensitive: sensitive,
+                config_type: def.ty.id(),
+                documentation: Some(def.doc.to_string()),
+                synonyms,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The log settings for a partition of a topic with these overrides. An
+/// override that does not parse (it was validated when stored, so this
+/// means a bug or a hand-edited record) is logged and the broker value used.
+pub fn resolve_log_config(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> LogConfig {
+    fn pick<T: std::str::FromStr>(
+        overrides: &BTreeMap<String, String>,
+        key: &str,
+        broker_value: T,
+    ) -> T {
+        match overrides.get(key) {
+            None => broker_value,
+            Some(v) => match validate_topic_config(key, v)
+                .ok()
+                .and_then(|()| v.trim().parse::<T>().ok())
+            {
+                Some(parsed) => parsed,
+                None => {
+                    tracing::warn!(key, value = %v, "ignoring an invalid topic config override");
+                    broker_value
+                }
+            },
+        }
+    }
+    let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
+    let timestamp_type = match overrides.get("message.timestamp.type").map(|s| s.trim()) {
+        Some("CreateTime") => TimestampType::CreateTime,
+        Some("LogAppendTime") => TimestampType::LogAppendTime,
+        Some(other) => {
+            tracing::warn!(key = "message.timestamp.type", value = %other, "ignoring an invalid topic config override");
+            broker.log_message_timestamp_type
+        }
+        None => broker.log_message_timestamp_type,
+    };
+    LogConfig {
+        segment_bytes: unsigned(pick(
+            overrides,
+            "segment.bytes",
+            broker.log_segment_bytes as i64,
+        )),
+        segment_ms: pick(overrides, "segment.ms", broker.log_roll_ms),
+        segment_index_bytes: unsigned(pick(
+            overrides,
+            "segment.index.bytes",
+            broker.log_index_size_max_bytes as i64,
+        )),
+        index_interval_bytes: unsigned(pick(
+            overrides,
+            "index.interval.bytes",
+            broker.log_index_interval_bytes as i64,
+        )),
+        retention_ms: pick(overrides, "retention.ms", broker.log_retention_ms).max(-1),
+        retention_bytes: pick(overrides, "retention.bytes", broker.log_retention_bytes),
+        flush_messages: pick(
+            overrides,
+            "flush.messages",
+            broker.log_flush_interval_messages,
+        ),
+        flush_ms: pick(overrides, "flush.ms", broker.log_flush_interval_ms),
+        message_timestamp_type: timestamp_type,
+        max_message_bytes: usize::try_from(pick(
+            overrides,
+            "max.message.bytes",
+            broker.message_max_bytes as i64,
+        ))
+        .unwrap_or(0),
+        file_delete_delay_ms: pick(
+            overrides,
+            "file.delete.delay.ms",
+            broker.log_segment_delete_delay_ms,
+        ),
+    }
+}
