@@ -335,7 +335,11 @@ pub(crate) fn build(
         }
     }
 
-    let advertised_listeners = match v.set("advertised.listeners") {
+    // An empty value (e.g. `KAFKA_ADVERTISED_LISTENERS=`) means "not set".
+    let advertised_listeners = match v
+        .set("advertised.listeners")
+        .filter(|s| !s.trim().is_empty())
+    {
         Some(text) => {
             let parsed = Listener::parse_list(text)
                 .map_err(|e| ConfigError::invalid("advertised.listeners", text, e))?;

@@ -350,6 +350,9 @@ fn listeners_and_advertised_listeners() {
         }
     );
 
+    let c = ok(&[("advertised.listeners", "")]);
+    assert_eq!(c.advertised_listeners, c.listeners, "empty means unset");
+
     let msg = err(&[("advertised.listeners", "OTHER://h:1")]);
     assert!(
         msg.contains("advertised.listeners") && msg.contains("OTHER"),

@@ -608,3 +608,331 @@ pub fn resolve_log_config(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigSources, load_with_hostname};
+
+    fn broker(pairs: &[(&str, &str)]) -> BrokerConfig {
+        let sources = ConfigSources {
+            overrides: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ConfigSources::default()
+        };
+        load_with_hostname(&sources, "h")
+            .expect("valid broker config")
+            .0
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn find<'a>(all: &'a [DescribedConfig], name: &str) -> &'a DescribedConfig {
+        all.iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} described"))
+    }
+
+    #[test]
+    fn catalogue_is_sorted_and_defaults_are_valid() {
+        let names: Vec<_> = TOPIC_CONFIGS.iter().map(|d| d.key.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for d in TOPIC_CONFIGS {
+            validate_topic_config(d.key.name, d.key.default.unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{}: {e}", d.key.name));
+            for s in d.synonyms {
+                assert!(
+                    broker_key(s).is_some(),
+                    "synonym {s} of {} is a known broker key",
+                    d.key.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn topic_defaults_match_broker_defaults() {
+        // With nothing set, the described value must equal the log defaults
+        // the storage engine was written against.
+        let described = describe_topic_configs(&BTreeMap::new(), &broker(&[]));
+        let log = LogConfig::default();
+        assert_eq!(
+            find(&described, "segment.bytes").value,
+            Some(log.segment_bytes.to_string())
+        );
+        assert_eq!(
+            find(&described, "segment.ms").value,
+            Some(log.segment_ms.to_string())
+        );
+        assert_eq!(
+            find(&described, "retention.ms").value,
+            Some(log.retention_ms.to_string())
+        );
+        assert_eq!(
+            find(&described, "max.message.bytes").value,
+            Some(log.max_message_bytes.to_string())
+        );
+        assert_eq!(resolve_log_config(&BTreeMap::new(), &broker(&[])), log);
+    }
+
+    #[test]
+    fn validation() {
+        for (k, v) in [
+            ("cleanup.policy", "compact,delete"),
+            ("cleanup.policy", "delete"),
+            ("compression.type", "zstd"),
+            ("message.timestamp.type", "LogAppendTime"),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "-1"),
+            ("min.cleanable.dirty.ratio", "0.9"),
+            ("leader.replication.throttled.replicas", "0:1,1:2"),
+            ("follower.replication.throttled.replicas", "*"),
+            ("preallocate", "true"),
+            ("segment.bytes", " 1048576 "),
+        ] {
+            validate_topic_config(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+        for (k, v, expect) in [
+            ("cleanup.policy", "shred", "delete, compact"),
+            ("compression.type", "brotli", "one of"),
+            ("message.timestamp.type", "createtime", "CreateTime"),
+            ("retention.ms", "-2", ">= -1"),
+            ("segment.bytes", "10", ">= 14"),
+            ("segment.bytes", "4294967296", "integer"),
+            ("min.insync.replicas", "0", ">= 1"),
+            ("min.cleanable.dirty.ratio", "1.5", "[0, 1]"),
+            (
+                "leader.replication.throttled.replicas",
+                "0-1",
+                "partition:broker",
+            ),
+            ("preallocate", "yes", "true or false"),
+        ] {
+            let msg = validate_topic_config(k, v)
+                .expect_err("invalid")
+                .to_string();
+            assert!(
+                msg.contains(k) && msg.contains(v) && msg.contains(expect),
+                "{k}={v}: {msg}"
+            );
+        }
+        let e = validate_topic_config("retention.hours", "1").expect_err("unknown");
+        assert!(matches!(e, ConfigError::UnknownTopicConfig { .. }));
+        assert!(e.to_string().contains("retention.hours"));
+    }
+
+    #[test]
+    fn describe_sources_and_synonyms() {
+        let b = broker(&[("log.retention.hours", "24"), ("log.segment.bytes", "2048")]);
+        let described = describe_topic_configs(&map(&[("retention.ms", "1000")]), &b);
+        assert_eq!(described.len(), TOPIC_CONFIGS.len());
+
+        let r = find(&described, "retention.ms");
+        assert_eq!(r.value.as_deref(), Some("1000"));
+        assert_eq!(r.source, ConfigSource::DynamicTopic);
+        assert_eq!(r.config_type, 5);
+        assert!(!r.read_only && !r.is_sensitive && r.documentation.is_some());
+        assert_eq!(
+            r.synonyms,
+            vec![
+                (
+                    "retention.ms".to_string(),
+                    Some("1000".to_string()),
+                    ConfigSource::DynamicTopic
+                ),
+                (
+                    "log.retention.hours".to_string(),
+                    Some("24".to_string()),
+                    ConfigSource::StaticBroker
+                ),
+                (
+                    "log.retention.hours".to_string(),
+                    Some("168".to_string()),
+                    ConfigSource::Default
+                ),
+            ]
+        );
+
+        let s = find(&described, "segment.bytes");
+        assert_eq!(s.value.as_deref(), Some("2048"));
+        assert_eq!(s.source, ConfigSource::StaticBroker);
+        assert_eq!(s.config_type, 3);
+        assert_eq!(
+            s.synonyms,
+            vec![
+                (
+                    "log.segment.bytes".to_string(),
+                    Some("2048".to_string()),
+                    ConfigSource::StaticBroker
+                ),
+                (
+                    "log.segment.bytes".to_string(),
+                    Some("1073741824".to_string()),
+                    ConfigSource::Default
+                ),
+            ]
+        );
+
+        let c = find(&described, "cleanup.policy");
+        assert_eq!(c.value.as_deref(), Some("delete"));
+        assert_eq!(c.source, ConfigSource::Default);
+        assert_eq!(c.config_type, 7);
+        assert_eq!(
+            c.synonyms,
+            vec![(
+                "log.cleanup.policy".to_string(),
+                Some("delete".to_string()),
+                ConfigSource::Default
+            )]
+        );
+
+        let remote = find(&described, "remote.storage.enable");
+        assert_eq!(remote.value.as_deref(), Some("false"));
+        assert!(remote.synonyms.is_empty());
+    }
+
+    #[test]
+    fn describe_converts_broker_time_units() {
+        let described = describe_topic_configs(
+            &BTreeMap::new(),
+            &broker(&[("log.retention.minutes", "5"), ("log.roll.hours", "1")]),
+        );
+        let r = find(&described, "retention.ms");
+        assert_eq!(
+            (r.value.as_deref(), r.source),
+            (Some("300000"), ConfigSource::StaticBroker)
+        );
+        assert_eq!(
+            r.synonyms[0],
+            (
+                "log.retention.minutes".to_string(),
+                Some("5".to_string()),
+                ConfigSource::StaticBroker
+            )
+        );
+        let s = find(&described, "segment.ms");
+        assert_eq!(s.value.as_deref(), Some("3600000"));
+    }
+
+    #[test]
+    fn describe_broker() {
+        let b = broker(&[("num.partitions", "3"), ("ssl.keystore.password", "secret")]);
+        let described = describe_broker_configs(&b);
+        assert_eq!(described.len(), BROKER_CONFIGS.len());
+        let n = find(&described, "num.partitions");
+        assert_eq!(
+            (n.value.as_deref(), n.source, n.config_type),
+            (Some("3"), ConfigSource::StaticBroker, 3)
+        );
+        assert_eq!(n.synonyms.len(), 2);
+        assert!(n.read_only);
+        let p = find(&described, "ssl.keystore.password");
+        assert!(p.is_sensitive && p.value.is_none() && p.config_type == 9);
+        assert!(p.synonyms.iter().all(|(_, v, _)| v.is_none()));
+        let d = find(&described, "log.retention.ms");
+        assert_eq!(
+            (d.value.as_deref(), d.source),
+            (None, ConfigSource::Default)
+        );
+        let r = find(&described, "log.retention.hours");
+        assert_eq!(r.value.as_deref(), Some("168"));
+    }
+
+    #[test]
+    fn source_codes() {
+        let codes: Vec<i8> = [
+            ConfigSource::DynamicTopic,
+            ConfigSource::DynamicBroker,
+            ConfigSource::DynamicDefaultBroker,
+            ConfigSource::StaticBroker,
+            ConfigSource::Default,
+            ConfigSource::DynamicBrokerLogger,
+        ]
+        .iter()
+        .map(ConfigSource::code)
+        .collect();
+        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn resolve_log_config_layers() {
+        let b = broker(&[
+            ("log.segment.bytes", "4096"),
+            ("log.retention.hours", "1"),
+            ("log.flush.interval.messages", "10"),
+            ("log.message.timestamp.type", "LogAppendTime"),
+            ("message.max.bytes", "2000"),
+            ("log.segment.delete.delay.ms", "5"),
+            ("log.index.interval.bytes", "100"),
+            ("log.index.size.max.bytes", "1024"),
+        ]);
+        let from_broker = resolve_log_config(&BTreeMap::new(), &b);
+        assert_eq!(
+            from_broker,
+            LogConfig {
+                segment_bytes: 4096,
+                segment_ms: 604_800_000,
+                segment_index_bytes: 1024,
+                index_interval_bytes: 100,
+                retention_ms: 3_600_000,
+                retention_bytes: -1,
+                flush_messages: 10,
+                flush_ms: i64::MAX,
+                message_timestamp_type: TimestampType::LogAppendTime,
+                max_message_bytes: 2000,
+                file_delete_delay_ms: 5,
+            }
+        );
+        let overrides = map(&[
+            ("segment.bytes", "8192"),
+            ("segment.ms", "1000"),
+            ("segment.index.bytes", "2048"),
+            ("index.interval.bytes", "200"),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "123"),
+            ("flush.messages", "1"),
+            ("flush.ms", "50"),
+            ("message.timestamp.type", "CreateTime"),
+            ("max.message.bytes", "3000"),
+            ("file.delete.delay.ms", "0"),
+            ("cleanup.policy", "compact"),
+        ]);
+        assert_eq!(
+            resolve_log_config(&overrides, &b),
+            LogConfig {
+                segment_bytes: 8192,
+                segment_ms: 1000,
+                segment_index_bytes: 2048,
+                index_interval_bytes: 200,
+                retention_ms: -1,
+                retention_bytes: 123,
+                flush_messages: 1,
+                flush_ms: 50,
+                message_timestamp_type: TimestampType::CreateTime,
+                max_message_bytes: 3000,
+                file_delete_delay_ms: 0,
+            }
+        );
+        // An invalid stored override falls back to the broker value.
+        let bad = map(&[
+            ("segment.bytes", "tiny"),
+            ("message.timestamp.type", "Whenever"),
+        ]);
+        let resolved = resolve_log_config(&bad, &b);
+        assert_eq!(resolved.segment_bytes, 4096);
+        assert_eq!(
+            resolved.message_timestamp_type,
+            TimestampType::LogAppendTime
+        );
+    }
+}
