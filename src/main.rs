@@ -1,1 +1,105 @@
-fn main() {}
+//! The `runnel` binary: parse flags, load config, start the node, serve
+//! until SIGTERM/SIGINT, shut down in reverse start order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use runnel::broker::Broker;
+use runnel::config::{self, ConfigSources};
+use runnel::net::Server;
+use runnel::ops;
+
+/// A Kafka wire-protocol compatible broker.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// TOML config file (Kafka property names as keys).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A Kafka `server.properties` file; its keys override the TOML file.
+    #[arg(long)]
+    server_properties: Option<PathBuf>,
+    /// `key=value` with a Kafka property name; overrides every other source.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let overrides = args
+        .overrides
+        .iter()
+        .map(|o| config::parse_override(o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sources = ConfigSources {
+        config_file: args.config,
+        server_properties: args.server_properties,
+        env: std::env::vars().collect(),
+        overrides,
+    };
+    let (config, warnings) = match config::load(&sources) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("runnel: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    ops::logging::init(&config);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("runnel")
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(config))
+}
+
+async fn run(config: runnel::config::BrokerConfig) -> anyhow::Result<()> {
+    if let Some(addr) = config.metrics_listener.as_deref() {
+        let bound = ops::metrics::install(addr)?;
+        tracing::info!(address = %bound, "metrics endpoint listening");
+    }
+    let retention_check = Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
+    let broker = Arc::new(tokio::task::block_in_place(|| Broker::start(config))?);
+    let server = Server::start(broker.clone()).await?;
+    tracing::info!(node_id = broker.config.node_id, cluster_id = %broker.cluster_id, "runnel started");
+
+    let maintenance = {
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(retention_check);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let b = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || b.run_maintenance()).await;
+                ops::metrics::set_partitions(broker.replicas.partition_count());
+            }
+        })
+    };
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    // Reverse start order: stop accepting and drain connections, stop
+    // background work, then checkpoint and close the logs.
+    server.shutdown().await;
+    maintenance.abort();
+    tokio::task::block_in_place(|| broker.shutdown());
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -21,6 +21,8 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidReplicationFactor(String),
     #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
@@ -54,6 +56,10 @@ pub enum ApiError {
     CoordinatorNotAvailable(String),
     #[error("{0}")]
     InvalidTimestamp(String),
+    #[error("the leader epoch in the request is newer than the broker's")]
+    UnknownLeaderEpoch,
+    #[error("the leader epoch in the request is older than the broker's")]
+    FencedLeaderEpoch,
     #[error("{0}")]
     Internal(String),
 }
@@ -72,6 +78,7 @@ impl ApiError {
             ApiError::TopicAlreadyExists(_) => Kafka::TopicAlreadyExists,
             ApiError::InvalidPartitions(_) => Kafka::InvalidPartitions,
             ApiError::InvalidReplicationFactor(_) => Kafka::InvalidReplicationFactor,
+            ApiError::InvalidReplicaAssignment(_) => Kafka::InvalidReplicaAssignment,
             ApiError::InvalidConfig(_) => Kafka::InvalidConfig,
             ApiError::InvalidRequest(_) => Kafka::InvalidRequest,
             ApiError::CorruptMessage(_) => Kafka::CorruptMessage,
@@ -89,6 +96,8 @@ impl ApiError {
             ApiError::UnsupportedVersion(_) => Kafka::UnsupportedVersion,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
             ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
+            ApiError::UnknownLeaderEpoch => Kafka::UnknownLeaderEpoch,
+            ApiError::FencedLeaderEpoch => Kafka::FencedLeaderEpoch,
             ApiError::Internal(_) => Kafka::UnknownServerError,
         }
     }
@@ -103,8 +112,7 @@ impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
         match e {
             LogError::CorruptBatch(_) | LogError::CrcMismatch { .. } => ApiError::CorruptMessage(e.to_string()),
-            LogError::UnsupportedMagic(_) => ApiError::UnsupportedForMessageFormat(e.to_string()),
-            LogError::InvalidBatch(_) => ApiError::InvalidRecord(e.to_string()),
+            LogError::UnsupportedMagic(_) | LogError::InvalidBatch(_) => ApiError::InvalidRecord(e.to_string()),
             LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
             LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
             LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
@@ -124,6 +132,7 @@ mod tests {
             (ApiError::TopicAlreadyExists(String::new()), 36),
             (ApiError::InvalidPartitions(String::new()), 37),
             (ApiError::InvalidReplicationFactor(String::new()), 38),
+            (ApiError::InvalidReplicaAssignment(String::new()), 39),
             (ApiError::InvalidConfig(String::new()), 40),
             (ApiError::InvalidRequest(String::new()), 42),
             (ApiError::CorruptMessage(String::new()), 2),
@@ -142,6 +151,8 @@ mod tests {
             (ApiError::CoordinatorNotAvailable(String::new()), 15),
             (ApiError::InvalidTimestamp(String::new()), 32),
             (ApiError::UnknownTopicId, 100),
+            (ApiError::UnknownLeaderEpoch, 75),
+            (ApiError::FencedLeaderEpoch, 74),
             (ApiError::Internal(String::new()), -1),
         ];
         for (err, code) in table {
@@ -152,7 +163,8 @@ mod tests {
     #[test]
     fn log_errors_map_to_their_codes() {
         assert_eq!(ApiError::from(LogError::CrcMismatch { stored: 1, computed: 2 }).code(), 2);
-        assert_eq!(ApiError::from(LogError::UnsupportedMagic(1)).code(), 43);
+        // Kafka refuses v0/v1 batches in a v3+ Produce as an invalid record.
+        assert_eq!(ApiError::from(LogError::UnsupportedMagic(1)).code(), 87);
         assert_eq!(ApiError::from(LogError::BatchTooLarge { size: 2, max: 1 }).code(), 10);
         assert_eq!(ApiError::from(LogError::InvalidBatch("x".into())).code(), 87);
         assert_eq!(ApiError::from(LogError::Offline).code(), 56);

@@ -16,32 +16,34 @@ use kafka_protocol::messages::ApiKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiRange {
     pub key: ApiKey,
+    /// Kafka's name of the API, for logs and metric labels.
+    pub name: &'static str,
     pub min: i16,
     pub max: i16,
 }
 
-const fn api(key: ApiKey, min: i16, max: i16) -> ApiRange {
-    ApiRange { key, min, max }
+const fn api(key: ApiKey, name: &'static str, min: i16, max: i16) -> ApiRange {
+    ApiRange { key, name, min, max }
 }
 
 /// Every API served, in key order.
 pub const SUPPORTED_APIS: &[ApiRange] = &[
-    api(ApiKey::Produce, 0, 11),
-    api(ApiKey::Fetch, 4, 16),
-    api(ApiKey::ListOffsets, 1, 9),
-    api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::ApiVersions, 0, 4),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
-    api(ApiKey::DeleteRecords, 0, 2),
-    api(ApiKey::InitProducerId, 0, 5),
-    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
-    api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::AlterConfigs, 0, 2),
-    api(ApiKey::CreatePartitions, 0, 3),
-    api(ApiKey::IncrementalAlterConfigs, 0, 1),
-    api(ApiKey::DescribeCluster, 0, 1),
-    api(ApiKey::DescribeTopicPartitions, 0, 0),
+    api(ApiKey::Produce, "Produce", 0, 11),
+    api(ApiKey::Fetch, "Fetch", 4, 16),
+    api(ApiKey::ListOffsets, "ListOffsets", 1, 9),
+    api(ApiKey::Metadata, "Metadata", 0, 12),
+    api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
+    api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
+    api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
+    api(ApiKey::DeleteRecords, "DeleteRecords", 0, 2),
+    api(ApiKey::InitProducerId, "InitProducerId", 0, 5),
+    api(ApiKey::OffsetForLeaderEpoch, "OffsetForLeaderEpoch", 2, 4),
+    api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
+    api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
+    api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
+    api(ApiKey::IncrementalAlterConfigs, "IncrementalAlterConfigs", 0, 1),
+    api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
+    api(ApiKey::DescribeTopicPartitions, "DescribeTopicPartitions", 0, 0),
 ];
 
 /// Produce versions that are advertised but refused (message formats v0/v1).

@@ -1,0 +1,463 @@
+//! Topic decisions: create, delete, add partitions. Pure functions from the
+//! current image and a request to `(records, per-topic results)`; no I/O.
+//! Kafka counterpart: `ReplicationControlManager` and `Topic.validate`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use uuid::Uuid;
+
+use crate::config::topic::validate_topic_config;
+use crate::metadata::{MetadataImage, MetadataRecord};
+use crate::protocol::ApiError;
+
+/// Kafka's longest legal topic name.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Checks a topic name by Kafka's rules: 1..=249 of `[a-zA-Z0-9._-]`, and
+/// not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::InvalidTopic("topic name is illegal, it can't be empty".into()));
+    }
+    if name == "." || name == ".." {
+        return Err(ApiError::InvalidTopic(format!("topic name cannot be \"{name}\"")));
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return Err(ApiError::InvalidTopic(format!(
+            "topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
+        )));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return Err(ApiError::InvalidTopic(format!(
+            "topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// Names that differ only in '.' vs '_' collide in metric names (Kafka refuses them).
+fn collision_key(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+/// Cluster facts the decisions need.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    pub brokers: Vec<i32>,
+    pub default_num_partitions: i32,
+    pub default_replication_factor: i16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1 = the broker default.
+    pub num_partitions: i32,
+    /// -1 = the broker default.
+    pub replication_factor: i16,
+    /// Manual assignment: partition → replicas. Empty = assign automatically.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicCreated {
+    pub topic_id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Decides a CreateTopics request. Topics named twice in one request all fail.
+pub fn create_topics(
+    image: &MetadataImage,
+    cluster: &ClusterView,
+    topics: &[NewTopic],
+    mut new_id: impl FnMut() -> Uuid,
+) -> (Vec<MetadataRecord>, Vec<Result<TopicCreated, ApiError>>) {
+    let mut records = Vec::new();
+    let mut results = Vec::with_capacity(topics.len());
+    let mut seen = HashSet::new();
+    let duplicated: HashSet<&str> = topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.as_str()))
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut taken: HashSet<String> = image.topics.keys().map(|n| collision_key(n)).collect();
+    for topic in topics {
+        if duplicated.contains(topic.name.as_str()) {
+            results.push(Err(ApiError::InvalidRequest(format!(
+                "found multiple requests for topic {}",
+                topic.name
+            ))));
+            continue;
+        }
+        match plan_topic(image, cluster, topic, &taken) {
+            Ok((assignments, configs)) => {
+                let topic_id = new_id();
+                taken.insert(collision_key(&topic.name));
+                records.push(MetadataRecord::Topic {
+                    name: topic.name.clone(),
+                    topic_id,
+                });
+                for (name, value) in &configs {
+                    records.push(MetadataRecord::Config {
+                        resource: crate::metadata::records::ConfigResource::Topic(topic.name.clone()),
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                    });
+                }
+                let replication_factor = assignments.first().map_or(0, |(_, r)| r.len()) as i16;
+                for (p, replicas) in &assignments {
+                    records.push(partition_record(topic_id, *p, replicas.clone()));
+                }
+                results.push(Ok(TopicCreated {
+                    topic_id,
+                    num_partitions: assignments.len() as i32,
+                    replication_factor,
+                    configs,
+                }));
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    (records, results)
+}
+
+fn partition_record(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        leader: replicas[0],
+        isr: replicas.clone(),
+        replicas,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+type Plan = (Vec<(i32, Vec<i32>)>, BTreeMap<String, String>);
+
+fn plan_topic(image: &MetadataImage, cluster: &ClusterView, topic: &NewTopic, taken: &HashSet<String>) -> Result<Plan, ApiError> {
+    validate_topic_name(&topic.name)?;
+    if image.topic(&topic.name).is_some() {
+        return Err(ApiError::TopicAlreadyExists(topic.name.clone()));
+    }
+    if taken.contains(&collision_key(&topic.name)) {
+        return Err(ApiError::InvalidTopic(format!(
+            "topic '{}' collides with an existing topic: '.' and '_' are interchangeable in topic names",
+            topic.name
+        )));
+    }
+    let mut configs = BTreeMap::new();
+    for (key, value) in &topic.configs {
+        let Some(value) = value else {
+            return Err(ApiError::InvalidConfig(format!("null value not supported for topic config '{key}'")));
+        };
+        validate_topic_config(key, value).map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
+        configs.insert(key.clone(), value.clone());
+    }
+    let assignments = if topic.assignments.is_empty() {
+        let partitions = match topic.num_partitions {
+            -1 => cluster.default_num_partitions,
+            n if n <= 0 => {
+                return Err(ApiError::InvalidPartitions(
+                    "number of partitions was set to an invalid non-positive value".into(),
+                ));
+            }
+            n => n,
+        };
+        let rf = match topic.replication_factor {
+            -1 => cluster.default_replication_factor,
+            n if n <= 0 => {
+                return Err(ApiError::InvalidReplicationFactor(
+                    "replication factor must be larger than 0, or -1 to use the default value".into(),
+                ));
+            }
+            n => n,
+        };
+        assign_replicas(cluster, 0, partitions, rf)?
+    } else {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err(ApiError::InvalidRequest(
+                "both a manual partition assignment and a partition count or replication factor were given".into(),
+            ));
+        }
+        let mut a = topic.assignments.clone();
+        a.sort_by_key(|(p, _)| *p);
+        for (i, (p, replicas)) in a.iter().enumerate() {
+            if *p != i as i32 {
+                return Err(ApiError::InvalidReplicaAssignment(
+                    "partitions should be a consecutive 0-based integer sequence".into(),
+                ));
+            }
+            check_replicas(cluster, replicas)?;
+        }
+        a
+    };
+    Ok((assignments, configs))
+}
+
+fn check_replicas(cluster: &ClusterView, replicas: &[i32]) -> Result<(), ApiError> {
+    if replicas.is_empty() {
+        return Err(ApiError::InvalidReplicaAssignment("a partition needs at least one replica".into()));
+    }
+    let unique: HashSet<_> = replicas.iter().collect();
+    if unique.len() != replicas.len() {
+        return Err(ApiError::InvalidReplicaAssignment(format!("duplicate brokers in replica list {replicas:?}")));
+    }
+    if let Some(b) = replicas.iter().find(|b| !cluster.brokers.contains(b)) {
+        return Err(ApiError::InvalidReplicaAssignment(format!("broker {b} is not registered")));
+    }
+    Ok(())
+}
+
+/// Round-robin placement over the registered brokers, starting at a
+/// partition-dependent broker so leaders spread.
+fn assign_replicas(cluster: &ClusterView, first_partition: i32, count: i32, rf: i16) -> Result<Vec<(i32, Vec<i32>)>, ApiError> {
+    let brokers = &cluster.brokers;
+    if rf as usize > brokers.len() {
+        return Err(ApiError::InvalidReplicationFactor(format!(
+            "unable to replicate the partition {rf} time(s): the target replication factor of {rf} cannot be reached because only {} broker(s) are registered",
+            brokers.len()
+        )));
+    }
+    Ok((first_partition..first_partition + count)
+        .map(|p| {
+            let replicas = (0..rf as usize)
+                .map(|r| brokers[(p as usize + r) % brokers.len()])
+                .collect();
+            (p, replicas)
+        })
+        .collect())
+}
+
+/// A topic to delete, by name or by id (DeleteTopics v6).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopicRef {
+    Name(String),
+    Id(Uuid),
+}
+
+/// Decides a DeleteTopics request. Returns for each topic its name and id.
+pub fn delete_topics(
+    image: &MetadataImage,
+    delete_enabled: bool,
+    topics: &[TopicRef],
+) -> (Vec<MetadataRecord>, Vec<Result<(String, Uuid), ApiError>>) {
+    let mut records = Vec::new();
+    let mut removed = HashSet::new();
+    let results = topics
+        .iter()
+        .map(|t| {
+            let topic = match t {
+                TopicRef::Name(n) => image.topic(n).ok_or(ApiError::UnknownTopicOrPartition)?,
+                TopicRef::Id(id) => image.topic_by_id(id).ok_or(ApiError::UnknownTopicId)?,
+            };
+            if !delete_enabled {
+                return Err(ApiError::TopicDeletionDisabled);
+            }
+            if removed.insert(topic.topic_id) {
+                records.push(MetadataRecord::RemoveTopic { topic_id: topic.topic_id });
+            }
+            Ok((topic.name.clone(), topic.topic_id))
+        })
+        .collect();
+    (records, results)
+}
+
+/// One topic of a CreatePartitions request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionIncrease {
+    pub name: String,
+    pub count: i32,
+    /// Replicas of each new partition, or empty for automatic placement.
+    pub assignments: Vec<Vec<i32>>,
+}
+
+pub fn create_partitions(
+    image: &MetadataImage,
+    cluster: &ClusterView,
+    requests: &[PartitionIncrease],
+) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
+    let mut records = Vec::new();
+    let mut seen = HashSet::new();
+    let results = requests
+        .iter()
+        .map(|req| {
+            if !seen.insert(req.name.as_str()) {
+                return Err(ApiError::InvalidRequest(format!("duplicate topic {} in request", req.name)));
+            }
+            let topic = image.topic(&req.name).ok_or(ApiError::UnknownTopicOrPartition)?;
+            let current = topic.partitions.len() as i32;
+            if req.count < current {
+                return Err(ApiError::InvalidPartitions(format!(
+                    "topic currently has {current} partitions, which is higher than the requested {}",
+                    req.count
+                )));
+            }
+            if req.count == current {
+                return Err(ApiError::InvalidPartitions(format!("topic already has {current} partitions")));
+            }
+            let rf = topic.partitions.values().next().map_or(1, |p| p.replicas.len()) as i16;
+            let added = if req.assignments.is_empty() {
+                assign_replicas(cluster, current, req.count - current, rf)?
+            } else {
+                if req.assignments.len() as i32 != req.count - current {
+                    return Err(ApiError::InvalidReplicaAssignment(format!(
+                        "{} new partitions were requested but {} assignments given",
+                        req.count - current,
+                        req.assignments.len()
+                    )));
+                }
+                for r in &req.assignments {
+                    check_replicas(cluster, r)?;
+                }
+                (current..).zip(req.assignments.iter().cloned()).collect()
+            };
+            for (p, replicas) in added {
+                records.push(partition_record(topic.topic_id, p, replicas));
+            }
+            Ok(())
+        })
+        .collect();
+    (records, results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> ClusterView {
+        ClusterView {
+            brokers: vec![1],
+            default_num_partitions: 3,
+            default_replication_factor: 1,
+        }
+    }
+
+    fn new_topic(name: &str, partitions: i32) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: vec![],
+        }
+    }
+
+    fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
+        for r in records {
+            let next = image.offset + 1;
+            image.replay(next, r);
+        }
+    }
+
+    fn ids() -> impl FnMut() -> Uuid {
+        let mut n = 0u128;
+        move || {
+            n += 1;
+            Uuid::from_u128(n)
+        }
+    }
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        for ok in ["a", "A-b_c.d", &"x".repeat(249), "__consumer_offsets"] {
+            assert!(validate_topic_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(250)] {
+            assert_eq!(validate_topic_name(bad).unwrap_err().code(), 17, "{bad}");
+        }
+    }
+
+    #[test]
+    fn create_uses_defaults_and_writes_records() {
+        let mut image = MetadataImage::empty();
+        let mut t = new_topic("t", -1);
+        t.configs = vec![("retention.ms".into(), Some("1000".into()))];
+        let (records, results) = create_topics(&image, &cluster(), &[t], ids());
+        let created = results[0].as_ref().unwrap();
+        assert_eq!(created.num_partitions, 3);
+        assert_eq!(created.replication_factor, 1);
+        apply(&mut image, &records);
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 3);
+        assert_eq!(topic.partitions[&2].leader, 1);
+        assert_eq!(topic.configs["retention.ms"], "1000");
+    }
+
+    #[test]
+    fn create_refuses_with_kafkas_codes() {
+        let mut image = MetadataImage::empty();
+        let (records, _) = create_topics(&image, &cluster(), &[new_topic("a.b", 1)], ids());
+        apply(&mut image, &records);
+        let mut bad_rf = new_topic("rf", 1);
+        bad_rf.replication_factor = 3;
+        let mut bad_config = new_topic("cfg", 1);
+        bad_config.configs = vec![("cleanup.policy".into(), Some("shred".into()))];
+        let mut unknown_config = new_topic("cfg2", 1);
+        unknown_config.configs = vec![("no.such.config".into(), Some("1".into()))];
+        let cases = [
+            (new_topic("a.b", 1), 36),
+            (new_topic("a_b", 1), 17),
+            (new_topic("bad/name", 1), 17),
+            (new_topic("zero", 0), 37),
+            (bad_rf, 38),
+            (bad_config, 40),
+            (unknown_config, 40),
+        ];
+        for (topic, code) in cases {
+            let name = topic.name.clone();
+            let (records, results) = create_topics(&image, &cluster(), &[topic], ids());
+            assert!(records.is_empty(), "{name}");
+            assert_eq!(results[0].as_ref().unwrap_err().code(), code, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_topic_named_twice_in_one_request_fails_both_times() {
+        let image = MetadataImage::empty();
+        let (records, results) = create_topics(&image, &cluster(), &[new_topic("d", 1), new_topic("d", 1)], ids());
+        assert!(records.is_empty());
+        assert!(results.iter().all(|r| r.as_ref().unwrap_err().code() == 42));
+    }
+
+    #[test]
+    fn delete_by_name_and_id() {
+        let mut image = MetadataImage::empty();
+        let (records, _) = create_topics(&image, &cluster(), &[new_topic("a", 1), new_topic("b", 1)], ids());
+        apply(&mut image, &records);
+        let b_id = image.topic("b").unwrap().topic_id;
+        let (records, results) = delete_topics(
+            &image,
+            true,
+            &[TopicRef::Name("a".into()), TopicRef::Id(b_id), TopicRef::Name("zz".into()), TopicRef::Id(Uuid::from_u128(99))],
+        );
+        assert_eq!(records.len(), 2);
+        assert_eq!(results[2].as_ref().unwrap_err().code(), 3);
+        assert_eq!(results[3].as_ref().unwrap_err().code(), 100);
+        apply(&mut image, &records);
+        assert!(image.topics.is_empty());
+        let (records, results) = delete_topics(&image, false, &[TopicRef::Name("a".into())]);
+        assert!(records.is_empty());
+        assert_eq!(results[0].as_ref().unwrap_err().code(), 3);
+    }
+
+    #[test]
+    fn partitions_only_grow() {
+        let mut image = MetadataImage::empty();
+        let (records, _) = create_topics(&image, &cluster(), &[new_topic("a", 2)], ids());
+        apply(&mut image, &records);
+        let inc = |count| PartitionIncrease { name: "a".into(), count, assignments: vec![] };
+        let (r, res) = create_partitions(&image, &cluster(), &[inc(1)]);
+        assert!(r.is_empty());
+        assert_eq!(res[0].as_ref().unwrap_err().code(), 37);
+        let (r, res) = create_partitions(&image, &cluster(), &[inc(5)]);
+        assert!(res[0].is_ok());
+        apply(&mut image, &r);
+        assert_eq!(image.topic("a").unwrap().partitions.len(), 5);
+        let missing = PartitionIncrease { name: "nope".into(), count: 2, assignments: vec![] };
+        assert_eq!(create_partitions(&image, &cluster(), &[missing]).1[0].as_ref().unwrap_err().code(), 3);
+    }
+}

@@ -1,0 +1,191 @@
+//! DescribeConfigs, AlterConfigs, IncrementalAlterConfigs. Describing reads
+//! the image and the static broker config; altering goes through the
+//! controller ([`crate::controller::configs`]).
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, alter_configs_response,
+    incremental_alter_configs_response,
+};
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::config::topic::{DescribedConfig, describe_broker_configs, describe_topic_configs};
+use crate::controller::configs::{self, AlterOp, AlterRequest, ConfigChange, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::protocol::ApiError;
+
+pub fn describe_configs(broker: &Broker, version: i16, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let image = broker.metadata.current();
+    let results = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let name = r.resource_name.to_string();
+            let described: Result<Vec<DescribedConfig>, ApiError> = match r.resource_type {
+                RESOURCE_TOPIC => image
+                    .topic(&name)
+                    .map(|t| describe_topic_configs(&t.configs, &broker.config))
+                    .ok_or(ApiError::UnknownTopicOrPartition),
+                RESOURCE_BROKER if name.is_empty() || name == broker.config.node_id.to_string() => {
+                    Ok(describe_broker_configs(&broker.config))
+                }
+                RESOURCE_BROKER => Err(ApiError::InvalidRequest(format!("broker {name} is not this broker"))),
+                other => Err(ApiError::InvalidRequest(format!("unsupported resource type {other}"))),
+            };
+            let base = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match described {
+                Ok(configs) => base.with_configs(
+                    configs
+                        .into_iter()
+                        .filter(|c| {
+                            r.configuration_keys
+                                .as_ref()
+                                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == c.name))
+                        })
+                        .map(|c| to_result(c, version, req.include_synonyms, req.include_documentation))
+                        .collect(),
+                ),
+                Err(e) => base
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message()))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn to_result(c: DescribedConfig, version: i16, synonyms: bool, docs: bool) -> DescribeConfigsResourceResult {
+    let mut r = DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(c.name))
+        .with_value(c.value.map(str_bytes))
+        .with_read_only(c.read_only)
+        .with_config_source(c.source.code())
+        .with_is_sensitive(c.is_sensitive);
+    if synonyms {
+        r = r.with_synonyms(
+            c.synonyms
+                .into_iter()
+                .map(|(n, v, s)| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(str_bytes(n))
+                        .with_value(v.map(str_bytes))
+                        .with_source(s.code())
+                })
+                .collect(),
+        );
+    }
+    if version >= 3 {
+        r = r.with_config_type(c.config_type);
+        if docs {
+            r = r.with_documentation(c.documentation.map(str_bytes));
+        }
+    }
+    r
+}
+
+async fn run_alter(broker: &Broker, requests: Vec<AlterRequest>, validate_only: bool) -> Vec<Result<(), ApiError>> {
+    let node_id = broker.config.node_id;
+    match broker
+        .controller
+        .decide(|image| {
+            let (records, results) = configs::alter_configs(image, node_id, &requests);
+            (if validate_only { vec![] } else { records }, results)
+        })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
+
+pub async fn incremental_alter_configs(broker: &Broker, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let mut bad_ops = Vec::new();
+    let requests: Vec<AlterRequest> = req
+        .resources
+        .iter()
+        .map(|r| {
+            let changes = r
+                .configs
+                .iter()
+                .filter_map(|c| match AlterOp::from_code(c.config_operation) {
+                    Some(op) => Some(ConfigChange {
+                        name: c.name.to_string(),
+                        op,
+                        value: c.value.as_ref().map(|v| v.to_string()),
+                    }),
+                    None => {
+                        bad_ops.push(r.resource_name.to_string());
+                        None
+                    }
+                })
+                .collect();
+            AlterRequest {
+                resource_type: r.resource_type,
+                resource_name: r.resource_name.to_string(),
+                changes,
+                incremental: true,
+            }
+        })
+        .collect();
+    let results = run_alter(broker, requests.clone(), req.validate_only).await;
+    let responses = requests
+        .into_iter()
+        .zip(results)
+        .map(|(r, res)| {
+            let res = if bad_ops.contains(&r.resource_name) {
+                Err(ApiError::InvalidRequest("unknown config operation".into()))
+            } else {
+                res
+            };
+            let base = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(str_bytes(r.resource_name));
+            match res {
+                Ok(()) => base,
+                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+pub async fn alter_configs(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let requests: Vec<AlterRequest> = req
+        .resources
+        .iter()
+        .map(|r| AlterRequest {
+            resource_type: r.resource_type,
+            resource_name: r.resource_name.to_string(),
+            changes: r
+                .configs
+                .iter()
+                .map(|c| ConfigChange {
+                    name: c.name.to_string(),
+                    op: AlterOp::Set,
+                    value: c.value.as_ref().map(|v| v.to_string()),
+                })
+                .collect(),
+            incremental: false,
+        })
+        .collect();
+    let results = run_alter(broker, requests.clone(), req.validate_only).await;
+    let responses = requests
+        .into_iter()
+        .zip(results)
+        .map(|(r, res)| {
+            let base = alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(str_bytes(r.resource_name));
+            match res {
+                Ok(()) => base,
+                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}

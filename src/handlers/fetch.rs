@@ -1,0 +1,108 @@
+//! Fetch for consumers: whole batches from each partition up to the
+//! request's byte limits, never past the high watermark, waiting up to
+//! `max_wait_ms` for `min_bytes` (long poll). Fetch sessions (KIP-227) are
+//! answered sessionless: session id 0, every partition in every response,
+//! which clients accept as "no session".
+
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::ResponseError;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::ops::metrics;
+use crate::protocol::ApiError;
+
+/// Fetch session epochs (KIP-227): -1 is a sessionless full fetch, 0 asks
+/// to create a session; anything above names a session we never created.
+const INITIAL_EPOCH: i32 = 0;
+const FINAL_EPOCH: i32 = -1;
+
+pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchResponse {
+    if req.session_epoch != INITIAL_EPOCH && req.session_epoch != FINAL_EPOCH {
+        tracing::debug!(session_id = req.session_id, epoch = req.session_epoch, "fetch for an unknown session");
+        return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let mut appends = broker.replicas.subscribe_appends();
+    loop {
+        appends.borrow_and_update();
+        let (response, bytes, any_error) = read_once(broker, version, &req);
+        let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
+        if satisfied || tokio::time::Instant::now() >= deadline {
+            metrics::record_fetch(bytes);
+            return response;
+        }
+        if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {
+            let (response, bytes, _) = read_once(broker, version, &req);
+            metrics::record_fetch(bytes);
+            return response;
+        }
+    }
+}
+
+/// One pass over the requested partitions. Returns the response, the bytes
+/// of records in it, and whether any partition carried an error.
+fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let image = broker.metadata.current();
+    let mut remaining = if req.max_bytes <= 0 { i32::MAX as usize } else { req.max_bytes as usize };
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        // v13+ names topics by id.
+        let name: Option<String> = if version >= 13 {
+            image.topic_by_id(&t.topic_id).map(|ti| ti.name.clone())
+        } else {
+            Some(t.topic.0.to_string())
+        };
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut data = PartitionData::default().with_partition_index(p.partition);
+            let result = match &name {
+                None => Err(ApiError::UnknownTopicId),
+                Some(name) => match broker.replicas.partition(name, p.partition) {
+                    None => Err(ApiError::UnknownTopicOrPartition),
+                    Some(part) => {
+                        data = data
+                            .with_high_watermark(part.high_watermark())
+                            .with_last_stable_offset(part.high_watermark())
+                            .with_log_start_offset(part.log_start_offset());
+                        let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                        if limit == 0 && total > 0 {
+                            Ok(None)
+                        } else {
+                            part.read(p.fetch_offset, limit.max(1)).map(Some)
+                        }
+                    }
+                },
+            };
+            match result {
+                Ok(Some(read)) => {
+                    let n = read.records.len();
+                    total += n;
+                    remaining = remaining.saturating_sub(n);
+                    data = data.with_records(Some(read.records)).with_aborted_transactions(Some(vec![]));
+                }
+                Ok(None) => data = data.with_records(Some(Default::default())),
+                Err(e) => {
+                    any_error = true;
+                    tracing::debug!(topic = ?name, partition = p.partition, offset = p.fetch_offset, error = %e, "fetch partition error");
+                    data = data.with_error_code(e.code()).with_records(Some(Default::default()));
+                }
+            }
+            partitions.push(data);
+        }
+        let mut topic = FetchableTopicResponse::default().with_partitions(partitions);
+        if version >= 13 {
+            topic = topic.with_topic_id(t.topic_id);
+        } else {
+            topic = topic.with_topic(TopicName(str_bytes(name.unwrap_or_default())));
+        }
+        topics.push(topic);
+    }
+    let response = FetchResponse::default().with_session_id(0).with_responses(topics);
+    (response, total, any_error)
+}

@@ -1,0 +1,223 @@
+//! Metadata, DescribeCluster and DescribeTopicPartitions: read from the
+//! current metadata image. Metadata may auto-create topics
+//! (`auto.create.topics.enable`) through the controller.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeTopicPartitionsRequest,
+    DescribeTopicPartitionsResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use uuid::Uuid;
+
+use super::{RequestContext, str_bytes};
+use crate::broker::Broker;
+use crate::config::Listener;
+use crate::controller::topics::{NewTopic, validate_topic_name};
+use crate::metadata::{MetadataImage, TopicImage};
+use crate::protocol::ApiError;
+
+/// Internal topics as Kafka marks them.
+pub fn is_internal(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+/// This node's endpoint as clients on `listener_name` must reach it.
+fn endpoint(broker: &Broker, listener_name: &str) -> Option<Listener> {
+    broker.config.advertised_for(listener_name)
+}
+
+pub async fn metadata(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+    let mut image = broker.metadata.current();
+    // v0 sends an empty list to mean every topic; v1+ sends null.
+    let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && ctx.api_version == 0 => None,
+        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+    };
+    if let Some(requested) = &requested {
+        let auto_create = req.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
+        let missing: Vec<String> = requested
+            .iter()
+            .filter_map(|(n, _)| n.clone())
+            .filter(|n| image.topic(n).is_none() && validate_topic_name(n).is_ok())
+            .collect();
+        if auto_create && !missing.is_empty() {
+            auto_create_topics(broker, missing).await;
+            image = broker.metadata.current();
+        }
+    }
+    let topics = match requested {
+        None => image.topics.values().map(|t| topic_metadata(t)).collect(),
+        Some(requested) => requested
+            .into_iter()
+            .map(|(name, id)| match name {
+                Some(name) => match image.topic(&name) {
+                    Some(t) => topic_metadata(t),
+                    None => {
+                        let err = validate_topic_name(&name).err().unwrap_or(ApiError::UnknownTopicOrPartition);
+                        MetadataResponseTopic::default()
+                            .with_name(Some(TopicName(str_bytes(name))))
+                            .with_error_code(err.code())
+                    }
+                },
+                None => match image.topic_by_id(&id) {
+                    Some(t) => topic_metadata(t),
+                    None => MetadataResponseTopic::default()
+                        .with_topic_id(id)
+                        .with_error_code(ApiError::UnknownTopicId.code()),
+                },
+            })
+            .collect(),
+    };
+    let brokers = endpoint(broker, &ctx.listener_name)
+        .map(|l| {
+            vec![MetadataResponseBroker::default()
+                .with_node_id(BrokerId(broker.config.node_id))
+                .with_host(str_bytes(l.host))
+                .with_port(l.port as i32)
+                .with_rack(broker.config.broker_rack.clone().map(str_bytes))]
+        })
+        .unwrap_or_default();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_topics(topics)
+}
+
+/// Creates topics named in a Metadata request with the broker defaults.
+/// Failures (e.g. a concurrent create) are logged; the caller re-reads the image.
+pub async fn auto_create_topics(broker: &Broker, names: Vec<String>) {
+    let new: Vec<NewTopic> = names
+        .into_iter()
+        .map(|name| NewTopic {
+            name,
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: vec![],
+        })
+        .collect();
+    let cluster = super::topics::cluster_view(broker);
+    let result = broker
+        .controller
+        .decide(|image| crate::controller::topics::create_topics(image, &cluster, &new, Uuid::new_v4))
+        .await;
+    match result {
+        Ok(results) => {
+            for (t, r) in new.iter().zip(results) {
+                match r {
+                    Ok(created) => tracing::info!(topic = %t.name, partitions = created.num_partitions, "auto-created topic"),
+                    Err(e) => tracing::debug!(topic = %t.name, error = %e, "auto-create did not create topic"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "auto-create failed"),
+    }
+}
+
+fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
+        .with_topic_id(t.topic_id)
+        .with_is_internal(is_internal(&t.name))
+        .with_partitions(
+            t.partitions
+                .iter()
+                .map(|(&p, s)| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_leader_id(BrokerId(s.leader))
+                        .with_leader_epoch(s.leader_epoch)
+                        .with_replica_nodes(s.replicas.iter().map(|&b| BrokerId(b)).collect())
+                        .with_isr_nodes(s.isr.iter().map(|&b| BrokerId(b)).collect())
+                })
+                .collect(),
+        )
+}
+
+pub fn describe_cluster(broker: &Broker, ctx: &RequestContext, _req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let brokers = endpoint(broker, &ctx.listener_name)
+        .map(|l| {
+            vec![DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(broker.config.node_id))
+                .with_host(str_bytes(l.host))
+                .with_port(l.port as i32)
+                .with_rack(broker.config.broker_rack.clone().map(str_bytes))]
+        })
+        .unwrap_or_default();
+    DescribeClusterResponse::default()
+        .with_cluster_id(str_bytes(broker.cluster_id.clone()))
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_brokers(brokers)
+}
+
+pub fn describe_topic_partitions(broker: &Broker, req: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+    let image: std::sync::Arc<MetadataImage> = broker.metadata.current();
+    let names: Vec<String> = if req.topics.is_empty() {
+        image.topics.keys().cloned().collect()
+    } else {
+        req.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    let limit = req.response_partition_limit.max(1) as usize;
+    let (start_topic, start_partition) = req
+        .cursor
+        .as_ref()
+        .map(|c| (c.topic_name.0.to_string(), c.partition_index))
+        .unwrap_or_default();
+    let mut names: Vec<String> = names.into_iter().filter(|n| *n >= start_topic).collect();
+    names.sort();
+    let mut topics = Vec::new();
+    let mut budget = limit;
+    let mut next_cursor = None;
+    for name in names {
+        let Some(t) = image.topic(&name) else {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(TopicName(str_bytes(name))))
+                    .with_error_code(ApiError::UnknownTopicOrPartition.code()),
+            );
+            continue;
+        };
+        let first = if name == start_topic { start_partition } else { 0 };
+        let mut partitions = Vec::new();
+        for (&p, s) in t.partitions.range(first..) {
+            if budget == 0 {
+                next_cursor = Some(
+                    kafka_protocol::messages::describe_topic_partitions_response::Cursor::default()
+                        .with_topic_name(TopicName(str_bytes(name.clone())))
+                        .with_partition_index(p),
+                );
+                break;
+            }
+            budget -= 1;
+            partitions.push(
+                DescribeTopicPartitionsResponsePartition::default()
+                    .with_partition_index(p)
+                    .with_leader_id(BrokerId(s.leader))
+                    .with_leader_epoch(s.leader_epoch)
+                    .with_replica_nodes(s.replicas.iter().map(|&b| BrokerId(b)).collect())
+                    .with_isr_nodes(s.isr.iter().map(|&b| BrokerId(b)).collect())
+                    .with_eligible_leader_replicas(Some(vec![]))
+                    .with_last_known_elr(Some(vec![])),
+            );
+        }
+        topics.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(TopicName(str_bytes(name))))
+                .with_topic_id(t.topic_id)
+                .with_is_internal(is_internal(&t.name))
+                .with_partitions(partitions),
+        );
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse::default()
+        .with_topics(topics)
+        .with_next_cursor(next_cursor)
+}

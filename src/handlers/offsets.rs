@@ -1,0 +1,146 @@
+//! ListOffsets, OffsetForLeaderEpoch and DeleteRecords: offset look-ups and
+//! the log start offset, per partition.
+
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::{
+    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+};
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::partition::Partition;
+use crate::protocol::ApiError;
+
+/// Special timestamps of ListOffsets.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+/// What a look-up answers: (timestamp, offset, leader epoch).
+type OffsetAnswer = (i64, i64, i32);
+
+pub fn list_offsets(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = broker
+                        .replicas
+                        .partition(&name, p.partition_index)
+                        .ok_or(ApiError::UnknownTopicOrPartition)
+                        .and_then(|part| {
+                            check_epoch(&part, p.current_leader_epoch)?;
+                            look_up(&part, p.timestamp)
+                        });
+                    let resp = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    match result {
+                        Ok((ts, offset, epoch)) => resp.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch),
+                        Err(e) => resp.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+fn check_epoch(part: &Partition, requested: i32) -> Result<(), ApiError> {
+    let current = part.leader_epoch();
+    if requested < 0 || requested == current {
+        Ok(())
+    } else if requested > current {
+        Err(ApiError::UnknownLeaderEpoch)
+    } else {
+        Err(ApiError::FencedLeaderEpoch)
+    }
+}
+
+fn look_up(part: &Partition, timestamp: i64) -> Result<OffsetAnswer, ApiError> {
+    let epoch = part.leader_epoch();
+    let hw = part.high_watermark();
+    Ok(match timestamp {
+        LATEST => (-1, hw, epoch),
+        EARLIEST | EARLIEST_LOCAL => (-1, part.log_start_offset(), epoch),
+        LATEST_TIERED => (-1, -1, -1),
+        MAX_TIMESTAMP => match part.log.max_timestamp()? {
+            Some(t) if t.offset < hw => (t.timestamp, t.offset, t.leader_epoch),
+            _ => (-1, -1, -1),
+        },
+        ts if ts < 0 => return Err(ApiError::InvalidRequest(format!("unknown special timestamp {ts}"))),
+        ts => match part.log.offset_for_timestamp(ts)? {
+            Some(t) if t.offset < hw => (t.timestamp, t.offset, t.leader_epoch),
+            _ => (-1, -1, -1),
+        },
+    })
+}
+
+pub fn offset_for_leader_epoch(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.topic.0.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let resp = EpochEndOffset::default().with_partition(p.partition);
+                    match broker.replicas.partition(&name, p.partition) {
+                        None => resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                        Some(part) => match check_epoch(&part, p.current_leader_epoch) {
+                            Err(e) => resp.with_error_code(e.code()),
+                            // Every batch this node leads carries its one
+                            // epoch: a requested epoch at or past it ends at
+                            // the log end offset.
+                            Ok(()) if p.leader_epoch >= part.leader_epoch() => resp
+                                .with_leader_epoch(part.leader_epoch())
+                                .with_end_offset(part.log_end_offset()),
+                            Ok(()) => resp.with_leader_epoch(-1).with_end_offset(-1),
+                        },
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default().with_topic(t.topic).with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
+
+pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = broker
+                        .replicas
+                        .partition(&name, p.partition_index)
+                        .ok_or(ApiError::UnknownTopicOrPartition)
+                        .and_then(|part| part.delete_records_before(p.offset));
+                    let resp = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                    match result {
+                        Ok(low) => resp.with_low_watermark(low),
+                        Err(e) => resp.with_error_code(e.code()).with_low_watermark(-1),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,178 @@
+//! CreateTopics, DeleteTopics, CreatePartitions: requests turned into
+//! controller decisions ([`crate::controller::topics`]).
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, TopicName,
+};
+use uuid::Uuid;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::config::topic::describe_topic_configs;
+use crate::controller::topics::{self, ClusterView, NewTopic, PartitionIncrease, TopicRef};
+use crate::protocol::ApiError;
+
+pub fn cluster_view(broker: &Broker) -> ClusterView {
+    ClusterView {
+        brokers: vec![broker.config.node_id],
+        default_num_partitions: broker.config.num_partitions,
+        default_replication_factor: broker.config.default_replication_factor as i16,
+    }
+}
+
+pub async fn create_topics(broker: &Broker, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
+    let new: Vec<NewTopic> = req
+        .topics
+        .iter()
+        .map(|t| NewTopic {
+            name: t.name.0.to_string(),
+            num_partitions: t.num_partitions,
+            replication_factor: t.replication_factor,
+            assignments: t
+                .assignments
+                .iter()
+                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .collect(),
+            configs: t
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                .collect(),
+        })
+        .collect();
+    let cluster = cluster_view(broker);
+    let validate_only = req.validate_only;
+    let decided = broker
+        .controller
+        .decide(|image| {
+            let (records, results) = topics::create_topics(image, &cluster, &new, Uuid::new_v4);
+            (if validate_only { vec![] } else { records }, results)
+        })
+        .await;
+    let results = match decided {
+        Ok(r) => r,
+        Err(e) => new.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let topics = new
+        .iter()
+        .zip(results)
+        .map(|(t, r)| {
+            let base = CreatableTopicResult::default().with_name(TopicName(str_bytes(t.name.clone())));
+            match r {
+                Ok(created) => {
+                    tracing::info!(topic = %t.name, partitions = created.num_partitions, validate_only, "created topic");
+                    let mut res = base
+                        .with_topic_id(if validate_only { Uuid::nil() } else { created.topic_id })
+                        .with_num_partitions(created.num_partitions)
+                        .with_replication_factor(created.replication_factor);
+                    if version >= 5 {
+                        let configs = describe_topic_configs(&created.configs, &broker.config)
+                            .into_iter()
+                            .map(|c| {
+                                CreatableTopicConfigs::default()
+                                    .with_name(str_bytes(c.name))
+                                    .with_value(c.value.map(str_bytes))
+                                    .with_read_only(c.read_only)
+                                    .with_config_source(c.source.code())
+                                    .with_is_sensitive(c.is_sensitive)
+                            })
+                            .collect();
+                        res = res.with_configs(Some(configs));
+                    }
+                    res
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %t.name, error = %e, "create topic refused");
+                    base.with_error_code(e.code())
+                        .with_error_message(Some(str_bytes(e.message())))
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
+                }
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+pub async fn delete_topics(broker: &Broker, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    // v6 names topics in `topics` (by name or id); earlier versions in `topic_names`.
+    let refs: Vec<TopicRef> = if version >= 6 {
+        req.topics
+            .iter()
+            .map(|t| match &t.name {
+                Some(n) => TopicRef::Name(n.0.to_string()),
+                None => TopicRef::Id(t.topic_id),
+            })
+            .collect()
+    } else {
+        req.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
+    };
+    let enabled = broker.config.delete_topic_enable;
+    let results = match broker.controller.decide(|image| topics::delete_topics(image, enabled, &refs)).await {
+        Ok(r) => r,
+        Err(e) => refs.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let responses = refs
+        .iter()
+        .zip(results)
+        .map(|(r, res)| {
+            let base = match r {
+                TopicRef::Name(n) => DeletableTopicResult::default().with_name(Some(TopicName(str_bytes(n.clone())))),
+                TopicRef::Id(id) => DeletableTopicResult::default().with_topic_id(*id),
+            };
+            match res {
+                Ok((name, id)) => {
+                    tracing::info!(topic = %name, "deleted topic");
+                    base.with_name(Some(TopicName(str_bytes(name)))).with_topic_id(id)
+                }
+                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub async fn create_partitions(broker: &Broker, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let incs: Vec<PartitionIncrease> = req
+        .topics
+        .iter()
+        .map(|t| PartitionIncrease {
+            name: t.name.0.to_string(),
+            count: t.count,
+            assignments: t
+                .assignments
+                .as_ref()
+                .map(|a| a.iter().map(|x| x.broker_ids.iter().map(|b| b.0).collect()).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let cluster = cluster_view(broker);
+    let validate_only = req.validate_only;
+    let results = match broker
+        .controller
+        .decide(|image| {
+            let (records, results) = topics::create_partitions(image, &cluster, &incs);
+            (if validate_only { vec![] } else { records }, results)
+        })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => incs.iter().map(|_| Err::<(), ApiError>(e.clone())).collect(),
+    };
+    let results = incs
+        .iter()
+        .zip(results)
+        .map(|(inc, r)| {
+            let base = CreatePartitionsTopicResult::default().with_name(TopicName(str_bytes(inc.name.clone())));
+            match r {
+                Ok(()) => base,
+                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

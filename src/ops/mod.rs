@@ -1,0 +1,4 @@
+//! Operability: metrics and logging set-up.
+
+pub mod logging;
+pub mod metrics;

@@ -1,0 +1,136 @@
+//! The partitions hosted by this broker, kept in step with the metadata
+//! image: a partition this node leads in the image gets a local log; one
+//! that left the image is deleted. Also the wake-up signal for fetches
+//! waiting on new data. Kafka counterpart: `ReplicaManager` plus the
+//! broker's metadata publisher that applies deltas to it.
+//!
+//! Called from the controller driver after each published image, and from
+//! request handlers (look-ups only).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use tokio::sync::watch;
+
+use super::Partition;
+use crate::config::BrokerConfig;
+use crate::config::topic::resolve_log_config;
+use crate::log::LogManager;
+use crate::metadata::{MetadataImage, TopicImage};
+
+pub struct ReplicaManager {
+    node_id: i32,
+    config: Arc<BrokerConfig>,
+    logs: Arc<LogManager>,
+    partitions: DashMap<(String, i32), Arc<Partition>>,
+    /// The topic images last applied, to re-apply configs only on change.
+    applied_topics: Mutex<HashMap<String, Arc<TopicImage>>>,
+    appended: watch::Sender<u64>,
+}
+
+impl ReplicaManager {
+    pub fn new(config: Arc<BrokerConfig>, logs: Arc<LogManager>) -> Self {
+        ReplicaManager {
+            node_id: config.node_id,
+            config,
+            logs,
+            partitions: DashMap::new(),
+            applied_topics: Mutex::new(HashMap::new()),
+            appended: watch::channel(0).0,
+        }
+    }
+
+    pub fn logs(&self) -> &Arc<LogManager> {
+        &self.logs
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .get(&(topic.to_string(), partition))
+            .map(|p| p.value().clone())
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// A receiver that changes after every append; fetches wait on it.
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Brings local partitions in line with `image`: deletes those that left
+    /// it, opens those this node now leads, and pushes changed topic configs
+    /// to their logs. A failure to open one partition is logged and leaves
+    /// the others working.
+    pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) {
+        let mut applied = self.applied_topics.lock().unwrap_or_else(|e| e.into_inner());
+
+        let stale: Vec<(String, i32)> = self
+            .partitions
+            .iter()
+            .filter(|entry| {
+                let (topic, p) = entry.key();
+                match image.topic(topic) {
+                    Some(t) => t.topic_id != entry.value().topic_id || !t.partitions.contains_key(p),
+                    None => true,
+                }
+            })
+            .map(|entry| entry.key().clone())
+            .collect();
+        for (topic, p) in stale {
+            self.partitions.remove(&(topic.clone(), p));
+            applied.remove(&topic);
+            if let Err(e) = self.logs.delete(&topic, p) {
+                tracing::error!(topic, partition = p, error = %e, "could not delete the log of a deleted partition");
+            } else {
+                tracing::info!(topic, partition = p, "deleted partition log");
+            }
+        }
+
+        for (name, topic) in &image.topics {
+            let changed = applied.get(name).is_none_or(|prev| !Arc::ptr_eq(prev, topic));
+            if !changed {
+                continue;
+            }
+            let log_config = resolve_log_config(&topic.configs, &self.config);
+            for (&p, state) in &topic.partitions {
+                if state.leader != self.node_id {
+                    continue;
+                }
+                let key = (name.clone(), p);
+                if let Some(existing) = self.partitions.get(&key) {
+                    existing.log.update_config(log_config.clone());
+                    existing.set_leader_epoch(state.leader_epoch);
+                    continue;
+                }
+                match self.logs.get_or_create(name, p, log_config.clone(), now_ms) {
+                    Ok(log) => {
+                        log.update_config(log_config.clone());
+                        let partition = Partition::open(name.clone(), p, topic.topic_id, state.leader_epoch, log);
+                        self.partitions.insert(key, Arc::new(partition));
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %name, partition = p, error = %e, "could not open partition log");
+                    }
+                }
+            }
+            applied.insert(name.clone(), topic.clone());
+        }
+    }
+
+    /// Writes producer snapshots and flushes every partition.
+    pub fn checkpoint_all(&self, now_ms: i64) {
+        let expiration = self.config.producer_id_expiration_ms as i64;
+        for entry in self.partitions.iter() {
+            if let Err(e) = entry.value().checkpoint(now_ms, expiration) {
+                tracing::error!(topic = %entry.key().0, partition = entry.key().1, error = %e, "partition checkpoint failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! One partition hosted here as leader: its log, high watermark and
+//! producer state. Kafka counterpart: `Partition` (leader side).
+//!
+//! Appends are serialized by the producer-state mutex, which is held across
+//! the sequence check, the log append and the state update so that two
+//! in-flight batches of one producer can never both pass the check.
+//! Readers use the log directly and never take it.
+//!
+//! Invariant: high_watermark <= log_end_offset. With a single replica the
+//! high watermark follows the log end offset after every append; the
+//! replication work replaces that rule with the ISR minimum.
+
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
+use super::snapshot::{self, ProducerSnapshot};
+use crate::log::batch::{BatchHeader, BatchIter};
+use crate::log::{LogError, PartitionLog, ReadInfo};
+use crate::protocol::ApiError;
+
+/// The outcome of a produce to one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceResult {
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    pub record_count: u64,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub partition: i32,
+    pub topic_id: Uuid,
+    pub log: Arc<PartitionLog>,
+    leader_epoch: AtomicI32,
+    high_watermark: AtomicI64,
+    producers: Mutex<ProducerStateManager>,
+}
+
+impl Partition {
+    /// Wraps an opened log, loading the producer snapshot and replaying the
+    /// log tail after it.
+    pub fn open(topic: String, partition: i32, topic_id: Uuid, leader_epoch: i32, log: Arc<PartitionLog>) -> Partition {
+        let (state, from) = match snapshot::read(log.dir()) {
+            Some(s) if s.offset <= log.log_end_offset() && s.offset >= log.log_start_offset() => (s.state, s.offset),
+            _ => (ProducerStateManager::default(), log.log_start_offset()),
+        };
+        let p = Partition {
+            topic,
+            partition,
+            topic_id,
+            high_watermark: AtomicI64::new(log.log_end_offset()),
+            log,
+            leader_epoch: AtomicI32::new(leader_epoch),
+            producers: Mutex::new(state),
+        };
+        if let Err(e) = p.rebuild_producer_state(from) {
+            tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "could not rebuild producer state from the log");
+        }
+        p
+    }
+
+    fn rebuild_producer_state(&self, mut offset: i64) -> Result<(), LogError> {
+        let mut producers = self.lock_producers();
+        let end = self.log.log_end_offset();
+        while offset < end {
+            let read = self.log.read(offset, 1 << 20, i64::MAX)?;
+            if read.records.is_empty() {
+                break;
+            }
+            for item in BatchIter::new(&read.records) {
+                let (h, _) = item?;
+                if h.producer_id >= 0 && !h.is_control() {
+                    let (batch, meta) = producer_entry(&h, h.base_offset, -1);
+                    producers.record(batch, meta, h.max_timestamp);
+                }
+                offset = offset.max(h.next_offset());
+            }
+        }
+        Ok(())
+    }
+
+    fn lock_producers(&self) -> std::sync::MutexGuard<'_, ProducerStateManager> {
+        self.producers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Release);
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// Appends the records of one Produce partition entry: exactly one v2
+    /// batch, checked against its producer's sequence when idempotent.
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<ProduceResult, ApiError> {
+        let header = single_batch_header(&records)?;
+        if header.is_transactional() {
+            return Err(ApiError::InvalidRecord(
+                "transactional batches need the transaction coordinator, which this broker does not run yet".into(),
+            ));
+        }
+        let mut producers = self.lock_producers();
+        let idempotent = header.producer_id >= 0;
+        if idempotent {
+            let (batch, _) = producer_entry(&header, -1, -1);
+            if let SequenceCheck::Duplicate(meta) = producers.check(batch)? {
+                tracing::debug!(topic = %self.topic, partition = self.partition, producer_id = header.producer_id,
+                    first_seq = meta.first_seq, "duplicate batch answered with its original offsets");
+                return Ok(ProduceResult {
+                    base_offset: meta.base_offset,
+                    log_append_time_ms: meta.log_append_time_ms,
+                    log_start_offset: self.log.log_start_offset(),
+                    record_count: 0,
+                });
+            }
+        }
+        let info = self.log.append(records, self.leader_epoch(), now_ms)?;
+        if idempotent {
+            let (batch, meta) = producer_entry(&header, info.base_offset, info.log_append_time_ms);
+            producers.record(batch, meta, now_ms);
+        }
+        drop(producers);
+        // A single replica: everything appended is committed.
+        self.high_watermark.fetch_max(info.last_offset + 1, Ordering::AcqRel);
+        debug_assert!(self.high_watermark() <= self.log.log_end_offset());
+        Ok(ProduceResult {
+            base_offset: info.base_offset,
+            log_append_time_ms: info.log_append_time_ms,
+            log_start_offset: info.log_start_offset,
+            record_count: info.record_count,
+        })
+    }
+
+    /// Reads for a consumer: never past the high watermark.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, ApiError> {
+        Ok(self.log.read(offset, max_bytes, self.high_watermark())?)
+    }
+
+    /// Raises the log start offset (DeleteRecords). `-1` means the high watermark.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ApiError> {
+        let hw = self.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ApiError::OffsetOutOfRange);
+        }
+        Ok(self.log.delete_records_before(target)?)
+    }
+
+    /// Persists the producer state and flushes the log (clean shutdown and
+    /// periodic checkpoints).
+    pub fn checkpoint(&self, now_ms: i64, producer_expiration_ms: i64) -> Result<(), ApiError> {
+        let mut producers = self.lock_producers();
+        producers.expire(now_ms, producer_expiration_ms);
+        let snap = ProducerSnapshot {
+            offset: self.log.log_end_offset(),
+            state: producers.clone(),
+        };
+        drop(producers);
+        self.log.flush()?;
+        snapshot::write(self.log.dir(), &snap).map_err(|e| ApiError::KafkaStorage(e.to_string()))
+    }
+}
+
+fn producer_entry(h: &BatchHeader, base_offset: i64, log_append_time_ms: i64) -> (ProducerBatch, BatchMetadata) {
+    let last_seq = if h.base_sequence < 0 {
+        h.base_sequence
+    } else {
+        ((h.base_sequence as i64 + h.last_offset_delta as i64) % (i32::MAX as i64 + 1)) as i32
+    };
+    (
+        ProducerBatch {
+            producer_id: h.producer_id,
+            epoch: h.producer_epoch,
+            first_seq: h.base_sequence,
+            last_seq,
+        },
+        BatchMetadata {
+            first_seq: h.base_sequence,
+            last_seq,
+            base_offset,
+            last_offset: base_offset + h.last_offset_delta as i64,
+            log_append_time_ms,
+        },
+    )
+}
+
+/// Kafka requires exactly one batch per partition in a v3+ Produce request.
+fn single_batch_header(records: &Bytes) -> Result<BatchHeader, ApiError> {
+    let mut iter = BatchIter::new(records);
+    let header = match iter.next() {
+        Some(item) => item?.0,
+        None => return Err(ApiError::InvalidRecord("produce request has no record batch".into())),
+    };
+    if iter.next().is_some() {
+        return Err(ApiError::InvalidRecord(
+            "produce requests must carry exactly one record batch per partition".into(),
+        ));
+    }
+    Ok(header)
+}
