@@ -160,8 +160,9 @@ impl LogManager {
         }
         if topic.is_empty() || partition < 0 || topic.contains('/') || topic == "." || topic == ".."
         {
-            return Err(LogError::InvalidBatch(format!(
-                "cannot create a log for {topic:?} partition {partition}"
+            return Err(LogError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot create a log for {topic:?} partition {partition}"),
             )));
         }
         let _create = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -265,6 +266,13 @@ impl LogManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manager_is_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<LogManager>();
+        assert_send_sync::<PartitionLog>();
+    }
 
     #[test]
     fn log_dir_names_split_on_the_last_dash() {
