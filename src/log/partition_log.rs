@@ -99,6 +99,8 @@ pub struct PartitionLog {
     /// Every byte below this offset is fsynced (Kafka's recovery point).
     recovery_point: AtomicI64,
     last_flush_ms: AtomicI64,
+    /// The latest `now_ms` any caller passed in (the log never reads a clock).
+    latest_now_ms: AtomicI64,
     offline: AtomicBool,
     closed: AtomicBool,
     open_report: OpenReport,
@@ -260,6 +262,7 @@ impl PartitionLog {
             log_start_offset: AtomicI64::new(log_start_offset),
             recovery_point: AtomicI64::new(log_end_offset),
             last_flush_ms: AtomicI64::new(now_ms),
+            latest_now_ms: AtomicI64::new(now_ms),
             offline: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             open_report: report,
@@ -383,6 +386,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
+        self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let config = self.config();
         let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
         // The one copy: the request's bytes become ours to rewrite in place.
@@ -424,8 +428,12 @@ impl PartitionLog {
     /// Appends batches whose offsets the leader already assigned (a
     /// follower's replica fetch). The first must start at or after the log
     /// end offset and offsets must increase; batches are stored untouched.
-    pub fn append_as_follower(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+    ///
+    /// Takes no clock: a segment it creates is dated with the latest time
+    /// the log was given (by `append` or maintenance).
+    pub fn append_as_follower(&self, records: Bytes) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
+        let now_ms = self.latest_now_ms.load(Ordering::Relaxed);
         let config = self.config();
         let batches = parse_batches(&records, config.max_message_bytes, Validation::Stored)?;
         let _writer = lock(&self.writer);
@@ -491,6 +499,7 @@ impl PartitionLog {
             return self.fail(e);
         }
         debug_assert!(next_offset > self.log_end_offset.load(Ordering::Relaxed));
+        debug_assert!(self.log_start_offset.load(Ordering::Relaxed) <= next_offset);
         self.log_end_offset.store(next_offset, Ordering::Release);
         Ok(())
     }
@@ -971,6 +980,7 @@ impl PartitionLog {
     /// Periodic work: retention, `segment.ms` roll, `flush.ms`, and the
     /// recovery point checkpoint. Called by [`crate::log::LogManager::run_maintenance`].
     pub fn run_maintenance(&self, now_ms: i64) -> Result<usize, LogError> {
+        self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let deleted = self.enforce_retention(now_ms)?;
         let config = self.config();
         if config.flush_ms != i64::MAX
@@ -1169,16 +1179,16 @@ mod tests {
         crate::log::batch::set_base_offset(&mut b, 0);
         crate::log::batch::set_partition_leader_epoch(&mut b, 4);
         let info = log
-            .append_as_follower(Bytes::from(b.clone()), 0)
+            .append_as_follower(Bytes::from(b.clone()))
             .expect("append");
         assert_eq!((info.base_offset, info.last_offset), (0, 1));
         assert!(matches!(
-            log.append_as_follower(Bytes::from(b.clone()), 0),
+            log.append_as_follower(Bytes::from(b.clone())),
             Err(LogError::InvalidBatch(_))
         ));
         crate::log::batch::set_base_offset(&mut b, 10);
         let info = log
-            .append_as_follower(Bytes::from(b), 0)
+            .append_as_follower(Bytes::from(b))
             .expect("gap is allowed");
         assert_eq!((info.base_offset, log.log_end_offset()), (10, 12));
         let got = log.read(5, 1 << 20, i64::MAX).expect("read in the gap");
