@@ -15,8 +15,9 @@
 //! Invariants: relative offsets strictly increase in both files; positions
 //! strictly increase; timestamps strictly increase. Entries live in memory
 //! (a few bytes per `index.interval.bytes` of log) and are written through
-//! to the file on append. Only the partition's writer appends or resets;
-//! readers look up under a short read lock.
+//! to the file on append, but read from the file only on first look-up.
+//! Only the partition's writer appends or resets; readers look up under a
+//! short read lock.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -86,11 +87,23 @@ impl IndexEntry for TimeEntry {
     }
 }
 
-/// A sparse index file and its entries in memory.
+/// A sparse index file. Entries are read from the file on first use, not
+/// at open, so a clean restart costs a few reads per segment however much
+/// data the log holds (Kafka's `LazyIndex`).
 pub struct SparseIndex<E: IndexEntry> {
     path: PathBuf,
     file: File,
-    entries: RwLock<Vec<E>>,
+    state: RwLock<State<E>>,
+}
+
+enum State<E> {
+    /// Not read yet: how many entries the file holds, and its first and last.
+    Lazy {
+        count: usize,
+        first: Option<E>,
+        last: Option<E>,
+    },
+    Loaded(Vec<E>),
 }
 
 /// The `.index` of a segment.
@@ -98,18 +111,23 @@ pub type OffsetIndex = SparseIndex<OffsetEntry>;
 /// The `.timeindex` of a segment.
 pub type TimeIndex = SparseIndex<TimeEntry>;
 
-/// Whether a loaded index file looked well formed.
+/// Whether an index file passed the cheap checks at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexHealth {
     Sane,
-    /// Size not a multiple of the entry size, or entries out of order.
+    /// Size not a multiple of the entry size, or first and last entries
+    /// out of order. The index was emptied; the caller rebuilds it.
     Damaged,
 }
 
+/// How far back a scan for trailing zero entries reads at once.
+const TRIM_CHUNK: usize = 64 * 1024;
+
 impl<E: IndexEntry> SparseIndex<E> {
-    /// Opens (creating if missing) and loads the file. Trailing zero entries
-    /// (a preallocated Kafka file not trimmed before a crash) are dropped.
-    /// A damaged file loads as empty; the caller rebuilds it.
+    /// Opens (creating if missing) without reading the entries. Trailing
+    /// zero entries (a preallocated Kafka file not trimmed before a crash)
+    /// are not counted. Checks, as Kafka's `sanityCheck` does, only the
+    /// size and the first and last entries; a damaged file is emptied.
     pub fn open(path: &Path) -> io::Result<(Self, IndexHealth)> {
         let file = OpenOptions::new()
             .read(true)
@@ -118,13 +136,46 @@ impl<E: IndexEntry> SparseIndex<E> {
             .truncate(false)
             .open(path)?;
         let len = file.metadata()?.len() as usize;
-        let mut raw = vec![0u8; len];
-        file.read_exact_at(&mut raw, 0)?;
-        let (entries, health) = Self::decode_all(&raw);
+        let mut health = IndexHealth::Sane;
+        let mut count = len / E::LEN;
+        if len % E::LEN != 0 {
+            health = IndexHealth::Damaged;
+            count = 0;
+        }
+        // Walk back over zero entries, a chunk at a time.
+        let mut buf = Vec::new();
+        'trim: while count > 0 {
+            let chunk_entries = (TRIM_CHUNK / E::LEN).min(count);
+            let start = count - chunk_entries;
+            buf.resize(chunk_entries * E::LEN, 0);
+            file.read_exact_at(&mut buf, (start * E::LEN) as u64)?;
+            for i in (0..chunk_entries).rev() {
+                if buf[i * E::LEN..(i + 1) * E::LEN].iter().any(|b| *b != 0) {
+                    count = start + i + 1;
+                    break 'trim;
+                }
+            }
+            count = start;
+        }
+        let read_entry = |i: usize| -> io::Result<E> {
+            let mut b = [0u8; 16];
+            file.read_exact_at(&mut b[..E::LEN], (i * E::LEN) as u64)?;
+            Ok(E::decode(&b[..E::LEN]))
+        };
+        let (first, last) = if count > 0 {
+            (Some(read_entry(0)?), Some(read_entry(count - 1)?))
+        } else {
+            (None, None)
+        };
+        if let (Some(f), Some(l)) = (first, last) {
+            if count > 1 && !f.may_precede(&l) {
+                health = IndexHealth::Damaged;
+            }
+        }
         let index = SparseIndex {
             path: path.to_path_buf(),
             file,
-            entries: RwLock::new(entries),
+            state: RwLock::new(State::Lazy { count, first, last }),
         };
         if health == IndexHealth::Damaged {
             index.reset()?;
@@ -132,76 +183,118 @@ impl<E: IndexEntry> SparseIndex<E> {
         Ok((index, health))
     }
 
-    fn decode_all(raw: &[u8]) -> (Vec<E>, IndexHealth) {
-        if raw.len() % E::LEN != 0 {
-            return (Vec::new(), IndexHealth::Damaged);
-        }
-        let mut n = raw.len() / E::LEN;
-        while n > 0 && raw[(n - 1) * E::LEN..n * E::LEN].iter().all(|b| *b == 0) {
-            n -= 1;
-        }
-        let entries: Vec<E> = raw[..n * E::LEN]
-            .chunks_exact(E::LEN)
-            .map(E::decode)
-            .collect();
-        if entries.windows(2).any(|w| !w[0].may_precede(&w[1])) {
-            return (Vec::new(), IndexHealth::Damaged);
-        }
-        (entries, IndexHealth::Sane)
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, Vec<E>> {
-        // A poisoned lock only means a panic elsewhere mid-push; the Vec is intact.
-        self.entries.read().unwrap_or_else(|e| e.into_inner())
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State<E>> {
+        // A poisoned lock only means a panic elsewhere mid-push; the state is intact.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, Vec<E>> {
-        self.entries.write().unwrap_or_else(|e| e.into_inner())
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State<E>> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` over the entries, reading them from the file first if needed.
+    /// Entries past the first out-of-order one are dropped (a damaged file
+    /// that passed the cheap checks): a shorter index only makes scans longer.
+    fn with_entries<R>(&self, f: impl FnOnce(&[E]) -> R) -> R {
+        {
+            let state = self.read_state();
+            if let State::Loaded(entries) = &*state {
+                return f(entries);
+            }
+        }
+        let mut state = self.write_state();
+        if let State::Lazy { count, .. } = &*state {
+            let mut raw = vec![0u8; count * E::LEN];
+            let mut entries: Vec<E> = match self.file.read_exact_at(&mut raw, 0) {
+                Ok(()) => raw.chunks_exact(E::LEN).map(E::decode).collect(),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "index unreadable; scanning without it");
+                    Vec::new()
+                }
+            };
+            if let Some(bad) = entries.windows(2).position(|w| !w[0].may_precede(&w[1])) {
+                tracing::warn!(path = %self.path.display(), at = bad + 1, "index entries out of order; ignoring the rest");
+                entries.truncate(bad + 1);
+                // So that the writer's next entry lands right after them.
+                let _ = self.file.set_len((entries.len() * E::LEN) as u64);
+            }
+            *state = State::Loaded(entries);
+        }
+        match &*state {
+            State::Loaded(entries) => f(entries),
+            State::Lazy { .. } => f(&[]),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.read_entries().len()
+        match &*self.read_state() {
+            State::Lazy { count, .. } => *count,
+            State::Loaded(entries) => entries.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    pub fn first(&self) -> Option<E> {
+        match &*self.read_state() {
+            State::Lazy { first, .. } => *first,
+            State::Loaded(entries) => entries.first().copied(),
+        }
+    }
+
     pub fn last(&self) -> Option<E> {
-        self.read_entries().last().copied()
+        match &*self.read_state() {
+            State::Lazy { last, .. } => *last,
+            State::Loaded(entries) => entries.last().copied(),
+        }
     }
 
     pub fn entries(&self) -> Vec<E> {
-        self.read_entries().clone()
+        self.with_entries(|e| e.to_vec())
     }
 
-    /// Appends one entry to memory and the file. Writer only.
+    /// Appends one entry to the file and memory (without loading a lazy
+    /// index). Writer only.
     pub fn append(&self, entry: E) -> io::Result<()> {
-        let mut entries = self.write_entries();
-        debug_assert!(entries.last().is_none_or(|last| last.may_precede(&entry)));
+        let mut state = self.write_state();
+        let (count, last) = match &*state {
+            State::Lazy { count, last, .. } => (*count, *last),
+            State::Loaded(entries) => (entries.len(), entries.last().copied()),
+        };
+        debug_assert!(last.is_none_or(|last| last.may_precede(&entry)));
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::LEN]);
         self.file
-            .write_all_at(&buf[..E::LEN], (entries.len() * E::LEN) as u64)?;
-        entries.push(entry);
+            .write_all_at(&buf[..E::LEN], (count * E::LEN) as u64)?;
+        match &mut *state {
+            State::Lazy {
+                count, first, last, ..
+            } => {
+                *count += 1;
+                first.get_or_insert(entry);
+                *last = Some(entry);
+            }
+            State::Loaded(entries) => entries.push(entry),
+        }
         Ok(())
     }
 
     /// Empties the index and its file (before a rebuild). Writer only.
     pub fn reset(&self) -> io::Result<()> {
-        let mut entries = self.write_entries();
-        entries.clear();
+        let mut state = self.write_state();
+        *state = State::Loaded(Vec::new());
         self.file.set_len(0)
     }
 
     /// Drops trailing bytes past the entries (a file we did not write).
     pub fn trim(&self) -> io::Result<()> {
-        let entries = self.read_entries();
-        let want = (entries.len() * E::LEN) as u64;
+        let want = (self.len() * E::LEN) as u64;
         if self.file.metadata()?.len() != want {
             self.file.set_len(want)?;
         }
@@ -212,12 +305,13 @@ impl<E: IndexEntry> SparseIndex<E> {
         self.file.sync_data()
     }
 
-    /// Index of the last entry for which `before(entry)` holds, entries
-    /// being sorted so that `before` is true for a prefix.
+    /// The last entry for which `before(entry)` holds, entries being sorted
+    /// so that `before` is true for a prefix.
     fn last_matching(&self, before: impl Fn(&E) -> bool) -> Option<E> {
-        let entries = self.read_entries();
-        let n = entries.partition_point(|e| before(e));
-        n.checked_sub(1).map(|i| entries[i])
+        self.with_entries(|entries| {
+            let n = entries.partition_point(|e| before(e));
+            n.checked_sub(1).map(|i| entries[i])
+        })
     }
 }
 
@@ -266,6 +360,34 @@ mod tests {
         let (idx, health) = OffsetIndex::open(&dir.path().join("a.index")).expect("reopen");
         assert_eq!(health, IndexHealth::Sane);
         assert_eq!(idx.len(), 3);
+    }
+
+    #[test]
+    fn a_lazy_index_keeps_only_its_ordered_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.index");
+        let mut raw = Vec::new();
+        for (o, pos) in [(1u32, 10u32), (5, 50), (3, 30), (9, 90)] {
+            raw.extend_from_slice(&o.to_be_bytes());
+            raw.extend_from_slice(&pos.to_be_bytes());
+        }
+        std::fs::write(&p, &raw).expect("write");
+        // First and last are in order, so the cheap check passes...
+        let (idx, health) = OffsetIndex::open(&p).expect("open");
+        assert_eq!(health, IndexHealth::Sane);
+        assert_eq!(idx.len(), 4);
+        // ...and the first look-up drops what follows the disorder.
+        assert_eq!(idx.lookup(100), 50);
+        assert_eq!(idx.len(), 2);
+        idx.append(OffsetEntry {
+            relative_offset: 6,
+            position: 60,
+        })
+        .expect("append");
+        drop(idx);
+        let (idx, _) = OffsetIndex::open(&p).expect("reopen");
+        assert_eq!(idx.entries().len(), 3);
+        assert_eq!(idx.lookup(7), 60);
     }
 
     #[test]

@@ -170,8 +170,17 @@ impl PartitionLog {
             let segment = &segments[i];
             let is_last = i + 1 == segments.len();
             let mut recover = i >= first_to_recover || !sane[i];
-            if !recover && is_last && !segment.load_tail()? {
-                recover = true;
+            if !recover {
+                if is_last {
+                    recover = !segment.load_tail()?;
+                } else {
+                    // Trusted without a scan: it ends where the next begins.
+                    segment.set_next_offset(segments[i + 1].base_offset());
+                }
+                if !recover && !segment.indexes_fit() {
+                    sane[i] = false;
+                    recover = true;
+                }
             }
             if recover {
                 if sane[i] {
@@ -193,8 +202,6 @@ impl PartitionLog {
                     cut_at = Some(i + 1);
                     break;
                 }
-            } else if !is_last {
-                segment.set_next_offset(segments[i + 1].base_offset());
             }
             min_offset = segment.next_offset();
             i += 1;

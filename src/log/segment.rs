@@ -457,6 +457,16 @@ impl Segment {
         Ok(true)
     }
 
+    /// Whether both indexes stay within the segment's offsets (a cheap check
+    /// of trusted indexes at a clean open, after the next offset is known).
+    pub fn indexes_fit(&self) -> bool {
+        let span = self.next_offset() - self.base_offset;
+        let fits = |rel: Option<u32>| rel.is_none_or(|r| i64::from(r) < span);
+        fits(self.offset_index.last().map(|e| e.relative_offset))
+            && fits(self.time_index.last().map(|e| e.relative_offset))
+            && fits(self.time_index.first().map(|e| e.relative_offset))
+    }
+
     /// Marks an inactive segment's end without scanning it (clean open).
     pub fn set_next_offset(&self, next_offset: i64) {
         self.next_offset.store(next_offset, Ordering::Release);
