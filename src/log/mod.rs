@@ -10,6 +10,7 @@
 //! - [`partition_log`]: the ordered segments of one partition: append, read,
 //!   roll, truncate, retention, look-ups by offset and time.
 //! - [`recovery`]: the scan that validates a segment after an unclean shutdown.
+//! - [`testing`]: builders of valid batches for tests.
 //! - [`manager`]: every partition log under `log.dirs`, the clean-shutdown
 //!   marker and the background retention and flush task.
 //!
@@ -26,9 +27,10 @@ pub mod manager;
 pub mod partition_log;
 pub mod recovery;
 pub mod segment;
+pub mod testing;
 
 pub use batch::{BatchHeader, TimestampType};
 pub use config::LogConfig;
 pub use error::LogError;
 pub use manager::LogManager;
-pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
+pub use partition_log::{AppendInfo, OpenReport, PartitionLog, ReadInfo, TimestampOffset};

@@ -5,11 +5,31 @@
 //! time appends (an internal append lock); readers never take it and see only
 //! batches whose bytes are fully written (the log end offset is published
 //! after the write). fsync runs outside the append lock.
+//!
+//! Locks, always taken in this order: `writer` (appends, roll, truncation,
+//! retention, DeleteRecords) → `flush_lock` (one fsync at a time) →
+//! `segments` (held only to look up or swap `Arc<Segment>`s, never across
+//! I/O) → `checkpoint`. Readers take only a short `segments` read lock.
+//!
+//! Invariants: `log_start_offset <= log_end_offset`; the first segment's
+//! base offset <= `log_start_offset`; `recovery_point <= log_end_offset`;
+//! the active segment's next offset == `log_end_offset`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
+use crate::log::batch::{
+    BatchHeader, BatchIter, TimestampType, Validation, record_offsets_and_timestamps,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
+};
+use crate::log::recovery::{
+    Checkpoint, first_segment_to_recover, read_checkpoint, sync_dir, write_checkpoint,
+};
+use crate::log::segment::{LOG_SUFFIX, Segment, parse_segment_file_name};
 use crate::log::{LogConfig, LogError};
 
 /// What an append did.
@@ -48,8 +68,42 @@ pub struct TimestampOffset {
     pub leader_epoch: i32,
 }
 
+/// Recovery details of the last `open`, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Segments whose batches were re-validated.
+    pub segments_recovered: usize,
+    /// Bytes cut from torn or corrupt tails.
+    pub bytes_truncated: u64,
+    /// Segments deleted because they followed a corrupt one.
+    pub segments_dropped: usize,
+    /// Segments whose indexes were rebuilt.
+    pub indexes_rebuilt: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of our locks leaves no torn state behind
+    // (all state is in atomics or swapped whole), so poisoning is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct PartitionLog {
     dir: PathBuf,
+    config: RwLock<Arc<LogConfig>>,
+    segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
+    writer: Mutex<()>,
+    flush_lock: Mutex<()>,
+    checkpoint: Mutex<Checkpoint>,
+    log_end_offset: AtomicI64,
+    log_start_offset: AtomicI64,
+    /// Every byte below this offset is fsynced (Kafka's recovery point).
+    recovery_point: AtomicI64,
+    last_flush_ms: AtomicI64,
+    /// The latest `now_ms` any caller passed in (the log never reads a clock).
+    latest_now_ms: AtomicI64,
+    offline: AtomicBool,
+    closed: AtomicBool,
+    open_report: OpenReport,
 }
 
 impl PartitionLog {
@@ -62,14 +116,269 @@ impl PartitionLog {
         clean_shutdown: bool,
         now_ms: i64,
     ) -> Result<PartitionLog, LogError> {
-        let _ = (config, clean_shutdown, now_ms);
-        Ok(PartitionLog {
+        std::fs::create_dir_all(dir)?;
+        let mut report = OpenReport::default();
+        let mut dir_changed = false;
+        let mut recovered = Vec::new();
+        let mut bases = Vec::new();
+        let mut index_files = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".deleted")
+                || name.ends_with(".cleaned")
+                || name.ends_with(".swap")
+                || name.ends_with(".tmp")
+            {
+                // Leftovers of an interrupted delete or write; never live data for us.
+                std::fs::remove_file(entry.path())?;
+                dir_changed = true;
+                continue;
+            }
+            match parse_segment_file_name(name) {
+                Some((base, LOG_SUFFIX)) => bases.push(base),
+                Some((base, "index" | "timeindex")) => index_files.push((base, entry.path())),
+                _ => {}
+            }
+        }
+        bases.sort_unstable();
+        for (base, path) in index_files {
+            if bases.binary_search(&base).is_err() {
+                std::fs::remove_file(path)?;
+                dir_changed = true;
+            }
+        }
+        let checkpoint = read_checkpoint(dir)?;
+        let interval = config.index_interval_bytes;
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
+        let mut sane = Vec::with_capacity(bases.len());
+        for base in &bases {
+            let (segment, ok) = Segment::open(dir, *base, now_ms)?;
+            segments.push(Arc::new(segment));
+            sane.push(ok);
+        }
+        let first_to_recover = if clean_shutdown {
+            segments.len()
+        } else {
+            first_segment_to_recover(&bases, checkpoint.map(|c| c.recovery_point))
+        };
+        let mut i = 0;
+        let mut min_offset = 0;
+        let mut cut_at = None;
+        while i < segments.len() {
+            let segment = &segments[i];
+            let is_last = i + 1 == segments.len();
+            let mut recover = i >= first_to_recover || !sane[i];
+            if !recover {
+                if is_last {
+                    recover = !segment.load_tail()?;
+                } else {
+                    // Trusted without a scan: it ends where the next begins.
+                    segment.set_next_offset(segments[i + 1].base_offset());
+                }
+                if !recover && !segment.indexes_fit() {
+                    sane[i] = false;
+                    recover = true;
+                }
+            }
+            if recover {
+                if sane[i] {
+                    report.segments_recovered += 1;
+                } else {
+                    report.indexes_rebuilt += 1;
+                }
+                let outcome = segment.recover(min_offset, interval)?;
+                recovered.push(segment.base_offset());
+                report.bytes_truncated += outcome.truncated_bytes;
+                if let Some(reason) = &outcome.reason {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        segment = segment.base_offset(),
+                        reason = %reason,
+                        truncated_bytes = outcome.truncated_bytes,
+                        "cut a corrupt or torn log tail during recovery"
+                    );
+                    cut_at = Some(i + 1);
+                    break;
+                }
+            }
+            min_offset = segment.next_offset();
+            i += 1;
+            if i < segments.len() && segments[i].base_offset() < min_offset {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    segment = segments[i].base_offset(),
+                    "segment overlaps its predecessor; dropping it and later ones"
+                );
+                cut_at = Some(i);
+                break;
+            }
+        }
+        if let Some(cut) = cut_at {
+            for segment in segments.drain(cut..) {
+                report.segments_dropped += 1;
+                segment.delete_files()?;
+            }
+        }
+        let mut log_start_offset = checkpoint.map(|c| c.log_start_offset).unwrap_or(0);
+        if let Some(first) = segments.first() {
+            log_start_offset = log_start_offset.max(first.base_offset());
+        }
+        let log_end_offset = segments.last().map(|s| s.next_offset());
+        match log_end_offset {
+            Some(end) if end >= log_start_offset => {}
+            _ => {
+                // Nothing on disk, or recovery cut below the log start
+                // offset: start empty at the log start offset, as Kafka does.
+                for segment in segments.drain(..) {
+                    segment.delete_files()?;
+                }
+                dir_changed = true;
+                segments.push(Arc::new(Segment::create(dir, log_start_offset, now_ms)?));
+            }
+        }
+        let log_end_offset = segments.last().map(|s| s.next_offset()).unwrap_or(0);
+        // What recovery kept is now the durable truth; segments below the
+        // recovery point were fsynced before the crash.
+        for segment in &segments {
+            if recovered.contains(&segment.base_offset()) {
+                segment.sync()?;
+            }
+        }
+        if dir_changed || report != OpenReport::default() {
+            sync_dir(dir)?;
+        }
+        let new_checkpoint = Checkpoint {
+            log_start_offset,
+            recovery_point: log_end_offset,
+        };
+        // A clean restart rewrites nothing, so it costs no fsync.
+        if checkpoint != Some(new_checkpoint) {
+            write_checkpoint(dir, new_checkpoint)?;
+        }
+        let checkpoint = new_checkpoint;
+        let log = PartitionLog {
             dir: dir.to_path_buf(),
-        })
+            config: RwLock::new(Arc::new(config)),
+            segments: RwLock::new(segments.into_iter().map(|s| (s.base_offset(), s)).collect()),
+            writer: Mutex::new(()),
+            flush_lock: Mutex::new(()),
+            checkpoint: Mutex::new(checkpoint),
+            log_end_offset: AtomicI64::new(log_end_offset),
+            log_start_offset: AtomicI64::new(log_start_offset),
+            recovery_point: AtomicI64::new(log_end_offset),
+            last_flush_ms: AtomicI64::new(now_ms),
+            latest_now_ms: AtomicI64::new(now_ms),
+            offline: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            open_report: report,
+        };
+        debug_assert!(log.log_start_offset() <= log.log_end_offset());
+        Ok(log)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What the last open had to recover.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    pub fn config(&self) -> Arc<LogConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The segment that may hold `offset` and every later one.
+    fn segments_from(&self, offset: i64) -> Vec<Arc<Segment>> {
+        let map = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        let start = map
+            .range(..=offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        map.range(start..).map(|(_, s)| Arc::clone(s)).collect()
+    }
+
+    /// The segment whose base offset is the greatest <= `offset` (the
+    /// first segment when `offset` is below every base).
+    fn segment_holding(&self, offset: i64) -> Option<Arc<Segment>> {
+        let map = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        map.range(..=offset)
+            .next_back()
+            .or_else(|| map.iter().next())
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    fn segment_after(&self, base_offset: i64) -> Option<Arc<Segment>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let map = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        map.range((Excluded(base_offset), Unbounded))
+            .next()
+            .map(|(_, s)| Arc::clone(s))
+    }
+
+    fn active_segment(&self) -> Arc<Segment> {
+        let map = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            map.values()
+                .next_back()
+                .expect("a log always holds at least one segment"),
+        )
+    }
+
+    /// Number of segments (the active one included).
+    pub fn segment_count(&self) -> usize {
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Total bytes of the log files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments_snapshot().iter().map(|s| s.size()).sum()
+    }
+
+    /// Whether an earlier write or fsync failed (every later operation fails).
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+
+    fn check_writable(&self) -> Result<(), LogError> {
+        if self.offline.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        Ok(())
+    }
+
+    /// Marks the log offline after a failed write or fsync; no retry, as
+    /// Kafka takes the log dir offline (the page cache state is unknown).
+    fn fail<T>(&self, e: std::io::Error) -> Result<T, LogError> {
+        tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; log is offline");
+        self.offline.store(true, Ordering::Release);
+        Err(LogError::Io(e))
     }
 
     /// Validates every batch in `records` (one or more RecordBatch v2 back to
@@ -83,8 +392,165 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let _ = (records, leader_epoch, now_ms);
-        todo!("storage engine")
+        self.check_writable()?;
+        self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
+        let config = self.config();
+        let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
+        // The one copy: the request's bytes become ours to rewrite in place.
+        let mut buf = BytesMut::from(&records[..]);
+        let mut batches = parse_batches(&buf, config.max_message_bytes, Validation::Produce)?;
+        if log_append_time {
+            for (pos, header) in batches.iter_mut() {
+                set_log_append_time(&mut buf[*pos..*pos + header.size()], now_ms);
+                header.max_timestamp = now_ms;
+                header.attributes |= 0x08;
+            }
+        }
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let base_offset = self.log_end_offset.load(Ordering::Relaxed);
+        let mut next = base_offset;
+        let mut record_count = 0u64;
+        for (pos, header) in batches.iter_mut() {
+            let batch = &mut buf[*pos..*pos + header.size()];
+            set_base_offset(batch, next);
+            set_partition_leader_epoch(batch, leader_epoch);
+            header.base_offset = next;
+            header.partition_leader_epoch = leader_epoch;
+            next = header.next_offset();
+            record_count += header.record_count as u64;
+        }
+        self.write_locked(&buf, &batches, next, now_ms, &config)?;
+        drop(_writer);
+        self.maybe_flush_by_messages(&config)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            record_count,
+        })
+    }
+
+    /// Appends batches whose offsets the leader already assigned (a
+    /// follower's replica fetch). The first must start at or after the log
+    /// end offset and offsets must increase; batches are stored untouched.
+    ///
+    /// Takes no clock: a segment it creates is dated with the latest time
+    /// the log was given (by `append` or maintenance).
+    pub fn append_as_follower(&self, records: Bytes) -> Result<AppendInfo, LogError> {
+        self.check_writable()?;
+        let now_ms = self.latest_now_ms.load(Ordering::Relaxed);
+        let config = self.config();
+        let batches = parse_batches(&records, config.max_message_bytes, Validation::Stored)?;
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let log_end_offset = self.log_end_offset.load(Ordering::Relaxed);
+        let mut next = log_end_offset;
+        let mut record_count = 0u64;
+        for (_, header) in &batches {
+            if header.base_offset < next {
+                return Err(LogError::InvalidBatch(format!(
+                    "replicated batch at offset {} is below the expected {next}",
+                    header.base_offset
+                )));
+            }
+            next = header.next_offset();
+            record_count += header.record_count as u64;
+        }
+        let base_offset = batches[0].1.base_offset;
+        self.write_locked(&records, &batches, next, now_ms, &config)?;
+        drop(_writer);
+        self.maybe_flush_by_messages(&config)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time_ms: -1,
+            log_start_offset: self.log_start_offset(),
+            record_count,
+        })
+    }
+
+    /// Writes validated batches ending at `next_offset` into the active
+    /// segment (rolling first when needed), then publishes the log end
+    /// offset. Caller holds the writer lock.
+    fn write_locked(
+        &self,
+        bytes: &[u8],
+        batches: &[(usize, BatchHeader)],
+        next_offset: i64,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        let first_offset = batches
+            .first()
+            .map(|(_, h)| h.base_offset)
+            .unwrap_or(next_offset);
+        let mut active = self.active_segment();
+        let size = active.size();
+        let would_overflow = size + bytes.len() as u64 > u64::from(u32::MAX)
+            || next_offset - 1 - active.base_offset() > i64::from(i32::MAX);
+        if size > 0
+            && (size + bytes.len() as u64 > config.segment_bytes
+                || now_ms - active.created_ms() >= config.segment_ms
+                || active.index_full(config.segment_index_bytes)
+                || would_overflow)
+        {
+            active = self.roll_locked(first_offset, now_ms)?;
+        } else if size == 0 && first_offset > active.base_offset() {
+            // An empty active segment below a follower's first batch (a
+            // compacted gap): restart it at that offset so relative offsets fit.
+            active = self.roll_locked(first_offset, now_ms)?;
+        }
+        if let Err(e) = active.append(bytes, batches, config.index_interval_bytes) {
+            return self.fail(e);
+        }
+        debug_assert!(next_offset > self.log_end_offset.load(Ordering::Relaxed));
+        debug_assert!(self.log_start_offset.load(Ordering::Relaxed) <= next_offset);
+        self.log_end_offset.store(next_offset, Ordering::Release);
+        Ok(())
+    }
+
+    /// Starts a new active segment at `base_offset`. Caller holds the
+    /// writer lock. An empty active segment is replaced rather than kept.
+    fn roll_locked(&self, base_offset: i64, now_ms: i64) -> Result<Arc<Segment>, LogError> {
+        let old = self.active_segment();
+        if let Err(e) = old.on_roll() {
+            return self.fail(e);
+        }
+        let segment = match Segment::create(&self.dir, base_offset, now_ms) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return self.fail(e),
+        };
+        if let Err(e) = sync_dir(&self.dir) {
+            return self.fail(e);
+        }
+        let replaced = {
+            let mut map = self.segments.write().unwrap_or_else(|e| e.into_inner());
+            let replaced = if old.size() == 0 && old.base_offset() != base_offset {
+                map.remove(&old.base_offset())
+            } else {
+                None
+            };
+            map.insert(base_offset, Arc::clone(&segment));
+            replaced
+        };
+        if let Some(empty) = replaced {
+            if let Err(e) = empty.delete_files() {
+                return self.fail(e);
+            }
+        }
+        Ok(segment)
+    }
+
+    fn maybe_flush_by_messages(&self, config: &LogConfig) -> Result<(), LogError> {
+        if config.flush_messages != i64::MAX {
+            let unflushed = self.log_end_offset() - self.recovery_point.load(Ordering::Acquire);
+            if unflushed >= config.flush_messages {
+                self.flush()?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads whole batches from the one containing `offset`, up to
@@ -97,66 +563,1070 @@ impl PartitionLog {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<ReadInfo, LogError> {
-        let _ = (offset, max_bytes, max_offset);
-        todo!("storage engine")
+        if self.offline.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        // The end offset first: every byte below it is written, and the
+        // segment sizes loaded afterwards cover them.
+        let log_end_offset = self.log_end_offset.load(Ordering::Acquire);
+        let log_start_offset = self.log_start_offset.load(Ordering::Acquire);
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut info = ReadInfo {
+            records: Bytes::new(),
+            log_start_offset,
+            log_end_offset,
+        };
+        if offset == log_end_offset {
+            return Ok(info);
+        }
+        let mut next_segment = self.segment_holding(offset);
+        while let Some(segment) = next_segment {
+            let end = segment.size();
+            let Some((pos, first)) = segment.find_batch(offset, end)? else {
+                next_segment = self.segment_after(segment.base_offset());
+                continue;
+            };
+            if first.base_offset >= max_offset {
+                return Ok(info);
+            }
+            let available = (end - pos) as usize;
+            let len = first.size().max(max_bytes.min(available)).min(available);
+            let buf = match segment.read_bytes(pos, len) {
+                Ok(buf) => buf,
+                // Only a concurrent truncation shrinks a file under a reader.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(info),
+                Err(e) => return Err(e.into()),
+            };
+            let mut keep = 0usize;
+            for item in BatchIter::new(&buf) {
+                let Ok((header, bytes)) = item else { break };
+                if header.base_offset >= max_offset || (keep > 0 && keep + bytes.len() > max_bytes)
+                {
+                    break;
+                }
+                keep += bytes.len();
+            }
+            let mut buf = buf;
+            buf.truncate(keep);
+            info.records = buf.freeze();
+            return Ok(info);
+        }
+        Ok(info)
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        todo!("storage engine")
+        self.log_start_offset.load(Ordering::Acquire)
     }
 
     pub fn log_end_offset(&self) -> i64 {
-        todo!("storage engine")
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// Offset below which everything is fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    /// Reads the whole batch holding `offset` (None past the end).
+    fn batch_at(&self, offset: i64) -> Result<Option<(BatchHeader, BytesMut)>, LogError> {
+        for segment in self.segments_from(offset) {
+            let end = segment.size();
+            if let Some((pos, header)) = segment.find_batch(offset, end)? {
+                let bytes = segment.read_bytes(pos, header.size())?;
+                return Ok(Some((header, bytes)));
+            }
+        }
+        Ok(None)
     }
 
     /// The first offset whose timestamp is >= `timestamp` (Kafka's
-    /// ListOffsets by time), or None if every record is older.
+    /// ListOffsets by time), or None if every record is older. Exact to the
+    /// record for uncompressed batches; a compressed batch answers with its
+    /// base offset and max timestamp.
     pub fn offset_for_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>, LogError> {
-        let _ = timestamp;
-        todo!("storage engine")
+        if self.offline.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        let log_start_offset = self.log_start_offset();
+        for segment in self.segments_snapshot() {
+            if segment.max_timestamp() < timestamp || segment.next_offset() <= log_start_offset {
+                continue;
+            }
+            let end = segment.size();
+            let mut start = segment.time_lookup_start(timestamp);
+            loop {
+                let mut found = None;
+                segment.scan_headers(start, end, |pos, header| {
+                    if header.max_timestamp >= timestamp && header.last_offset() >= log_start_offset
+                    {
+                        found = Some((pos, *header));
+                        false
+                    } else {
+                        true
+                    }
+                })?;
+                let Some((pos, header)) = found else { break };
+                let bytes = segment.read_bytes(pos, header.size())?;
+                let answer = match record_offsets_and_timestamps(&bytes) {
+                    // Uncompressed: exact to the record. The records at or
+                    // past the target may all be below the log start offset;
+                    // then the answer is in a later batch.
+                    Some(records) => records
+                        .into_iter()
+                        .find(|(o, ts)| *ts >= timestamp && *o >= log_start_offset),
+                    // Compressed: batch granularity, as the brief allows.
+                    None => Some((
+                        header.base_offset.max(log_start_offset),
+                        header.max_timestamp,
+                    )),
+                };
+                if let Some((offset, ts)) = answer {
+                    return Ok(Some(TimestampOffset {
+                        timestamp: ts,
+                        offset,
+                        leader_epoch: header.partition_leader_epoch,
+                    }));
+                }
+                start = pos + header.size() as u64;
+            }
+        }
+        Ok(None)
     }
 
     /// The record with the greatest timestamp (ListOffsets `MAX_TIMESTAMP`, KIP-734).
     pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError> {
-        todo!("storage engine")
+        if self.offline.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        let mut best: Option<(i64, i64)> = None;
+        for segment in self.segments_snapshot() {
+            if segment.size() == 0 || segment.max_timestamp() < 0 {
+                continue;
+            }
+            let ts = segment.max_timestamp();
+            if best.is_none_or(|(b, _)| ts > b) {
+                best = Some((ts, segment.offset_of_max_timestamp()));
+            }
+        }
+        let Some((ts, shallow_offset)) = best else {
+            return Ok(None);
+        };
+        let Some((header, bytes)) = self.batch_at(shallow_offset)? else {
+            return Ok(None);
+        };
+        let offset = record_offsets_and_timestamps(&bytes)
+            .and_then(|records| records.into_iter().find(|(_, t)| *t == ts).map(|(o, _)| o))
+            .unwrap_or(shallow_offset);
+        Ok(Some(TimestampOffset {
+            timestamp: ts,
+            offset,
+            leader_epoch: header.partition_leader_epoch,
+        }))
     }
 
-    /// Removes every batch at or past `offset` (replication truncation).
+    /// Removes every batch at or past `offset` (replication truncation). A
+    /// batch holding `offset` goes whole, so the end offset may land below it.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        let _ = offset;
-        todo!("storage engine")
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let _flush = lock(&self.flush_lock);
+        if offset >= self.log_end_offset.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let config = self.config();
+        let segments = self.segments_snapshot();
+        let first_base = segments.first().map(|s| s.base_offset()).unwrap_or(0);
+        // Readers from here on see no more than the target.
+        self.log_end_offset
+            .fetch_min(offset.max(first_base), Ordering::AcqRel);
+        let result = if offset <= first_base {
+            self.truncate_fully_locked(offset, &segments)
+        } else {
+            self.truncate_tail_locked(offset, &segments, &config)
+        };
+        match result {
+            Ok(()) => {}
+            Err(LogError::Io(e)) => return self.fail(e),
+            Err(e) => return Err(e),
+        }
+        let end = self.log_end_offset.load(Ordering::Relaxed);
+        self.log_start_offset.fetch_min(end, Ordering::AcqRel);
+        self.recovery_point.fetch_min(end, Ordering::AcqRel);
+        self.write_checkpoint_now()
+    }
+
+    fn truncate_fully_locked(&self, offset: i64, old: &[Arc<Segment>]) -> Result<(), LogError> {
+        let now_ms = self.active_segment().created_ms();
+        let fresh = Arc::new(Segment::create(&self.dir, offset, now_ms)?);
+        {
+            let mut map = self.segments.write().unwrap_or_else(|e| e.into_inner());
+            map.clear();
+            map.insert(offset, Arc::clone(&fresh));
+        }
+        for segment in old {
+            if segment.base_offset() != offset {
+                segment.delete_files()?;
+            }
+        }
+        sync_dir(&self.dir)?;
+        self.log_start_offset.store(offset, Ordering::Release);
+        self.log_end_offset.store(offset, Ordering::Release);
+        Ok(())
+    }
+
+    fn truncate_tail_locked(
+        &self,
+        offset: i64,
+        segments: &[Arc<Segment>],
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        let doomed: Vec<&Arc<Segment>> = segments
+            .iter()
+            .filter(|s| s.base_offset() >= offset)
+            .collect();
+        {
+            let mut map = self.segments.write().unwrap_or_else(|e| e.into_inner());
+            for s in &doomed {
+                map.remove(&s.base_offset());
+            }
+        }
+        for s in doomed {
+            s.delete_files()?;
+        }
+        let active = self.active_segment();
+        let next = active.truncate_to(offset, config.index_interval_bytes)?;
+        active.sync()?;
+        sync_dir(&self.dir)?;
+        self.log_end_offset.store(next, Ordering::Release);
+        Ok(())
     }
 
     /// Raises the log start offset (DeleteRecords); whole segments below it
     /// are deleted. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let _ = offset;
-        todo!("storage engine")
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let log_end_offset = self.log_end_offset.load(Ordering::Relaxed);
+        let current = self.log_start_offset.load(Ordering::Relaxed);
+        if offset > log_end_offset || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: current,
+                log_end_offset,
+            });
+        }
+        if offset <= current {
+            return Ok(current);
+        }
+        self.log_start_offset.store(offset, Ordering::Release);
+        // Durable before the caller acknowledges the deletion.
+        self.write_checkpoint_now()?;
+        self.delete_segments_below_start_locked()?;
+        Ok(offset)
+    }
+
+    /// Deletes non-active segments wholly below the log start offset.
+    fn delete_segments_below_start_locked(&self) -> Result<usize, LogError> {
+        let segments = self.segments_snapshot();
+        let start = self.log_start_offset.load(Ordering::Relaxed);
+        let doomed: Vec<Arc<Segment>> = segments
+            .windows(2)
+            .take_while(|w| w[1].base_offset() <= start)
+            .map(|w| Arc::clone(&w[0]))
+            .collect();
+        self.delete_segments_locked(&doomed)?;
+        Ok(doomed.len())
+    }
+
+    fn delete_segments_locked(&self, doomed: &[Arc<Segment>]) -> Result<(), LogError> {
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut map = self.segments.write().unwrap_or_else(|e| e.into_inner());
+            for s in doomed {
+                map.remove(&s.base_offset());
+            }
+        }
+        for s in doomed {
+            if let Err(e) = s.delete_files() {
+                return self.fail(e);
+            }
+        }
+        if let Err(e) = sync_dir(&self.dir) {
+            return self.fail(e);
+        }
+        Ok(())
     }
 
     /// Deletes segments past `retention.ms` / `retention.bytes` and rolls a
     /// segment older than `segment.ms`. Returns how many segments were deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
-        let _ = now_ms;
-        todo!("storage engine")
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let config = self.config();
+        let active = self.active_segment();
+        if active.size() > 0 && now_ms - active.created_ms() >= config.segment_ms {
+            self.roll_locked(self.log_end_offset.load(Ordering::Relaxed), now_ms)?;
+        }
+        let segments = self.segments_snapshot();
+        let start = self.log_start_offset.load(Ordering::Relaxed);
+        let total: u64 = segments.iter().map(|s| s.size()).sum();
+        let mut excess = if config.retention_bytes >= 0 {
+            total as i64 - config.retention_bytes
+        } else {
+            i64::MIN
+        };
+        let mut doomed = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            let next = segments.get(i + 1);
+            if next.is_none() && segment.size() == 0 {
+                break;
+            }
+            let by_time = config.retention_ms >= 0
+                && now_ms - segment.largest_timestamp() > config.retention_ms;
+            let by_bytes = config.retention_bytes >= 0 && excess - segment.size() as i64 >= 0;
+            let by_start = next.is_some_and(|n| n.base_offset() <= start);
+            if !(by_time || by_bytes || by_start) {
+                break;
+            }
+            excess = excess.saturating_sub(segment.size() as i64);
+            doomed.push(Arc::clone(segment));
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        if doomed.len() == segments.len() {
+            // Every segment expired: roll so the active one is a fresh empty
+            // segment and the old active can go, as Kafka does.
+            self.roll_locked(self.log_end_offset.load(Ordering::Relaxed), now_ms)?;
+        }
+        let new_first = self
+            .segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .find(|b| !doomed.iter().any(|d| d.base_offset() == **b))
+            .copied()
+            .unwrap_or(self.log_end_offset.load(Ordering::Relaxed));
+        self.log_start_offset.fetch_max(new_first, Ordering::AcqRel);
+        if self.log_start_offset.load(Ordering::Relaxed) != start {
+            self.write_checkpoint_now()?;
+        }
+        self.delete_segments_locked(&doomed)?;
+        Ok(doomed.len())
     }
 
     /// fsyncs everything appended so far (one call covers all earlier appends).
     pub fn flush(&self) -> Result<(), LogError> {
-        todo!("storage engine")
+        self.flush_to(self.log_end_offset())
+    }
+
+    /// Group commit: fsyncs up to at least `target`. A caller whose target
+    /// another flush already covered returns at once; one that waited for
+    /// the flush lock covers everything appended by then.
+    fn flush_to(&self, target: i64) -> Result<(), LogError> {
+        if self.offline.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        if self.recovery_point.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let _flush = lock(&self.flush_lock);
+        let from = self.recovery_point.load(Ordering::Acquire);
+        if from >= target {
+            return Ok(());
+        }
+        let upto = self.log_end_offset.load(Ordering::Acquire).max(target);
+        for segment in self.segments_from(from) {
+            if segment.base_offset() >= upto {
+                break;
+            }
+            if let Err(e) = segment.sync() {
+                return self.fail(e);
+            }
+        }
+        self.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// fsyncs segments that are no longer active, so the recovery point
+    /// reaches the active segment (Kafka flushes a rolled segment soon after
+    /// the roll), and records it.
+    fn flush_inactive(&self) -> Result<(), LogError> {
+        let active_base = self.active_segment().base_offset();
+        self.flush_to(active_base)?;
+        self.write_checkpoint_now()
+    }
+
+    fn write_checkpoint_now(&self) -> Result<(), LogError> {
+        let mut last = lock(&self.checkpoint);
+        let now = Checkpoint {
+            log_start_offset: self.log_start_offset(),
+            recovery_point: self.recovery_point().min(self.log_end_offset()),
+        };
+        if *last == now {
+            return Ok(());
+        }
+        if let Err(e) = write_checkpoint(&self.dir, now) {
+            return self.fail(e);
+        }
+        *last = now;
+        Ok(())
+    }
+
+    /// Periodic work: retention, `segment.ms` roll, `flush.ms`, and the
+    /// recovery point checkpoint. Called by [`crate::log::LogManager::run_maintenance`].
+    pub fn run_maintenance(&self, now_ms: i64) -> Result<usize, LogError> {
+        self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
+        let deleted = self.enforce_retention(now_ms)?;
+        let config = self.config();
+        if config.flush_ms != i64::MAX
+            && now_ms - self.last_flush_ms.load(Ordering::Relaxed) >= config.flush_ms
+        {
+            self.flush()?;
+            self.last_flush_ms.store(now_ms, Ordering::Relaxed);
+        }
+        self.flush_inactive()?;
+        Ok(deleted)
     }
 
     /// Replaces the settings (topic config changed).
     pub fn update_config(&self, config: LogConfig) {
-        let _ = config;
-        todo!("storage engine")
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
-    /// Flushes and closes for a clean shutdown.
+    /// Flushes and closes for a clean shutdown. Later appends fail with
+    /// [`LogError::Offline`]; reads keep working.
     pub fn close(&self) -> Result<(), LogError> {
-        todo!("storage engine")
+        let _writer = lock(&self.writer);
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if self.offline.load(Ordering::Acquire) {
+            return Err(LogError::Offline);
+        }
+        if let Err(e) = self.active_segment().on_roll() {
+            return self.fail(e);
+        }
+        let _flush = lock(&self.flush_lock);
+        for segment in self.segments_from(self.recovery_point()) {
+            if let Err(e) = segment.sync() {
+                return self.fail(e);
+            }
+        }
+        self.recovery_point
+            .store(self.log_end_offset(), Ordering::Release);
+        drop(_flush);
+        self.write_checkpoint_now()
+    }
+}
+
+/// Validates `bytes` as back-to-back batches, returning each batch's
+/// position and header. Refuses an empty set.
+fn parse_batches(
+    bytes: &[u8],
+    max_message_bytes: usize,
+    mode: Validation,
+) -> Result<Vec<(usize, BatchHeader)>, LogError> {
+    let mut batches = Vec::new();
+    let mut iter = BatchIter::new(bytes);
+    loop {
+        let pos = iter.position();
+        let Some(item) = iter.next() else { break };
+        let (_, batch) = item?;
+        let header = validate_batch(batch, max_message_bytes, mode)?;
+        batches.push((pos, header));
+    }
+    if batches.is_empty() {
+        return Err(LogError::InvalidBatch("no record batch given".into()));
+    }
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::testing::{make_batch, make_value_batch};
+    use proptest::prelude::*;
+
+    fn small_config(segment_bytes: u64, index_interval_bytes: u64) -> LogConfig {
+        LogConfig {
+            segment_bytes,
+            index_interval_bytes,
+            retention_ms: -1,
+            ..LogConfig::default()
+        }
+    }
+
+    fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
+        BatchIter::new(bytes)
+            .map(|r| r.expect("whole batches").0)
+            .collect()
+    }
+
+    /// Every offset reads back the batch holding it, byte for byte (past
+    /// the rewritten offset and epoch).
+    fn check_reads(log: &PartitionLog, model: &[(i64, Bytes)]) {
+        let end = log.log_end_offset();
+        for (i, (base, original)) in model.iter().enumerate() {
+            let count = headers(original)[0].last_offset_delta as i64 + 1;
+            for offset in *base..base + count {
+                let got = log.read(offset, 1, i64::MAX).expect("read");
+                let hs = headers(&got.records);
+                assert_eq!(hs.len(), 1, "one batch at offset {offset}");
+                assert_eq!(hs[0].base_offset, *base);
+                assert_eq!(&got.records[16..], &original[16..]);
+                let many = log.read(offset, 1 << 20, i64::MAX).expect("read");
+                let hs = headers(&many.records);
+                assert_eq!(hs[0].base_offset, *base);
+                for (j, h) in hs.iter().enumerate() {
+                    assert_eq!(h.base_offset, model[i + j].0);
+                }
+            }
+        }
+        assert!(
+            log.read(end, 100, i64::MAX)
+                .expect("read")
+                .records
+                .is_empty()
+        );
+        assert!(matches!(
+            log.read(end + 1, 100, i64::MAX),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn append_assigns_offsets_and_reads_find_the_holding_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+        let a = make_value_batch(3, 10, 100);
+        let b = make_value_batch(2, 10, 200);
+        let info = log.append(a.clone(), 7, 1).expect("append");
+        assert_eq!(
+            (info.base_offset, info.last_offset, info.record_count),
+            (0, 2, 3)
+        );
+        assert_eq!(info.log_append_time_ms, -1);
+        let info = log.append(b.clone(), 7, 1).expect("append");
+        assert_eq!((info.base_offset, info.last_offset), (3, 4));
+        assert_eq!(log.log_end_offset(), 5);
+        let got = log.read(1, 1 << 20, i64::MAX).expect("read");
+        let hs = headers(&got.records);
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[0].partition_leader_epoch, 7);
+        assert_eq!(hs[1].base_offset, 3);
+        // The upper bound keeps out batches starting at or past it.
+        let got = log.read(0, 1 << 20, 3).expect("read");
+        assert_eq!(headers(&got.records).len(), 1);
+        assert!(log.read(3, 1 << 20, 3).expect("read").records.is_empty());
+        check_reads(&log, &[(0, a), (3, b)]);
+    }
+
+    #[test]
+    fn an_invalid_batch_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+        let good = make_value_batch(1, 10, 1);
+        let mut bad = make_value_batch(1, 10, 1).to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let mut both = good.to_vec();
+        both.extend_from_slice(&bad);
+        assert!(matches!(
+            log.append(Bytes::from(both), 0, 0),
+            Err(LogError::CrcMismatch { .. })
+        ));
+        assert_eq!(log.log_end_offset(), 0);
+        assert_eq!(log.size_bytes(), 0);
+        assert!(matches!(
+            log.append(Bytes::new(), 0, 0),
+            Err(LogError::InvalidBatch(_))
+        ));
+    }
+
+    #[test]
+    fn log_append_time_is_stamped_and_crc_recomputed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..small_config(1 << 20, 0)
+        };
+        let log = PartitionLog::open(dir.path(), config, true, 0).expect("open");
+        let info = log
+            .append(make_value_batch(2, 5, 10), 0, 5555)
+            .expect("append");
+        assert_eq!(info.log_append_time_ms, 5555);
+        let got = log.read(0, 1 << 20, i64::MAX).expect("read");
+        let h = validate_batch(&got.records, usize::MAX, Validation::Produce).expect("valid");
+        assert_eq!(h.max_timestamp, 5555);
+        assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
+        let found = log
+            .offset_for_timestamp(5000)
+            .expect("lookup")
+            .expect("some");
+        assert_eq!((found.offset, found.timestamp), (0, 5555));
+    }
+
+    #[test]
+    fn follower_append_keeps_offsets_and_checks_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+        let mut b = make_value_batch(2, 5, 10).to_vec();
+        crate::log::batch::set_base_offset(&mut b, 0);
+        crate::log::batch::set_partition_leader_epoch(&mut b, 4);
+        let info = log
+            .append_as_follower(Bytes::from(b.clone()))
+            .expect("append");
+        assert_eq!((info.base_offset, info.last_offset), (0, 1));
+        assert!(matches!(
+            log.append_as_follower(Bytes::from(b.clone())),
+            Err(LogError::InvalidBatch(_))
+        ));
+        crate::log::batch::set_base_offset(&mut b, 10);
+        let info = log
+            .append_as_follower(Bytes::from(b))
+            .expect("gap is allowed");
+        assert_eq!((info.base_offset, log.log_end_offset()), (10, 12));
+        let got = log.read(5, 1 << 20, i64::MAX).expect("read in the gap");
+        assert_eq!(headers(&got.records)[0].base_offset, 10);
+        assert_eq!(headers(&got.records)[0].partition_leader_epoch, 4);
+    }
+
+    #[test]
+    fn time_lookups_are_exact_per_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(300, 50), true, 0).expect("open");
+        // Batch i holds records stamped 1000*i + 0..3.
+        for i in 0..20i64 {
+            log.append(make_value_batch(3, 20, 1000 * i), 0, 0)
+                .expect("append");
+        }
+        assert!(log.segment_count() > 3);
+        for i in 0..20i64 {
+            for r in 0..3 {
+                let found = log
+                    .offset_for_timestamp(1000 * i + r)
+                    .expect("lookup")
+                    .expect("some");
+                assert_eq!(found.offset, 3 * i + r);
+                assert_eq!(found.timestamp, 1000 * i + r);
+            }
+            let found = log.offset_for_timestamp(1000 * i + 500).expect("lookup");
+            if i == 19 {
+                assert_eq!(found, None);
+            } else {
+                assert_eq!(found.map(|f| f.offset), Some(3 * (i + 1)));
+            }
+        }
+        let max = log.max_timestamp().expect("max").expect("some");
+        assert_eq!((max.timestamp, max.offset), (19_002, 59));
+        log.close().expect("close");
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(300, 50), true, 0).expect("reopen");
+        let max = log.max_timestamp().expect("max").expect("some");
+        assert_eq!((max.timestamp, max.offset), (19_002, 59));
+        assert_eq!(
+            log.offset_for_timestamp(7001)
+                .expect("lookup")
+                .map(|f| f.offset),
+            Some(22)
+        );
+    }
+
+    #[test]
+    fn delete_records_moves_the_start_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = small_config(200, 0);
+        let log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("open");
+        for _ in 0..30 {
+            log.append(make_value_batch(1, 50, 1), 0, 0)
+                .expect("append");
+        }
+        let before = log.segment_count();
+        assert_eq!(log.delete_records_before(17).expect("delete"), 17);
+        assert!(log.segment_count() < before);
+        assert_eq!(log.log_start_offset(), 17);
+        assert!(matches!(
+            log.read(16, 100, i64::MAX),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(
+            headers(&log.read(17, 1, i64::MAX).expect("read").records)[0].base_offset,
+            17
+        );
+        assert!(matches!(
+            log.delete_records_before(31),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(log.delete_records_before(3).expect("lower is a no-op"), 17);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config, false, 0).expect("reopen");
+        assert_eq!(log.log_start_offset(), 17);
+        assert_eq!(log.log_end_offset(), 30);
+    }
+
+    #[test]
+    fn retention_by_time_and_bytes_deletes_whole_old_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = small_config(250, 0);
+        let log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("open");
+        // Timestamps 0..30_000; each segment holds about 2 batches.
+        for i in 0..30i64 {
+            log.append(make_value_batch(1, 60, i * 1000), 0, 0)
+                .expect("append");
+        }
+        let segments = log.segment_count();
+        assert!(segments >= 10);
+        config.retention_ms = 10_000;
+        log.update_config(config.clone());
+        let deleted = log.enforce_retention(30_000).expect("retention");
+        assert!(deleted > 0);
+        let start = log.log_start_offset();
+        assert_eq!(log.segment_base_offsets()[0], start);
+        // Kept: every segment whose newest record is within 10 s of now.
+        assert!((17..=21).contains(&start), "start {start}");
+        config.retention_ms = -1;
+        config.retention_bytes = 300;
+        log.update_config(config.clone());
+        log.enforce_retention(30_000).expect("retention");
+        assert!(log.size_bytes() <= 300 + 250);
+        assert!(log.size_bytes() >= 300 || log.segment_count() == 1);
+        // Everything expired: the active segment is rolled, then deleted.
+        config.retention_ms = 1;
+        config.retention_bytes = -1;
+        log.update_config(config);
+        log.enforce_retention(1_000_000).expect("retention");
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(log.log_start_offset(), 30);
+        assert_eq!(log.log_end_offset(), 30);
+        log.append(make_value_batch(1, 60, 0), 0, 0)
+            .expect("append after");
+        assert_eq!(log.log_end_offset(), 31);
+    }
+
+    #[test]
+    fn segment_ms_rolls_in_maintenance() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            segment_ms: 100,
+            ..small_config(1 << 20, 0)
+        };
+        let log = PartitionLog::open(dir.path(), config, true, 0).expect("open");
+        log.append(make_value_batch(1, 6, 1), 0, 10)
+            .expect("append");
+        log.run_maintenance(50).expect("maintenance");
+        assert_eq!(log.segment_count(), 1);
+        log.run_maintenance(150).expect("maintenance");
+        assert_eq!(log.segment_base_offsets(), vec![0, 1]);
+        assert_eq!(log.recovery_point(), 1);
+    }
+
+    #[test]
+    fn flush_by_messages_moves_the_recovery_point() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            flush_messages: 2,
+            ..small_config(1 << 20, 0)
+        };
+        let log = PartitionLog::open(dir.path(), config, true, 0).expect("open");
+        log.append(make_value_batch(1, 6, 1), 0, 0).expect("append");
+        assert_eq!(log.recovery_point(), 0);
+        log.append(make_value_batch(1, 6, 1), 0, 0).expect("append");
+        assert_eq!(log.recovery_point(), 2);
+    }
+
+    #[test]
+    fn closed_log_refuses_appends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+        log.append(make_batch(&[(None, Some(b"v"))], 1, None), 0, 0)
+            .expect("append");
+        log.close().expect("close");
+        assert!(matches!(
+            log.append(make_batch(&[(None, Some(b"v"))], 1, None), 0, 0),
+            Err(LogError::Offline)
+        ));
+        assert!(
+            !log.read(0, 10, i64::MAX)
+                .expect("reads still work")
+                .records
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn readers_run_while_a_writer_appends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Arc::new(
+            PartitionLog::open(dir.path(), small_config(4096, 100), true, 0).expect("open"),
+        );
+        let writer = {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for i in 0..400 {
+                    log.append(make_value_batch(1 + i % 4, 40, i as i64), 0, 0)
+                        .expect("append");
+                    if i % 50 == 0 {
+                        log.flush().expect("flush");
+                    }
+                }
+            })
+        };
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut offset = 0;
+                    while offset < 1000 {
+                        let got = log.read(offset, 1000, i64::MAX).expect("read");
+                        if got.records.is_empty() {
+                            std::thread::yield_now();
+                        }
+                        for h in headers(&got.records) {
+                            assert!(h.last_offset() >= offset);
+                            assert_eq!(h.record_count, h.last_offset_delta + 1);
+                            offset = h.next_offset();
+                        }
+                    }
+                })
+            })
+            .collect();
+        writer.join().expect("writer");
+        for r in readers {
+            r.join().expect("reader");
+        }
+        assert_eq!(
+            log.log_end_offset(),
+            (0..400).map(|i| 1 + i % 4).sum::<i64>()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn round_trips_through_rolls_truncation_and_reopen(
+            batches in proptest::collection::vec((1usize..5, 0usize..300), 1..40),
+            segment_bytes in 100u64..3000,
+            interval in 0u64..600,
+            truncate_frac in 0.0f64..1.0,
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let config = small_config(segment_bytes, interval);
+            let log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("open");
+            let mut model = Vec::new();
+            for (i, (count, len)) in batches.iter().enumerate() {
+                let b = make_value_batch(*count, *len, i as i64 * 10);
+                let info = log.append(b.clone(), 1, 0).expect("append");
+                model.push((info.base_offset, b));
+            }
+            check_reads(&log, &model);
+            log.close().expect("close");
+            drop(log);
+            let log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("clean reopen");
+            check_reads(&log, &model);
+            drop(log);
+            let log = PartitionLog::open(dir.path(), config.clone(), false, 0).expect("unclean reopen");
+            prop_assert_eq!(log.open_report().bytes_truncated, 0);
+            check_reads(&log, &model);
+            // Truncate at a batch boundary, then keep appending.
+            let keep = ((model.len() as f64) * truncate_frac) as usize;
+            let target = model.get(keep).map(|m| m.0).unwrap_or(log.log_end_offset());
+            log.truncate_to(target).expect("truncate");
+            model.truncate(keep);
+            prop_assert_eq!(log.log_end_offset(), target);
+            check_reads(&log, &model);
+            let b = make_value_batch(2, 30, 5);
+            let info = log.append(b.clone(), 2, 0).expect("append after truncate");
+            prop_assert_eq!(info.base_offset, target);
+            model.push((info.base_offset, b));
+            check_reads(&log, &model);
+            drop(log);
+            let log = PartitionLog::open(dir.path(), config, false, 0).expect("reopen");
+            check_reads(&log, &model);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append { count: usize, len: usize, ts: i64 },
+        Truncate(f64),
+        DeleteRecords(f64),
+        RetentionBytes(i64),
+        RetentionMs(i64),
+        Reopen { clean: bool },
+        Flush,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (1usize..5, 0usize..200, 0i64..10_000)
+                .prop_map(|(count, len, ts)| Op::Append { count, len, ts }),
+            1 => (0.0f64..1.0).prop_map(Op::Truncate),
+            1 => (0.0f64..1.0).prop_map(Op::DeleteRecords),
+            1 => (0i64..3000).prop_map(Op::RetentionBytes),
+            1 => (0i64..10_000).prop_map(Op::RetentionMs),
+            1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
+            1 => Just(Op::Flush),
+        ]
+    }
+
+    struct Model {
+        batches: Vec<(i64, Bytes)>,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    }
+
+    impl Model {
+        fn records(&self) -> Vec<(i64, i64)> {
+            self.batches
+                .iter()
+                .flat_map(|(base, b)| {
+                    record_offsets_and_timestamps(b)
+                        .expect("uncompressed")
+                        .into_iter()
+                        .map(move |(o, ts)| (o + base, ts))
+                })
+                .collect()
+        }
+
+        fn drop_below_start(&mut self) {
+            let start = self.log_start_offset;
+            self.batches
+                .retain(|(base, b)| base + i64::from(headers(b)[0].last_offset_delta) >= start);
+        }
+    }
+
+    fn check_model(log: &PartitionLog, model: &Model) {
+        assert_eq!(log.log_end_offset(), model.log_end_offset);
+        assert_eq!(log.log_start_offset(), model.log_start_offset);
+        for (base, original) in &model.batches {
+            let last = base + i64::from(headers(original)[0].last_offset_delta);
+            for offset in (*base).max(model.log_start_offset)..=last {
+                let got = log.read(offset, 1, i64::MAX).expect("read");
+                let hs = headers(&got.records);
+                assert_eq!(hs.len(), 1);
+                assert_eq!(hs[0].base_offset, *base);
+                assert_eq!(&got.records[16..], &original[16..]);
+            }
+        }
+        let records = model.records();
+        let mut targets: Vec<i64> = records.iter().map(|(_, ts)| *ts).collect();
+        targets.extend([-1, 0, 5_000, 20_000]);
+        targets.sort_unstable();
+        targets.dedup();
+        for target in targets.into_iter().step_by(3) {
+            let expected = records
+                .iter()
+                .find(|(o, ts)| *ts >= target && *o >= model.log_start_offset)
+                .map(|(o, _)| *o);
+            let got = log
+                .offset_for_timestamp(target)
+                .expect("lookup")
+                .map(|t| t.offset);
+            assert_eq!(got, expected, "timestamp {target}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Random operation sequences against a model of the log.
+        #[test]
+        fn random_operations_match_a_model(
+            ops in proptest::collection::vec(op(), 1..40),
+            segment_bytes in 150u64..2000,
+            interval in 0u64..400,
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let config = small_config(segment_bytes, interval);
+            let mut log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("open");
+            let mut model = Model { batches: Vec::new(), log_start_offset: 0, log_end_offset: 0 };
+            for op in ops {
+                match op {
+                    Op::Append { count, len, ts } => {
+                        let b = make_value_batch(count, len, ts);
+                        let info = log.append(b.clone(), 0, 0).expect("append");
+                        prop_assert_eq!(info.base_offset, model.log_end_offset);
+                        model.batches.push((info.base_offset, b));
+                        model.log_end_offset += count as i64;
+                    }
+                    Op::Truncate(frac) => {
+                        let candidates: Vec<i64> = model
+                            .batches
+                            .iter()
+                            .map(|(b, _)| *b)
+                            .filter(|b| *b >= model.log_start_offset)
+                            .chain([model.log_end_offset])
+                            .collect();
+                        let target = candidates[((candidates.len() as f64) * frac) as usize % candidates.len()];
+                        log.truncate_to(target).expect("truncate");
+                        model.batches.retain(|(b, _)| *b < target);
+                        model.log_end_offset = model.log_end_offset.min(target);
+                    }
+                    Op::DeleteRecords(frac) => {
+                        let span = model.log_end_offset - model.log_start_offset;
+                        let offset = model.log_start_offset + ((span as f64) * frac) as i64;
+                        let got = log.delete_records_before(offset).expect("delete records");
+                        model.log_start_offset = model.log_start_offset.max(offset);
+                        prop_assert_eq!(got, model.log_start_offset);
+                        model.drop_below_start();
+                    }
+                    Op::RetentionBytes(bytes) => {
+                        log.update_config(LogConfig { retention_bytes: bytes, ..config.clone() });
+                        log.enforce_retention(0).expect("retention");
+                        log.update_config(config.clone());
+                        let start = log.log_start_offset();
+                        prop_assert!(start >= model.log_start_offset);
+                        prop_assert!(
+                            log.size_bytes() as i64 <= bytes.max(0) + segment_bytes as i64 + 2000
+                                || log.segment_count() <= 2
+                        );
+                        model.log_start_offset = start;
+                        model.drop_below_start();
+                    }
+                    Op::RetentionMs(cutoff) => {
+                        // now - retention == cutoff: segments whose newest
+                        // record is older than `cutoff` go.
+                        log.update_config(LogConfig { retention_ms: 1_000_000, ..config.clone() });
+                        log.enforce_retention(cutoff + 1_000_000).expect("retention");
+                        log.update_config(config.clone());
+                        let start = log.log_start_offset();
+                        prop_assert!(start >= model.log_start_offset);
+                        // Everything deleted was older than the cutoff.
+                        for (base, b) in &model.batches {
+                            if base + i64::from(headers(b)[0].last_offset_delta) < start
+                                && *base >= model.log_start_offset
+                            {
+                                prop_assert!(headers(b)[0].max_timestamp < cutoff);
+                            }
+                        }
+                        model.log_start_offset = start;
+                        model.drop_below_start();
+                    }
+                    Op::Reopen { clean } => {
+                        if clean {
+                            log.close().expect("close");
+                        }
+                        drop(log);
+                        log = PartitionLog::open(dir.path(), config.clone(), clean, 0).expect("reopen");
+                        prop_assert_eq!(log.open_report().bytes_truncated, 0);
+                    }
+                    Op::Flush => log.flush().expect("flush"),
+                }
+                check_model(&log, &model);
+            }
+        }
     }
 }
