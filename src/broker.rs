@@ -32,8 +32,12 @@ impl Broker {
         let cluster_id = prepare_log_dirs(&config)?;
         let now = crate::now_ms();
         let logs = Arc::new(
-            LogManager::open(&config.log_dirs, crate::config::topic::resolve_log_config(&Default::default(), &config), now)
-                .context("opening log directories")?,
+            LogManager::open(
+                &config.log_dirs,
+                crate::config::topic::resolve_log_config(&Default::default(), &config),
+                now,
+            )
+            .context("opening log directories")?,
         );
         let metadata_log = logs
             .get_or_create(METADATA_TOPIC, 0, metadata_log_config(), now)
@@ -41,11 +45,20 @@ impl Broker {
         metadata_log.update_config(metadata_log_config());
         let store = MetadataStore::new(metadata_log);
         let image = store.load().context("replaying the metadata log")?;
-        tracing::info!(topics = image.topics.len(), metadata_offset = image.offset, "metadata loaded");
+        tracing::info!(
+            topics = image.topics.len(),
+            metadata_offset = image.offset,
+            "metadata loaded"
+        );
         let metadata = Arc::new(MetadataCache::new(image));
         let replicas = Arc::new(ReplicaManager::new(config.clone(), logs));
         replicas.apply_image(&metadata.current(), now);
-        let controller = Arc::new(Controller::new(config.node_id, store, metadata.clone(), replicas.clone()));
+        let controller = Arc::new(Controller::new(
+            config.node_id,
+            store,
+            metadata.clone(),
+            replicas.clone(),
+        ));
         Ok(Broker {
             config,
             cluster_id,
@@ -89,7 +102,10 @@ fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
     for dir in &config.log_dirs {
         fs::create_dir_all(dir).with_context(|| format!("creating log dir {}", dir.display()))?;
         if let Some(props) = read_meta_properties(dir)? {
-            if let Some(node) = props.iter().find(|(k, _)| k == "node.id").map(|(_, v)| v.clone())
+            if let Some(node) = props
+                .iter()
+                .find(|(k, _)| k == "node.id")
+                .map(|(_, v)| v.clone())
                 && node != config.node_id.to_string()
             {
                 anyhow::bail!(
@@ -98,7 +114,11 @@ fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
                     config.node_id
                 );
             }
-            if let Some(found) = props.iter().find(|(k, _)| k == "cluster.id").map(|(_, v)| v.clone()) {
+            if let Some(found) = props
+                .iter()
+                .find(|(k, _)| k == "cluster.id")
+                .map(|(_, v)| v.clone())
+            {
                 match &cluster_id {
                     Some(c) if *c != found => anyhow::bail!(
                         "log dir {} belongs to cluster {found}, but this node is configured for cluster {c}",
@@ -117,7 +137,8 @@ fn prepare_log_dirs(config: &BrokerConfig) -> anyhow::Result<String> {
                 "# Written by runnel on first start.\nversion=1\nnode.id={}\ncluster.id={}\n",
                 config.node_id, cluster_id
             );
-            write_durably(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            write_durably(&path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(cluster_id)
@@ -143,7 +164,9 @@ fn read_meta_properties(dir: &Path) -> anyhow::Result<Option<Vec<(String, String
 fn new_cluster_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bits = uuid::Uuid::new_v4().as_u128();
-    (0..22).map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char).collect()
+    (0..22)
+        .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
+        .collect()
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

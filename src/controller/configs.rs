@@ -51,9 +51,17 @@ pub struct AlterRequest {
     pub incremental: bool,
 }
 
-const LIST_KEYS: &[&str] = &["cleanup.policy", "follower.replication.throttled.replicas", "leader.replication.throttled.replicas"];
+const LIST_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+];
 
-pub fn alter_configs(image: &MetadataImage, node_id: i32, requests: &[AlterRequest]) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
+pub fn alter_configs(
+    image: &MetadataImage,
+    node_id: i32,
+    requests: &[AlterRequest],
+) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
     let mut records = Vec::new();
     let results = requests
         .iter()
@@ -66,33 +74,55 @@ pub fn alter_configs(image: &MetadataImage, node_id: i32, requests: &[AlterReque
     (records, results)
 }
 
-fn plan(image: &MetadataImage, node_id: i32, req: &AlterRequest) -> Result<Vec<MetadataRecord>, ApiError> {
+fn plan(
+    image: &MetadataImage,
+    node_id: i32,
+    req: &AlterRequest,
+) -> Result<Vec<MetadataRecord>, ApiError> {
     let (resource, current): (ConfigResource, BTreeMap<String, String>) = match req.resource_type {
         RESOURCE_TOPIC => {
-            let topic = image.topic(&req.resource_name).ok_or(ApiError::UnknownTopicOrPartition)?;
-            (ConfigResource::Topic(req.resource_name.clone()), topic.configs.clone())
+            let topic = image
+                .topic(&req.resource_name)
+                .ok_or(ApiError::UnknownTopicOrPartition)?;
+            (
+                ConfigResource::Topic(req.resource_name.clone()),
+                topic.configs.clone(),
+            )
         }
         RESOURCE_BROKER => {
             if !req.resource_name.is_empty() && req.resource_name != node_id.to_string() {
-                return Err(ApiError::InvalidRequest(format!("unknown broker {}", req.resource_name)));
+                return Err(ApiError::InvalidRequest(format!(
+                    "unknown broker {}",
+                    req.resource_name
+                )));
             }
             return Err(ApiError::InvalidRequest(
                 "dynamic broker configs are not supported yet: set broker configs in the config file, server.properties or KAFKA_* environment".into(),
             ));
         }
-        other => return Err(ApiError::InvalidRequest(format!("unsupported resource type {other}"))),
+        other => {
+            return Err(ApiError::InvalidRequest(format!(
+                "unsupported resource type {other}"
+            )));
+        }
     };
-    let mut next = if req.incremental { current.clone() } else { BTreeMap::new() };
+    let mut next = if req.incremental {
+        current.clone()
+    } else {
+        BTreeMap::new()
+    };
     for change in &req.changes {
         if topic_config(&change.name).is_none() {
-            return Err(ApiError::InvalidConfig(format!("unknown topic config '{}'", change.name)));
+            return Err(ApiError::InvalidConfig(format!(
+                "unknown topic config '{}'",
+                change.name
+            )));
         }
         match change.op {
             AlterOp::Set => {
-                let value = change
-                    .value
-                    .clone()
-                    .ok_or_else(|| ApiError::InvalidConfig(format!("null value for config '{}'", change.name)))?;
+                let value = change.value.clone().ok_or_else(|| {
+                    ApiError::InvalidConfig(format!("null value for config '{}'", change.name))
+                })?;
                 next.insert(change.name.clone(), value);
             }
             AlterOp::Delete => {
@@ -108,9 +138,24 @@ fn plan(image: &MetadataImage, node_id: i32, req: &AlterRequest) -> Result<Vec<M
                 let default = crate::config::topic::topic_config(&change.name)
                     .and_then(|d| d.key.default)
                     .unwrap_or("");
-                let base = next.get(&change.name).cloned().unwrap_or_else(|| default.to_string());
-                let mut items: Vec<String> = base.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                for v in change.value.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let base = next
+                    .get(&change.name)
+                    .cloned()
+                    .unwrap_or_else(|| default.to_string());
+                let mut items: Vec<String> = base
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                for v in change
+                    .value
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
                     if change.op == AlterOp::Append {
                         if !items.iter().any(|i| i == v) {
                             items.push(v.to_string());
@@ -155,7 +200,13 @@ mod tests {
 
     fn image_with_topic() -> MetadataImage {
         let mut image = MetadataImage::empty();
-        image.replay(0, &MetadataRecord::Topic { name: "t".into(), topic_id: Uuid::from_u128(1) });
+        image.replay(
+            0,
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id: Uuid::from_u128(1),
+            },
+        );
         image.replay(
             1,
             &MetadataRecord::Config {
@@ -168,11 +219,20 @@ mod tests {
     }
 
     fn change(name: &str, op: AlterOp, value: Option<&str>) -> ConfigChange {
-        ConfigChange { name: name.into(), op, value: value.map(String::from) }
+        ConfigChange {
+            name: name.into(),
+            op,
+            value: value.map(String::from),
+        }
     }
 
     fn topic_req(changes: Vec<ConfigChange>, incremental: bool) -> AlterRequest {
-        AlterRequest { resource_type: RESOURCE_TOPIC, resource_name: "t".into(), changes, incremental }
+        AlterRequest {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: "t".into(),
+            changes,
+            incremental,
+        }
     }
 
     fn run(image: &MetadataImage, req: AlterRequest) -> (MetadataImage, Result<(), ApiError>) {
@@ -188,22 +248,58 @@ mod tests {
     #[test]
     fn incremental_set_delete_append_subtract() {
         let image = image_with_topic();
-        let (image, r) = run(&image, topic_req(vec![change("segment.bytes", AlterOp::Set, Some("1048576")), change("retention.ms", AlterOp::Delete, None)], true));
+        let (image, r) = run(
+            &image,
+            topic_req(
+                vec![
+                    change("segment.bytes", AlterOp::Set, Some("1048576")),
+                    change("retention.ms", AlterOp::Delete, None),
+                ],
+                true,
+            ),
+        );
         assert!(r.is_ok());
         let t = image.topic("t").unwrap();
-        assert_eq!(t.configs.get("segment.bytes").map(String::as_str), Some("1048576"));
+        assert_eq!(
+            t.configs.get("segment.bytes").map(String::as_str),
+            Some("1048576")
+        );
         assert!(!t.configs.contains_key("retention.ms"));
-        let (image, r) = run(&image, topic_req(vec![change("cleanup.policy", AlterOp::Append, Some("compact"))], true));
+        let (image, r) = run(
+            &image,
+            topic_req(
+                vec![change("cleanup.policy", AlterOp::Append, Some("compact"))],
+                true,
+            ),
+        );
         assert!(r.is_ok());
-        assert_eq!(image.topic("t").unwrap().configs["cleanup.policy"], "delete,compact");
-        let (image, _) = run(&image, topic_req(vec![change("cleanup.policy", AlterOp::Subtract, Some("delete"))], true));
-        assert_eq!(image.topic("t").unwrap().configs["cleanup.policy"], "compact");
+        assert_eq!(
+            image.topic("t").unwrap().configs["cleanup.policy"],
+            "delete,compact"
+        );
+        let (image, _) = run(
+            &image,
+            topic_req(
+                vec![change("cleanup.policy", AlterOp::Subtract, Some("delete"))],
+                true,
+            ),
+        );
+        assert_eq!(
+            image.topic("t").unwrap().configs["cleanup.policy"],
+            "compact"
+        );
     }
 
     #[test]
     fn legacy_alter_replaces_the_whole_set() {
         let image = image_with_topic();
-        let (image, r) = run(&image, topic_req(vec![change("max.message.bytes", AlterOp::Set, Some("2000"))], false));
+        let (image, r) = run(
+            &image,
+            topic_req(
+                vec![change("max.message.bytes", AlterOp::Set, Some("2000"))],
+                false,
+            ),
+        );
         assert!(r.is_ok());
         let t = image.topic("t").unwrap();
         assert_eq!(t.configs.len(), 1);
@@ -214,10 +310,33 @@ mod tests {
     fn bad_changes_fail_with_kafkas_codes_and_write_nothing() {
         let image = image_with_topic();
         for (req, code) in [
-            (topic_req(vec![change("retention.ms", AlterOp::Set, Some("soon"))], true), 40),
-            (topic_req(vec![change("no.such", AlterOp::Set, Some("1"))], true), 40),
-            (topic_req(vec![change("retention.ms", AlterOp::Append, Some("1"))], true), 40),
-            (AlterRequest { resource_type: RESOURCE_TOPIC, resource_name: "missing".into(), changes: vec![], incremental: true }, 3),
+            (
+                topic_req(
+                    vec![change("retention.ms", AlterOp::Set, Some("soon"))],
+                    true,
+                ),
+                40,
+            ),
+            (
+                topic_req(vec![change("no.such", AlterOp::Set, Some("1"))], true),
+                40,
+            ),
+            (
+                topic_req(
+                    vec![change("retention.ms", AlterOp::Append, Some("1"))],
+                    true,
+                ),
+                40,
+            ),
+            (
+                AlterRequest {
+                    resource_type: RESOURCE_TOPIC,
+                    resource_name: "missing".into(),
+                    changes: vec![],
+                    incremental: true,
+                },
+                3,
+            ),
         ] {
             let (records, results) = alter_configs(&image, 1, &[req]);
             assert!(records.is_empty());

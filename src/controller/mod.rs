@@ -40,7 +40,12 @@ struct ProducerIdRange {
 }
 
 impl Controller {
-    pub fn new(node_id: i32, store: MetadataStore, cache: Arc<MetadataCache>, replicas: Arc<ReplicaManager>) -> Self {
+    pub fn new(
+        node_id: i32,
+        store: MetadataStore,
+        cache: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+    ) -> Self {
         Controller {
             node_id,
             store,
@@ -57,22 +62,29 @@ impl Controller {
     /// Runs one decision against the current image and commits its records.
     /// The result is returned only after the records are durable and the
     /// new image is published.
-    pub async fn decide<R>(&self, decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R)) -> Result<R, ApiError> {
+    pub async fn decide<R>(
+        &self,
+        decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
+    ) -> Result<R, ApiError> {
         let _guard = self.lock.lock().await;
         self.commit_locked(decide)
     }
 
-    fn commit_locked<R>(&self, decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R)) -> Result<R, ApiError> {
+    fn commit_locked<R>(
+        &self,
+        decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
+    ) -> Result<R, ApiError> {
         let image = self.cache.current();
         let (records, result) = decide(&image);
         if records.is_empty() {
             return Ok(result);
         }
         let now = crate::now_ms();
-        let base = tokio::task::block_in_place(|| self.store.append(&records, now)).map_err(|e| {
-            tracing::error!(error = %e, "metadata log append failed");
-            ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
-        })?;
+        let base =
+            tokio::task::block_in_place(|| self.store.append(&records, now)).map_err(|e| {
+                tracing::error!(error = %e, "metadata log append failed");
+                ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
+            })?;
         let mut next = (*image).clone();
         for (i, r) in records.iter().enumerate() {
             next.replay(base + i as i64, r);

@@ -17,17 +17,24 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() {
-        return Err(ApiError::InvalidTopic("topic name is illegal, it can't be empty".into()));
+        return Err(ApiError::InvalidTopic(
+            "topic name is illegal, it can't be empty".into(),
+        ));
     }
     if name == "." || name == ".." {
-        return Err(ApiError::InvalidTopic(format!("topic name cannot be \"{name}\"")));
+        return Err(ApiError::InvalidTopic(format!(
+            "topic name cannot be \"{name}\""
+        )));
     }
     if name.len() > MAX_TOPIC_NAME_LEN {
         return Err(ApiError::InvalidTopic(format!(
             "topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
         )));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(ApiError::InvalidTopic(format!(
             "topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )));
@@ -102,7 +109,9 @@ pub fn create_topics(
                 });
                 for (name, value) in &configs {
                     records.push(MetadataRecord::Config {
-                        resource: crate::metadata::records::ConfigResource::Topic(topic.name.clone()),
+                        resource: crate::metadata::records::ConfigResource::Topic(
+                            topic.name.clone(),
+                        ),
                         name: name.clone(),
                         value: Some(value.clone()),
                     });
@@ -138,7 +147,12 @@ fn partition_record(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> Metad
 
 type Plan = (Vec<(i32, Vec<i32>)>, BTreeMap<String, String>);
 
-fn plan_topic(image: &MetadataImage, cluster: &ClusterView, topic: &NewTopic, taken: &HashSet<String>) -> Result<Plan, ApiError> {
+fn plan_topic(
+    image: &MetadataImage,
+    cluster: &ClusterView,
+    topic: &NewTopic,
+    taken: &HashSet<String>,
+) -> Result<Plan, ApiError> {
     validate_topic_name(&topic.name)?;
     if image.topic(&topic.name).is_some() {
         return Err(ApiError::TopicAlreadyExists(topic.name.clone()));
@@ -152,7 +166,9 @@ fn plan_topic(image: &MetadataImage, cluster: &ClusterView, topic: &NewTopic, ta
     let mut configs = BTreeMap::new();
     for (key, value) in &topic.configs {
         let Some(value) = value else {
-            return Err(ApiError::InvalidConfig(format!("null value not supported for topic config '{key}'")));
+            return Err(ApiError::InvalidConfig(format!(
+                "null value not supported for topic config '{key}'"
+            )));
         };
         validate_topic_config(key, value).map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
         configs.insert(key.clone(), value.clone());
@@ -171,7 +187,8 @@ fn plan_topic(image: &MetadataImage, cluster: &ClusterView, topic: &NewTopic, ta
             -1 => cluster.default_replication_factor,
             n if n <= 0 => {
                 return Err(ApiError::InvalidReplicationFactor(
-                    "replication factor must be larger than 0, or -1 to use the default value".into(),
+                    "replication factor must be larger than 0, or -1 to use the default value"
+                        .into(),
                 ));
             }
             n => n,
@@ -200,21 +217,32 @@ fn plan_topic(image: &MetadataImage, cluster: &ClusterView, topic: &NewTopic, ta
 
 fn check_replicas(cluster: &ClusterView, replicas: &[i32]) -> Result<(), ApiError> {
     if replicas.is_empty() {
-        return Err(ApiError::InvalidReplicaAssignment("a partition needs at least one replica".into()));
+        return Err(ApiError::InvalidReplicaAssignment(
+            "a partition needs at least one replica".into(),
+        ));
     }
     let unique: HashSet<_> = replicas.iter().collect();
     if unique.len() != replicas.len() {
-        return Err(ApiError::InvalidReplicaAssignment(format!("duplicate brokers in replica list {replicas:?}")));
+        return Err(ApiError::InvalidReplicaAssignment(format!(
+            "duplicate brokers in replica list {replicas:?}"
+        )));
     }
     if let Some(b) = replicas.iter().find(|b| !cluster.brokers.contains(b)) {
-        return Err(ApiError::InvalidReplicaAssignment(format!("broker {b} is not registered")));
+        return Err(ApiError::InvalidReplicaAssignment(format!(
+            "broker {b} is not registered"
+        )));
     }
     Ok(())
 }
 
 /// Round-robin placement over the registered brokers, starting at a
 /// partition-dependent broker so leaders spread.
-fn assign_replicas(cluster: &ClusterView, first_partition: i32, count: i32, rf: i16) -> Result<Vec<(i32, Vec<i32>)>, ApiError> {
+fn assign_replicas(
+    cluster: &ClusterView,
+    first_partition: i32,
+    count: i32,
+    rf: i16,
+) -> Result<Vec<(i32, Vec<i32>)>, ApiError> {
     let brokers = &cluster.brokers;
     if rf as usize > brokers.len() {
         return Err(ApiError::InvalidReplicationFactor(format!(
@@ -258,7 +286,9 @@ pub fn delete_topics(
                 return Err(ApiError::TopicDeletionDisabled);
             }
             if removed.insert(topic.topic_id) {
-                records.push(MetadataRecord::RemoveTopic { topic_id: topic.topic_id });
+                records.push(MetadataRecord::RemoveTopic {
+                    topic_id: topic.topic_id,
+                });
             }
             Ok((topic.name.clone(), topic.topic_id))
         })
@@ -418,7 +448,12 @@ mod tests {
     #[test]
     fn a_topic_named_twice_in_one_request_fails_both_times() {
         let image = MetadataImage::empty();
-        let (records, results) = create_topics(&image, &cluster(), &[new_topic("d", 1), new_topic("d", 1)], ids());
+        let (records, results) = create_topics(
+            &image,
+            &cluster(),
+            &[new_topic("d", 1), new_topic("d", 1)],
+            ids(),
+        );
         assert!(records.is_empty());
         assert!(results.iter().all(|r| r.as_ref().unwrap_err().code() == 42));
     }
@@ -426,13 +461,23 @@ mod tests {
     #[test]
     fn delete_by_name_and_id() {
         let mut image = MetadataImage::empty();
-        let (records, _) = create_topics(&image, &cluster(), &[new_topic("a", 1), new_topic("b", 1)], ids());
+        let (records, _) = create_topics(
+            &image,
+            &cluster(),
+            &[new_topic("a", 1), new_topic("b", 1)],
+            ids(),
+        );
         apply(&mut image, &records);
         let b_id = image.topic("b").unwrap().topic_id;
         let (records, results) = delete_topics(
             &image,
             true,
-            &[TopicRef::Name("a".into()), TopicRef::Id(b_id), TopicRef::Name("zz".into()), TopicRef::Id(Uuid::from_u128(99))],
+            &[
+                TopicRef::Name("a".into()),
+                TopicRef::Id(b_id),
+                TopicRef::Name("zz".into()),
+                TopicRef::Id(Uuid::from_u128(99)),
+            ],
         );
         assert_eq!(records.len(), 2);
         assert_eq!(results[2].as_ref().unwrap_err().code(), 3);
@@ -449,7 +494,11 @@ mod tests {
         let mut image = MetadataImage::empty();
         let (records, _) = create_topics(&image, &cluster(), &[new_topic("a", 2)], ids());
         apply(&mut image, &records);
-        let inc = |count| PartitionIncrease { name: "a".into(), count, assignments: vec![] };
+        let inc = |count| PartitionIncrease {
+            name: "a".into(),
+            count,
+            assignments: vec![],
+        };
         let (r, res) = create_partitions(&image, &cluster(), &[inc(1)]);
         assert!(r.is_empty());
         assert_eq!(res[0].as_ref().unwrap_err().code(), 37);
@@ -457,7 +506,17 @@ mod tests {
         assert!(res[0].is_ok());
         apply(&mut image, &r);
         assert_eq!(image.topic("a").unwrap().partitions.len(), 5);
-        let missing = PartitionIncrease { name: "nope".into(), count: 2, assignments: vec![] };
-        assert_eq!(create_partitions(&image, &cluster(), &[missing]).1[0].as_ref().unwrap_err().code(), 3);
+        let missing = PartitionIncrease {
+            name: "nope".into(),
+            count: 2,
+            assignments: vec![],
+        };
+        assert_eq!(
+            create_partitions(&image, &cluster(), &[missing]).1[0]
+                .as_ref()
+                .unwrap_err()
+                .code(),
+            3
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! ApiVersions, answered from the versions table (KIP-511 for unknown versions).
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::ResponseError;
 
 use crate::protocol::versions::SUPPORTED_APIS;
 

@@ -14,10 +14,16 @@ use kafka_protocol::messages::{
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::config::topic::{DescribedConfig, describe_broker_configs, describe_topic_configs};
-use crate::controller::configs::{self, AlterOp, AlterRequest, ConfigChange, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::controller::configs::{
+    self, AlterOp, AlterRequest, ConfigChange, RESOURCE_BROKER, RESOURCE_TOPIC,
+};
 use crate::protocol::ApiError;
 
-pub fn describe_configs(broker: &Broker, version: i16, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn describe_configs(
+    broker: &Broker,
+    version: i16,
+    req: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let image = broker.metadata.current();
     let results = req
         .resources
@@ -32,8 +38,12 @@ pub fn describe_configs(broker: &Broker, version: i16, req: DescribeConfigsReque
                 RESOURCE_BROKER if name.is_empty() || name == broker.config.node_id.to_string() => {
                     Ok(describe_broker_configs(&broker.config))
                 }
-                RESOURCE_BROKER => Err(ApiError::InvalidRequest(format!("broker {name} is not this broker"))),
-                other => Err(ApiError::InvalidRequest(format!("unsupported resource type {other}"))),
+                RESOURCE_BROKER => Err(ApiError::InvalidRequest(format!(
+                    "broker {name} is not this broker"
+                ))),
+                other => Err(ApiError::InvalidRequest(format!(
+                    "unsupported resource type {other}"
+                ))),
             };
             let base = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
@@ -47,7 +57,9 @@ pub fn describe_configs(broker: &Broker, version: i16, req: DescribeConfigsReque
                                 .as_ref()
                                 .is_none_or(|keys| keys.iter().any(|k| k.as_str() == c.name))
                         })
-                        .map(|c| to_result(c, version, req.include_synonyms, req.include_documentation))
+                        .map(|c| {
+                            to_result(c, version, req.include_synonyms, req.include_documentation)
+                        })
                         .collect(),
                 ),
                 Err(e) => base
@@ -59,7 +71,12 @@ pub fn describe_configs(broker: &Broker, version: i16, req: DescribeConfigsReque
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn to_result(c: DescribedConfig, version: i16, synonyms: bool, docs: bool) -> DescribeConfigsResourceResult {
+fn to_result(
+    c: DescribedConfig,
+    version: i16,
+    synonyms: bool,
+    docs: bool,
+) -> DescribeConfigsResourceResult {
     let mut r = DescribeConfigsResourceResult::default()
         .with_name(str_bytes(c.name))
         .with_value(c.value.map(str_bytes))
@@ -88,7 +105,11 @@ fn to_result(c: DescribedConfig, version: i16, synonyms: bool, docs: bool) -> De
     r
 }
 
-async fn run_alter(broker: &Broker, requests: Vec<AlterRequest>, validate_only: bool) -> Vec<Result<(), ApiError>> {
+async fn run_alter(
+    broker: &Broker,
+    requests: Vec<AlterRequest>,
+    validate_only: bool,
+) -> Vec<Result<(), ApiError>> {
     let node_id = broker.config.node_id;
     match broker
         .controller
@@ -103,7 +124,10 @@ async fn run_alter(broker: &Broker, requests: Vec<AlterRequest>, validate_only: 
     }
 }
 
-pub async fn incremental_alter_configs(broker: &Broker, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub async fn incremental_alter_configs(
+    broker: &Broker,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut bad_ops = Vec::new();
     let requests: Vec<AlterRequest> = req
         .resources
@@ -147,7 +171,9 @@ pub async fn incremental_alter_configs(broker: &Broker, req: IncrementalAlterCon
                 .with_resource_name(str_bytes(r.resource_name));
             match res {
                 Ok(()) => base,
-                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+                Err(e) => base
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message()))),
             }
         })
         .collect();
@@ -183,7 +209,9 @@ pub async fn alter_configs(broker: &Broker, req: AlterConfigsRequest) -> AlterCo
                 .with_resource_name(str_bytes(r.resource_name));
             match res {
                 Ok(()) => base,
-                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+                Err(e) => base
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message()))),
             }
         })
         .collect();

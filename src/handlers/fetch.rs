@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::Broker;
@@ -22,10 +22,16 @@ const FINAL_EPOCH: i32 = -1;
 
 pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchResponse {
     if req.session_epoch != INITIAL_EPOCH && req.session_epoch != FINAL_EPOCH {
-        tracing::debug!(session_id = req.session_id, epoch = req.session_epoch, "fetch for an unknown session");
-        return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        tracing::debug!(
+            session_id = req.session_id,
+            epoch = req.session_epoch,
+            "fetch for an unknown session"
+        );
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut appends = broker.replicas.subscribe_appends();
     loop {
         appends.borrow_and_update();
@@ -35,7 +41,10 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
             metrics::record_fetch(bytes);
             return response;
         }
-        if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, appends.changed())
+            .await
+            .is_err()
+        {
             let (response, bytes, _) = read_once(broker, version, &req);
             metrics::record_fetch(bytes);
             return response;
@@ -47,7 +56,11 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
 /// of records in it, and whether any partition carried an error.
 fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let image = broker.metadata.current();
-    let mut remaining = if req.max_bytes <= 0 { i32::MAX as usize } else { req.max_bytes as usize };
+    let mut remaining = if req.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        req.max_bytes as usize
+    };
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -84,13 +97,17 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                     let n = read.records.len();
                     total += n;
                     remaining = remaining.saturating_sub(n);
-                    data = data.with_records(Some(read.records)).with_aborted_transactions(Some(vec![]));
+                    data = data
+                        .with_records(Some(read.records))
+                        .with_aborted_transactions(Some(vec![]));
                 }
                 Ok(None) => data = data.with_records(Some(Default::default())),
                 Err(e) => {
                     any_error = true;
                     tracing::debug!(topic = ?name, partition = p.partition, offset = p.fetch_offset, error = %e, "fetch partition error");
-                    data = data.with_error_code(e.code()).with_records(Some(Default::default()));
+                    data = data
+                        .with_error_code(e.code())
+                        .with_records(Some(Default::default()));
                 }
             }
             partitions.push(data);
@@ -103,6 +120,8 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
         }
         topics.push(topic);
     }
-    let response = FetchResponse::default().with_session_id(0).with_responses(topics);
+    let response = FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics);
     (response, total, any_error)
 }

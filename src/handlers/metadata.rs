@@ -6,7 +6,9 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_topic_partitions_response::{
     DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{
     BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeTopicPartitionsRequest,
     DescribeTopicPartitionsResponse, MetadataRequest, MetadataResponse, TopicName,
@@ -30,13 +32,21 @@ fn endpoint(broker: &Broker, listener_name: &str) -> Option<Listener> {
     broker.config.advertised_for(listener_name)
 }
 
-pub async fn metadata(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+pub async fn metadata(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+) -> MetadataResponse {
     let mut image = broker.metadata.current();
     // v0 sends an empty list to mean every topic; v1+ sends null.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
         None => None,
         Some(t) if t.is_empty() && ctx.api_version == 0 => None,
-        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+                .collect(),
+        ),
     };
     if let Some(requested) = &requested {
         let auto_create = req.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
@@ -58,7 +68,9 @@ pub async fn metadata(broker: &Broker, ctx: &RequestContext, req: MetadataReques
                 Some(name) => match image.topic(&name) {
                     Some(t) => topic_metadata(t),
                     None => {
-                        let err = validate_topic_name(&name).err().unwrap_or(ApiError::UnknownTopicOrPartition);
+                        let err = validate_topic_name(&name)
+                            .err()
+                            .unwrap_or(ApiError::UnknownTopicOrPartition);
                         MetadataResponseTopic::default()
                             .with_name(Some(TopicName(str_bytes(name))))
                             .with_error_code(err.code())
@@ -75,11 +87,13 @@ pub async fn metadata(broker: &Broker, ctx: &RequestContext, req: MetadataReques
     };
     let brokers = endpoint(broker, &ctx.listener_name)
         .map(|l| {
-            vec![MetadataResponseBroker::default()
-                .with_node_id(BrokerId(broker.config.node_id))
-                .with_host(str_bytes(l.host))
-                .with_port(l.port as i32)
-                .with_rack(broker.config.broker_rack.clone().map(str_bytes))]
+            vec![
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(broker.config.node_id))
+                    .with_host(str_bytes(l.host))
+                    .with_port(l.port as i32)
+                    .with_rack(broker.config.broker_rack.clone().map(str_bytes)),
+            ]
         })
         .unwrap_or_default();
     MetadataResponse::default()
@@ -105,14 +119,20 @@ pub async fn auto_create_topics(broker: &Broker, names: Vec<String>) {
     let cluster = super::topics::cluster_view(broker);
     let result = broker
         .controller
-        .decide(|image| crate::controller::topics::create_topics(image, &cluster, &new, Uuid::new_v4))
+        .decide(|image| {
+            crate::controller::topics::create_topics(image, &cluster, &new, Uuid::new_v4)
+        })
         .await;
     match result {
         Ok(results) => {
             for (t, r) in new.iter().zip(results) {
                 match r {
-                    Ok(created) => tracing::info!(topic = %t.name, partitions = created.num_partitions, "auto-created topic"),
-                    Err(e) => tracing::debug!(topic = %t.name, error = %e, "auto-create did not create topic"),
+                    Ok(created) => {
+                        tracing::info!(topic = %t.name, partitions = created.num_partitions, "auto-created topic")
+                    }
+                    Err(e) => {
+                        tracing::debug!(topic = %t.name, error = %e, "auto-create did not create topic")
+                    }
                 }
             }
         }
@@ -140,14 +160,20 @@ fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
         )
 }
 
-pub fn describe_cluster(broker: &Broker, ctx: &RequestContext, _req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn describe_cluster(
+    broker: &Broker,
+    ctx: &RequestContext,
+    _req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let brokers = endpoint(broker, &ctx.listener_name)
         .map(|l| {
-            vec![DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(broker.config.node_id))
-                .with_host(str_bytes(l.host))
-                .with_port(l.port as i32)
-                .with_rack(broker.config.broker_rack.clone().map(str_bytes))]
+            vec![
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(broker.config.node_id))
+                    .with_host(str_bytes(l.host))
+                    .with_port(l.port as i32)
+                    .with_rack(broker.config.broker_rack.clone().map(str_bytes)),
+            ]
         })
         .unwrap_or_default();
     DescribeClusterResponse::default()
@@ -156,7 +182,10 @@ pub fn describe_cluster(broker: &Broker, ctx: &RequestContext, _req: DescribeClu
         .with_brokers(brokers)
 }
 
-pub fn describe_topic_partitions(broker: &Broker, req: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+pub fn describe_topic_partitions(
+    broker: &Broker,
+    req: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
     let image: std::sync::Arc<MetadataImage> = broker.metadata.current();
     let names: Vec<String> = if req.topics.is_empty() {
         image.topics.keys().cloned().collect()
@@ -183,7 +212,11 @@ pub fn describe_topic_partitions(broker: &Broker, req: DescribeTopicPartitionsRe
             );
             continue;
         };
-        let first = if name == start_topic { start_partition } else { 0 };
+        let first = if name == start_topic {
+            start_partition
+        } else {
+            0
+        };
         let mut partitions = Vec::new();
         for (&p, s) in t.partitions.range(first..) {
             if budget == 0 {

@@ -31,29 +31,59 @@ pub struct RequestContext {
 }
 
 /// Handles one request. `None` means no response is sent (Produce with acks=0).
-pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind) -> Option<ResponseKind> {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Option<ResponseKind> {
     let v = ctx.api_version;
     Some(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions_response()),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await),
-        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(metadata::describe_cluster(broker, ctx, r)),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(metadata::describe_cluster(broker, ctx, r))
+        }
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(broker, r))
         }
-        RequestKind::Produce(r) => return produce::produce(broker, v, r).await.map(ResponseKind::Produce),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(broker, v, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(offsets::list_offsets(broker, r)),
-        RequestKind::OffsetForLeaderEpoch(r) => ResponseKind::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(broker, r)),
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(offsets::delete_records(broker, r)),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create_topics(broker, v, r).await),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete_topics(broker, v, r).await),
-        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(topics::create_partitions(broker, r).await),
-        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe_configs(broker, v, r)),
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter_configs(broker, r).await),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter_configs(broker, r).await)
+        RequestKind::Produce(r) => {
+            return produce::produce(broker, v, r)
+                .await
+                .map(ResponseKind::Produce);
         }
-        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, r).await),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(broker, v, r).await),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(offsets::list_offsets(broker, v, r))
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(broker, r))
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(offsets::delete_records(broker, r))
+        }
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(topics::create_topics(broker, v, r).await)
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(topics::delete_topics(broker, v, r).await)
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(topics::create_partitions(broker, r).await)
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(configs::describe_configs(broker, v, r))
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(configs::alter_configs(broker, r).await)
+        }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter_configs(broker, r).await,
+        ),
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, r).await)
+        }
         other => {
             // The versions table admits only the keys above; reaching this
             // is a bug in the table, not a client's fault.

@@ -1,14 +1,20 @@
 //! ListOffsets, OffsetForLeaderEpoch and DeleteRecords: offset look-ups and
 //! the log start offset, per partition.
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
-use kafka_protocol::messages::{
-    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse,
-};
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+};
 
 use crate::broker::Broker;
 use crate::partition::Partition;
@@ -24,7 +30,7 @@ const LATEST_TIERED: i64 = -5;
 /// What a look-up answers: (timestamp, offset, leader epoch).
 type OffsetAnswer = (i64, i64, i32);
 
-pub fn list_offsets(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
@@ -42,14 +48,24 @@ pub fn list_offsets(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResp
                             check_epoch(&part, p.current_leader_epoch)?;
                             look_up(&part, p.timestamp)
                         });
-                    let resp = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    let resp = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
                     match result {
-                        Ok((ts, offset, epoch)) => resp.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch),
-                        Err(e) => resp.with_error_code(e.code()).with_offset(-1).with_timestamp(-1),
+                        // leader_epoch exists from v4 on and may not be set before.
+                        Ok((ts, offset, epoch)) => resp
+                            .with_timestamp(ts)
+                            .with_offset(offset)
+                            .with_leader_epoch(if version >= 4 { epoch } else { -1 }),
+                        Err(e) => resp
+                            .with_error_code(e.code())
+                            .with_offset(-1)
+                            .with_timestamp(-1),
                     }
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
@@ -77,7 +93,11 @@ fn look_up(part: &Partition, timestamp: i64) -> Result<OffsetAnswer, ApiError> {
             Some(t) if t.offset < hw => (t.timestamp, t.offset, t.leader_epoch),
             _ => (-1, -1, -1),
         },
-        ts if ts < 0 => return Err(ApiError::InvalidRequest(format!("unknown special timestamp {ts}"))),
+        ts if ts < 0 => {
+            return Err(ApiError::InvalidRequest(format!(
+                "unknown special timestamp {ts}"
+            )));
+        }
         ts => match part.log.offset_for_timestamp(ts)? {
             Some(t) if t.offset < hw => (t.timestamp, t.offset, t.leader_epoch),
             _ => (-1, -1, -1),
@@ -85,7 +105,10 @@ fn look_up(part: &Partition, timestamp: i64) -> Result<OffsetAnswer, ApiError> {
     })
 }
 
-pub fn offset_for_leader_epoch(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub fn offset_for_leader_epoch(
+    broker: &Broker,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let topics = req
         .topics
         .into_iter()
@@ -111,7 +134,9 @@ pub fn offset_for_leader_epoch(broker: &Broker, req: OffsetForLeaderEpochRequest
                     }
                 })
                 .collect();
-            OffsetForLeaderTopicResult::default().with_topic(t.topic).with_partitions(partitions)
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)
@@ -132,14 +157,17 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                         .partition(&name, p.partition_index)
                         .ok_or(ApiError::UnknownTopicOrPartition)
                         .and_then(|part| part.delete_records_before(p.offset));
-                    let resp = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                    let resp = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
                     match result {
                         Ok(low) => resp.with_low_watermark(low),
                         Err(e) => resp.with_error_code(e.code()).with_low_watermark(-1),
                     }
                 })
                 .collect();
-            DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(partitions)
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     DeleteRecordsResponse::default().with_topics(topics)

@@ -10,7 +10,11 @@ use crate::broker::Broker;
 use crate::ops::metrics;
 use crate::protocol::ApiError;
 
-pub async fn produce(broker: &Broker, _version: i16, req: ProduceRequest) -> Option<ProduceResponse> {
+pub async fn produce(
+    broker: &Broker,
+    _version: i16,
+    req: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = req.acks;
     let acks_valid = matches!(acks, -1..=1);
     let image = broker.metadata.current();
@@ -35,10 +39,17 @@ pub async fn produce(broker: &Broker, _version: i16, req: ProduceRequest) -> Opt
                             }
                             r
                         }
-                        None => Err(ApiError::CorruptMessage("produce request without records".into())),
+                        None => Err(ApiError::CorruptMessage(
+                            "produce request without records".into(),
+                        )),
                     },
-                    None if image.topic(&name).is_some_and(|t| t.partitions.contains_key(&pd.index)) => {
-                        Err(ApiError::KafkaStorage("partition is not available on this broker".into()))
+                    None if image
+                        .topic(&name)
+                        .is_some_and(|t| t.partitions.contains_key(&pd.index)) =>
+                    {
+                        Err(ApiError::KafkaStorage(
+                            "partition is not available on this broker".into(),
+                        ))
                     }
                     None => Err(ApiError::UnknownTopicOrPartition),
                 }

@@ -8,7 +8,10 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use crate::broker::Broker;
 use crate::protocol::ApiError;
 
-pub async fn init_producer_id(broker: &Broker, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn init_producer_id(
+    broker: &Broker,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let result = if req.transactional_id.is_some() {
         Err(ApiError::CoordinatorNotAvailable(
             "transactions are not supported yet (no transaction coordinator)".into(),
@@ -19,7 +22,9 @@ pub async fn init_producer_id(broker: &Broker, req: InitProducerIdRequest) -> In
     match result {
         Ok(id) => {
             tracing::debug!(producer_id = id, "allocated producer id");
-            InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0)
+            InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0)
         }
         Err(e) => {
             tracing::info!(error = %e, "InitProducerId refused");

@@ -2,11 +2,13 @@
 //! controller decisions ([`crate::controller::topics`]).
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
-    DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use uuid::Uuid;
 
@@ -24,7 +26,11 @@ pub fn cluster_view(broker: &Broker) -> ClusterView {
     }
 }
 
-pub async fn create_topics(broker: &Broker, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn create_topics(
+    broker: &Broker,
+    version: i16,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let new: Vec<NewTopic> = req
         .topics
         .iter()
@@ -35,7 +41,12 @@ pub async fn create_topics(broker: &Broker, version: i16, req: CreateTopicsReque
             assignments: t
                 .assignments
                 .iter()
-                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
                 .collect(),
             configs: t
                 .configs
@@ -98,7 +109,11 @@ pub async fn create_topics(broker: &Broker, version: i16, req: CreateTopicsReque
     CreateTopicsResponse::default().with_topics(topics)
 }
 
-pub async fn delete_topics(broker: &Broker, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn delete_topics(
+    broker: &Broker,
+    version: i16,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     // v6 names topics in `topics` (by name or id); earlier versions in `topic_names`.
     let refs: Vec<TopicRef> = if version >= 6 {
         req.topics
@@ -109,34 +124,48 @@ pub async fn delete_topics(broker: &Broker, version: i16, req: DeleteTopicsReque
             })
             .collect()
     } else {
-        req.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
+        req.topic_names
+            .iter()
+            .map(|n| TopicRef::Name(n.0.to_string()))
+            .collect()
     };
     let enabled = broker.config.delete_topic_enable;
-    let results = match broker.controller.decide(|image| topics::delete_topics(image, enabled, &refs)).await {
+    let results = match broker
+        .controller
+        .decide(|image| topics::delete_topics(image, enabled, &refs))
+        .await
+    {
         Ok(r) => r,
         Err(e) => refs.iter().map(|_| Err(e.clone())).collect(),
     };
-    let responses = refs
-        .iter()
-        .zip(results)
-        .map(|(r, res)| {
-            let base = match r {
-                TopicRef::Name(n) => DeletableTopicResult::default().with_name(Some(TopicName(str_bytes(n.clone())))),
-                TopicRef::Id(id) => DeletableTopicResult::default().with_topic_id(*id),
-            };
-            match res {
-                Ok((name, id)) => {
-                    tracing::info!(topic = %name, "deleted topic");
-                    base.with_name(Some(TopicName(str_bytes(name)))).with_topic_id(id)
+    let responses =
+        refs.iter()
+            .zip(results)
+            .map(|(r, res)| {
+                let base = match r {
+                    TopicRef::Name(n) => DeletableTopicResult::default()
+                        .with_name(Some(TopicName(str_bytes(n.clone())))),
+                    TopicRef::Id(id) => DeletableTopicResult::default().with_topic_id(*id),
+                };
+                match res {
+                    Ok((name, id)) => {
+                        tracing::info!(topic = %name, "deleted topic");
+                        base.with_name(Some(TopicName(str_bytes(name))))
+                            .with_topic_id(id)
+                    }
+                    Err(e) => base
+                        .with_error_code(e.code())
+                        .with_error_message(Some(str_bytes(e.message()))),
                 }
-                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
-            }
-        })
-        .collect();
+            })
+            .collect();
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-pub async fn create_partitions(broker: &Broker, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn create_partitions(
+    broker: &Broker,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let incs: Vec<PartitionIncrease> = req
         .topics
         .iter()
@@ -146,7 +175,11 @@ pub async fn create_partitions(broker: &Broker, req: CreatePartitionsRequest) ->
             assignments: t
                 .assignments
                 .as_ref()
-                .map(|a| a.iter().map(|x| x.broker_ids.iter().map(|b| b.0).collect()).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x.broker_ids.iter().map(|b| b.0).collect())
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
         .collect();
@@ -161,16 +194,22 @@ pub async fn create_partitions(broker: &Broker, req: CreatePartitionsRequest) ->
         .await
     {
         Ok(r) => r,
-        Err(e) => incs.iter().map(|_| Err::<(), ApiError>(e.clone())).collect(),
+        Err(e) => incs
+            .iter()
+            .map(|_| Err::<(), ApiError>(e.clone()))
+            .collect(),
     };
     let results = incs
         .iter()
         .zip(results)
         .map(|(inc, r)| {
-            let base = CreatePartitionsTopicResult::default().with_name(TopicName(str_bytes(inc.name.clone())));
+            let base = CreatePartitionsTopicResult::default()
+                .with_name(TopicName(str_bytes(inc.name.clone())));
             match r {
                 Ok(()) => base,
-                Err(e) => base.with_error_code(e.code()).with_error_message(Some(str_bytes(e.message()))),
+                Err(e) => base
+                    .with_error_code(e.code())
+                    .with_error_message(Some(str_bytes(e.message()))),
             }
         })
         .collect();

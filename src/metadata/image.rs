@@ -58,7 +58,9 @@ impl MetadataImage {
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicImage>> {
-        self.topic_names_by_id.get(id).and_then(|n| self.topics.get(n))
+        self.topic_names_by_id
+            .get(id)
+            .and_then(|n| self.topics.get(n))
     }
 
     /// Applies one record at metadata offset `offset`. The only code that
@@ -102,13 +104,19 @@ impl MetadataImage {
                     );
                 }
             }
-            MetadataRecord::Config { resource, name, value } => {
+            MetadataRecord::Config {
+                resource,
+                name,
+                value,
+            } => {
                 let configs = match resource {
                     ConfigResource::Topic(topic) => match self.topics.get_mut(topic) {
                         Some(t) => &mut Arc::make_mut(t).configs,
                         None => return,
                     },
-                    ConfigResource::Broker(id) => self.broker_configs.entry(id.clone()).or_default(),
+                    ConfigResource::Broker(id) => {
+                        self.broker_configs.entry(id.clone()).or_default()
+                    }
                 };
                 match value {
                     Some(v) => configs.insert(name.clone(), v.clone()),
@@ -120,7 +128,9 @@ impl MetadataImage {
                     self.topics.remove(&name);
                 }
             }
-            MetadataRecord::ProducerIds { next_producer_id, .. } => {
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
         }
@@ -173,7 +183,10 @@ mod tests {
         }
         let a = image.topic("a").unwrap();
         assert_eq!(a.partitions.len(), 2);
-        assert_eq!(a.configs.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(
+            a.configs.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
         assert_eq!(image.topic_by_id(&Uuid::from_u128(1)).unwrap().name, "a");
         assert_eq!(image.offset, 3);
     }
@@ -183,7 +196,12 @@ mod tests {
         let mut image = MetadataImage::empty();
         image.replay(0, &topic("a", 1));
         let before = image.clone();
-        image.replay(1, &MetadataRecord::RemoveTopic { topic_id: Uuid::from_u128(1) });
+        image.replay(
+            1,
+            &MetadataRecord::RemoveTopic {
+                topic_id: Uuid::from_u128(1),
+            },
+        );
         image.replay(2, &partition(1, 0));
         assert!(image.topics.is_empty());
         assert!(image.topic_names_by_id.is_empty());
@@ -193,8 +211,20 @@ mod tests {
     #[test]
     fn producer_id_blocks_only_grow() {
         let mut image = MetadataImage::empty();
-        image.replay(0, &MetadataRecord::ProducerIds { node_id: 1, next_producer_id: 1000 });
-        image.replay(1, &MetadataRecord::ProducerIds { node_id: 1, next_producer_id: 10 });
+        image.replay(
+            0,
+            &MetadataRecord::ProducerIds {
+                node_id: 1,
+                next_producer_id: 1000,
+            },
+        );
+        image.replay(
+            1,
+            &MetadataRecord::ProducerIds {
+                node_id: 1,
+                next_producer_id: 10,
+            },
+        );
         assert_eq!(image.next_producer_id, 1000);
     }
 

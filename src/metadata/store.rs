@@ -44,20 +44,22 @@ impl MetadataStore {
                 break;
             }
             let mut buf = read.records.clone();
-            let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| StoreError::Decode {
-                offset,
-                reason: e.to_string(),
-            })?;
+            let sets =
+                RecordBatchDecoder::decode_all(&mut buf).map_err(|e| StoreError::Decode {
+                    offset,
+                    reason: e.to_string(),
+                })?;
             for set in sets {
                 for record in set.records {
                     if record.offset < offset {
                         continue;
                     }
                     let value = record.value.unwrap_or_default();
-                    let parsed = MetadataRecord::from_bytes(&value).map_err(|e| StoreError::Decode {
-                        offset: record.offset,
-                        reason: e.to_string(),
-                    })?;
+                    let parsed =
+                        MetadataRecord::from_bytes(&value).map_err(|e| StoreError::Decode {
+                            offset: record.offset,
+                            reason: e.to_string(),
+                        })?;
                     image.replay(record.offset, &parsed);
                     offset = record.offset + 1;
                 }
@@ -67,7 +69,11 @@ impl MetadataStore {
             while rest.len() >= 12 {
                 let base = (&rest[0..8]).get_i64();
                 let len = (&rest[8..12]).get_i32() as usize;
-                let last_delta = if rest.len() >= 27 { (&rest[23..27]).get_i32() as i64 } else { 0 };
+                let last_delta = if rest.len() >= 27 {
+                    (&rest[23..27]).get_i32() as i64
+                } else {
+                    0
+                };
                 offset = offset.max(base + last_delta + 1);
                 if rest.len() < 12 + len {
                     break;

@@ -45,7 +45,13 @@ enum Close {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, peer: SocketAddr, listener_name: String, broker: Arc<Broker>, cancel: CancellationToken) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener_name: String,
+        broker: Arc<Broker>,
+        cancel: CancellationToken,
+    ) -> Self {
         let (r, w) = stream.into_split();
         Connection {
             reader: BufReader::with_capacity(64 * 1024, r),
@@ -58,7 +64,8 @@ impl Connection {
     }
 
     pub async fn run(mut self) {
-        let span = tracing::debug_span!("connection", peer = %self.peer, listener = %self.listener_name);
+        let span =
+            tracing::debug_span!("connection", peer = %self.peer, listener = %self.listener_name);
         let outcome = async {
             loop {
                 match self.serve_one().await {
@@ -72,7 +79,9 @@ impl Connection {
         let _enter = span.enter();
         match outcome {
             Close::Normal => tracing::debug!("connection closed"),
-            Close::Protocol(reason) => tracing::info!(peer = %self.peer, %reason, "closing connection"),
+            Close::Protocol(reason) => {
+                tracing::info!(peer = %self.peer, %reason, "closing connection")
+            }
             Close::Io(e) => tracing::debug!(error = %e, "connection I/O error"),
         }
         let _ = self.writer.shutdown().await;
@@ -96,17 +105,23 @@ impl Connection {
             )));
         }
         let mut buf = BytesMut::zeroed(len as usize);
-        self.reader.read_exact(&mut buf).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Close::Protocol("connection closed in the middle of a frame".into()),
-            _ => Close::Io(e),
-        })?;
+        self.reader
+            .read_exact(&mut buf)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    Close::Protocol("connection closed in the middle of a frame".into())
+                }
+                _ => Close::Io(e),
+            })?;
         Ok(buf.freeze())
     }
 
     async fn serve_one(&mut self) -> Result<(), Close> {
         let frame = self.read_frame().await?;
         let pre = peek_preamble(&frame).map_err(|e| Close::Protocol(e.to_string()))?;
-        let api_key = ApiKey::try_from(pre.api_key).map_err(|_| Close::Protocol(format!("unknown API key {}", pre.api_key)))?;
+        let api_key = ApiKey::try_from(pre.api_key)
+            .map_err(|_| Close::Protocol(format!("unknown API key {}", pre.api_key)))?;
         let Some(range) = supported_range(api_key) else {
             return Err(Close::Protocol(format!("API {api_key:?} is not supported")));
         };
@@ -114,29 +129,46 @@ impl Connection {
             if api_key == ApiKey::ApiVersions {
                 // KIP-511: answer in v0 with our ranges so the client can retry.
                 let resp = ResponseKind::ApiVersions(unsupported_version_response());
-                let bytes = encode_response(api_key, 0, pre.correlation_id, &resp).map_err(|e| Close::Protocol(e.to_string()))?;
+                let bytes = encode_response(api_key, 0, pre.correlation_id, &resp)
+                    .map_err(|e| Close::Protocol(e.to_string()))?;
                 return self.write(&bytes).await;
             }
             return Err(Close::Protocol(format!(
                 "{} v{} is not supported (served: v{}..v{}{})",
                 range.name,
                 pre.api_version,
-                if api_key == ApiKey::Produce { versions::PRODUCE_REFUSED_BELOW } else { range.min },
+                if api_key == ApiKey::Produce {
+                    versions::PRODUCE_REFUSED_BELOW
+                } else {
+                    range.min
+                },
                 range.max,
-                if api_key == ApiKey::Produce { "; message formats v0 and v1 are refused" } else { "" },
+                if api_key == ApiKey::Produce {
+                    "; message formats v0 and v1 are refused"
+                } else {
+                    ""
+                },
             )));
         }
-        let (header, request) = decode_request(api_key, pre.api_version, frame).map_err(|e| Close::Protocol(e.to_string()))?;
+        let (header, request) = decode_request(api_key, pre.api_version, frame)
+            .map_err(|e| Close::Protocol(e.to_string()))?;
         let ctx = RequestContext {
             api_version: pre.api_version,
             correlation_id: pre.correlation_id,
             client_id: header.client_id.as_ref().map(|c| c.to_string()),
             listener_name: self.listener_name.clone(),
         };
-        let span = tracing::debug_span!("request", api = range.name, api_version = pre.api_version,
-            correlation_id = pre.correlation_id, client_id = ctx.client_id.as_deref().unwrap_or(""));
+        let span = tracing::debug_span!(
+            "request",
+            api = range.name,
+            api_version = pre.api_version,
+            correlation_id = pre.correlation_id,
+            client_id = ctx.client_id.as_deref().unwrap_or("")
+        );
         let started = Instant::now();
-        let response = handlers::handle(&self.broker, &ctx, request).instrument(span).await;
+        let response = handlers::handle(&self.broker, &ctx, request)
+            .instrument(span)
+            .await;
         metrics::record_request(range.name, started.elapsed());
         let Some(response) = response else {
             return Ok(());

@@ -51,7 +51,11 @@ impl Server {
                 tasks.clone(),
             ));
         }
-        Ok(Server { cancel, tasks, bound })
+        Ok(Server {
+            cancel,
+            tasks,
+            bound,
+        })
     }
 
     /// Stops accepting, lets connections finish their current request, and
@@ -59,7 +63,10 @@ impl Server {
     pub async fn shutdown(self) {
         self.cancel.cancel();
         self.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(30), self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after 30s; closing anyway");
         }
     }

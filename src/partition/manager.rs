@@ -69,7 +69,10 @@ impl ReplicaManager {
     /// to their logs. A failure to open one partition is logged and leaves
     /// the others working.
     pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) {
-        let mut applied = self.applied_topics.lock().unwrap_or_else(|e| e.into_inner());
+        let mut applied = self
+            .applied_topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
 
         let stale: Vec<(String, i32)> = self
             .partitions
@@ -77,7 +80,9 @@ impl ReplicaManager {
             .filter(|entry| {
                 let (topic, p) = entry.key();
                 match image.topic(topic) {
-                    Some(t) => t.topic_id != entry.value().topic_id || !t.partitions.contains_key(p),
+                    Some(t) => {
+                        t.topic_id != entry.value().topic_id || !t.partitions.contains_key(p)
+                    }
                     None => true,
                 }
             })
@@ -94,7 +99,9 @@ impl ReplicaManager {
         }
 
         for (name, topic) in &image.topics {
-            let changed = applied.get(name).is_none_or(|prev| !Arc::ptr_eq(prev, topic));
+            let changed = applied
+                .get(name)
+                .is_none_or(|prev| !Arc::ptr_eq(prev, topic));
             if !changed {
                 continue;
             }
@@ -112,7 +119,13 @@ impl ReplicaManager {
                 match self.logs.get_or_create(name, p, log_config.clone(), now_ms) {
                     Ok(log) => {
                         log.update_config(log_config.clone());
-                        let partition = Partition::open(name.clone(), p, topic.topic_id, state.leader_epoch, log);
+                        let partition = Partition::open(
+                            name.clone(),
+                            p,
+                            topic.topic_id,
+                            state.leader_epoch,
+                            log,
+                        );
                         self.partitions.insert(key, Arc::new(partition));
                     }
                     Err(e) => {

@@ -105,7 +105,11 @@ impl ProducerStateManager {
         {
             return Ok(SequenceCheck::Duplicate(*dup));
         }
-        let expected = entry.batches.back().map(|b| next_seq(b.last_seq)).unwrap_or(0);
+        let expected = entry
+            .batches
+            .back()
+            .map(|b| next_seq(b.last_seq))
+            .unwrap_or(0);
         if entry.batches.is_empty() || batch.first_seq == expected {
             Ok(SequenceCheck::Append)
         } else {
@@ -118,11 +122,14 @@ impl ProducerStateManager {
 
     /// Records a batch that was appended (live, or replayed from the log).
     pub fn record(&mut self, batch: ProducerBatch, meta: BatchMetadata, now_ms: i64) {
-        let entry = self.producers.entry(batch.producer_id).or_insert_with(|| ProducerEntry {
-            epoch: batch.epoch,
-            batches: VecDeque::new(),
-            last_timestamp_ms: now_ms,
-        });
+        let entry = self
+            .producers
+            .entry(batch.producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch: batch.epoch,
+                batches: VecDeque::new(),
+                last_timestamp_ms: now_ms,
+            });
         if batch.epoch != entry.epoch {
             entry.epoch = batch.epoch;
             entry.batches.clear();
@@ -146,7 +153,12 @@ mod tests {
     use super::*;
 
     fn b(pid: i64, epoch: i16, first: i32, last: i32) -> ProducerBatch {
-        ProducerBatch { producer_id: pid, epoch, first_seq: first, last_seq: last }
+        ProducerBatch {
+            producer_id: pid,
+            epoch,
+            first_seq: first,
+            last_seq: last,
+        }
     }
 
     fn meta(first: i32, last: i32, base: i64) -> BatchMetadata {
@@ -171,10 +183,20 @@ mod tests {
     fn retries_of_the_last_five_batches_are_duplicates() {
         let mut s = ProducerStateManager::default();
         for i in 0..6 {
-            s.record(b(1, 0, i * 10, i * 10 + 9), meta(i * 10, i * 10 + 9, i as i64 * 10), 0);
+            s.record(
+                b(1, 0, i * 10, i * 10 + 9),
+                meta(i * 10, i * 10 + 9, i as i64 * 10),
+                0,
+            );
         }
-        assert_eq!(s.check(b(1, 0, 50, 59)), Ok(SequenceCheck::Duplicate(meta(50, 59, 50))));
-        assert_eq!(s.check(b(1, 0, 10, 19)), Ok(SequenceCheck::Duplicate(meta(10, 19, 10))));
+        assert_eq!(
+            s.check(b(1, 0, 50, 59)),
+            Ok(SequenceCheck::Duplicate(meta(50, 59, 50)))
+        );
+        assert_eq!(
+            s.check(b(1, 0, 10, 19)),
+            Ok(SequenceCheck::Duplicate(meta(10, 19, 10)))
+        );
         // The oldest fell out of the window: it is now out of order.
         assert_eq!(s.check(b(1, 0, 0, 9)).unwrap_err().code(), 45);
     }
@@ -201,7 +223,11 @@ mod tests {
     fn unknown_producers_may_start_anywhere_and_sequences_wrap() {
         let mut s = ProducerStateManager::default();
         assert_eq!(s.check(b(9, 0, 77, 80)), Ok(SequenceCheck::Append));
-        s.record(b(9, 0, i32::MAX - 1, i32::MAX), meta(i32::MAX - 1, i32::MAX, 0), 0);
+        s.record(
+            b(9, 0, i32::MAX - 1, i32::MAX),
+            meta(i32::MAX - 1, i32::MAX, 0),
+            0,
+        );
         assert_eq!(s.check(b(9, 0, 0, 3)), Ok(SequenceCheck::Append));
     }
 

@@ -44,9 +44,17 @@ pub struct Partition {
 impl Partition {
     /// Wraps an opened log, loading the producer snapshot and replaying the
     /// log tail after it.
-    pub fn open(topic: String, partition: i32, topic_id: Uuid, leader_epoch: i32, log: Arc<PartitionLog>) -> Partition {
+    pub fn open(
+        topic: String,
+        partition: i32,
+        topic_id: Uuid,
+        leader_epoch: i32,
+        log: Arc<PartitionLog>,
+    ) -> Partition {
         let (state, from) = match snapshot::read(log.dir()) {
-            Some(s) if s.offset <= log.log_end_offset() && s.offset >= log.log_start_offset() => (s.state, s.offset),
+            Some(s) if s.offset <= log.log_end_offset() && s.offset >= log.log_start_offset() => {
+                (s.state, s.offset)
+            }
             _ => (ProducerStateManager::default(), log.log_start_offset()),
         };
         let p = Partition {
@@ -139,7 +147,8 @@ impl Partition {
         }
         drop(producers);
         // A single replica: everything appended is committed.
-        self.high_watermark.fetch_max(info.last_offset + 1, Ordering::AcqRel);
+        self.high_watermark
+            .fetch_max(info.last_offset + 1, Ordering::AcqRel);
         debug_assert!(self.high_watermark() <= self.log.log_end_offset());
         Ok(ProduceResult {
             base_offset: info.base_offset,
@@ -179,7 +188,11 @@ impl Partition {
     }
 }
 
-fn producer_entry(h: &BatchHeader, base_offset: i64, log_append_time_ms: i64) -> (ProducerBatch, BatchMetadata) {
+fn producer_entry(
+    h: &BatchHeader,
+    base_offset: i64,
+    log_append_time_ms: i64,
+) -> (ProducerBatch, BatchMetadata) {
     let last_seq = if h.base_sequence < 0 {
         h.base_sequence
     } else {
@@ -207,7 +220,11 @@ fn single_batch_header(records: &Bytes) -> Result<BatchHeader, ApiError> {
     let mut iter = BatchIter::new(records);
     let header = match iter.next() {
         Some(item) => item?.0,
-        None => return Err(ApiError::InvalidRecord("produce request has no record batch".into())),
+        None => {
+            return Err(ApiError::InvalidRecord(
+                "produce request has no record batch".into(),
+            ));
+        }
     };
     if iter.next().is_some() {
         return Err(ApiError::InvalidRecord(

@@ -105,7 +105,12 @@ mod tests {
     use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
     use kafka_protocol::protocol::StrBytes;
 
-    fn frame_of(header: RequestHeader, header_version: i16, body: &impl Encodable, version: i16) -> Bytes {
+    fn frame_of(
+        header: RequestHeader,
+        header_version: i16,
+        body: &impl Encodable,
+        version: i16,
+    ) -> Bytes {
         let mut buf = BytesMut::new();
         header.encode(&mut buf, header_version).unwrap();
         body.encode(&mut buf, version).unwrap();
@@ -124,7 +129,14 @@ mod tests {
             .with_client_software_version(StrBytes::from_static_str("1"));
         let frame = frame_of(header, 2, &body, 3);
         let pre = peek_preamble(&frame).unwrap();
-        assert_eq!(pre, RequestPreamble { api_key: 18, api_version: 3, correlation_id: 7 });
+        assert_eq!(
+            pre,
+            RequestPreamble {
+                api_key: 18,
+                api_version: 3,
+                correlation_id: 7
+            }
+        );
         let (h, b) = decode_request(ApiKey::ApiVersions, 3, frame).unwrap();
         assert_eq!(h.correlation_id, 7);
         assert!(matches!(b, RequestKind::ApiVersions(_)));
@@ -142,7 +154,10 @@ mod tests {
             if cut < 8 {
                 assert!(peek_preamble(&part).is_err());
             } else {
-                assert!(decode_request(ApiKey::Metadata, 12, part).is_err(), "cut at {cut}");
+                assert!(
+                    decode_request(ApiKey::Metadata, 12, part).is_err(),
+                    "cut at {cut}"
+                );
             }
         }
     }
@@ -151,7 +166,10 @@ mod tests {
     fn response_frame_length_is_its_body() {
         let resp = ResponseKind::ApiVersions(Default::default());
         let out = encode_response(ApiKey::ApiVersions, 3, 9, &resp).unwrap();
-        assert_eq!(i32::from_be_bytes(out[..4].try_into().unwrap()) as usize, out.len() - 4);
+        assert_eq!(
+            i32::from_be_bytes(out[..4].try_into().unwrap()) as usize,
+            out.len() - 4
+        );
         assert_eq!(i32::from_be_bytes(out[4..8].try_into().unwrap()), 9);
     }
 }

@@ -111,8 +111,12 @@ impl ApiError {
 impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
         match e {
-            LogError::CorruptBatch(_) | LogError::CrcMismatch { .. } => ApiError::CorruptMessage(e.to_string()),
-            LogError::UnsupportedMagic(_) | LogError::InvalidBatch(_) => ApiError::InvalidRecord(e.to_string()),
+            LogError::CorruptBatch(_) | LogError::CrcMismatch { .. } => {
+                ApiError::CorruptMessage(e.to_string())
+            }
+            LogError::UnsupportedMagic(_) | LogError::InvalidBatch(_) => {
+                ApiError::InvalidRecord(e.to_string())
+            }
             LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
             LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
             LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
@@ -162,11 +166,24 @@ mod tests {
 
     #[test]
     fn log_errors_map_to_their_codes() {
-        assert_eq!(ApiError::from(LogError::CrcMismatch { stored: 1, computed: 2 }).code(), 2);
+        assert_eq!(
+            ApiError::from(LogError::CrcMismatch {
+                stored: 1,
+                computed: 2
+            })
+            .code(),
+            2
+        );
         // Kafka refuses v0/v1 batches in a v3+ Produce as an invalid record.
         assert_eq!(ApiError::from(LogError::UnsupportedMagic(1)).code(), 87);
-        assert_eq!(ApiError::from(LogError::BatchTooLarge { size: 2, max: 1 }).code(), 10);
-        assert_eq!(ApiError::from(LogError::InvalidBatch("x".into())).code(), 87);
+        assert_eq!(
+            ApiError::from(LogError::BatchTooLarge { size: 2, max: 1 }).code(),
+            10
+        );
+        assert_eq!(
+            ApiError::from(LogError::InvalidBatch("x".into())).code(),
+            87
+        );
         assert_eq!(ApiError::from(LogError::Offline).code(), 56);
     }
 }

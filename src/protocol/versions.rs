@@ -23,7 +23,12 @@ pub struct ApiRange {
 }
 
 const fn api(key: ApiKey, name: &'static str, min: i16, max: i16) -> ApiRange {
-    ApiRange { key, name, min, max }
+    ApiRange {
+        key,
+        name,
+        min,
+        max,
+    }
 }
 
 /// Every API served, in key order.
@@ -41,9 +46,19 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
     api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
     api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
-    api(ApiKey::IncrementalAlterConfigs, "IncrementalAlterConfigs", 0, 1),
+    api(
+        ApiKey::IncrementalAlterConfigs,
+        "IncrementalAlterConfigs",
+        0,
+        1,
+    ),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
-    api(ApiKey::DescribeTopicPartitions, "DescribeTopicPartitions", 0, 0),
+    api(
+        ApiKey::DescribeTopicPartitions,
+        "DescribeTopicPartitions",
+        0,
+        0,
+    ),
 ];
 
 /// Produce versions that are advertised but refused (message formats v0/v1).
@@ -96,8 +111,20 @@ mod tests {
     fn every_handled_version_is_decodable_by_the_codec() {
         for r in SUPPORTED_APIS {
             let (min, max) = codec_range(r.key);
-            let first_handled = if r.key == ApiKey::Produce { PRODUCE_REFUSED_BELOW } else { r.min };
-            assert!(first_handled >= min && r.max <= max, "{:?} {}..{} outside codec {}..{}", r.key, r.min, r.max, min, max);
+            let first_handled = if r.key == ApiKey::Produce {
+                PRODUCE_REFUSED_BELOW
+            } else {
+                r.min
+            };
+            assert!(
+                first_handled >= min && r.max <= max,
+                "{:?} {}..{} outside codec {}..{}",
+                r.key,
+                r.min,
+                r.max,
+                min,
+                max
+            );
         }
     }
 
