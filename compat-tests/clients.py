@@ -64,6 +64,17 @@ def counts(recs) -> dict[int, int]:
     return {p: len(rs) for p, rs in by_partition(recs).items()}
 
 
+def expected_offsets(recs, start: dict[int, int] | None = None) -> list[tuple[int, int]]:
+    """The (partition, offset) each record must get: dense per partition, in produce order."""
+    nxt = dict(start or {})
+    out = []
+    for r in recs:
+        off = nxt.get(r.partition, 0)
+        out.append((r.partition, off))
+        nxt[r.partition] = off + 1
+    return out
+
+
 def make_records(n: int, partitions: int, seed: str = "", headers: bool = True,
                  timestamp_base_ms: int | None = None, value_size: int = 0) -> list[Rec]:
     """Deterministic records whose content says where they belong.
@@ -74,7 +85,7 @@ def make_records(n: int, partitions: int, seed: str = "", headers: bool = True,
     recs = []
     for i in range(n):
         key = None if i % 97 == 5 else f"key-{seed}-{i}".encode()
-        if i % 89 == 7:
+        if i % 89 == 7 and key is not None:  # kafka-python/aiokafka refuse key=value=None
             value = None
         else:
             body = f"value-{seed}-{i}-".encode()

@@ -211,8 +211,30 @@ def pytest_runtest_makereport(item, call):
 
 # --- fixtures -------------------------------------------------------------------
 
+class ExternalBroker(Broker):
+    """A broker someone else runs (COMPAT_EXTERNAL_BOOTSTRAP=host:port), to debug the suite itself."""
+
+    def __init__(self, workdir: Path, bootstrap: str):
+        super().__init__(workdir, name="external")
+        self.port = int(bootstrap.rsplit(":", 1)[1])
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> "Broker":
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:
+        return 0
+
+
 @pytest.fixture(scope="session")
 def _shared_broker(tmp_path_factory):
+    external = os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP")
+    if external:
+        yield ExternalBroker(tmp_path_factory.mktemp("external-broker"), external)
+        return
     b = Broker(tmp_path_factory.mktemp("shared-broker"), name="shared")
     b.start()
     yield b
