@@ -10,10 +10,10 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError as AioMessageSizeTooLargeError
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, Producer, TopicPartition
 from kafka.errors import MessageSizeTooLargeError
 
-from clients import ck_consume, ck_create_topic, kp_consume, kp_producer
+from clients import ck_consume, ck_consumer, ck_create_topic, kp_consume, kp_producer
 
 LIMIT = 100_000
 UNDER = LIMIT - 300  # value bytes; batch ~ LIMIT - 220
@@ -89,10 +89,6 @@ def test_kafka_python_and_aiokafka_near_and_over_limit(small_broker, topic_name)
 
     got = ck_consume(small_broker.bootstrap, topic, {0: 2})[0]
     assert [(g.offset, g.value) for g in got] == [(0, under), (1, under2)]
-
-    from confluent_kafka import TopicPartition
-
-    from clients import ck_consumer
 
     c = ck_consumer(small_broker.bootstrap)
     try:
