@@ -1,0 +1,115 @@
+"""Acknowledged records survive a broker restart: graceful (SIGTERM) and kill -9.
+
+With acks=all on one node an acknowledged record is in the log; without
+fsync it still survives a process kill through the page cache. Each test
+restarts the broker on the same port and data dir.
+"""
+
+import signal
+
+from confluent_kafka import Producer, TopicPartition
+
+from clients import (
+    aio_consume,
+    aio_produce,
+    assert_same_records,
+    ck_consume,
+    ck_consumer,
+    ck_create_topic,
+    ck_produce,
+    counts,
+    expected_offsets,
+    kcat_consume,
+    kp_consume,
+    kp_produce,
+    make_records,
+    Rec,
+)
+from test_idempotence import assert_idempotent_batches
+
+
+def watermarks(bootstrap, topic, partitions):
+    c = ck_consumer(bootstrap)
+    try:
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in range(partitions)}
+    finally:
+        c.close()
+
+
+def test_sigterm_keeps_every_acked_record(broker_factory, topic_name):
+    b = broker_factory()
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, partitions=2)
+    recs = make_records(5_000, 2, seed="term", timestamp_base_ms=1_730_000_000_000)
+    assert ck_produce(b.bootstrap, topic, recs) == expected_offsets(recs)
+
+    assert b.stop(signal.SIGTERM) == 0, "graceful shutdown must exit 0"
+    b.start()
+
+    assert watermarks(b.bootstrap, topic, 2) == {0: (0, 2_500), 1: (0, 2_500)}
+    assert_same_records(recs, kp_consume(b.bootstrap, topic, counts(recs)), first_offset={0: 0, 1: 0})
+
+    # The log keeps growing from where it stopped.
+    more = [Rec(0, b"after", b"restart-0"), Rec(1, b"after", b"restart-1")]
+    assert aio_produce(b.bootstrap, topic, more) == [(0, 2_500), (1, 2_500)]
+
+
+def test_sigkill_keeps_every_acked_record(broker_factory, topic_name, kcat_path):
+    b = broker_factory()
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, partitions=2)
+    recs = make_records(5_000, 2, seed="kill", timestamp_base_ms=1_730_000_000_000)
+    assert aio_produce(b.bootstrap, topic, recs, acks="all") == expected_offsets(recs)
+
+    assert b.kill() == -signal.SIGKILL
+    b.start()
+
+    assert watermarks(b.bootstrap, topic, 2) == {0: (0, 2_500), 1: (0, 2_500)}
+    assert_same_records(recs, ck_consume(b.bootstrap, topic, counts(recs)), first_offset={0: 0, 1: 0})
+    envelopes = kcat_consume(b.bootstrap, topic, 1)
+    assert [e["offset"] for e in envelopes] == list(range(2_500))
+    assert [e["key"] for e in envelopes[:3]] == [r.key.decode() for r in recs if r.partition == 1][:3]
+
+    assert kp_produce(b.bootstrap, topic, [Rec(0, b"after", b"kill")]) == [(0, 2_500)]
+
+
+def test_restart_twice_in_a_row_with_writes_between(broker_factory, topic_name):
+    """Recovery must also handle a log that was itself recovered once."""
+    b = broker_factory()
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, partitions=1)
+    first = make_records(1_000, 1, seed="r1", timestamp_base_ms=1_730_000_000_000)
+    second = make_records(1_000, 1, seed="r2", timestamp_base_ms=1_730_000_100_000)
+    ck_produce(b.bootstrap, topic, first)
+    b.kill()
+    b.start()
+    kp_produce(b.bootstrap, topic, second)
+    b.kill()
+    b.start()
+    assert_same_records(first + second, aio_consume(b.bootstrap, topic, {0: 2_000}), first_offset={0: 0})
+
+
+def test_idempotent_producer_continues_after_restart(broker_factory, topic_name):
+    """The same librdkafka producer keeps producing after a restart; a new producer works too."""
+    b = broker_factory()
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, partitions=2)
+    before = make_records(2_000, 2, seed="before", timestamp_base_ms=1_730_000_000_000)
+    after = make_records(2_000, 2, seed="after", timestamp_base_ms=1_730_000_200_000)
+    late = make_records(1_000, 2, seed="late", timestamp_base_ms=1_730_000_400_000)
+
+    p = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, "linger.ms": 5,
+                  "message.timeout.ms": 60_000, "reconnect.backoff.max.ms": 500, "log_level": 3})
+    assert ck_produce(b.bootstrap, topic, before, producer=p) == expected_offsets(before)
+    assert b.stop(signal.SIGTERM) == 0
+    b.start()
+    # No OutOfOrderSequence / UnknownProducerId: every delivery succeeds where it should land.
+    assert ck_produce(b.bootstrap, topic, after, producer=p) == expected_offsets(after, {0: 1_000, 1: 1_000})
+    # A fresh idempotent producer of another implementation.
+    assert kp_produce(b.bootstrap, topic, late, enable_idempotence=True) == expected_offsets(late, {0: 2_000, 1: 2_000})
+
+    want = counts(before + after + late)
+    assert_same_records(before + after + late, aio_consume(b.bootstrap, topic, want), first_offset={0: 0, 1: 0})
+    for part in (0, 1):
+        batches = assert_idempotent_batches(b.bootstrap, topic, part, 2_500)
+        assert len({b_.producer_id for b_ in batches}) >= 2  # librdkafka's and kafka-python's
