@@ -368,7 +368,8 @@ def kcat_consume(bootstrap: str, topic: str, partition: int, count: int | None =
     args = ["-b", bootstrap, "-C", "-t", topic, "-p", str(partition), "-o", offset, "-e", "-J", "-q"]
     if count is not None:
         args += ["-c", str(count)]
-    out = kcat([*args, *extra]).stdout.decode()
+    # Values may hold arbitrary bytes, which kcat -J writes raw.
+    out = kcat([*args, *extra]).stdout.decode("utf-8", errors="replace")
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 

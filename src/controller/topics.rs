@@ -267,12 +267,15 @@ pub enum TopicRef {
     Id(Uuid),
 }
 
+/// A deleted topic's name and id.
+pub type DeletedTopic = (String, Uuid);
+
 /// Decides a DeleteTopics request. Returns for each topic its name and id.
 pub fn delete_topics(
     image: &MetadataImage,
     delete_enabled: bool,
     topics: &[TopicRef],
-) -> (Vec<MetadataRecord>, Vec<Result<(String, Uuid), ApiError>>) {
+) -> (Vec<MetadataRecord>, Vec<Result<DeletedTopic, ApiError>>) {
     let mut records = Vec::new();
     let mut removed = HashSet::new();
     let results = topics

@@ -27,6 +27,50 @@ pub fn is_internal(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
 }
 
+/// ACL operation codes (Kafka's `AclOperation`), as bits of the
+/// authorized-operations fields.
+const READ: i32 = 3;
+const WRITE: i32 = 4;
+const CREATE: i32 = 5;
+const DELETE: i32 = 6;
+const ALTER: i32 = 7;
+const DESCRIBE: i32 = 8;
+const CLUSTER_ACTION: i32 = 9;
+const DESCRIBE_CONFIGS: i32 = 10;
+const ALTER_CONFIGS: i32 = 11;
+const IDEMPOTENT_WRITE: i32 = 12;
+
+fn bits(ops: &[i32]) -> i32 {
+    ops.iter().fold(0, |acc, op| acc | (1 << op))
+}
+
+/// With no authorizer every operation on a topic is allowed, and Kafka
+/// reports exactly that set (clients such as kafka-python decode the bits).
+pub fn topic_authorized_operations() -> i32 {
+    bits(&[
+        READ,
+        WRITE,
+        CREATE,
+        DELETE,
+        ALTER,
+        DESCRIBE,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+    ])
+}
+
+pub fn cluster_authorized_operations() -> i32 {
+    bits(&[
+        CREATE,
+        ALTER,
+        DESCRIBE,
+        CLUSTER_ACTION,
+        DESCRIBE_CONFIGS,
+        ALTER_CONFIGS,
+        IDEMPOTENT_WRITE,
+    ])
+}
+
 /// This node's endpoint as clients on `listener_name` must reach it.
 fn endpoint(broker: &Broker, listener_name: &str) -> Option<Listener> {
     broker.config.advertised_for(listener_name)
@@ -60,7 +104,7 @@ pub async fn metadata(
             image = broker.metadata.current();
         }
     }
-    let topics = match requested {
+    let mut topics: Vec<MetadataResponseTopic> = match requested {
         None => image.topics.values().map(|t| topic_metadata(t)).collect(),
         Some(requested) => requested
             .into_iter()
@@ -96,7 +140,17 @@ pub async fn metadata(
             ]
         })
         .unwrap_or_default();
-    MetadataResponse::default()
+    // Authorized operations: topics v8+, cluster v8..=10, only when asked.
+    if ctx.api_version >= 8 && req.include_topic_authorized_operations {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            t.topic_authorized_operations = topic_authorized_operations();
+        }
+    }
+    let mut response = MetadataResponse::default();
+    if (8..=10).contains(&ctx.api_version) && req.include_cluster_authorized_operations {
+        response.cluster_authorized_operations = cluster_authorized_operations();
+    }
+    response
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.config.node_id))
@@ -163,7 +217,7 @@ fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
 pub fn describe_cluster(
     broker: &Broker,
     ctx: &RequestContext,
-    _req: DescribeClusterRequest,
+    req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let brokers = endpoint(broker, &ctx.listener_name)
         .map(|l| {
@@ -176,7 +230,11 @@ pub fn describe_cluster(
             ]
         })
         .unwrap_or_default();
-    DescribeClusterResponse::default()
+    let mut response = DescribeClusterResponse::default();
+    if req.include_cluster_authorized_operations {
+        response.cluster_authorized_operations = cluster_authorized_operations();
+    }
+    response
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(broker.config.node_id))
         .with_brokers(brokers)

@@ -5,6 +5,7 @@
 
 mod api_versions;
 mod configs;
+mod coordinators;
 mod fetch;
 mod metadata;
 mod offsets;
@@ -81,6 +82,9 @@ pub async fn handle(
         RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
             configs::incremental_alter_configs(broker, r).await,
         ),
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(coordinators::find_coordinator(v, r))
+        }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, r).await)
         }

@@ -6,7 +6,9 @@
 //! Deliberate choices (lessons Apache Kafka 4 learned):
 //! - Produce is advertised from v0 although v0-2 are refused: librdkafka
 //!   stops compressing when a broker's Produce minimum is above 0.
-//! - Metadata keeps v0.
+//! - Metadata and FindCoordinator keep v0.
+//! - FindCoordinator is served (answering COORDINATOR_NOT_AVAILABLE until
+//!   the coordinators exist): librdkafka disables LZ4 without it.
 //! - Produce v12+ and EndTxn v5 (transactions V2) are never advertised
 //!   without the `transaction.version` finalized feature.
 
@@ -37,6 +39,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::Fetch, "Fetch", 4, 16),
     api(ApiKey::ListOffsets, "ListOffsets", 1, 9),
     api(ApiKey::Metadata, "Metadata", 0, 12),
+    api(ApiKey::FindCoordinator, "FindCoordinator", 0, 6),
     api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
     api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
     api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
@@ -92,6 +95,7 @@ mod tests {
             ApiKey::Metadata => MetadataRequest::VERSIONS,
             ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::VERSIONS,
             ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+            ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
             ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
             ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
             ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
