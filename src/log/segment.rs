@@ -548,6 +548,9 @@ impl Segment {
         let next_offset = last_next.unwrap_or(self.base_offset);
         self.next_offset.store(next_offset, Ordering::Release);
         self.size.store(pos, Ordering::Release);
+        // The max timestamp must be on disk even if this segment is never
+        // active again (a later clean open reads it from the time index).
+        self.on_roll()?;
         Ok(RecoveryOutcome {
             valid_bytes: pos,
             truncated_bytes: file_size - pos,
