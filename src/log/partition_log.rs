@@ -11,6 +11,15 @@
 //! `segments` (held only to look up or swap `Arc<Segment>`s, never across
 //! I/O) → `checkpoint`. Readers take only a short `segments` read lock.
 //!
+//! Where we differ from Kafka, on purpose: deleted segments are unlinked at
+//! once instead of lingering as `.deleted` for `file.delete.delay.ms`
+//! (readers holding a segment keep reading the unlinked file); retention
+//! never deletes the active segment; the recovery point and log start
+//! offset live in a per-partition `runnel.checkpoint` (see `recovery`)
+//! rather than in per-log-dir checkpoint files; `segment.ms` counts from
+//! the segment's creation on the broker clock, not from its first batch's
+//! timestamp, so producers with skewed clocks cannot force a roll per append.
+//!
 //! Invariants: `log_start_offset <= log_end_offset`; the first segment's
 //! base offset <= `log_start_offset`; `recovery_point <= log_end_offset`;
 //! the active segment's next offset == `log_end_offset`.
@@ -1456,6 +1465,38 @@ mod tests {
             let log = PartitionLog::open(dir.path(), config, false, 0).expect("reopen");
             check_reads(&log, &model);
         }
+    }
+
+    #[test]
+    fn concurrent_flushes_share_one_fsync_and_cover_every_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Arc::new(
+            PartitionLog::open(dir.path(), small_config(1 << 16, 100), true, 0).expect("open"),
+        );
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let info = log
+                            .append(make_value_batch(2, 30, 1), 0, 0)
+                            .expect("append");
+                        log.flush().expect("flush");
+                        // Our append is durable once flush returns.
+                        assert!(log.recovery_point() > info.last_offset);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(log.log_end_offset(), 400);
+        assert_eq!(log.recovery_point(), 400);
+        drop(log);
+        let log =
+            PartitionLog::open(dir.path(), small_config(1 << 16, 100), false, 0).expect("reopen");
+        assert_eq!(log.log_end_offset(), 400);
     }
 
     #[derive(Debug, Clone)]
