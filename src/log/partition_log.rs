@@ -35,6 +35,7 @@ use crate::log::batch::{
     BatchHeader, BatchIter, TimestampType, Validation, record_offsets_and_timestamps,
     set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
 };
+use crate::log::metrics;
 use crate::log::recovery::{
     Checkpoint, first_segment_to_recover, read_checkpoint, sync_dir, write_checkpoint,
 };
@@ -284,6 +285,12 @@ impl PartitionLog {
             open_report: report,
         };
         debug_assert!(log.log_start_offset() <= log.log_end_offset());
+        if log.open_report.segments_recovered > 0 {
+            metrics::on_recovery(
+                log.open_report.segments_recovered,
+                log.open_report.bytes_truncated,
+            );
+        }
         Ok(log)
     }
 
@@ -386,7 +393,9 @@ impl PartitionLog {
     /// Kafka takes the log dir offline (the page cache state is unknown).
     fn fail<T>(&self, e: std::io::Error) -> Result<T, LogError> {
         tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; log is offline");
-        self.offline.store(true, Ordering::Release);
+        if !self.offline.swap(true, Ordering::AcqRel) {
+            metrics::on_offline();
+        }
         Err(LogError::Io(e))
     }
 
@@ -431,6 +440,7 @@ impl PartitionLog {
         }
         self.write_locked(&buf, &batches, next, now_ms, &config)?;
         drop(_writer);
+        metrics::on_append(buf.len(), record_count);
         self.maybe_flush_by_messages(&config)?;
         Ok(AppendInfo {
             base_offset,
@@ -470,6 +480,7 @@ impl PartitionLog {
         let base_offset = batches[0].1.base_offset;
         self.write_locked(&records, &batches, next, now_ms, &config)?;
         drop(_writer);
+        metrics::on_append(records.len(), record_count);
         self.maybe_flush_by_messages(&config)?;
         Ok(AppendInfo {
             base_offset,
@@ -544,6 +555,7 @@ impl PartitionLog {
             map.insert(base_offset, Arc::clone(&segment));
             replaced
         };
+        metrics::on_roll();
         if let Some(empty) = replaced {
             if let Err(e) = empty.delete_files() {
                 return self.fail(e);
@@ -623,6 +635,7 @@ impl PartitionLog {
             }
             let mut buf = buf;
             buf.truncate(keep);
+            metrics::on_read(keep);
             info.records = buf.freeze();
             return Ok(info);
         }
@@ -874,6 +887,7 @@ impl PartitionLog {
         if let Err(e) = sync_dir(&self.dir) {
             return self.fail(e);
         }
+        metrics::on_segments_deleted(doomed.len());
         Ok(())
     }
 
@@ -954,6 +968,7 @@ impl PartitionLog {
             return Ok(());
         }
         let upto = self.log_end_offset.load(Ordering::Acquire).max(target);
+        let started = std::time::Instant::now();
         for segment in self.segments_from(from) {
             if segment.base_offset() >= upto {
                 break;
@@ -963,6 +978,7 @@ impl PartitionLog {
             }
         }
         self.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        metrics::on_flush(started.elapsed().as_secs_f64());
         Ok(())
     }
 
