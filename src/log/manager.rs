@@ -206,8 +206,7 @@ impl LogManager {
         let Some(entry) = self.write_logs().remove(&(topic.to_string(), partition)) else {
             return Ok(());
         };
-        // Stop appends; errors do not matter, the files are going away.
-        let _ = entry.log.close();
+        entry.log.retire();
         let dir = entry.log.dir().to_path_buf();
         let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let doomed = parent.join(format!(

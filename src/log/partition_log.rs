@@ -1028,6 +1028,13 @@ impl PartitionLog {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
+    /// Stops every later append without flushing (the log is about to be
+    /// deleted, so making its data durable would be wasted fsyncs).
+    pub fn retire(&self) {
+        let _writer = lock(&self.writer);
+        self.closed.store(true, Ordering::Release);
+    }
+
     /// Flushes and closes for a clean shutdown. Later appends fail with
     /// [`LogError::Offline`]; reads keep working.
     pub fn close(&self) -> Result<(), LogError> {
