@@ -353,3 +353,36 @@ fn recovery_after_flush_only_scans_from_the_recovery_point() {
     );
     assert_eq!(read_all(&log).len(), 60);
 }
+
+#[test]
+fn the_metadata_log_is_recovered_like_any_other() {
+    // The broker keeps `__cluster_metadata-0` through the manager; after a
+    // crash it must be recovered, not trusted.
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs = vec![root.path().join("d")];
+    let manager = LogManager::open(&dirs, config(), 0).expect("open");
+    let log = manager
+        .get_or_create("__cluster_metadata", 0, config(), 0)
+        .expect("create");
+    for i in 0..10 {
+        log.append(make_value_batch(1, 40, i), 0, 0)
+            .expect("append");
+    }
+    let dir = log.dir().to_path_buf();
+    drop((log, manager)); // a crash: no shutdown, no marker
+    let active = segment_logs(&dir).pop().expect("segment");
+    let len = fs::metadata(&active).expect("meta").len();
+    OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .expect("open")
+        .set_len(len - 7)
+        .expect("tear the tail");
+    let manager = LogManager::open(&dirs, config(), 0).expect("reopen");
+    let log = manager
+        .get_or_create("__cluster_metadata", 0, config(), 0)
+        .expect("get");
+    assert_eq!(log.open_report().segments_recovered, 1);
+    assert_eq!(log.log_end_offset(), 9);
+    assert_eq!(read_all(&log).len(), 9);
+}

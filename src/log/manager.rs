@@ -8,8 +8,9 @@
 //! '-', the partition is after the last one). A deleted log is first renamed
 //! to `<topic>-<partition>.<uuid>-delete` (atomic, so a crash mid-delete
 //! never resurrects it) and then removed; leftovers of that form are removed
-//! at open. `__cluster_metadata-0` belongs to the metadata quorum, not to us,
-//! and is skipped as Kafka skips it.
+//! at open. Unlike Kafka, `__cluster_metadata-0` is opened (and recovered)
+//! here like any log: the broker keeps its metadata log in a `PartitionLog`
+//! obtained through [`LogManager::get_or_create`].
 //!
 //! Shared as `Arc<LogManager>`: every method takes `&self`. The map lock is
 //! held only to look up or insert, never across disk I/O except creation,
@@ -24,8 +25,6 @@ use crate::log::{LogConfig, LogError, PartitionLog};
 
 /// Kafka's clean-shutdown marker file name.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
-/// The metadata log directory, owned by the quorum code.
-pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 const DELETE_SUFFIX: &str = "-delete";
 
 /// The topic and partition a log directory name stands for.
@@ -49,6 +48,8 @@ struct Entry {
 
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
+    /// Whether each log dir had the clean-shutdown marker at open.
+    clean_shutdowns: Vec<bool>,
     default_config: LogConfig,
     logs: RwLock<HashMap<(String, i32), Entry>>,
     create_lock: Mutex<()>,
@@ -64,10 +65,12 @@ impl LogManager {
         now_ms: i64,
     ) -> Result<LogManager, LogError> {
         let mut logs = HashMap::new();
+        let mut clean_shutdowns = Vec::with_capacity(log_dirs.len());
         for (i, log_dir) in log_dirs.iter().enumerate() {
             std::fs::create_dir_all(log_dir)?;
             let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
             let clean_shutdown = marker.exists();
+            clean_shutdowns.push(clean_shutdown);
             for entry in std::fs::read_dir(log_dir)? {
                 let entry = entry?;
                 if !entry.file_type()?.is_dir() {
@@ -77,9 +80,6 @@ impl LogManager {
                 let Some(name) = name.to_str() else { continue };
                 if name.ends_with(DELETE_SUFFIX) {
                     std::fs::remove_dir_all(entry.path())?;
-                    continue;
-                }
-                if name == METADATA_LOG_DIR {
                     continue;
                 }
                 let Some((topic, partition)) = parse_log_dir_name(name) else {
@@ -102,6 +102,13 @@ impl LogManager {
                         "recovered log after unclean shutdown"
                     );
                 }
+                if logs.contains_key(&(topic.clone(), partition)) {
+                    tracing::error!(
+                        dir = %entry.path().display(),
+                        "partition already loaded from another log dir; ignoring this copy"
+                    );
+                    continue;
+                }
                 logs.insert(
                     (topic, partition),
                     Entry {
@@ -118,6 +125,7 @@ impl LogManager {
         }
         Ok(LogManager {
             log_dirs: log_dirs.to_vec(),
+            clean_shutdowns,
             default_config,
             logs: RwLock::new(logs),
             create_lock: Mutex::new(()),
@@ -169,17 +177,30 @@ impl LogManager {
         if let Some(log) = self.get(topic, partition) {
             return Ok(log);
         }
-        let mut counts = vec![0usize; self.log_dirs.len()];
-        for entry in self.read_logs().values() {
-            counts[entry.log_dir] += 1;
+        let name = log_dir_name(topic, partition);
+        // A directory left on disk (created after open, or by another
+        // process) is reopened where it is, recovered unless its log dir
+        // was shut down cleanly.
+        let existing = (0..self.log_dirs.len()).find(|i| self.log_dirs[*i].join(&name).is_dir());
+        let (log_dir, clean_shutdown) = match existing {
+            Some(i) => (i, self.clean_shutdowns[i]),
+            None => {
+                let mut counts = vec![0usize; self.log_dirs.len()];
+                for entry in self.read_logs().values() {
+                    counts[entry.log_dir] += 1;
+                }
+                let i = (0..self.log_dirs.len())
+                    .min_by_key(|i| counts[*i])
+                    .ok_or_else(|| LogError::Io(std::io::Error::other("no log.dirs configured")))?;
+                (i, true)
+            }
+        };
+        let dir = self.log_dirs[log_dir].join(&name);
+        if existing.is_none() {
+            std::fs::create_dir_all(&dir)?;
+            sync_dir(&self.log_dirs[log_dir])?;
         }
-        let log_dir = (0..self.log_dirs.len())
-            .min_by_key(|i| counts[*i])
-            .ok_or_else(|| LogError::Io(std::io::Error::other("no log.dirs configured")))?;
-        let dir = self.log_dirs[log_dir].join(log_dir_name(topic, partition));
-        std::fs::create_dir_all(&dir)?;
-        sync_dir(&self.log_dirs[log_dir])?;
-        let log = Arc::new(PartitionLog::open(&dir, config, true, now_ms)?);
+        let log = Arc::new(PartitionLog::open(&dir, config, clean_shutdown, now_ms)?);
         self.write_logs().insert(
             (topic.to_string(), partition),
             Entry {
@@ -206,8 +227,7 @@ impl LogManager {
         let Some(entry) = self.write_logs().remove(&(topic.to_string(), partition)) else {
             return Ok(());
         };
-        // Stop appends; errors do not matter, the files are going away.
-        let _ = entry.log.close();
+        entry.log.retire();
         let dir = entry.log.dir().to_path_buf();
         let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let doomed = parent.join(format!(

@@ -10,6 +10,7 @@
 //! - [`partition_log`]: the ordered segments of one partition: append, read,
 //!   roll, truncate, retention, look-ups by offset and time.
 //! - [`recovery`]: the scan that validates a segment after an unclean shutdown.
+//! - [`metrics`]: metric names and probes.
 //! - [`testing`]: builders of valid batches for tests.
 //! - [`manager`]: every partition log under `log.dirs`, the clean-shutdown
 //!   marker and the background retention and flush task.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod index;
 pub mod manager;
+pub mod metrics;
 pub mod partition_log;
 pub mod recovery;
 pub mod segment;

@@ -176,12 +176,20 @@ impl Segment {
         if size == 0 && (!offset_index.is_empty() || !time_index.is_empty()) {
             sane = false;
         }
-        // A non-empty segment always gets a final time entry when it stops
-        // being active; without one its max timestamp (retention, look-ups
-        // by time) is unknown. Batches without timestamps make this a false
-        // alarm that costs one rebuild.
+        // A non-empty segment gets a final time entry when it stops being
+        // active; without one its max timestamp (retention, look-ups by
+        // time) is unknown. Unless its batches carry no timestamps (-1),
+        // which the first header tells for one small read.
         if size > 0 && time_index.is_empty() {
-            sane = false;
+            let mut first = [0u8; BATCH_HEADER_LEN];
+            let stamped = (size as usize) < BATCH_HEADER_LEN
+                || log.read_exact_at(&mut first, 0).is_err()
+                || BatchHeader::parse(&first)
+                    .ok()
+                    .is_none_or(|h| h.max_timestamp >= 0);
+            if stamped {
+                sane = false;
+            }
         }
         if sane {
             // Kafka's tools expect exactly sized files; a preallocated file
@@ -548,6 +556,9 @@ impl Segment {
         let next_offset = last_next.unwrap_or(self.base_offset);
         self.next_offset.store(next_offset, Ordering::Release);
         self.size.store(pos, Ordering::Release);
+        // The max timestamp must be on disk even if this segment is never
+        // active again (a later clean open reads it from the time index).
+        self.on_roll()?;
         Ok(RecoveryOutcome {
             valid_bytes: pos,
             truncated_bytes: file_size - pos,
