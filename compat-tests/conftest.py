@@ -66,8 +66,11 @@ def free_port() -> int:
 class Broker:
     """One `runnel` child process; survives restarts on the same port and data dir."""
 
-    def __init__(self, workdir: Path, overrides: dict[str, str] | None = None, name: str = "broker"):
+    def __init__(self, workdir: Path, overrides: dict[str, str] | None = None, name: str = "broker",
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None):
         self.name = name
+        self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
@@ -96,7 +99,7 @@ class Broker:
         cmd = [str(runnel_bin())]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
-        return cmd
+        return cmd + self.extra_args
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> "Broker":
         assert not self.alive, "broker already running"
@@ -110,7 +113,7 @@ class Broker:
                 stdout=log,
                 stderr=log,
                 cwd=self.workdir,
-                env={**os.environ, "RUST_BACKTRACE": "1"},
+                env={**os.environ, "RUST_BACKTRACE": "1", **self.env},
             )
         self.wait_ready(timeout)
         return self
@@ -261,9 +264,10 @@ def broker_factory(request, tmp_path):
     """Start brokers with their own overrides: `broker_factory({"message.max.bytes": "100000"})`."""
     started: list[Broker] = []
 
-    def make(overrides: dict[str, str] | None = None, name: str | None = None, start: bool = True) -> Broker:
+    def make(overrides: dict[str, str] | None = None, name: str | None = None, start: bool = True,
+             extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> Broker:
         name = name or f"own{len(started)}"
-        b = Broker(tmp_path / name, overrides, name=name)
+        b = Broker(tmp_path / name, overrides, name=name, extra_args=extra_args, env=env)
         started.append(b)
         _note_broker(request, b)
         if start:

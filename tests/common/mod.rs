@@ -670,6 +670,7 @@ pub fn fetch(
 pub fn init_producer_id(c: &mut Client) -> (i64, i16) {
     let resp = c.call(
         &InitProducerIdRequest::default()
+            .with_transactional_id(None)
             .with_transaction_timeout_ms(60_000)
             .with_producer_id(kafka_protocol::messages::ProducerId(-1))
             .with_producer_epoch(-1),
