@@ -98,9 +98,25 @@ fn produce_to_an_unknown_topic_is_unknown_topic_or_partition() {
 #[test]
 fn acks_other_than_minus_one_zero_one_is_invalid_required_acks() {
     let topic = new_topic("err-acks");
-    expect_code_every_version("acks=2", &topic, 2, make_value_batch(1, 10, 0), INVALID_REQUIRED_ACKS);
-    expect_code_every_version("acks=-2", &topic, -2, make_value_batch(1, 10, 0), INVALID_REQUIRED_ACKS);
-    assert_eq!(high_watermark(&mut broker().connect(), &topic), 0, "nothing appended");
+    expect_code_every_version(
+        "acks=2",
+        &topic,
+        2,
+        make_value_batch(1, 10, 0),
+        INVALID_REQUIRED_ACKS,
+    );
+    expect_code_every_version(
+        "acks=-2",
+        &topic,
+        -2,
+        make_value_batch(1, 10, 0),
+        INVALID_REQUIRED_ACKS,
+    );
+    assert_eq!(
+        high_watermark(&mut broker().connect(), &topic),
+        0,
+        "nothing appended"
+    );
 }
 
 #[test]
@@ -115,8 +131,18 @@ fn a_flipped_byte_fails_the_crc_with_corrupt_message() {
     let mut bad = BytesMut::from(&make_value_batch(1, 20, 0)[..]);
     assert_eq!(bad[62], 0);
     bad[62] = 0x01;
-    expect_code_every_version("corrupt record attributes", &topic, 1, bad.freeze(), CORRUPT_MESSAGE);
-    assert_eq!(high_watermark(&mut broker().connect(), &topic), 0, "nothing appended");
+    expect_code_every_version(
+        "corrupt record attributes",
+        &topic,
+        1,
+        bad.freeze(),
+        CORRUPT_MESSAGE,
+    );
+    assert_eq!(
+        high_watermark(&mut broker().connect(), &topic),
+        0,
+        "nothing appended"
+    );
 }
 
 /// CRC-32 (IEEE), the checksum of message format v0/v1.
@@ -158,7 +184,11 @@ fn magic1_message(value: &[u8]) -> Bytes {
 fn a_magic_one_message_set_is_invalid_record() {
     let topic = new_topic("err-magic");
     expect_code_every_version("magic 1", &topic, 1, magic1_message(b"old"), INVALID_RECORD);
-    assert_eq!(high_watermark(&mut broker().connect(), &topic), 0, "nothing appended");
+    assert_eq!(
+        high_watermark(&mut broker().connect(), &topic),
+        0,
+        "nothing appended"
+    );
 }
 
 /// Kafka: exactly one batch per partition, and at least one
@@ -181,7 +211,11 @@ fn not_exactly_one_batch_is_invalid_record() {
         whole.slice(..whole.len() - 10),
         INVALID_RECORD,
     );
-    assert_eq!(high_watermark(&mut broker().connect(), &topic), 0, "nothing appended");
+    assert_eq!(
+        high_watermark(&mut broker().connect(), &topic),
+        0,
+        "nothing appended"
+    );
 }
 
 #[test]
@@ -245,7 +279,15 @@ fn fetch_past_the_log_end_is_offset_out_of_range() {
 }
 
 /// Produce v3 and v11 with a fixed producer's batches.
-fn idempotent(c: &mut Client, v: i16, topic: &str, pid: i64, epoch: i16, seq: i32, n: usize) -> (i16, i64) {
+fn idempotent(
+    c: &mut Client,
+    v: i16,
+    topic: &str,
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    n: usize,
+) -> (i16, i64) {
     let values: Vec<Vec<u8>> = (0..n).map(|i| format!("s{seq}-{i}").into_bytes()).collect();
     let records: Vec<_> = values.iter().map(|v| (None, Some(&v[..]))).collect();
     let batch = make_batch(&records, 1_000, Some((pid, epoch, seq)));
@@ -261,27 +303,62 @@ fn idempotent_duplicates_gaps_and_old_epochs() {
         let (pid, epoch) = init_producer_id(&mut c);
         assert_eq!(epoch, 0);
 
-        assert_eq!(idempotent(&mut c, v, &topic, pid, 0, 0, 3), (NONE, 0), "v{v} first batch");
-        assert_eq!(idempotent(&mut c, v, &topic, pid, 0, 3, 2), (NONE, 3), "v{v} second batch");
+        assert_eq!(
+            idempotent(&mut c, v, &topic, pid, 0, 0, 3),
+            (NONE, 0),
+            "v{v} first batch"
+        );
+        assert_eq!(
+            idempotent(&mut c, v, &topic, pid, 0, 3, 2),
+            (NONE, 3),
+            "v{v} second batch"
+        );
         // Retries of the last and an earlier batch: the original offsets, no append.
-        assert_eq!(idempotent(&mut c, v, &topic, pid, 0, 3, 2), (NONE, 3), "v{v} retry of the last batch");
-        assert_eq!(idempotent(&mut c, v, &topic, pid, 0, 0, 3), (NONE, 0), "v{v} retry of an earlier batch");
-        assert_eq!(high_watermark(&mut c, &topic), 5, "v{v}: duplicates were appended");
+        assert_eq!(
+            idempotent(&mut c, v, &topic, pid, 0, 3, 2),
+            (NONE, 3),
+            "v{v} retry of the last batch"
+        );
+        assert_eq!(
+            idempotent(&mut c, v, &topic, pid, 0, 0, 3),
+            (NONE, 0),
+            "v{v} retry of an earlier batch"
+        );
+        assert_eq!(
+            high_watermark(&mut c, &topic),
+            5,
+            "v{v}: duplicates were appended"
+        );
 
         // A gap in the sequence.
         let (code, _) = idempotent(&mut c, v, &topic, pid, 0, 10, 1);
         assert_eq!(code, OUT_OF_ORDER_SEQUENCE_NUMBER, "v{v} sequence gap");
         // The next expected sequence still works after the refusal.
-        assert_eq!(idempotent(&mut c, v, &topic, pid, 0, 5, 1), (NONE, 5), "v{v} after the gap");
+        assert_eq!(
+            idempotent(&mut c, v, &topic, pid, 0, 5, 1),
+            (NONE, 5),
+            "v{v} after the gap"
+        );
 
         // A bumped epoch must start again at sequence 0.
         let (code, _) = idempotent(&mut c, v, &topic, pid, 1, 6, 1);
-        assert_eq!(code, OUT_OF_ORDER_SEQUENCE_NUMBER, "v{v} new epoch, non-zero sequence");
-        assert_eq!(idempotent(&mut c, v, &topic, pid, 1, 0, 2), (NONE, 6), "v{v} new epoch");
+        assert_eq!(
+            code, OUT_OF_ORDER_SEQUENCE_NUMBER,
+            "v{v} new epoch, non-zero sequence"
+        );
+        assert_eq!(
+            idempotent(&mut c, v, &topic, pid, 1, 0, 2),
+            (NONE, 6),
+            "v{v} new epoch"
+        );
         // The old epoch is fenced.
         let (code, _) = idempotent(&mut c, v, &topic, pid, 0, 6, 1);
         assert_eq!(code, INVALID_PRODUCER_EPOCH, "v{v} older epoch");
-        assert_eq!(high_watermark(&mut c, &topic), 8, "v{v}: refused batches were appended");
+        assert_eq!(
+            high_watermark(&mut c, &topic),
+            8,
+            "v{v}: refused batches were appended"
+        );
 
         // Fetch shows exactly the accepted batches, in order.
         let d = fetch(&mut c, 12, &topic, Uuid::nil(), 0, 0);
