@@ -68,16 +68,18 @@ impl Broker {
         })
     }
 
-    /// Periodic work: retention, flush and producer-state checkpoints.
+    /// Periodic work: retention, time-based rolls, `flush.ms`, and
+    /// producer-state snapshots (which bound the log replay after a crash).
     pub fn run_maintenance(&self) {
         let now = crate::now_ms();
         self.replicas.logs().run_maintenance(now);
+        self.replicas.checkpoint_all(now, false);
     }
 
     /// Writes producer snapshots, flushes and closes every log with the
     /// clean-shutdown marker. Called once, after the listeners stopped.
     pub fn shutdown(&self) {
-        self.replicas.checkpoint_all(crate::now_ms());
+        self.replicas.checkpoint_all(crate::now_ms(), true);
         if let Err(e) = self.replicas.logs().shutdown() {
             tracing::error!(error = %e, "log shutdown failed; the next start will recover");
         }

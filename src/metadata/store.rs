@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use super::{MetadataImage, MetadataRecord};
+use crate::log::batch::BatchIter;
 use crate::log::{LogError, PartitionLog};
 
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -37,48 +38,27 @@ impl MetadataStore {
     pub fn load(&self) -> Result<MetadataImage, StoreError> {
         let mut image = MetadataImage::empty();
         let mut offset = self.log.log_start_offset();
-        let end = self.log.log_end_offset();
-        while offset < end {
+        while offset < self.log.log_end_offset() {
             let read = self.log.read(offset, 1 << 20, i64::MAX)?;
             if read.records.is_empty() {
                 break;
             }
-            let mut buf = read.records.clone();
-            let sets =
-                RecordBatchDecoder::decode_all(&mut buf).map_err(|e| StoreError::Decode {
-                    offset,
-                    reason: e.to_string(),
-                })?;
-            for set in sets {
-                for record in set.records {
-                    if record.offset < offset {
-                        continue;
-                    }
-                    let value = record.value.unwrap_or_default();
-                    let parsed =
-                        MetadataRecord::from_bytes(&value).map_err(|e| StoreError::Decode {
-                            offset: record.offset,
-                            reason: e.to_string(),
-                        })?;
-                    image.replay(record.offset, &parsed);
-                    offset = record.offset + 1;
-                }
-            }
-            let mut rest = read.records;
-            // Guard against a batch with no records: step past it.
-            while rest.len() >= 12 {
-                let base = (&rest[0..8]).get_i64();
-                let len = (&rest[8..12]).get_i32() as usize;
-                let last_delta = if rest.len() >= 27 {
-                    (&rest[23..27]).get_i32() as i64
-                } else {
-                    0
+            for item in BatchIter::new(&read.records) {
+                let (header, bytes) = item?;
+                let decode_error = |reason: String| StoreError::Decode {
+                    offset: header.base_offset,
+                    reason,
                 };
-                offset = offset.max(base + last_delta + 1);
-                if rest.len() < 12 + len {
-                    break;
+                let mut buf = read.records.slice_ref(bytes);
+                let set = RecordBatchDecoder::decode(&mut buf)
+                    .map_err(|e| decode_error(e.to_string()))?;
+                for record in set.records.iter().filter(|r| r.offset >= offset) {
+                    let value = record.value.as_deref().unwrap_or_default();
+                    let parsed = MetadataRecord::from_bytes(value)
+                        .map_err(|e| decode_error(e.to_string()))?;
+                    image.replay(record.offset, &parsed);
                 }
-                rest.advance(12 + len);
+                offset = offset.max(header.next_offset());
             }
         }
         Ok(image)
@@ -122,5 +102,65 @@ impl MetadataStore {
         let info = self.log.append(buf.freeze(), 0, now_ms)?;
         self.log.flush()?;
         Ok(info.base_offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::metadata::records::ConfigResource;
+    use uuid::Uuid;
+
+    fn open(dir: &std::path::Path, clean: bool) -> MetadataStore {
+        let log = PartitionLog::open(dir, LogConfig::default(), clean, 0).unwrap();
+        MetadataStore::new(Arc::new(log))
+    }
+
+    #[test]
+    fn records_survive_a_reopen_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("__cluster_metadata-0");
+        let id = Uuid::from_u128(7);
+        let batches = vec![
+            vec![MetadataRecord::Topic {
+                name: "a".into(),
+                topic_id: id,
+            }],
+            vec![
+                MetadataRecord::Config {
+                    resource: ConfigResource::Topic("a".into()),
+                    name: "retention.ms".into(),
+                    value: Some("5".into()),
+                },
+                MetadataRecord::ProducerIds {
+                    node_id: 1,
+                    next_producer_id: 1000,
+                },
+            ],
+            vec![MetadataRecord::RemoveTopic { topic_id: id }],
+            vec![MetadataRecord::Topic {
+                name: "b".into(),
+                topic_id: Uuid::from_u128(8),
+            }],
+        ];
+        let mut expected = MetadataImage::empty();
+        {
+            let store = open(&dir, true);
+            for batch in &batches {
+                let base = store.append(batch, 1).unwrap();
+                for (i, r) in batch.iter().enumerate() {
+                    expected.replay(base + i as i64, r);
+                }
+            }
+            store.log.close().unwrap();
+        }
+        let loaded = open(&dir, true).load().unwrap();
+        assert_eq!(loaded, expected);
+        assert_eq!(loaded.offset, 4);
+        assert!(loaded.topic("a").is_none());
+        assert_eq!(loaded.next_producer_id, 1000);
+        // An unclean reopen recovers the same records.
+        assert_eq!(open(&dir, false).load().unwrap(), expected);
     }
 }

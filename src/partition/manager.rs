@@ -137,11 +137,12 @@ impl ReplicaManager {
         }
     }
 
-    /// Writes producer snapshots and flushes every partition.
-    pub fn checkpoint_all(&self, now_ms: i64) {
+    /// Writes every partition's producer snapshot; with `flush_log` the
+    /// logs are fsynced first (clean shutdown).
+    pub fn checkpoint_all(&self, now_ms: i64, flush_log: bool) {
         let expiration = self.config.producer_id_expiration_ms as i64;
         for entry in self.partitions.iter() {
-            if let Err(e) = entry.value().checkpoint(now_ms, expiration) {
+            if let Err(e) = entry.value().checkpoint(now_ms, expiration, flush_log) {
                 tracing::error!(topic = %entry.key().0, partition = entry.key().1, error = %e, "partition checkpoint failed");
             }
         }
