@@ -1327,3 +1327,348 @@ fn describe_topic_partitions_every_version() {
 /// Keep the unused-import lint quiet for helpers used only in some sweeps.
 #[allow(dead_code)]
 fn _bytes(_: Bytes) {}
+
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+const INVALID_REQUEST: i16 = 42;
+
+/// Fetch options beyond the plain read, at every version that has them:
+/// read_committed, a partition limit below the first batch (KIP-74: the
+/// first batch is returned whole), a future leader epoch (v9+), and an
+/// incremental fetch of a session that does not exist (v7+).
+#[test]
+fn fetch_options_every_version() {
+    let broker = shared_broker();
+    let topic = unique_topic("fo");
+    let mut c = broker.connect();
+    create_topic(&mut c, &topic, 1);
+    let id = topic_id(&mut c, &topic);
+    produce(&mut c, 9, &topic, 0, make_value_batch(4, 300, 0), 1);
+    produce(&mut c, 9, &topic, 0, make_value_batch(1, 10, 0), 1);
+    sweep(ApiKey::Fetch, |c, v| {
+        let mut req = fetch_request(v, &topic, id, 0, 0).with_isolation_level(1);
+        let resp = c.try_call(&req, v).map_err(call_err("read_committed"))?;
+        let d = &resp.responses[0].partitions[0];
+        ensure_eq!(d.error_code, NONE, "read_committed error");
+        ensure_eq!(d.last_stable_offset, 5, "last_stable_offset");
+        ensure_eq!(
+            record_count(d.records.as_deref().unwrap_or_default()),
+            5,
+            "read_committed records"
+        );
+        ensure!(
+            d.aborted_transactions.as_ref().is_none_or(|a| a.is_empty()),
+            "aborted transactions {:?}",
+            d.aborted_transactions
+        );
+
+        req.topics[0].partitions[0].partition_max_bytes = 10;
+        req.isolation_level = 0;
+        let resp = c
+            .try_call(&req, v)
+            .map_err(call_err("tiny partition limit"))?;
+        let got = batches(
+            resp.responses[0].partitions[0]
+                .records
+                .as_deref()
+                .unwrap_or_default(),
+        );
+        ensure_eq!(
+            got.first().map(|b| (b.base_offset, b.record_count)),
+            Some((0, 4)),
+            "first batch despite partition_max_bytes=10"
+        );
+        req.topics[0].partitions[0].partition_max_bytes = 1 << 20;
+        req.max_bytes = 10;
+        let resp = c
+            .try_call(&req, v)
+            .map_err(call_err("tiny response limit"))?;
+        let got = batches(
+            resp.responses[0].partitions[0]
+                .records
+                .as_deref()
+                .unwrap_or_default(),
+        );
+        ensure_eq!(
+            got.first().map(|b| (b.base_offset, b.record_count)),
+            Some((0, 4)),
+            "first batch despite max_bytes=10"
+        );
+
+        if v >= 9 {
+            let mut req = fetch_request(v, &topic, id, 0, 0);
+            req.topics[0].partitions[0].current_leader_epoch = 1_000;
+            let resp = c.try_call(&req, v).map_err(call_err("future epoch"))?;
+            ensure_eq!(
+                resp.responses[0].partitions[0].error_code,
+                UNKNOWN_LEADER_EPOCH,
+                "future current_leader_epoch"
+            );
+        }
+        if v >= 7 {
+            let req = fetch_request(v, &topic, id, 0, 0)
+                .with_session_id(0)
+                .with_session_epoch(5);
+            let resp = c.try_call(&req, v).map_err(call_err("unknown session"))?;
+            ensure_eq!(
+                resp.error_code,
+                FETCH_SESSION_ID_NOT_FOUND,
+                "unknown session"
+            );
+            // A full fetch asking for a session (epoch 0) is served; a
+            // session id of 0 in the answer means "no session".
+            let req = fetch_request(v, &topic, id, 0, 0).with_session_epoch(0);
+            let resp = c.try_call(&req, v).map_err(call_err("new session"))?;
+            ensure_eq!(resp.error_code, NONE, "new session");
+            ensure_eq!(
+                record_count(
+                    resp.responses[0].partitions[0]
+                        .records
+                        .as_deref()
+                        .unwrap_or_default()
+                ),
+                5,
+                "records in a session-opening fetch"
+            );
+        }
+        Ok(())
+    });
+}
+
+/// A long poll at the log end returns as soon as a produce arrives, and an
+/// unsatisfied one returns after max_wait_ms.
+#[test]
+fn fetch_long_poll_wakes_on_produce() {
+    let broker = shared_broker();
+    let topic = unique_topic("poll");
+    let mut c = broker.connect();
+    create_topic(&mut c, &topic, 1);
+    let id = topic_id(&mut c, &topic);
+
+    let started = std::time::Instant::now();
+    let req = fetch_request(12, &topic, id, 0, 0)
+        .with_min_bytes(1)
+        .with_max_wait_ms(300);
+    let resp = c.call(&req, 12);
+    let waited = started.elapsed();
+    assert_eq!(resp.responses[0].partitions[0].error_code, NONE);
+    assert!(
+        waited >= std::time::Duration::from_millis(250),
+        "an unsatisfied long poll returned after {waited:?}"
+    );
+
+    let port = broker.port;
+    let t = topic.clone();
+    let producer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut c = Client::try_connect(port).expect("connect");
+        produce(&mut c, 9, &t, 0, make_value_batch(2, 10, 0), 1);
+    });
+    let started = std::time::Instant::now();
+    let req = fetch_request(16, &topic, id, 0, 0)
+        .with_min_bytes(1)
+        .with_max_wait_ms(8_000);
+    let resp = c.call(&req, 16);
+    let waited = started.elapsed();
+    producer.join().expect("producer thread");
+    assert_eq!(
+        record_count(
+            resp.responses[0].partitions[0]
+                .records
+                .as_deref()
+                .unwrap_or_default()
+        ),
+        2
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(4),
+        "long poll woke only after {waited:?}"
+    );
+}
+
+#[test]
+fn create_topics_with_replica_assignments_every_version() {
+    use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
+    sweep(ApiKey::CreateTopics, |c, v| {
+        let assigned = unique_topic(&format!("cta{v}"));
+        let unknown_broker = unique_topic(&format!("cta{v}-b7"));
+        let both = unique_topic(&format!("cta{v}-both"));
+        let assignment = |p: i32, b: i32| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(p)
+                .with_broker_ids(vec![BrokerId(b)])
+        };
+        let topics = vec![
+            creatable(&assigned, -1, -1, &[])
+                .with_assignments(vec![assignment(0, 1), assignment(1, 1)]),
+            creatable(&unknown_broker, -1, -1, &[]).with_assignments(vec![assignment(0, 7)]),
+            creatable(&both, 2, 1, &[]).with_assignments(vec![assignment(0, 1), assignment(1, 1)]),
+        ];
+        let resp = c
+            .try_call(
+                &CreateTopicsRequest::default()
+                    .with_topics(topics)
+                    .with_timeout_ms(10_000),
+                v,
+            )
+            .map_err(call_err("create"))?;
+        let code = |name: &str| {
+            resp.topics
+                .iter()
+                .find(|t| t.name.0.as_str() == name)
+                .map(|t| t.error_code)
+        };
+        ensure_eq!(code(&assigned), Some(NONE), "manual assignment");
+        ensure_eq!(
+            code(&unknown_broker),
+            Some(INVALID_REPLICA_ASSIGNMENT),
+            "unknown broker"
+        );
+        ensure_eq!(
+            code(&both),
+            Some(INVALID_REQUEST),
+            "assignment plus partition count"
+        );
+        ensure_eq!(
+            partition_count(c, &assigned),
+            Some(2),
+            "assigned topic partitions"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn metadata_v12_by_topic_id() {
+    let broker = shared_broker();
+    let topic = unique_topic("md-id");
+    let mut c = broker.connect();
+    create_topic(&mut c, &topic, 1);
+    let id = topic_id(&mut c, &topic);
+    let unknown = Uuid::new_v4();
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default()
+                .with_name(None)
+                .with_topic_id(id),
+            MetadataRequestTopic::default()
+                .with_name(None)
+                .with_topic_id(unknown),
+        ]))
+        .with_allow_auto_topic_creation(false);
+    let resp = c.call(&req, 12);
+    assert_eq!(resp.topics.len(), 2);
+    assert_eq!(resp.topics[0].error_code, NONE);
+    assert_eq!(resp.topics[0].topic_id, id);
+    assert_eq!(
+        resp.topics[0].name.as_ref().map(|n| n.0.to_string()),
+        Some(topic)
+    );
+    assert_eq!(resp.topics[1].error_code, UNKNOWN_TOPIC_ID);
+    assert_eq!(resp.topics[1].topic_id, unknown);
+}
+
+#[test]
+fn delete_topics_v6_by_id_names_the_topic() {
+    let mut c = shared_broker().connect();
+    let topic = unique_topic("dt-name");
+    create_topic(&mut c, &topic, 1);
+    let id = topic_id(&mut c, &topic);
+    let resp = c.call(
+        &DeleteTopicsRequest::default()
+            .with_topics(vec![DeleteTopicState::default().with_topic_id(id)])
+            .with_timeout_ms(10_000),
+        6,
+    );
+    let r = &resp.responses[0];
+    assert_eq!(r.error_code, NONE);
+    assert_eq!(r.topic_id, id);
+    assert_eq!(r.name.as_ref().map(|n| n.0.to_string()), Some(topic));
+}
+
+#[test]
+fn describe_configs_of_another_broker_is_invalid_request() {
+    let mut c = shared_broker().connect();
+    for v in versions(ApiKey::DescribeConfigs) {
+        let resp = c.call(
+            &describe_configs_request(v, vec![(RESOURCE_BROKER, "2".to_string(), None)]),
+            v,
+        );
+        assert_eq!(resp.results[0].error_code, INVALID_REQUEST, "v{v}");
+    }
+}
+
+#[test]
+fn init_producer_id_with_a_transactional_id_answers_every_version() {
+    // Transactions are not served yet; whatever the refusal, it must be a
+    // decodable response of the request's version with a non-zero code.
+    sweep(ApiKey::InitProducerId, |c, v| {
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(str_bytes("tx-1"))))
+            .with_transaction_timeout_ms(60_000);
+        let resp = c.try_call(&req, v).map_err(call_err("transactional"))?;
+        ensure!(
+            resp.error_code != NONE,
+            "transactional id accepted without a coordinator"
+        );
+        ensure_eq!(resp.producer_id.0, -1, "producer_id on error");
+        Ok(())
+    });
+}
+
+#[test]
+fn create_partitions_with_assignments_every_version() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment;
+    sweep(ApiKey::CreatePartitions, |c, v| {
+        let topic = unique_topic(&format!("cpa{v}"));
+        create_topic(c, &topic, 1);
+        let a = |b: i32| CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(b)]);
+        let req = |count: i32, assignments: Vec<CreatePartitionsAssignment>| {
+            CreatePartitionsRequest::default()
+                .with_topics(vec![
+                    CreatePartitionsTopic::default()
+                        .with_name(topic_name(&topic))
+                        .with_count(count)
+                        .with_assignments(Some(assignments)),
+                ])
+                .with_timeout_ms(10_000)
+        };
+        let resp = c
+            .try_call(&req(3, vec![a(1)]), v)
+            .map_err(call_err("too few"))?;
+        ensure_eq!(
+            resp.results[0].error_code,
+            INVALID_REPLICA_ASSIGNMENT,
+            "1 assignment for 2 new partitions"
+        );
+        let resp = c
+            .try_call(&req(2, vec![a(7)]), v)
+            .map_err(call_err("unknown broker"))?;
+        ensure_eq!(
+            resp.results[0].error_code,
+            INVALID_REPLICA_ASSIGNMENT,
+            "unknown broker"
+        );
+        let resp = c
+            .try_call(&req(3, vec![a(1), a(1)]), v)
+            .map_err(call_err("valid"))?;
+        ensure_eq!(resp.results[0].error_code, NONE, "valid assignments");
+        ensure_eq!(partition_count(c, &topic), Some(3), "partitions");
+        Ok(())
+    });
+}
+
+#[test]
+fn describe_topic_partitions_of_every_topic() {
+    let broker = shared_broker();
+    let topic = unique_topic("dtp-all");
+    let mut c = broker.connect();
+    create_topic(&mut c, &topic, 1);
+    let resp = c.call(&DescribeTopicPartitionsRequest::default(), 0);
+    assert!(
+        resp.topics
+            .iter()
+            .any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)),
+        "empty topic list should describe every topic"
+    );
+}
