@@ -236,7 +236,7 @@ impl BrokerProcess {
         if let Ok(mut f) = File::open(&self.log_path) {
             let _ = f.read_to_string(&mut s);
         }
-        s
+        strip_ansi(&s)
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -281,6 +281,24 @@ impl Drop for BrokerProcess {
     }
 }
 
+/// Removes the terminal colour sequences (`ESC [ ... m`) of text logs.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 static SHARED: OnceLock<BrokerProcess> = OnceLock::new();
 static SHARED_CLEANUP: OnceLock<(i32, PathBuf)> = OnceLock::new();
 
@@ -291,7 +309,12 @@ extern "C" fn stop_shared_broker() {
             libc::kill(*pid, libc::SIGKILL);
             libc::waitpid(*pid, std::ptr::null_mut(), 0);
         }
-        let _ = std::fs::remove_dir_all(dir);
+        // RUNNEL_IT_KEEP_LOGS=1 keeps the directory (and broker.log) for a look.
+        if std::env::var_os("RUNNEL_IT_KEEP_LOGS").is_some() {
+            eprintln!("shared broker directory kept: {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
