@@ -172,8 +172,8 @@ RESOURCE_TOPIC = 2
 
 
 def incremental_alter_configs_v0(correlation_id: int, topic: str, ops: list[tuple[str, int, str | None]],
-                                 validate_only: bool = False) -> bytes:
-    body = struct.pack(">i", 1) + struct.pack(">b", RESOURCE_TOPIC) + string(topic)
+                                 validate_only: bool = False, resource_type: int = RESOURCE_TOPIC) -> bytes:
+    body = struct.pack(">i", 1) + struct.pack(">b", resource_type) + string(topic)
     body += struct.pack(">i", len(ops))
     for name, op, value in ops:
         body += string(name) + struct.pack(">b", op) + string(value)

@@ -68,6 +68,12 @@ impl Broker {
         })
     }
 
+    /// The broker config in effect: the static config with the dynamic
+    /// broker configs of the current metadata image laid over it.
+    pub fn effective_config(&self) -> Arc<BrokerConfig> {
+        self.replicas.effective_config()
+    }
+
     /// Periodic work: retention, time-based rolls, `flush.ms`, and
     /// producer-state snapshots (which bound the log replay after a crash).
     pub fn run_maintenance(&self) {

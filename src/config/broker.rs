@@ -138,6 +138,28 @@ impl BrokerConfig {
     pub fn is_set(&self, key: &str) -> bool {
         self.raw.contains_key(key)
     }
+
+    /// This config with dynamic broker configs laid over it: the
+    /// cluster-wide defaults, then this broker's own (which win), as Kafka
+    /// orders them. Fails, naming the key, when a value does not check.
+    pub fn with_dynamic(
+        &self,
+        cluster_default: &BTreeMap<String, String>,
+        this_broker: &BTreeMap<String, String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut raw = self.raw.clone();
+        let mut origins = self.origins.clone();
+        for (layer, default) in [(cluster_default, true), (this_broker, false)] {
+            for (key, value) in layer {
+                if let Some(def) = broker_key(key) {
+                    super::catalogue::check_value(def, value)?;
+                }
+                raw.insert(key.clone(), value.clone());
+                origins.insert(key.clone(), ConfigOrigin::Dynamic { default });
+            }
+        }
+        build(raw, origins, &super::machine_hostname())
+    }
 }
 
 /// Reads typed values out of the raw map, falling back to catalogue defaults.

@@ -14,6 +14,7 @@ use super::catalogue::{
     BROKER_CONFIGS, CLEANUP_POLICIES, COMPRESSION_TYPES, Check, ConfigType, KeyDef,
     TIMESTAMP_TYPES, broker_key, check_gzip_level, check_value,
 };
+use super::types::ConfigOrigin;
 use super::{BrokerConfig, ConfigError};
 use crate::log::{LogConfig, TimestampType};
 
@@ -433,6 +434,23 @@ fn broker_value(def: &TopicDef, broker: &BrokerConfig) -> Option<String> {
     })
 }
 
+/// Where a broker key's value came from, as DescribeConfigs reports it.
+pub fn broker_source(broker: &BrokerConfig, key: &str) -> ConfigSource {
+    match broker.origins.get(key) {
+        Some(ConfigOrigin::Dynamic { default: false }) => ConfigSource::DynamicBroker,
+        Some(ConfigOrigin::Dynamic { default: true }) => ConfigSource::DynamicDefaultBroker,
+        Some(_) => ConfigSource::StaticBroker,
+        None => ConfigSource::Default,
+    }
+}
+
+/// Whether a broker key may be changed at runtime with
+/// IncrementalAlterConfigs/AlterConfigs: the broker-level defaults of topic
+/// configs, as in Kafka's dynamic log configs.
+pub fn is_dynamic_broker_key(key: &str) -> bool {
+    TOPIC_CONFIGS.iter().any(|d| d.synonyms.contains(&key))
+}
+
 /// Every topic config with the value in effect for a topic with these
 /// overrides.
 pub fn describe_topic_configs(
@@ -453,7 +471,7 @@ pub fn describe_topic_configs(
             }
             for syn in def.synonyms {
                 if let Some(v) = broker.raw.get(*syn) {
-                    synonyms.push((syn.to_string(), Some(v.clone()), ConfigSource::StaticBroker));
+                    synonyms.push((syn.to_string(), Some(v.clone()), broker_source(broker, syn)));
                 }
             }
             let default_synonym = def
@@ -466,7 +484,12 @@ pub fn describe_topic_configs(
             let (value, source) = match overrides.get(name) {
                 Some(v) => (v.clone(), ConfigSource::DynamicTopic),
                 None => match broker_value(def, broker) {
-                    Some(v) => (v, ConfigSource::StaticBroker),
+                    Some(v) => {
+                        let first_set = def.synonyms.iter().find(|s| broker.is_set(s));
+                        let source = first_set
+                            .map_or(ConfigSource::StaticBroker, |k| broker_source(broker, k));
+                        (v, source)
+                    }
                     None => (
                         def.key.default.unwrap_or_default().to_string(),
                         ConfigSource::Default,
@@ -488,8 +511,8 @@ pub fn describe_topic_configs(
 }
 
 /// Every broker config Runnel knows, with its value and source, sorted by
-/// name. Passwords are sensitive and their values withheld. All are
-/// read-only: Runnel has no dynamic broker configs yet.
+/// name. Passwords are sensitive and their values withheld. Only the
+/// broker-level topic defaults are writable ([`is_dynamic_broker_key`]).
 pub fn describe_broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
     let mut out: Vec<DescribedConfig> = BROKER_CONFIGS
         .iter()
@@ -497,13 +520,10 @@ pub fn describe_broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
             let sensitive = def.ty == ConfigType::Password;
             let hide = |v: Option<String>| if sensitive { None } else { v };
             let set = broker.raw.get(def.name).cloned();
+            let set_source = broker_source(broker, def.name);
             let mut synonyms = Vec::new();
             if let Some(v) = &set {
-                synonyms.push((
-                    def.name.to_string(),
-                    hide(Some(v.clone())),
-                    ConfigSource::StaticBroker,
-                ));
+                synonyms.push((def.name.to_string(), hide(Some(v.clone())), set_source));
             }
             if let Some(d) = def.default {
                 synonyms.push((
@@ -513,7 +533,7 @@ pub fn describe_broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
                 ));
             }
             let source = if set.is_some() {
-                ConfigSource::StaticBroker
+                set_source
             } else {
                 ConfigSource::Default
             };
@@ -521,7 +541,7 @@ pub fn describe_broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
                 name: def.name.to_string(),
                 value: hide(set.or_else(|| def.default.map(str::to_string))),
                 source,
-                read_only: true,
+                read_only: !is_dynamic_broker_key(def.name),
                 is_sensitive: sensitive,
                 config_type: def.ty.id(),
                 documentation: Some(def.doc.to_string()),

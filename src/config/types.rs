@@ -209,6 +209,11 @@ pub enum ConfigOrigin {
     Env(String),
     /// A `--override key=value` argument.
     Override,
+    /// A dynamic broker config from the metadata log: for this broker, or
+    /// the cluster-wide default (`default`).
+    Dynamic {
+        default: bool,
+    },
 }
 
 impl fmt::Display for ConfigOrigin {
@@ -218,6 +223,10 @@ impl fmt::Display for ConfigOrigin {
             ConfigOrigin::PropertiesFile(p) => write!(f, "properties file {}", p.display()),
             ConfigOrigin::Env(var) => write!(f, "environment variable {var}"),
             ConfigOrigin::Override => write!(f, "--override"),
+            ConfigOrigin::Dynamic { default: false } => write!(f, "dynamic broker config"),
+            ConfigOrigin::Dynamic { default: true } => {
+                write!(f, "dynamic cluster-default broker config")
+            }
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::topic::{topic_config, validate_topic_config};
+use crate::config::BrokerConfig;
+use crate::config::catalogue::broker_key;
+use crate::config::topic::{is_dynamic_broker_key, topic_config, validate_topic_config};
 use crate::metadata::MetadataImage;
 use crate::metadata::records::{ConfigResource, MetadataRecord};
 use crate::protocol::ApiError;
@@ -59,15 +61,14 @@ const LIST_KEYS: &[&str] = &[
 
 pub fn alter_configs(
     image: &MetadataImage,
-    node_id: i32,
+    broker: &BrokerConfig,
     requests: &[AlterRequest],
 ) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
     let mut records = Vec::new();
     let results = requests
         .iter()
         .map(|req| {
-            let recs = plan(image, node_id, req)?;
-            records.extend(recs);
+            records.extend(plan(image, broker, req)?);
             Ok(())
         })
         .collect();
@@ -76,10 +77,11 @@ pub fn alter_configs(
 
 fn plan(
     image: &MetadataImage,
-    node_id: i32,
+    broker: &BrokerConfig,
     req: &AlterRequest,
 ) -> Result<Vec<MetadataRecord>, ApiError> {
-    let (resource, current): (ConfigResource, BTreeMap<String, String>) = match req.resource_type {
+    let is_broker = req.resource_type == RESOURCE_BROKER;
+    let (resource, current) = match req.resource_type {
         RESOURCE_TOPIC => {
             let topic = image
                 .topic(&req.resource_name)
@@ -89,16 +91,22 @@ fn plan(
                 topic.configs.clone(),
             )
         }
+        // "" is the cluster-wide default; otherwise this broker's id.
+        RESOURCE_BROKER
+            if req.resource_name.is_empty() || req.resource_name == broker.node_id.to_string() =>
+        {
+            let current = image
+                .broker_configs
+                .get(&req.resource_name)
+                .cloned()
+                .unwrap_or_default();
+            (ConfigResource::Broker(req.resource_name.clone()), current)
+        }
         RESOURCE_BROKER => {
-            if !req.resource_name.is_empty() && req.resource_name != node_id.to_string() {
-                return Err(ApiError::InvalidRequest(format!(
-                    "unknown broker {}",
-                    req.resource_name
-                )));
-            }
-            return Err(ApiError::InvalidRequest(
-                "dynamic broker configs are not supported yet: set broker configs in the config file, server.properties or KAFKA_* environment".into(),
-            ));
+            return Err(ApiError::InvalidRequest(format!(
+                "unknown broker {}",
+                req.resource_name
+            )));
         }
         other => {
             return Err(ApiError::InvalidRequest(format!(
@@ -112,12 +120,7 @@ fn plan(
         BTreeMap::new()
     };
     for change in &req.changes {
-        if topic_config(&change.name).is_none() {
-            return Err(ApiError::InvalidConfig(format!(
-                "unknown topic config '{}'",
-                change.name
-            )));
-        }
+        check_key(is_broker, &change.name)?;
         match change.op {
             AlterOp::Set => {
                 let value = change.value.clone().ok_or_else(|| {
@@ -129,68 +132,104 @@ fn plan(
                 next.remove(&change.name);
             }
             AlterOp::Append | AlterOp::Subtract => {
-                if !LIST_KEYS.contains(&change.name.as_str()) {
-                    return Err(ApiError::InvalidConfig(format!(
-                        "config '{}' is not a list: APPEND and SUBTRACT apply to list configs only",
-                        change.name
-                    )));
-                }
-                let default = crate::config::topic::topic_config(&change.name)
-                    .and_then(|d| d.key.default)
-                    .unwrap_or("");
-                let base = next
-                    .get(&change.name)
-                    .cloned()
-                    .unwrap_or_else(|| default.to_string());
-                let mut items: Vec<String> = base
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                for v in change
-                    .value
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                {
-                    if change.op == AlterOp::Append {
-                        if !items.iter().any(|i| i == v) {
-                            items.push(v.to_string());
-                        }
-                    } else {
-                        items.retain(|i| i != v);
-                    }
-                }
-                next.insert(change.name.clone(), items.join(","));
+                let base = match next.get(&change.name) {
+                    Some(v) => v.clone(),
+                    None if is_broker => broker.value_of(&change.name).unwrap_or("").to_string(),
+                    None => topic_config(&change.name)
+                        .and_then(|d| d.key.default)
+                        .unwrap_or("")
+                        .to_string(),
+                };
+                next.insert(change.name.clone(), edit_list(change, &base)?);
             }
         }
     }
-    for (k, v) in &next {
-        if current.get(k) != Some(v) {
+    if is_broker {
+        // Check the broker config exactly as it would be applied.
+        let mut layers = image.broker_configs.clone();
+        layers.insert(req.resource_name.clone(), next.clone());
+        let empty = BTreeMap::new();
+        let own = broker.node_id.to_string();
+        broker
+            .with_dynamic(
+                layers.get("").unwrap_or(&empty),
+                layers.get(&own).unwrap_or(&empty),
+            )
+            .map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
+    } else {
+        for (k, v) in next.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
             validate_topic_config(k, v).map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
         }
     }
-    let mut records = Vec::new();
-    for (k, v) in &next {
-        if current.get(k) != Some(v) {
-            records.push(MetadataRecord::Config {
-                resource: resource.clone(),
-                name: k.clone(),
-                value: Some(v.clone()),
-            });
+    let set = next
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), Some(v.clone())));
+    let removed = current
+        .keys()
+        .filter(|k| !next.contains_key(*k))
+        .map(|k| (k.clone(), None));
+    Ok(set
+        .chain(removed)
+        .map(|(name, value)| MetadataRecord::Config {
+            resource: resource.clone(),
+            name,
+            value,
+        })
+        .collect())
+}
+
+/// A topic config must exist; a broker config must exist and be one of the
+/// dynamic ones (Kafka refuses the rest with INVALID_REQUEST).
+fn check_key(is_broker: bool, name: &str) -> Result<(), ApiError> {
+    if !is_broker {
+        return match topic_config(name) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::InvalidConfig(format!(
+                "unknown topic config '{name}'"
+            ))),
+        };
+    }
+    if broker_key(name).is_none() {
+        return Err(ApiError::InvalidConfig(format!(
+            "unknown broker config '{name}'"
+        )));
+    }
+    if !is_dynamic_broker_key(name) {
+        return Err(ApiError::InvalidRequest(format!(
+            "cannot update broker config '{name}' dynamically: set it in the config file, server.properties or KAFKA_* environment"
+        )));
+    }
+    Ok(())
+}
+
+/// APPEND or SUBTRACT on a list config.
+fn edit_list(change: &ConfigChange, base: &str) -> Result<String, ApiError> {
+    let list_name = change.name.strip_prefix("log.").unwrap_or(&change.name);
+    if !LIST_KEYS.contains(&list_name) {
+        return Err(ApiError::InvalidConfig(format!(
+            "config '{}' is not a list: APPEND and SUBTRACT apply to list configs only",
+            change.name
+        )));
+    }
+    let split = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let mut items = split(base);
+    for v in split(change.value.as_deref().unwrap_or("")) {
+        if change.op == AlterOp::Append {
+            if !items.contains(&v) {
+                items.push(v);
+            }
+        } else {
+            items.retain(|i| *i != v);
         }
     }
-    for k in current.keys().filter(|k| !next.contains_key(*k)) {
-        records.push(MetadataRecord::Config {
-            resource: resource.clone(),
-            name: k.clone(),
-            value: None,
-        });
-    }
-    Ok(records)
+    Ok(items.join(","))
 }
 
 #[cfg(test)]
@@ -236,7 +275,7 @@ mod tests {
     }
 
     fn run(image: &MetadataImage, req: AlterRequest) -> (MetadataImage, Result<(), ApiError>) {
-        let (records, mut results) = alter_configs(image, 1, &[req]);
+        let (records, mut results) = alter_configs(image, &BrokerConfig::default(), &[req]);
         let mut next = image.clone();
         for r in &records {
             let o = next.offset + 1;
@@ -290,6 +329,60 @@ mod tests {
         );
     }
 
+    fn broker_req(name: &str, changes: Vec<ConfigChange>) -> AlterRequest {
+        AlterRequest {
+            resource_type: RESOURCE_BROKER,
+            resource_name: name.into(),
+            changes,
+            incremental: true,
+        }
+    }
+
+    #[test]
+    fn broker_topic_defaults_are_dynamic_and_others_are_not() {
+        let image = image_with_topic();
+        let (image, r) = run(
+            &image,
+            broker_req(
+                "",
+                vec![change("log.retention.ms", AlterOp::Set, Some("60000"))],
+            ),
+        );
+        assert!(r.is_ok());
+        assert_eq!(image.broker_configs[""]["log.retention.ms"], "60000");
+        let (image, r) = run(
+            &image,
+            broker_req(
+                "1",
+                vec![change("message.max.bytes", AlterOp::Set, Some("2000000"))],
+            ),
+        );
+        assert!(r.is_ok());
+        assert_eq!(image.broker_configs["1"]["message.max.bytes"], "2000000");
+        let requests = [
+            broker_req(
+                "1",
+                vec![change("listeners", AlterOp::Set, Some("PLAINTEXT://:1"))],
+            ),
+            broker_req(
+                "1",
+                vec![change("log.retention.ms", AlterOp::Set, Some("forever"))],
+            ),
+            broker_req(
+                "7",
+                vec![change("log.retention.ms", AlterOp::Set, Some("1"))],
+            ),
+            broker_req("1", vec![change("no.such.key", AlterOp::Set, Some("1"))]),
+        ];
+        let (records, results) = alter_configs(&image, &BrokerConfig::default(), &requests);
+        assert!(records.is_empty());
+        let codes: Vec<i16> = results
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().code())
+            .collect();
+        assert_eq!(codes, vec![42, 40, 42, 40]);
+    }
+
     #[test]
     fn legacy_alter_replaces_the_whole_set() {
         let image = image_with_topic();
@@ -338,7 +431,7 @@ mod tests {
                 3,
             ),
         ] {
-            let (records, results) = alter_configs(&image, 1, &[req]);
+            let (records, results) = alter_configs(&image, &BrokerConfig::default(), &[req]);
             assert!(records.is_empty());
             assert_eq!(results[0].as_ref().unwrap_err().code(), code);
         }

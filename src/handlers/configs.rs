@@ -25,6 +25,7 @@ pub fn describe_configs(
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let image = broker.metadata.current();
+    let effective = broker.effective_config();
     let results = req
         .resources
         .into_iter()
@@ -33,10 +34,10 @@ pub fn describe_configs(
             let described: Result<Vec<DescribedConfig>, ApiError> = match r.resource_type {
                 RESOURCE_TOPIC => image
                     .topic(&name)
-                    .map(|t| describe_topic_configs(&t.configs, &broker.config))
+                    .map(|t| describe_topic_configs(&t.configs, &effective))
                     .ok_or(ApiError::UnknownTopicOrPartition),
                 RESOURCE_BROKER if name.is_empty() || name == broker.config.node_id.to_string() => {
-                    Ok(describe_broker_configs(&broker.config))
+                    Ok(describe_broker_configs(&effective))
                 }
                 RESOURCE_BROKER => Err(ApiError::InvalidRequest(format!(
                     "broker {name} is not this broker"
@@ -110,11 +111,11 @@ async fn run_alter(
     requests: Vec<AlterRequest>,
     validate_only: bool,
 ) -> Vec<Result<(), ApiError>> {
-    let node_id = broker.config.node_id;
+    let static_config = broker.config.clone();
     match broker
         .controller
         .decide(|image| {
-            let (records, results) = configs::alter_configs(image, node_id, &requests);
+            let (records, results) = configs::alter_configs(image, &static_config, &requests);
             (if validate_only { vec![] } else { records }, results)
         })
         .await

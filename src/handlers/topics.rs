@@ -81,7 +81,7 @@ pub async fn create_topics(
                         .with_num_partitions(created.num_partitions)
                         .with_replication_factor(created.replication_factor);
                     if version >= 5 {
-                        let configs = describe_topic_configs(&created.configs, &broker.config)
+                        let configs = describe_topic_configs(&created.configs, &broker.effective_config())
                             .into_iter()
                             .map(|c| {
                                 CreatableTopicConfigs::default()

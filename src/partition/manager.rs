@@ -7,8 +7,8 @@
 //! Called from the controller driver after each published image, and from
 //! request handlers (look-ups only).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
 use tokio::sync::watch;
@@ -21,7 +21,12 @@ use crate::metadata::{MetadataImage, TopicImage};
 
 pub struct ReplicaManager {
     node_id: i32,
+    /// The static config from start-up.
     config: Arc<BrokerConfig>,
+    /// `config` with the image's dynamic broker configs applied.
+    effective: RwLock<Arc<BrokerConfig>>,
+    /// The dynamic broker configs `effective` was built from.
+    applied_broker_configs: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     logs: Arc<LogManager>,
     partitions: DashMap<(String, i32), Arc<Partition>>,
     /// The topic images last applied, to re-apply configs only on change.
@@ -33,12 +38,52 @@ impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, logs: Arc<LogManager>) -> Self {
         ReplicaManager {
             node_id: config.node_id,
+            effective: RwLock::new(config.clone()),
+            applied_broker_configs: Mutex::new(BTreeMap::new()),
             config,
             logs,
             partitions: DashMap::new(),
             applied_topics: Mutex::new(HashMap::new()),
             appended: watch::channel(0).0,
         }
+    }
+
+    pub fn effective_config(&self) -> Arc<BrokerConfig> {
+        self.effective
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds the effective config when the image's dynamic broker configs
+    /// changed. Returns whether it changed. A dynamic config that no longer
+    /// checks (validated when written, so only a hand-edited log) is logged
+    /// and the previous config kept.
+    fn apply_broker_configs(&self, image: &MetadataImage) -> bool {
+        let mut applied = self
+            .applied_broker_configs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *applied == image.broker_configs {
+            return false;
+        }
+        let empty = BTreeMap::new();
+        let default = image.broker_configs.get("").unwrap_or(&empty);
+        let own = image
+            .broker_configs
+            .get(&self.node_id.to_string())
+            .unwrap_or(&empty);
+        match self.config.with_dynamic(default, own) {
+            Ok(effective) => {
+                tracing::info!(cluster_default = ?default, this_broker = ?own, "applied dynamic broker configs");
+                *self.effective.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(effective);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "dynamic broker configs do not check; keeping the previous ones")
+            }
+        }
+        *applied = image.broker_configs.clone();
+        true
     }
 
     pub fn logs(&self) -> &Arc<LogManager> {
@@ -69,10 +114,16 @@ impl ReplicaManager {
     /// to their logs. A failure to open one partition is logged and leaves
     /// the others working.
     pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) {
+        let broker_configs_changed = self.apply_broker_configs(image);
+        let config = self.effective_config();
         let mut applied = self
             .applied_topics
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        if broker_configs_changed {
+            // Every topic inherits broker defaults: re-resolve them all.
+            applied.clear();
+        }
 
         let stale: Vec<(String, i32)> = self
             .partitions
@@ -105,7 +156,7 @@ impl ReplicaManager {
             if !changed {
                 continue;
             }
-            let log_config = resolve_log_config(&topic.configs, &self.config);
+            let log_config = resolve_log_config(&topic.configs, &config);
             for (&p, state) in &topic.partitions {
                 if state.leader != self.node_id {
                     continue;
