@@ -78,18 +78,23 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                 None => Err(ApiError::UnknownTopicId),
                 Some(name) => match broker.replicas.partition(name, p.partition) {
                     None => Err(ApiError::UnknownTopicOrPartition),
-                    Some(part) => {
-                        data = data
-                            .with_high_watermark(part.high_watermark())
-                            .with_last_stable_offset(part.high_watermark())
-                            .with_log_start_offset(part.log_start_offset());
-                        let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-                        if limit == 0 && total > 0 {
-                            Ok(None)
-                        } else {
-                            part.read(p.fetch_offset, limit.max(1)).map(Some)
-                        }
-                    }
+                    Some(part) => part
+                        .check_leader_epoch(p.current_leader_epoch)
+                        .and_then(|()| {
+                            data = data
+                                .clone()
+                                .with_high_watermark(part.high_watermark())
+                                .with_last_stable_offset(part.high_watermark())
+                                .with_log_start_offset(part.log_start_offset());
+                            // Past the response limit only the first partition
+                            // with data still gets its first batch (KIP-74).
+                            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                            if limit == 0 && total > 0 {
+                                Ok(None)
+                            } else {
+                                part.read(p.fetch_offset, limit.max(1)).map(Some)
+                            }
+                        }),
                 },
             };
             match result {

@@ -45,7 +45,7 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
                         .partition(&name, p.partition_index)
                         .ok_or(ApiError::UnknownTopicOrPartition)
                         .and_then(|part| {
-                            check_epoch(&part, p.current_leader_epoch)?;
+                            part.check_leader_epoch(p.current_leader_epoch)?;
                             look_up(&part, p.timestamp)
                         });
                     let resp = ListOffsetsPartitionResponse::default()
@@ -69,17 +69,6 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
-}
-
-fn check_epoch(part: &Partition, requested: i32) -> Result<(), ApiError> {
-    let current = part.leader_epoch();
-    if requested < 0 || requested == current {
-        Ok(())
-    } else if requested > current {
-        Err(ApiError::UnknownLeaderEpoch)
-    } else {
-        Err(ApiError::FencedLeaderEpoch)
-    }
 }
 
 fn look_up(part: &Partition, timestamp: i64) -> Result<OffsetAnswer, ApiError> {
@@ -121,7 +110,7 @@ pub fn offset_for_leader_epoch(
                     let resp = EpochEndOffset::default().with_partition(p.partition);
                     match broker.replicas.partition(&name, p.partition) {
                         None => resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
-                        Some(part) => match check_epoch(&part, p.current_leader_epoch) {
+                        Some(part) => match part.check_leader_epoch(p.current_leader_epoch) {
                             Err(e) => resp.with_error_code(e.code()),
                             // Every batch this node leads carries its one
                             // epoch: a requested epoch at or past it ends at

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
 use super::snapshot::{self, ProducerSnapshot};
-use crate::log::batch::{BatchHeader, BatchIter};
+use crate::log::batch::{BatchHeader, BatchIter, LOG_OVERHEAD, peek_batch_size};
 use crate::log::{LogError, PartitionLog, ReadInfo};
 use crate::protocol::ApiError;
 
@@ -102,6 +102,20 @@ impl Partition {
 
     pub fn set_leader_epoch(&self, epoch: i32) {
         self.leader_epoch.store(epoch, Ordering::Release);
+    }
+
+    /// Checks a client's view of the leader epoch (KIP-320): -1 skips the
+    /// check; a newer epoch than ours is UNKNOWN_LEADER_EPOCH (we are
+    /// behind), an older one FENCED_LEADER_EPOCH (the client is).
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
+        let current = self.leader_epoch();
+        if requested < 0 || requested == current {
+            Ok(())
+        } else if requested > current {
+            Err(ApiError::UnknownLeaderEpoch)
+        } else {
+            Err(ApiError::FencedLeaderEpoch)
+        }
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -227,6 +241,15 @@ fn producer_entry(
 
 /// Kafka requires exactly one batch per partition in a v3+ Produce request.
 fn single_batch_header(records: &Bytes) -> Result<BatchHeader, ApiError> {
+    // Like Kafka's batch iterator, a batch cut short is no batch at all:
+    // "at least one record batch" (INVALID_RECORD), not a corrupt one.
+    let incomplete = records.len() < LOG_OVERHEAD
+        || matches!(peek_batch_size(records), Ok(size) if size > records.len());
+    if incomplete {
+        return Err(ApiError::InvalidRecord(
+            "produce requests must carry at least one complete record batch per partition".into(),
+        ));
+    }
     let mut iter = BatchIter::new(records);
     let header = match iter.next() {
         Some(item) => item?.0,
