@@ -1,0 +1,243 @@
+//! Arbitrary bytes as RecordBatch v2 data, as a Produce request or a replica
+//! fetch hands them to the log. `BatchIter`, `BatchHeader::parse`,
+//! `validate_batch` and the record framing must never panic, and whatever a
+//! `PartitionLog` accepts must read back byte for byte, both straight after
+//! the append and after an unclean reopen (recovery).
+//!
+//! Each input is tried twice: as given, and with every batch's CRC32C
+//! recomputed, so the fuzzer also reaches the checks behind the checksum.
+//! The top byte of the first `baseOffset`, which the leader overwrites
+//! anyway, picks the topic's `message.timestamp.type`: odd is LogAppendTime.
+//!
+//! Logs live in a fresh directory per accepted input (under `/dev/shm` when
+//! it exists, else the system temp dir; `RUNNEL_FUZZ_TMP` overrides), so a
+//! crash reproduces from its input alone.
+
+#![no_main]
+
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+use libfuzzer_sys::fuzz_target;
+use runnel::log::batch::{
+    BatchHeader, BatchIter, Validation, compute_crc, peek_batch_size,
+    record_offsets_and_timestamps, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch, validate_batch,
+};
+use runnel::log::{LogConfig, LogError, PartitionLog, TimestampType};
+
+const NOW_MS: i64 = 1_700_000_000_000;
+const LEADER_EPOCH: i32 = 7;
+/// Where the CRC32C sits in the v2 header (see the layout in `log::batch`).
+const CRC_POS: usize = 17;
+
+fuzz_target!(|data: &[u8]| {
+    check(data);
+    let mut resealed = data.to_vec();
+    if reseal_crcs(&mut resealed) {
+        check(&resealed);
+    }
+});
+
+/// One input through iteration, parsing, validation and both append paths.
+fn check(bytes: &[u8]) {
+    let max_message_bytes = LogConfig::default().max_message_bytes;
+    let _ = peek_batch_size(bytes);
+    let mut batches = 0usize;
+    let mut produce_ok = true;
+    let mut stored_ok = true;
+    let mut iter = BatchIter::new(bytes);
+    loop {
+        let pos = iter.position();
+        let Some(item) = iter.next() else { break };
+        let (header, batch) = match item {
+            Ok(found) => found,
+            Err(_) => {
+                // The iterator stops for good after its first error.
+                assert_eq!(iter.position(), bytes.len());
+                assert!(iter.next().is_none());
+                produce_ok = false;
+                stored_ok = false;
+                break;
+            }
+        };
+        batches += 1;
+        assert_eq!(batch.len(), header.size());
+        assert_eq!(iter.position(), pos + batch.len());
+        assert_eq!(BatchHeader::parse(batch).ok(), Some(header));
+
+        let produce = validate_batch(batch, max_message_bytes, Validation::Produce);
+        let stored = validate_batch(batch, max_message_bytes, Validation::Stored);
+        if let Ok(h) = &produce {
+            assert_eq!(*h, header);
+            assert!(stored.is_ok(), "a batch fit to produce is fit to store");
+        }
+        if let Ok(h) = &stored {
+            assert_eq!(*h, header);
+            let _ = (h.last_offset(), h.compression(), h.timestamp_type());
+            // Look-ups by time decode the record framing of stored batches.
+            if let Some(records) = record_offsets_and_timestamps(batch) {
+                assert!(records.len() <= h.record_count.max(0) as usize);
+            }
+        }
+        produce_ok &= produce.is_ok();
+        stored_ok &= stored.is_ok();
+    }
+    if batches == 0 {
+        return;
+    }
+    if produce_ok {
+        append_as_leader(bytes);
+    }
+    if stored_ok {
+        append_as_follower(bytes);
+    }
+}
+
+/// Recomputes the CRC32C of every whole batch; true if any changed.
+fn reseal_crcs(bytes: &mut [u8]) -> bool {
+    let mut spans = Vec::new();
+    let mut iter = BatchIter::new(bytes);
+    loop {
+        let pos = iter.position();
+        match iter.next() {
+            Some(Ok((_, batch))) => spans.push((pos, batch.len())),
+            _ => break,
+        }
+    }
+    let mut changed = false;
+    for (pos, len) in spans {
+        let batch = &mut bytes[pos..pos + len];
+        let crc = compute_crc(batch).to_be_bytes();
+        if batch[CRC_POS..CRC_POS + 4] != crc {
+            batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc);
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn scratch_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RUNNEL_FUZZ_TMP") {
+        return dir.into();
+    }
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("runnel-fuzz-")
+        .tempdir_in(scratch_root())
+        .expect("a scratch directory for the log")
+}
+
+/// Batches that validated never fail an append to a fresh log on I/O; any
+/// other refusal is allowed (it is not a panic), and ends the check.
+fn accepted<T>(result: Result<T, LogError>, what: &str) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e @ (LogError::Io(_) | LogError::Offline)) => panic!("{what}: {e}"),
+        Err(_) => None,
+    }
+}
+
+/// A Produce append: offsets assigned from 0, the leader epoch stamped, and
+/// LogAppendTime applied when configured. Reads back as exactly those bytes.
+fn append_as_leader(records: &[u8]) {
+    let log_append_time = records[0] & 1 == 1;
+    let config = LogConfig {
+        message_timestamp_type: if log_append_time {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        ..LogConfig::default()
+    };
+    let mut expected = BytesMut::from(records);
+    let mut next_offset = 0i64;
+    let mut spans = Vec::new();
+    let mut iter = BatchIter::new(records);
+    loop {
+        let pos = iter.position();
+        let Some(item) = iter.next() else { break };
+        let (header, batch) = item.expect("validated above");
+        spans.push((pos, batch.len(), header));
+    }
+    for (pos, len, header) in &spans {
+        let batch = &mut expected[*pos..*pos + *len];
+        set_base_offset(batch, next_offset);
+        set_partition_leader_epoch(batch, LEADER_EPOCH);
+        if log_append_time {
+            set_log_append_time(batch, NOW_MS);
+        }
+        next_offset += i64::from(header.last_offset_delta) + 1;
+    }
+
+    let dir = scratch_dir();
+    let log = PartitionLog::open(dir.path(), config.clone(), true, NOW_MS).expect("fresh log");
+    let Some(info) = accepted(
+        log.append(Bytes::copy_from_slice(records), LEADER_EPOCH, NOW_MS),
+        "leader append",
+    ) else {
+        return;
+    };
+    assert_eq!(info.base_offset, 0);
+    assert_eq!(info.last_offset, next_offset - 1);
+    assert_eq!(log.log_end_offset(), next_offset);
+    read_back(&log, 0, next_offset, &expected);
+
+    log.close().expect("close");
+    drop(log);
+    let log = PartitionLog::open(dir.path(), config, false, NOW_MS).expect("reopen");
+    assert_eq!(
+        log.log_end_offset(),
+        next_offset,
+        "recovery kept every batch"
+    );
+    read_back(&log, 0, next_offset, &expected);
+}
+
+/// A replica fetch's append: offsets are the leader's and bytes are stored
+/// untouched, so they read back exactly as given.
+fn append_as_follower(records: &[u8]) {
+    let dir = scratch_dir();
+    let config = LogConfig::default();
+    let log = PartitionLog::open(dir.path(), config.clone(), true, NOW_MS).expect("fresh log");
+    let Some(info) = accepted(
+        log.append_as_follower(Bytes::copy_from_slice(records)),
+        "follower append",
+    ) else {
+        return;
+    };
+    let log_end_offset = info.last_offset + 1;
+    assert_eq!(log.log_end_offset(), log_end_offset);
+    read_back(&log, info.base_offset, log_end_offset, records);
+
+    log.close().expect("close");
+    drop(log);
+    let log = PartitionLog::open(dir.path(), config, false, NOW_MS).expect("reopen");
+    assert_eq!(
+        log.log_end_offset(),
+        log_end_offset,
+        "recovery kept every batch"
+    );
+    read_back(&log, info.base_offset, log_end_offset, records);
+}
+
+fn read_back(log: &PartitionLog, offset: i64, log_end_offset: i64, expected: &[u8]) {
+    let read = log
+        .read(offset, expected.len(), log_end_offset)
+        .expect("read of what was just appended");
+    assert_eq!(read.log_end_offset, log_end_offset);
+    assert!(
+        read.records[..] == expected[..],
+        "read back {} bytes, appended {}",
+        read.records.len(),
+        expected.len()
+    );
+}
