@@ -12,6 +12,10 @@ pub mod ops;
 pub mod partition;
 pub mod protocol;
 
+/// See [`ops::alloc`]: keeps a hostile array length from aborting the process.
+#[global_allocator]
+static ALLOCATOR: ops::alloc::ReservingAllocator = ops::alloc::ReservingAllocator;
+
 /// Wall-clock milliseconds since the epoch. Only the async shell reads the
 /// clock; cores take `now_ms` as an argument.
 pub fn now_ms() -> i64 {

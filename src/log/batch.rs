@@ -375,7 +375,11 @@ pub fn record_offsets_and_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
         } else {
             header.base_timestamp.wrapping_add(timestamp_delta)
         };
-        out.push((header.base_offset + i64::from(offset_delta), timestamp));
+        // Untrusted bytes: an offset past i64::MAX is no record at all.
+        out.push((
+            header.base_offset.checked_add(i64::from(offset_delta))?,
+            timestamp,
+        ));
         pos = end;
     }
     Some(out)

@@ -478,7 +478,19 @@ impl PartitionLog {
             record_count += header.record_count as u64;
         }
         let base_offset = batches[0].1.base_offset;
-        self.write_locked(&records, &batches, next, now_ms, &config)?;
+        // Offsets within a segment are u32-relative: a run of batches whose
+        // offsets span more than that (gaps from compaction upstream) is
+        // written in pieces, so the segment can roll between them.
+        for run in runs_within_relative_range(&batches) {
+            let start = batches[run.start].0;
+            let end = batches.get(run.end).map_or(records.len(), |(pos, _)| *pos);
+            let piece: Vec<(usize, BatchHeader)> = batches[run.clone()]
+                .iter()
+                .map(|(pos, h)| (pos - start, *h))
+                .collect();
+            let piece_next = piece.last().map_or(next, |(_, h)| h.next_offset());
+            self.write_locked(&records[start..end], &piece, piece_next, now_ms, &config)?;
+        }
         drop(_writer);
         metrics::on_append(records.len(), record_count);
         self.maybe_flush_by_messages(&config)?;
@@ -1063,6 +1075,24 @@ impl PartitionLog {
 
 /// Validates `bytes` as back-to-back batches, returning each batch's
 /// position and header. Refuses an empty set.
+/// Splits batches into consecutive runs whose offsets, from the run's first
+/// base offset to its last offset, fit a segment's i32 relative range.
+fn runs_within_relative_range(batches: &[(usize, BatchHeader)]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..batches.len() {
+        let first = batches[start].1.base_offset;
+        if batches[i].1.last_offset().saturating_sub(first) > i64::from(i32::MAX) {
+            runs.push(start..i);
+            start = i;
+        }
+    }
+    if !batches.is_empty() {
+        runs.push(start..batches.len());
+    }
+    runs
+}
+
 fn parse_batches(
     bytes: &[u8],
     max_message_bytes: usize,
@@ -1161,6 +1191,33 @@ mod tests {
         assert_eq!(headers(&got.records).len(), 1);
         assert!(log.read(3, 1 << 20, 3).expect("read").records.is_empty());
         check_reads(&log, &[(0, a), (3, b)]);
+    }
+
+    #[test]
+    fn follower_batches_spanning_past_u32_offsets_roll_and_survive_recovery() {
+        // Found by the batch_validate fuzz target: one follower append whose
+        // offsets jump past a segment's relative range lost its tail at
+        // recovery.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let far = 124 + (1i64 << 33);
+        let mut records = bytes::BytesMut::new();
+        for base in [124, far] {
+            let mut b = bytes::BytesMut::from(&make_value_batch(1, 4, 0)[..]);
+            crate::log::batch::set_base_offset(&mut b, base);
+            records.extend_from_slice(&b);
+        }
+        {
+            let log =
+                PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+            let info = log.append_as_follower(records.freeze()).expect("append");
+            assert_eq!((info.base_offset, info.last_offset), (124, far));
+            assert_eq!(log.segment_count(), 2, "rolled between the two batches");
+        }
+        let log =
+            PartitionLog::open(dir.path(), small_config(1 << 20, 0), false, 0).expect("reopen");
+        assert_eq!(log.log_end_offset(), far + 1);
+        let got = log.read(far, 1 << 20, i64::MAX).expect("read");
+        assert_eq!(headers(&got.records)[0].base_offset, far);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Operability: metrics and logging set-up.
+//! Operability: metrics and logging set-up, and the process allocator.
 
+pub mod alloc;
 pub mod logging;
 pub mod metrics;
