@@ -70,7 +70,14 @@ fn check(bytes: &[u8]) {
         let stored = validate_batch(batch, max_message_bytes, Validation::Stored);
         if let Ok(h) = &produce {
             assert_eq!(*h, header);
-            assert!(stored.is_ok(), "a batch fit to produce is fit to store");
+            // Stored batches also need real offsets (a produced batch's
+            // base offset is replaced on append).
+            let offsets_in_range = header.base_offset >= 0
+                && header
+                    .base_offset
+                    .checked_add(i64::from(header.last_offset_delta) + 1)
+                    .is_some();
+            assert_eq!(stored.is_ok(), offsets_in_range, "a batch fit to produce is fit to store");
         }
         if let Ok(h) = &stored {
             assert_eq!(*h, header);
@@ -229,15 +236,29 @@ fn append_as_follower(records: &[u8]) {
     read_back(&log, info.base_offset, log_end_offset, records);
 }
 
+/// Reads everything from `offset` to the log end. A read stays within one
+/// segment (as Kafka's does), so a log that rolled takes several.
 fn read_back(log: &PartitionLog, offset: i64, log_end_offset: i64, expected: &[u8]) {
-    let read = log
-        .read(offset, expected.len(), log_end_offset)
-        .expect("read of what was just appended");
-    assert_eq!(read.log_end_offset, log_end_offset);
+    let mut got = Vec::with_capacity(expected.len());
+    let mut next = offset;
+    while next < log_end_offset {
+        let read = log
+            .read(next, expected.len().max(1), log_end_offset)
+            .expect("read of what was just appended");
+        assert_eq!(read.log_end_offset, log_end_offset);
+        let mut advanced = false;
+        for item in BatchIter::new(&read.records) {
+            let (header, _) = item.expect("whole batches");
+            next = header.next_offset();
+            advanced = true;
+        }
+        assert!(advanced, "a read below the log end returned no batch at {next}");
+        got.extend_from_slice(&read.records);
+    }
     assert!(
-        read.records[..] == expected[..],
+        got[..] == expected[..],
         "read back {} bytes, appended {}",
-        read.records.len(),
+        got.len(),
         expected.len()
     );
 }

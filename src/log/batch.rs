@@ -244,12 +244,20 @@ pub fn validate_batch(
             header.record_count, header.last_offset_delta
         )));
     }
-    if header
-        .base_offset
-        .checked_add(i64::from(header.last_offset_delta))
-        .is_none()
+    // A Produce batch's base offset is the client's and is replaced; a
+    // stored one is a real offset: not negative, and the offset after it
+    // must exist.
+    if mode == Validation::Stored
+        && (header.base_offset < 0
+            || header
+                .base_offset
+                .checked_add(i64::from(header.last_offset_delta) + 1)
+                .is_none())
     {
-        return Err(LogError::InvalidBatch("last offset overflows".into()));
+        return Err(LogError::InvalidBatch(format!(
+            "base offset {} with last offset delta {} is outside the offset range",
+            header.base_offset, header.last_offset_delta
+        )));
     }
     Ok(header)
 }
@@ -389,6 +397,30 @@ pub fn record_offsets_and_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
 mod tests {
     use super::*;
     use crate::log::testing::make_batch;
+    use bytes::BytesMut;
+
+    #[test]
+    fn stored_batches_need_offsets_inside_the_range() {
+        // Found by fuzzing: a replicated batch ending at i64::MAX has no
+        // next offset. A produced batch's base offset is replaced, so only
+        // stored batches are held to it.
+        for base in [-1, i64::MAX - 1, i64::MAX] {
+            let mut b =
+                BytesMut::from(&make_batch(&[(None, Some(b"v")), (None, Some(b"w"))], 0, None)[..]);
+            set_base_offset(&mut b, base);
+            assert!(
+                matches!(
+                    validate_batch(&b, 1 << 20, Validation::Stored),
+                    Err(LogError::InvalidBatch(_))
+                ),
+                "{base}"
+            );
+            assert!(
+                validate_batch(&b, 1 << 20, Validation::Produce).is_ok(),
+                "{base}"
+            );
+        }
+    }
 
     #[test]
     fn parses_a_batch_made_by_the_test_encoder() {
