@@ -60,6 +60,30 @@ pub enum ApiError {
     UnknownLeaderEpoch,
     #[error("the leader epoch in the request is older than the broker's")]
     FencedLeaderEpoch,
+    #[error("the group generation id is not valid")]
+    IllegalGeneration,
+    #[error("the coordinator is not aware of this member")]
+    UnknownMemberId,
+    #[error("the group is rebalancing, so a rejoin is needed")]
+    RebalanceInProgress,
+    #[error("{0}")]
+    InconsistentGroupProtocol(String),
+    #[error("{0}")]
+    InvalidSessionTimeout(String),
+    #[error(
+        "the group member needs to have a valid member id before actually entering a consumer group"
+    )]
+    MemberIdRequired,
+    #[error(
+        "another member with the same group.instance.id has registered with a different member.id"
+    )]
+    FencedInstanceId,
+    #[error("the group has reached its max size (group.max.size)")]
+    GroupMaxSizeReached,
+    #[error("the group is not empty")]
+    NonEmptyGroup,
+    #[error("the metadata field of the offset request was too large")]
+    OffsetMetadataTooLarge,
     #[error("{0}")]
     Internal(String),
 }
@@ -98,6 +122,16 @@ impl ApiError {
             ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
             ApiError::UnknownLeaderEpoch => Kafka::UnknownLeaderEpoch,
             ApiError::FencedLeaderEpoch => Kafka::FencedLeaderEpoch,
+            ApiError::IllegalGeneration => Kafka::IllegalGeneration,
+            ApiError::UnknownMemberId => Kafka::UnknownMemberId,
+            ApiError::RebalanceInProgress => Kafka::RebalanceInProgress,
+            ApiError::InconsistentGroupProtocol(_) => Kafka::InconsistentGroupProtocol,
+            ApiError::InvalidSessionTimeout(_) => Kafka::InvalidSessionTimeout,
+            ApiError::MemberIdRequired => Kafka::MemberIdRequired,
+            ApiError::FencedInstanceId => Kafka::FencedInstanceId,
+            ApiError::GroupMaxSizeReached => Kafka::GroupMaxSizeReached,
+            ApiError::NonEmptyGroup => Kafka::NonEmptyGroup,
+            ApiError::OffsetMetadataTooLarge => Kafka::OffsetMetadataTooLarge,
             ApiError::Internal(_) => Kafka::UnknownServerError,
         }
     }
@@ -157,6 +191,16 @@ mod tests {
             (ApiError::UnknownTopicId, 100),
             (ApiError::UnknownLeaderEpoch, 75),
             (ApiError::FencedLeaderEpoch, 74),
+            (ApiError::IllegalGeneration, 22),
+            (ApiError::UnknownMemberId, 25),
+            (ApiError::RebalanceInProgress, 27),
+            (ApiError::InconsistentGroupProtocol(String::new()), 23),
+            (ApiError::InvalidSessionTimeout(String::new()), 26),
+            (ApiError::MemberIdRequired, 79),
+            (ApiError::FencedInstanceId, 82),
+            (ApiError::GroupMaxSizeReached, 81),
+            (ApiError::NonEmptyGroup, 68),
+            (ApiError::OffsetMetadataTooLarge, 12),
             (ApiError::Internal(String::new()), -1),
         ];
         for (err, code) in table {
