@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod handlers;
 pub mod log;
 pub mod metadata;
