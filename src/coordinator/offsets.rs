@@ -188,3 +188,317 @@ impl OffsetStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::coordinator::group::{
+        JoinInput, LeaveMember, MemberIdGenerator, Output, RequestId, SyncInput,
+    };
+
+    struct SeqIds(u32);
+    impl MemberIdGenerator for SeqIds {
+        fn generate(&mut self, client_id: &str) -> String {
+            self.0 += 1;
+            format!("{client_id}-{}", self.0)
+        }
+    }
+
+    const RETENTION_MS: i64 = 60_000;
+
+    fn config() -> GroupConfig {
+        GroupConfig {
+            offsets_retention_ms: RETENTION_MS,
+            offset_metadata_max_bytes: 8,
+            ..GroupConfig::default()
+        }
+    }
+
+    fn join(g: &mut ClassicGroup, client: &str, instance: Option<&str>, now: i64) -> Vec<Output> {
+        let input = JoinInput {
+            member_id: String::new(),
+            group_instance_id: instance.map(str::to_string),
+            client_id: client.into(),
+            client_host: "/127.0.0.1".into(),
+            rebalance_timeout_ms: 30_000,
+            session_timeout_ms: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::new())],
+            require_known_member_id: false,
+        };
+        g.join(RequestId(0), input, now)
+    }
+
+    /// A group whose single member `c-1` has joined generation 1 and, if
+    /// `sync`, synced: Stable, else CompletingRebalance.
+    fn group(sync: bool, instance: Option<&str>) -> ClassicGroup {
+        let mut g = ClassicGroup::new("g", config(), Box::new(SeqIds(0)));
+        join(&mut g, "c", instance, 0);
+        g.tick(i64::from(config().initial_rebalance_delay_ms));
+        if sync {
+            g.sync(
+                RequestId(1),
+                SyncInput {
+                    member_id: "c-1".into(),
+                    group_instance_id: instance.map(str::to_string),
+                    generation_id: 1,
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignments: vec![("c-1".into(), Bytes::from_static(b"p0"))],
+                },
+                3_000,
+            );
+        }
+        g
+    }
+
+    fn preparing() -> ClassicGroup {
+        let mut g = group(true, None);
+        join(&mut g, "d", None, 3_000);
+        g
+    }
+
+    fn empty_group() -> ClassicGroup {
+        ClassicGroup::new("g", config(), Box::new(SeqIds(0)))
+    }
+
+    fn dead_group() -> ClassicGroup {
+        let mut g = empty_group();
+        g.delete().expect("an empty group deletes");
+        g
+    }
+
+    fn commit_input(member: &str, instance: Option<&str>, generation_id: i32) -> CommitInput {
+        CommitInput {
+            member_id: member.into(),
+            group_instance_id: instance.map(str::to_string),
+            generation_id,
+            partitions: vec![PartitionCommit {
+                topic: "t".into(),
+                partition: 0,
+                committed_offset: 42,
+                leader_epoch: Some(3),
+                metadata: Some("m".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn commit_validation() {
+        type Case = (
+            &'static str,
+            fn() -> ClassicGroup,
+            CommitInput,
+            Result<(), GroupError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "member of the generation",
+                || group(true, None),
+                commit_input("c-1", None, 1),
+                Ok(()),
+            ),
+            (
+                "old generation",
+                || group(true, None),
+                commit_input("c-1", None, 0),
+                Err(GroupError::IllegalGeneration),
+            ),
+            (
+                "newer generation",
+                || group(true, None),
+                commit_input("c-1", None, 2),
+                Err(GroupError::IllegalGeneration),
+            ),
+            (
+                "unknown member",
+                || group(true, None),
+                commit_input("x-9", None, 1),
+                Err(GroupError::UnknownMemberId),
+            ),
+            (
+                "simple commit to an active group",
+                || group(true, None),
+                commit_input("", None, -1),
+                Err(GroupError::UnknownMemberId),
+            ),
+            (
+                "awaiting sync",
+                || group(false, None),
+                commit_input("c-1", None, 1),
+                Err(GroupError::RebalanceInProgress),
+            ),
+            (
+                "preparing rebalance",
+                preparing,
+                commit_input("c-1", None, 1),
+                Ok(()),
+            ),
+            (
+                "simple commit to an empty group",
+                empty_group,
+                commit_input("", None, -1),
+                Ok(()),
+            ),
+            (
+                "member commit to an empty group",
+                empty_group,
+                commit_input("c-1", None, 0),
+                Err(GroupError::UnknownMemberId),
+            ),
+            (
+                "dead group",
+                dead_group,
+                commit_input("", None, -1),
+                Err(GroupError::CoordinatorNotAvailable),
+            ),
+            (
+                "fenced static member",
+                || group(true, Some("i")),
+                commit_input("old", Some("i"), 1),
+                Err(GroupError::FencedInstanceId),
+            ),
+            (
+                "static member",
+                || group(true, Some("i")),
+                commit_input("c-1", Some("i"), 1),
+                Ok(()),
+            ),
+        ];
+        for (name, setup, input, expected) in cases {
+            let mut g = setup();
+            let mut store = OffsetStore::new();
+            let result = store.commit(&mut g, &config(), input, 5_000);
+            match (&result, &expected) {
+                (Ok(outcome), Ok(())) => {
+                    assert_eq!(outcome.records.len(), 1, "{name}");
+                    assert_eq!(store.fetch(None).len(), 1, "{name}");
+                }
+                (Err(e), Err(x)) => {
+                    assert_eq!(e, x, "{name}");
+                    assert!(store.is_empty(), "{name}: nothing stored");
+                }
+                _ => panic!("{name}: got {result:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn commit_records_fetch_and_delete() {
+        let mut g = empty_group();
+        let mut store = OffsetStore::new();
+        let mut input = commit_input("", None, -1);
+        input.partitions.push(PartitionCommit {
+            topic: "t".into(),
+            partition: 1,
+            committed_offset: 7,
+            leader_epoch: None,
+            metadata: Some("far too long".into()),
+        });
+        let outcome = store.commit(&mut g, &config(), input, 100).unwrap();
+        assert_eq!(
+            outcome.records,
+            vec![OffsetRecord::Commit {
+                topic: "t".into(),
+                partition: 0,
+                value: OffsetAndMetadata {
+                    committed_offset: 42,
+                    leader_epoch: Some(3),
+                    metadata: "m".into(),
+                    commit_timestamp_ms: 100,
+                },
+            }]
+        );
+        assert_eq!(
+            outcome.partitions,
+            vec![
+                ("t".into(), 0, Ok(())),
+                ("t".into(), 1, Err(GroupError::OffsetMetadataTooLarge)),
+            ]
+        );
+        let fetched = store.fetch(Some(&[("t".into(), 0), ("t".into(), 1)]));
+        assert_eq!(fetched[0].2.as_ref().map(|o| o.committed_offset), Some(42));
+        assert_eq!(fetched[1].2, None);
+
+        // Replaying the records elsewhere rebuilds the same table.
+        let mut replica = OffsetStore::new();
+        for r in &outcome.records {
+            replica.replay(r);
+        }
+        assert_eq!(replica.fetch(None), store.fetch(None));
+
+        let tombstones = store.delete(&[("t".into(), 0), ("t".into(), 5)]);
+        assert_eq!(
+            tombstones,
+            vec![OffsetRecord::Tombstone {
+                topic: "t".into(),
+                partition: 0
+            }]
+        );
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn empty_group_offsets_expire_together_after_retention() {
+        let mut g = group(true, None);
+        let mut store = OffsetStore::new();
+        store
+            .commit(&mut g, &config(), commit_input("c-1", None, 1), 4_000)
+            .unwrap();
+        // Members keep the offsets alive regardless of age.
+        assert!(
+            store
+                .expire(&g, RETENTION_MS, 4_000 + 10 * RETENTION_MS)
+                .is_empty()
+        );
+
+        let emptied_at = 50_000;
+        g.leave(
+            RequestId(2),
+            vec![LeaveMember {
+                member_id: "c-1".into(),
+                group_instance_id: None,
+            }],
+            emptied_at,
+        );
+        assert_eq!(g.state(), GroupState::Empty);
+        // The clock starts when the group became Empty, not at the commit.
+        assert!(
+            store
+                .expire(&g, RETENTION_MS, emptied_at + RETENTION_MS - 1)
+                .is_empty()
+        );
+        let expired = store.expire(&g, RETENTION_MS, emptied_at + RETENTION_MS);
+        assert_eq!(
+            expired,
+            vec![OffsetRecord::Tombstone {
+                topic: "t".into(),
+                partition: 0
+            }]
+        );
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn simple_group_offsets_expire_by_commit_time() {
+        let mut g = empty_group();
+        let mut store = OffsetStore::new();
+        let mut first = commit_input("", None, -1);
+        first.partitions[0].partition = 0;
+        store.commit(&mut g, &config(), first, 1_000).unwrap();
+        let mut second = commit_input("", None, -1);
+        second.partitions[0].partition = 1;
+        store.commit(&mut g, &config(), second, 2_000).unwrap();
+        let expired = store.expire(&g, RETENTION_MS, 1_000 + RETENTION_MS);
+        assert_eq!(
+            expired,
+            vec![OffsetRecord::Tombstone {
+                topic: "t".into(),
+                partition: 0
+            }]
+        );
+        assert_eq!(store.fetch(None).len(), 1);
+    }
+}
