@@ -10,6 +10,13 @@
 //! leader's SyncGroup carries the assignments; followers' syncs wait for it.
 //! The group's metadata is then written as a [`GroupRecord`] and replayed.
 //!
+//! Hard state is what a [`GroupRecord::Metadata`] carries: it changes only
+//! in `replay`, when the leader's assignments are persisted, a static member
+//! is replaced, or the group becomes Empty. The join phase (the generation
+//! bump, the chosen protocol, who is waiting) is in memory until then, as in
+//! Kafka: a coordinator that fails over mid-rebalance reloads the previous
+//! generation and the members rejoin.
+//!
 //! Invariants: the leader, when set, is a member; a member has at most one
 //! parked JoinGroup and one parked SyncGroup, and every parked request is
 //! answered exactly once (by completion, an error, fencing or removal).
@@ -1109,7 +1116,27 @@ impl ClassicGroup {
         out
     }
 
+    /// Ends every public operation: checks invariants, then tells the driver
+    /// when to tick next. A tick with nothing due is harmless, so a stale
+    /// timer needs no cancelling.
     fn push_timer(&mut self, out: &mut Vec<Output>) {
+        debug_assert!(
+            self.leader
+                .as_ref()
+                .is_none_or(|l| self.members.contains_key(l)),
+            "the leader is a member"
+        );
+        debug_assert!(
+            self.static_members.iter().all(|(i, m)| self
+                .members
+                .get(m)
+                .is_some_and(|m| m.group_instance_id.as_ref() == Some(i))),
+            "static ids point at their members"
+        );
+        debug_assert!(
+            self.state != GroupState::Empty || self.members.is_empty(),
+            "an Empty group has no members"
+        );
         let next = self.next_deadline_ms();
         if next != self.last_timer_ms {
             self.last_timer_ms = next;
@@ -1970,5 +1997,227 @@ mod tests {
             joins(&out)[0].1.error,
             Some(GroupError::CoordinatorNotAvailable)
         );
+    }
+
+    #[test]
+    fn static_rejoin_during_a_rebalance_fences_the_parked_join() {
+        let mut g = new_group();
+        let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
+        sync_all(&mut g, &ids, now);
+        g.join(RequestId(1), input("", "n"), now);
+        g.join(RequestId(2), static_input(&ids[1], "i1"), now);
+        // i1 restarts before the rebalance completes.
+        let out = g.join(RequestId(3), static_input("", "i1"), now + 1);
+        assert_eq!(
+            joins(&out),
+            vec![(
+                RequestId(2),
+                JoinResponse::error(&ids[1], GroupError::FencedInstanceId)
+            )]
+        );
+        let out = g.join(RequestId(4), static_input(&ids[0], "i0"), now + 2);
+        let mut answered: Vec<RequestId> = joins(&out).into_iter().map(|(r, _)| r).collect();
+        answered.sort();
+        assert_eq!(answered, vec![RequestId(1), RequestId(3), RequestId(4)]);
+        assert!(!g.has_member(&ids[1]));
+    }
+
+    #[test]
+    fn leave_of_a_kip_394_pending_member_unblocks_the_rebalance() {
+        let (mut g, ids, now) = stable(1);
+        let mut newcomer = input("", "n");
+        newcomer.require_known_member_id = true;
+        let pending_id = joins(&g.join(RequestId(1), newcomer, now))[0]
+            .1
+            .member_id
+            .clone();
+        g.join(RequestId(2), input("", "z"), now);
+        assert!(joins(&g.join(RequestId(3), input(&ids[0], "c0"), now)).is_empty());
+        let out = g.leave(
+            RequestId(4),
+            vec![LeaveMember {
+                member_id: pending_id,
+                group_instance_id: None,
+            }],
+            now,
+        );
+        assert_eq!(joins(&out).len(), 2);
+        assert_eq!(g.state(), GroupState::CompletingRebalance);
+    }
+
+    #[test]
+    fn rebalance_deadline_is_announced_as_a_timer() {
+        let (mut g, _, now) = stable(2);
+        // Sessions end at now + SESSION_MS; the rebalance timeout is later.
+        let out = g.join(RequestId(1), input("", "n"), now);
+        assert!(
+            timers(&out).is_empty(),
+            "the earliest deadline is unchanged"
+        );
+        assert_eq!(g.next_deadline_ms(), Some(now + i64::from(SESSION_MS)));
+    }
+
+    mod sequences {
+        //! Random operation sequences: every request is answered exactly
+        //! once, and the group can always be drained back to Empty.
+
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            JoinNew {
+                client: u8,
+                kip394: bool,
+                instance: Option<u8>,
+            },
+            Rejoin {
+                member: u8,
+            },
+            Sync {
+                member: u8,
+                leader_assigns: bool,
+            },
+            Heartbeat {
+                member: u8,
+            },
+            Leave {
+                member: u8,
+            },
+            Advance {
+                ms: u16,
+            },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0u8..4, any::<bool>(), proptest::option::of(0u8..3)).prop_map(
+                    |(client, kip394, instance)| Op::JoinNew {
+                        client,
+                        kip394,
+                        instance
+                    }
+                ),
+                (0u8..8).prop_map(|member| Op::Rejoin { member }),
+                (0u8..8, any::<bool>()).prop_map(|(member, leader_assigns)| Op::Sync {
+                    member,
+                    leader_assigns
+                }),
+                (0u8..8).prop_map(|member| Op::Heartbeat { member }),
+                (0u8..8).prop_map(|member| Op::Leave { member }),
+                (0u16..20_000).prop_map(|ms| Op::Advance { ms }),
+            ]
+        }
+
+        fn record_answers(out: &[Output], answered: &mut BTreeMap<RequestId, usize>) {
+            for o in out {
+                let request = match o {
+                    Output::Join { request, .. }
+                    | Output::Sync { request, .. }
+                    | Output::Heartbeat { request, .. }
+                    | Output::Leave { request, .. } => *request,
+                    Output::Record(_) | Output::Timer { .. } => continue,
+                };
+                *answered.entry(request).or_default() += 1;
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn every_request_is_answered_once(ops in proptest::collection::vec(op(), 1..60)) {
+                let mut g = new_group();
+                let mut now = 0i64;
+                let mut next = 0u64;
+                let mut issued = Vec::new();
+                let mut answered = BTreeMap::new();
+                // Ids handed out so far, member or not, to exercise stale ids.
+                let mut known: Vec<(String, Option<String>)> = Vec::new();
+                let pick = |known: &[(String, Option<String>)], i: u8| {
+                    known.get(usize::from(i) % known.len().max(1)).cloned()
+                };
+                for op in ops {
+                    let request = RequestId(next);
+                    next += 1;
+                    let out = match op {
+                        Op::JoinNew { client, kip394, instance } => {
+                            let mut inp = input("", &format!("c{client}"));
+                            inp.require_known_member_id = kip394;
+                            inp.group_instance_id = instance.map(|i| format!("i{i}"));
+                            issued.push(request);
+                            g.join(request, inp, now)
+                        }
+                        Op::Rejoin { member } => {
+                            let Some((id, instance)) = pick(&known, member) else { continue };
+                            let mut inp = input(&id, "c");
+                            inp.group_instance_id = instance;
+                            issued.push(request);
+                            g.join(request, inp, now)
+                        }
+                        Op::Sync { member, leader_assigns } => {
+                            let Some((id, instance)) = pick(&known, member) else { continue };
+                            let mut s = sync_input(&id, g.generation_id(), &[]);
+                            s.group_instance_id = instance;
+                            if leader_assigns {
+                                s.assignments = g
+                                    .member_ids()
+                                    .into_iter()
+                                    .map(|m| (m, Bytes::from_static(b"x")))
+                                    .collect();
+                            }
+                            issued.push(request);
+                            g.sync(request, s, now)
+                        }
+                        Op::Heartbeat { member } => {
+                            let Some((id, instance)) = pick(&known, member) else { continue };
+                            issued.push(request);
+                            g.heartbeat(request, &id, instance.as_deref(), g.generation_id(), now)
+                        }
+                        Op::Leave { member } => {
+                            let Some((id, instance)) = pick(&known, member) else { continue };
+                            issued.push(request);
+                            g.leave(request, vec![LeaveMember { member_id: id, group_instance_id: instance }], now)
+                        }
+                        Op::Advance { ms } => {
+                            now += i64::from(ms);
+                            g.tick(now)
+                        }
+                    };
+                    for o in &out {
+                        if let Output::Join { response, .. } = o
+                            && !response.member_id.is_empty()
+                        {
+                            let instance = g
+                                .members
+                                .get(&response.member_id)
+                                .and_then(|m| m.group_instance_id.clone());
+                            known.push((response.member_id.clone(), instance));
+                        }
+                    }
+                    record_answers(&out, &mut answered);
+                }
+                // Drain: everyone leaves, then every timer runs out.
+                let leaving: Vec<LeaveMember> = g
+                    .member_ids()
+                    .into_iter()
+                    .map(|m| LeaveMember { member_id: m, group_instance_id: None })
+                    .collect();
+                issued.push(RequestId(next));
+                record_answers(&g.leave(RequestId(next), leaving, now), &mut answered);
+                // An initial delay may extend itself a few times.
+                for _ in 0..100 {
+                    let Some(deadline) = g.next_deadline_ms() else { break };
+                    now = now.max(deadline);
+                    record_answers(&g.tick(now), &mut answered);
+                }
+                prop_assert_eq!(g.state(), GroupState::Empty);
+                for r in &issued {
+                    prop_assert_eq!(answered.get(r).copied(), Some(1), "request {:?}", r);
+                }
+                prop_assert_eq!(answered.len(), issued.len());
+            }
+        }
     }
 }
