@@ -738,14 +738,36 @@ impl ClassicGroup {
     }
 
     fn complete_join(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        // Dynamic members that did not rejoin are gone. Static ones stay
+        // (KIP-345): only their session timeout removes them.
         let missing: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.pending_join.is_none())
+            .filter(|m| m.pending_join.is_none() && m.group_instance_id.is_none())
             .map(|m| m.member_id.clone())
             .collect();
         for member_id in missing {
             self.remove_member(&member_id, GroupError::UnknownMemberId, out);
+        }
+        if !self.members.is_empty() && self.members.values().all(|m| m.pending_join.is_none()) {
+            // Only absent static members are left: wait another rebalance
+            // timeout for them to rejoin or for their sessions to expire.
+            self.rebalance_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
+            self.initial_delay = None;
+            return;
+        }
+        if self
+            .leader
+            .as_ref()
+            .and_then(|l| self.members.get(l))
+            .is_none_or(|l| l.pending_join.is_none())
+        {
+            // The leader must be able to receive the member list.
+            self.leader = self
+                .members
+                .values()
+                .find(|m| m.pending_join.is_some())
+                .map(|m| m.member_id.clone());
         }
         self.rebalance_deadline_ms = None;
         self.initial_delay = None;
@@ -1591,6 +1613,63 @@ mod tests {
         assert_eq!(g.generation_id(), 2);
         assert!(!g.has_member(&ids[1]));
         assert_eq!(g.state(), GroupState::CompletingRebalance);
+    }
+
+    #[test]
+    fn rebalance_timeout_keeps_static_members_that_did_not_rejoin() {
+        let mut g = new_group();
+        let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
+        sync_all(&mut g, &ids, now);
+        g.join(RequestId(5), input("", "new"), now);
+        g.join(RequestId(6), static_input(&ids[1], "i1"), now);
+        let deadline = now + i64::from(REBALANCE_MS);
+        for t in (now..deadline).step_by(5_000) {
+            g.heartbeat(RequestId(7), &ids[0], Some("i0"), 1, t);
+        }
+        let out = g.tick(deadline);
+        let answered = joins(&out);
+        assert_eq!(answered.len(), 2);
+        assert!(
+            g.has_member(&ids[0]),
+            "a static member outlives the rebalance"
+        );
+        // The absent leader cannot get the member list: a rejoined member leads.
+        assert_eq!(g.leader(), Some(ids[1].as_str()));
+        let leader = answered.iter().find(|(r, _)| *r == RequestId(6)).unwrap();
+        assert_eq!(leader.1.members.len(), 3);
+        // Its old generation tells the absent member to rejoin.
+        let hb = g.heartbeat(RequestId(8), &ids[0], Some("i0"), 1, deadline);
+        assert_eq!(heartbeat_result(&hb), Err(GroupError::IllegalGeneration));
+    }
+
+    #[test]
+    fn join_completion_waits_while_only_absent_static_members_remain() {
+        let mut g = new_group();
+        let (ids, now) = joined(&mut g, vec![static_input("", "i0")]);
+        sync_all(&mut g, &ids, now);
+        // A dynamic newcomer joins, then leaves; i0 never rejoins.
+        g.join(RequestId(1), input("", "d"), now);
+        let deadline = now + i64::from(REBALANCE_MS);
+        for t in (now..deadline).step_by(5_000) {
+            g.heartbeat(RequestId(2), &ids[0], Some("i0"), 1, t);
+        }
+        let newcomer = g.member_ids()[1].clone();
+        g.leave(
+            RequestId(3),
+            vec![LeaveMember {
+                member_id: newcomer,
+                group_instance_id: None,
+            }],
+            now,
+        );
+        let out = g.tick(deadline);
+        assert!(joins(&out).is_empty());
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        assert_eq!(g.generation_id(), 1);
+        // Its session runs out; with nobody left the group empties.
+        let out = g.tick(deadline + i64::from(SESSION_MS));
+        assert!(!records(&out).is_empty());
+        assert_eq!(g.state(), GroupState::Empty);
     }
 
     /// (state setup, member, generation, expected)
