@@ -189,6 +189,8 @@ struct Member {
     pending_sync: Option<RequestId>,
     /// Session expiry; not enforced while a join or sync is parked.
     heartbeat_deadline_ms: i64,
+    /// Joined this generation but has not sent its SyncGroup yet.
+    awaiting_sync: bool,
 }
 
 impl Member {
@@ -226,6 +228,10 @@ pub struct ClassicGroup {
     /// KIP-394: ids handed out with MEMBER_ID_REQUIRED → expiry time.
     pending_members: IndexMap<String, i64>,
     rebalance_deadline_ms: Option<i64>,
+    /// Members that joined must sync within the rebalance timeout, or they
+    /// are removed (a member that heartbeats but never syncs would otherwise
+    /// hold its partitions unassigned forever).
+    sync_deadline_ms: Option<i64>,
     initial_delay: Option<InitialDelay>,
     new_member_added: bool,
     last_timer_ms: Option<i64>,
@@ -264,6 +270,7 @@ impl ClassicGroup {
             static_members: IndexMap::new(),
             pending_members: IndexMap::new(),
             rebalance_deadline_ms: None,
+            sync_deadline_ms: None,
             initial_delay: None,
             new_member_added: false,
             last_timer_ms: None,
@@ -313,6 +320,7 @@ impl ClassicGroup {
         sessions
             .chain(pending)
             .chain(self.rebalance_deadline_ms)
+            .chain(self.sync_deadline_ms)
             .min()
     }
 
@@ -550,6 +558,7 @@ impl ClassicGroup {
                 pending_join: Some(request),
                 pending_sync: None,
                 heartbeat_deadline_ms: now_ms + i64::from(input.session_timeout_ms),
+                awaiting_sync: false,
             },
         );
         if self.leader.is_none() {
@@ -708,6 +717,10 @@ impl ClassicGroup {
                 }
             }
         }
+        self.sync_deadline_ms = None;
+        for m in self.members.values_mut() {
+            m.awaiting_sync = false;
+        }
         let timeout = self.rebalance_timeout_ms();
         if self.state == GroupState::Empty {
             let delay = i64::from(self.config.initial_rebalance_delay_ms);
@@ -783,11 +796,13 @@ impl ClassicGroup {
         }
         self.protocol_name = self.select_protocol();
         self.transition(GroupState::CompletingRebalance, now_ms);
+        self.sync_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for member_id in ids {
             let response = self.join_response(&member_id, false);
             let member = self.members.get_mut(&member_id).expect("listed above");
             member.heartbeat_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
+            member.awaiting_sync = true;
             if let Some(request) = member.pending_join.take() {
                 out.push(Output::Join { request, response });
             }
@@ -907,6 +922,7 @@ impl ClassicGroup {
             GroupState::CompletingRebalance => {
                 let member = self.members.get_mut(&input.member_id).expect("validated");
                 member.heartbeat_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
+                member.awaiting_sync = false;
                 if let Some(old) = member.pending_sync.replace(request) {
                     out.push(Output::Sync {
                         request: old,
@@ -916,10 +932,15 @@ impl ClassicGroup {
                 if self.leader.as_deref() == Some(input.member_id.as_str()) {
                     self.complete_sync(input.assignments, now_ms, out);
                 }
+                self.maybe_clear_sync_deadline();
                 Ok(())
             }
             GroupState::Stable => {
                 self.touch(&input.member_id, now_ms);
+                if let Some(m) = self.members.get_mut(&input.member_id) {
+                    m.awaiting_sync = false;
+                }
+                self.maybe_clear_sync_deadline();
                 out.push(Output::Sync {
                     request,
                     result: Ok(self.sync_response(&input.member_id)),
@@ -959,6 +980,12 @@ impl ClassicGroup {
                 request,
                 result: Ok(self.sync_response(&member_id)),
             });
+        }
+    }
+
+    fn maybe_clear_sync_deadline(&mut self) {
+        if self.members.values().all(|m| !m.awaiting_sync) {
+            self.sync_deadline_ms = None;
         }
     }
 
@@ -1117,6 +1144,26 @@ impl ClassicGroup {
         if !expired.is_empty() || !expired_pending.is_empty() {
             self.on_member_removed(now_ms, &mut out);
         }
+        if matches!(
+            self.state,
+            GroupState::CompletingRebalance | GroupState::Stable
+        ) && self.sync_deadline_ms.is_some_and(|d| d <= now_ms)
+        {
+            self.sync_deadline_ms = None;
+            let unsynced: Vec<String> = self
+                .members
+                .values()
+                .filter(|m| m.awaiting_sync)
+                .map(|m| m.member_id.clone())
+                .collect();
+            for id in &unsynced {
+                tracing::debug!(group_id = %self.group_id, member_id = %id, "no SyncGroup within the rebalance timeout");
+                self.remove_member(id, GroupError::UnknownMemberId, &mut out);
+            }
+            if !unsynced.is_empty() {
+                self.on_member_removed(now_ms, &mut out);
+            }
+        }
         if self.state == GroupState::PreparingRebalance
             && self.rebalance_deadline_ms.is_some_and(|d| d <= now_ms)
         {
@@ -1268,6 +1315,7 @@ impl ClassicGroup {
                         pending_join: None,
                         pending_sync: None,
                         heartbeat_deadline_ms: i64::MAX,
+                        awaiting_sync: false,
                     });
                     m.assignment = mv.assignment.clone();
                     members.insert(mv.member_id.clone(), m);
@@ -1670,6 +1718,42 @@ mod tests {
         let out = g.tick(deadline + i64::from(SESSION_MS));
         assert!(!records(&out).is_empty());
         assert_eq!(g.state(), GroupState::Empty);
+    }
+
+    #[test]
+    fn a_member_that_never_syncs_is_removed_after_the_rebalance_timeout() {
+        let mut g = new_group();
+        let (ids, now) = joined(&mut g, vec![input("", "c0"), input("", "c1")]);
+        let out = g.sync(
+            RequestId(1),
+            sync_input(&ids[0], 1, &[(&ids[0], "a0")]),
+            now,
+        );
+        assert_eq!(syncs(&out).len(), 1);
+        assert_eq!(g.state(), GroupState::Stable);
+        let deadline = now + i64::from(REBALANCE_MS);
+        // c1 heartbeats happily but never asks for its assignment.
+        for t in (now..deadline).step_by(5_000) {
+            g.heartbeat(RequestId(2), &ids[1], None, 1, t);
+            g.heartbeat(RequestId(2), &ids[0], None, 1, t);
+        }
+        g.tick(deadline);
+        assert!(!g.has_member(&ids[1]));
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+    }
+
+    #[test]
+    fn members_that_sync_in_time_are_kept() {
+        let (mut g, ids, now) = stable(2);
+        let deadline = now + i64::from(REBALANCE_MS);
+        for t in (now..=deadline).step_by(5_000) {
+            for id in &ids {
+                g.heartbeat(RequestId(2), id, None, 1, t);
+            }
+            g.tick(t);
+        }
+        assert_eq!(g.state(), GroupState::Stable);
+        assert_eq!(g.member_ids(), ids);
     }
 
     /// (state setup, member, generation, expected)
