@@ -80,7 +80,13 @@ pub fn encode_response(
         api_version,
         reason: e.to_string(),
     };
-    let mut buf = BytesMut::with_capacity(256);
+    // Fetch responses carry the records: size them up front so the buffer
+    // is allocated once instead of doubling (and copying) its way up.
+    let body_hint = match response {
+        ResponseKind::Fetch(f) => f.compute_size(api_version).unwrap_or(0),
+        _ => 0,
+    };
+    let mut buf = BytesMut::with_capacity(64 + body_hint.max(192));
     buf.put_i32(0);
     // ApiVersions answers with header v0 at every version (KIP-511): a
     // client that sent a version we do not know must still parse it.
