@@ -7,7 +7,6 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::str_bytes;
 use crate::broker::Broker;
-use crate::ops::metrics;
 use crate::protocol::ApiError;
 
 pub async fn produce(
@@ -31,12 +30,8 @@ pub async fn produce(
                 match broker.replicas.partition(&name, pd.index) {
                     Some(partition) => match pd.records {
                         Some(records) => {
-                            let bytes = records.len();
                             let r = partition.append(records, now);
-                            if let Ok(ok) = &r {
-                                appended_any = true;
-                                metrics::record_produce(&name, bytes, ok.record_count);
-                            }
+                            appended_any |= r.is_ok();
                             r
                         }
                         None => Err(ApiError::CorruptMessage(

@@ -47,9 +47,26 @@ pub fn record_request_error(api: &'static str) {
     counter!(REQUEST_ERRORS_TOTAL, "api" => api).increment(1);
 }
 
-pub fn record_produce(topic: &str, bytes: usize, messages: u64) {
-    counter!(BYTES_IN_TOTAL).increment(bytes as u64);
-    counter!(MESSAGES_IN_TOTAL, "topic" => topic.to_string()).increment(messages);
+/// The produce probe of one partition: its handles are looked up once, when
+/// the partition opens, so an append costs two atomic adds.
+#[derive(Clone)]
+pub struct ProduceProbe {
+    bytes_in: metrics::Counter,
+    messages_in: metrics::Counter,
+}
+
+impl ProduceProbe {
+    pub fn for_topic(topic: &str) -> Self {
+        ProduceProbe {
+            bytes_in: counter!(BYTES_IN_TOTAL),
+            messages_in: counter!(MESSAGES_IN_TOTAL, "topic" => topic.to_string()),
+        }
+    }
+
+    pub fn record(&self, bytes: usize, messages: u64) {
+        self.bytes_in.increment(bytes as u64);
+        self.messages_in.increment(messages);
+    }
 }
 
 pub fn record_fetch(bytes: usize) {

@@ -20,6 +20,7 @@ use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, 
 use super::snapshot::{self, ProducerSnapshot};
 use crate::log::batch::{BatchHeader, BatchIter, LOG_OVERHEAD, peek_batch_size};
 use crate::log::{LogError, PartitionLog, ReadInfo};
+use crate::ops::metrics::ProduceProbe;
 use crate::protocol::ApiError;
 
 /// The outcome of a produce to one partition.
@@ -39,6 +40,7 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
     producers: Mutex<ProducerStateManager>,
+    probe: ProduceProbe,
 }
 
 impl Partition {
@@ -58,6 +60,7 @@ impl Partition {
             _ => (ProducerStateManager::default(), log.log_start_offset()),
         };
         let p = Partition {
+            probe: ProduceProbe::for_topic(&topic),
             topic,
             partition,
             topic_id,
@@ -154,7 +157,9 @@ impl Partition {
                 });
             }
         }
+        let bytes = records.len();
         let info = self.log.append(records, self.leader_epoch(), now_ms)?;
+        self.probe.record(bytes, info.record_count);
         if idempotent {
             let (batch, meta) = producer_entry(&header, info.base_offset, info.log_append_time_ms);
             producers.record(batch, meta, now_ms);
