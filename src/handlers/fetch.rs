@@ -4,7 +4,10 @@
 //! answered sessionless: session id 0, every partition in every response,
 //! which clients accept as "no session".
 
+use std::future::Future;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -32,29 +35,54 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
     }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let mut appends = broker.replicas.subscribe_appends();
     loop {
-        appends.borrow_and_update();
-        let (response, bytes, any_error) = read_once(broker, version, &req);
+        let mut waiters = Vec::new();
+        let (response, bytes, any_error) = read_once(broker, version, &req, &mut waiters);
         let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
         if satisfied || tokio::time::Instant::now() >= deadline {
             metrics::record_fetch(bytes);
             return response;
         }
-        if tokio::time::timeout_at(deadline, appends.changed())
+        // Long poll: only appends to the partitions asked for wake us.
+        if tokio::time::timeout_at(deadline, any_changed(&mut waiters))
             .await
             .is_err()
         {
-            let (response, bytes, _) = read_once(broker, version, &req);
+            let (response, bytes, _) = read_once(broker, version, &req, &mut Vec::new());
             metrics::record_fetch(bytes);
             return response;
         }
     }
 }
 
+/// Resolves when any of the receivers sees a new value (or its partition
+/// went away, which a re-read reports).
+async fn any_changed(waiters: &mut [watch::Receiver<i64>]) {
+    if waiters.is_empty() {
+        return std::future::pending().await;
+    }
+    let mut changes: Vec<_> = waiters.iter_mut().map(|w| Box::pin(w.changed())).collect();
+    std::future::poll_fn(|cx| {
+        for change in changes.iter_mut() {
+            if change.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// One pass over the requested partitions. Returns the response, the bytes
 /// of records in it, and whether any partition carried an error.
-fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+/// Each partition read is first subscribed to in `waiters`, so an append
+/// that lands after its read wakes the long poll.
+fn read_once(
+    broker: &Broker,
+    version: i16,
+    req: &FetchRequest,
+    waiters: &mut Vec<watch::Receiver<i64>>,
+) -> (FetchResponse, usize, bool) {
     let image = broker.metadata.current();
     let mut remaining = if req.max_bytes <= 0 {
         i32::MAX as usize
@@ -78,23 +106,24 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                 None => Err(ApiError::UnknownTopicId),
                 Some(name) => match broker.replicas.partition(name, p.partition) {
                     None => Err(ApiError::UnknownTopicOrPartition),
-                    Some(part) => part
-                        .check_leader_epoch(p.current_leader_epoch)
-                        .and_then(|()| {
-                            data = data
-                                .clone()
-                                .with_high_watermark(part.high_watermark())
-                                .with_last_stable_offset(part.high_watermark())
-                                .with_log_start_offset(part.log_start_offset());
-                            // Past the response limit only the first partition
-                            // with data still gets its first batch (KIP-74).
-                            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-                            if limit == 0 && total > 0 {
-                                Ok(None)
-                            } else {
-                                part.read(p.fetch_offset, limit.max(1)).map(Some)
-                            }
-                        }),
+                    Some(part) => {
+                        let high_watermark = part.high_watermark();
+                        data.high_watermark = high_watermark;
+                        data.last_stable_offset = high_watermark;
+                        data.log_start_offset = part.log_start_offset();
+                        waiters.push(part.subscribe_high_watermark());
+                        // Past the response limit only the first partition
+                        // with data still gets its first batch (KIP-74).
+                        let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                        part.check_leader_epoch(p.current_leader_epoch)
+                            .and_then(|()| {
+                                if limit == 0 && total > 0 {
+                                    Ok(None)
+                                } else {
+                                    part.read(p.fetch_offset, limit.max(1)).map(Some)
+                                }
+                            })
+                    }
                 },
             };
             match result {
@@ -110,8 +139,12 @@ fn read_once(broker: &Broker, version: i16, req: &FetchRequest) -> (FetchRespons
                 Err(e) => {
                     any_error = true;
                     tracing::debug!(topic = ?name, partition = p.partition, offset = p.fetch_offset, error = %e, "fetch partition error");
+                    // As Kafka: an errored partition reports no offsets.
                     data = data
                         .with_error_code(e.code())
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1)
                         .with_records(Some(Default::default()));
                 }
             }

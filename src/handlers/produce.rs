@@ -18,7 +18,6 @@ pub async fn produce(
     let acks_valid = matches!(acks, -1..=1);
     let image = broker.metadata.current();
     let now = crate::now_ms();
-    let mut appended_any = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
@@ -29,11 +28,7 @@ pub async fn produce(
             } else {
                 match broker.replicas.partition(&name, pd.index) {
                     Some(partition) => match pd.records {
-                        Some(records) => {
-                            let r = partition.append(records, now);
-                            appended_any |= r.is_ok();
-                            r
-                        }
+                        Some(records) => partition.append(records, now),
                         None => Err(ApiError::CorruptMessage(
                             "produce request without records".into(),
                         )),
@@ -70,9 +65,6 @@ pub async fn produce(
                 .with_name(kafka_protocol::messages::TopicName(str_bytes(name)))
                 .with_partition_responses(partitions),
         );
-    }
-    if appended_any {
-        broker.replicas.notify_appended();
     }
     if acks == 0 {
         return None;

@@ -1,7 +1,6 @@
 //! The partitions hosted by this broker, kept in step with the metadata
 //! image: a partition this node leads in the image gets a local log; one
-//! that left the image is deleted. Also the wake-up signal for fetches
-//! waiting on new data. Kafka counterpart: `ReplicaManager` plus the
+//! that left the image is deleted. Kafka counterpart: `ReplicaManager` plus the
 //! broker's metadata publisher that applies deltas to it.
 //!
 //! Called from the controller driver after each published image, and from
@@ -11,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
-use tokio::sync::watch;
 
 use super::Partition;
 use crate::config::BrokerConfig;
@@ -31,7 +29,6 @@ pub struct ReplicaManager {
     partitions: DashMap<(String, i32), Arc<Partition>>,
     /// The topic images last applied, to re-apply configs only on change.
     applied_topics: Mutex<HashMap<String, Arc<TopicImage>>>,
-    appended: watch::Sender<u64>,
 }
 
 impl ReplicaManager {
@@ -44,7 +41,6 @@ impl ReplicaManager {
             logs,
             partitions: DashMap::new(),
             applied_topics: Mutex::new(HashMap::new()),
-            appended: watch::channel(0).0,
         }
     }
 
@@ -98,15 +94,6 @@ impl ReplicaManager {
 
     pub fn partition_count(&self) -> usize {
         self.partitions.len()
-    }
-
-    /// A receiver that changes after every append; fetches wait on it.
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
-    }
-
-    pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Brings local partitions in line with `image`: deletes those that left

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
@@ -39,6 +40,8 @@ pub struct Partition {
     pub log: Arc<PartitionLog>,
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
+    /// Publishes each new high watermark; long-polling fetches wait on it.
+    high_watermark_changed: watch::Sender<i64>,
     producers: Mutex<ProducerStateManager>,
     probe: ProduceProbe,
 }
@@ -65,6 +68,7 @@ impl Partition {
             partition,
             topic_id,
             high_watermark: AtomicI64::new(log.log_end_offset()),
+            high_watermark_changed: watch::channel(log.log_end_offset()).0,
             log,
             leader_epoch: AtomicI32::new(leader_epoch),
             producers: Mutex::new(state),
@@ -129,6 +133,13 @@ impl Partition {
         self.log.log_start_offset()
     }
 
+    /// A receiver that changes when the high watermark moves: what a
+    /// long-polling fetch of this partition waits on. Subscribe before
+    /// reading so an append between the read and the wait is not missed.
+    pub fn subscribe_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark_changed.subscribe()
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.log.log_end_offset()
     }
@@ -166,8 +177,10 @@ impl Partition {
         }
         drop(producers);
         // A single replica: everything appended is committed.
+        let high_watermark = info.last_offset + 1;
         self.high_watermark
-            .fetch_max(info.last_offset + 1, Ordering::AcqRel);
+            .fetch_max(high_watermark, Ordering::AcqRel);
+        self.high_watermark_changed.send_replace(high_watermark);
         debug_assert!(self.high_watermark() <= self.log.log_end_offset());
         Ok(ProduceResult {
             base_offset: info.base_offset,
