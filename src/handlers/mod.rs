@@ -31,14 +31,21 @@ pub struct RequestContext {
     pub listener_name: String,
 }
 
-/// Handles one request. `None` means no response is sent (Produce with acks=0).
-pub async fn handle(
-    broker: &Broker,
-    ctx: &RequestContext,
-    request: RequestKind,
-) -> Option<ResponseKind> {
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Reply {
+    Send(ResponseKind),
+    /// Produce with acks=0: no response at all.
+    Nothing,
+    /// A request the versions table admitted but no handler serves: a bug
+    /// in the table. The connection is closed rather than left waiting.
+    Unhandled,
+}
+
+/// Handles one request.
+pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind) -> Reply {
     let v = ctx.api_version;
-    Some(match request {
+    Reply::Send(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions_response()),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
@@ -50,9 +57,10 @@ pub async fn handle(
             ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(broker, r))
         }
         RequestKind::Produce(r) => {
-            return produce::produce(broker, v, r)
-                .await
-                .map(ResponseKind::Produce);
+            return match produce::produce(broker, v, r).await {
+                Some(resp) => Reply::Send(ResponseKind::Produce(resp)),
+                None => Reply::Nothing,
+            };
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(broker, v, r).await),
         RequestKind::ListOffsets(r) => {
@@ -92,7 +100,7 @@ pub async fn handle(
             // The versions table admits only the keys above; reaching this
             // is a bug in the table, not a client's fault.
             tracing::error!(request = ?std::mem::discriminant(&other), "request admitted by the versions table has no handler");
-            return None;
+            return Reply::Unhandled;
         }
     })
 }

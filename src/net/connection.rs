@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::broker::Broker;
-use crate::handlers::{self, RequestContext, unsupported_version_response};
+use crate::handlers::{self, Reply, RequestContext, unsupported_version_response};
 use crate::ops::metrics;
 use crate::protocol::codec::{decode_request, encode_response, peek_preamble};
 use crate::protocol::versions::{self, supported_range};
@@ -170,8 +170,12 @@ impl Connection {
             .instrument(span)
             .await;
         metrics::record_request(range.name, started.elapsed());
-        let Some(response) = response else {
-            return Ok(());
+        let response = match response {
+            Reply::Send(response) => response,
+            Reply::Nothing => return Ok(()),
+            Reply::Unhandled => {
+                return Err(Close::Protocol(format!("{} has no handler", range.name)));
+            }
         };
         match encode_response(api_key, pre.api_version, pre.correlation_id, &response) {
             Ok(bytes) => self.write(&bytes).await,
