@@ -9,7 +9,7 @@ import time
 
 import pytest
 from confluent_kafka import KafkaError, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from clients import aio_produce, ck_consume, kcat_metadata, kp_consumer, kp_produce, Rec
 
@@ -98,3 +98,21 @@ def test_unknown_topic_refused_when_off(no_autocreate_broker, topic_name, kcat_p
     # Nothing was created behind our back.
     assert wait_partitions_kp(bs, topic, timeout=2) == set()
     assert topic not in AdminClient({"bootstrap.servers": bs}).list_topics(timeout=10).topics
+
+
+def test_the_metadata_log_name_is_reserved(autocreate_broker, kcat_path):
+    """`__cluster_metadata-0` holds the metadata log: neither auto-create nor
+    CreateTopics may make a topic of that name, and the broker still starts."""
+    b = autocreate_broker
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    fut = admin.create_topics([NewTopic("__cluster_metadata", 1, 1)])["__cluster_metadata"]
+    with pytest.raises(Exception) as e:
+        fut.result(timeout=30)
+    assert e.value.args[0].code() == KafkaError.INVALID_REQUEST
+    # Metadata with auto-create on: refused, nothing created.
+    md = kcat_metadata(b.bootstrap, "__cluster_metadata")
+    [t] = md["topics"]
+    assert t.get("error") or not t.get("partitions"), t
+    assert kp_produce(b.bootstrap, "ordinary-after-reserved", [Rec(0, b"k", b"v")]) == [(0, 0)]
+    b.restart()
+    assert wait_partitions_kp(b.bootstrap, "ordinary-after-reserved") == set(range(PARTITIONS))

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 use crate::config::topic::validate_topic_config;
+use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, MetadataRecord};
 use crate::protocol::ApiError;
 
@@ -154,6 +155,13 @@ fn plan_topic(
     taken: &HashSet<String>,
 ) -> Result<Plan, ApiError> {
     validate_topic_name(&topic.name)?;
+    // The metadata log lives in `__cluster_metadata-0`: a topic of that name
+    // would share its directory. Kafka reserves the name too.
+    if topic.name == METADATA_TOPIC {
+        return Err(ApiError::InvalidRequest(format!(
+            "creation of internal topic {METADATA_TOPIC} is prohibited"
+        )));
+    }
     if image.topic(&topic.name).is_some() {
         return Err(ApiError::TopicAlreadyExists(topic.name.clone()));
     }
@@ -436,6 +444,7 @@ mod tests {
             (new_topic("a_b", 1), 17),
             (new_topic("bad/name", 1), 17),
             (new_topic("zero", 0), 37),
+            (new_topic("__cluster_metadata", 1), 42),
             (bad_rf, 38),
             (bad_config, 40),
             (unknown_config, 40),
