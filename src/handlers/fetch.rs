@@ -11,9 +11,8 @@ use tokio::sync::watch;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::str_bytes;
 use crate::broker::Broker;
 use crate::ops::metrics;
 use crate::protocol::ApiError;
@@ -94,19 +93,19 @@ fn read_once(
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         // v13+ names topics by id.
-        let name: Option<String> = if version >= 13 {
-            image.topic_by_id(&t.topic_id).map(|ti| ti.name.clone())
+        let name: Option<&str> = if version >= 13 {
+            image.topic_by_id(&t.topic_id).map(|ti| ti.name.as_str())
         } else {
-            Some(t.topic.0.to_string())
+            Some(t.topic.0.as_str())
         };
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let mut data = PartitionData::default().with_partition_index(p.partition);
-            let result = match &name {
+            let result = match name {
                 None => Err(ApiError::UnknownTopicId),
-                Some(name) => match broker.replicas.partition(name, p.partition) {
-                    None => Err(ApiError::UnknownTopicOrPartition),
-                    Some(part) => {
+                Some(name) => match broker.replicas.leader(name, p.partition) {
+                    Err(e) => Err(e),
+                    Ok(part) => {
                         let high_watermark = part.high_watermark();
                         data.high_watermark = high_watermark;
                         data.last_stable_offset = high_watermark;
@@ -154,7 +153,7 @@ fn read_once(
         if version >= 13 {
             topic = topic.with_topic_id(t.topic_id);
         } else {
-            topic = topic.with_topic(TopicName(str_bytes(name.unwrap_or_default())));
+            topic = topic.with_topic(t.topic.clone());
         }
         topics.push(topic);
     }

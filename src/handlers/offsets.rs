@@ -1,7 +1,6 @@
 //! ListOffsets, OffsetForLeaderEpoch and DeleteRecords: offset look-ups and
 //! the log start offset, per partition.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -35,15 +34,13 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
         .topics
         .into_iter()
         .map(|t| {
-            let name = t.name.0.to_string();
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let result = broker
                         .replicas
-                        .partition(&name, p.partition_index)
-                        .ok_or(ApiError::UnknownTopicOrPartition)
+                        .leader(t.name.0.as_str(), p.partition_index)
                         .and_then(|part| {
                             part.check_leader_epoch(p.current_leader_epoch)?;
                             look_up(&part, p.timestamp)
@@ -102,15 +99,14 @@ pub fn offset_for_leader_epoch(
         .topics
         .into_iter()
         .map(|t| {
-            let name = t.topic.0.to_string();
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let resp = EpochEndOffset::default().with_partition(p.partition);
-                    match broker.replicas.partition(&name, p.partition) {
-                        None => resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
-                        Some(part) => match part.check_leader_epoch(p.current_leader_epoch) {
+                    match broker.replicas.leader(t.topic.0.as_str(), p.partition) {
+                        Err(e) => resp.with_error_code(e.code()),
+                        Ok(part) => match part.check_leader_epoch(p.current_leader_epoch) {
                             Err(e) => resp.with_error_code(e.code()),
                             // Every batch this node leads carries its one
                             // epoch: a requested epoch at or past it ends at
@@ -136,15 +132,13 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
         .topics
         .into_iter()
         .map(|t| {
-            let name = t.name.0.to_string();
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let result = broker
                         .replicas
-                        .partition(&name, p.partition_index)
-                        .ok_or(ApiError::UnknownTopicOrPartition)
+                        .leader(t.name.0.as_str(), p.partition_index)
                         .and_then(|part| part.delete_records_before(p.offset));
                     let resp = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);

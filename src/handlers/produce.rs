@@ -16,25 +16,27 @@ pub async fn produce(
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
     let acks_valid = matches!(acks, -1..=1);
-    let image = broker.metadata.current();
     let now = crate::now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
-        let name = topic.name.0.to_string();
+        let name = topic.name.0.as_str();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let result = if !acks_valid {
                 Err(ApiError::InvalidRequiredAcks)
             } else {
-                match broker.replicas.partition(&name, pd.index) {
+                match broker.replicas.partition(name, pd.index) {
                     Some(partition) => match pd.records {
                         Some(records) => partition.append(records, now),
                         None => Err(ApiError::CorruptMessage(
                             "produce request without records".into(),
                         )),
                     },
-                    None if image
-                        .topic(&name)
+                    // In the image but not hosted: its log failed to open.
+                    None if broker
+                        .metadata
+                        .current()
+                        .topic(name)
                         .is_some_and(|t| t.partitions.contains_key(&pd.index)) =>
                     {
                         Err(ApiError::KafkaStorage(
@@ -62,7 +64,7 @@ pub async fn produce(
         }
         responses.push(
             TopicProduceResponse::default()
-                .with_name(kafka_protocol::messages::TopicName(str_bytes(name)))
+                .with_name(topic.name)
                 .with_partition_responses(partitions),
         );
     }

@@ -16,6 +16,7 @@ use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
 use crate::log::LogManager;
 use crate::metadata::{MetadataImage, TopicImage};
+use crate::protocol::ApiError;
 
 pub struct ReplicaManager {
     node_id: i32,
@@ -26,7 +27,9 @@ pub struct ReplicaManager {
     /// The dynamic broker configs `effective` was built from.
     applied_broker_configs: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     logs: Arc<LogManager>,
-    partitions: DashMap<(String, i32), Arc<Partition>>,
+    /// Hosted partitions by topic, then partition: looked up by `&str` on
+    /// every produce and fetch without allocating a key.
+    partitions: DashMap<String, HashMap<i32, Arc<Partition>>>,
     /// The topic images last applied, to re-apply configs only on change.
     applied_topics: Mutex<HashMap<String, Arc<TopicImage>>>,
 }
@@ -87,13 +90,18 @@ impl ReplicaManager {
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        self.partitions
-            .get(&(topic.to_string(), partition))
-            .map(|p| p.value().clone())
+        self.partitions.get(topic)?.get(&partition).cloned()
+    }
+
+    /// The hosted partition, or UNKNOWN_TOPIC_OR_PARTITION: what every
+    /// per-partition request handler starts with.
+    pub fn leader(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ApiError> {
+        self.partition(topic, partition)
+            .ok_or(ApiError::UnknownTopicOrPartition)
     }
 
     pub fn partition_count(&self) -> usize {
-        self.partitions.len()
+        self.partitions.iter().map(|t| t.value().len()).sum()
     }
 
     /// Brings local partitions in line with `image`: deletes those that left
@@ -112,22 +120,24 @@ impl ReplicaManager {
             applied.clear();
         }
 
-        let stale: Vec<(String, i32)> = self
-            .partitions
-            .iter()
-            .filter(|entry| {
-                let (topic, p) = entry.key();
-                match image.topic(topic) {
-                    Some(t) => {
-                        t.topic_id != entry.value().topic_id || !t.partitions.contains_key(p)
-                    }
-                    None => true,
+        let mut stale: Vec<(String, i32)> = Vec::new();
+        for entry in self.partitions.iter() {
+            let in_image = image.topic(entry.key());
+            for (&p, partition) in entry.value() {
+                let kept = in_image.is_some_and(|t| {
+                    t.topic_id == partition.topic_id && t.partitions.contains_key(&p)
+                });
+                if !kept {
+                    stale.push((entry.key().clone(), p));
                 }
-            })
-            .map(|entry| entry.key().clone())
-            .collect();
+            }
+        }
         for (topic, p) in stale {
-            self.partitions.remove(&(topic.clone(), p));
+            if let Some(mut hosted) = self.partitions.get_mut(&topic) {
+                hosted.remove(&p);
+            }
+            self.partitions
+                .remove_if(&topic, |_, hosted| hosted.is_empty());
             applied.remove(&topic);
             if let Err(e) = self.logs.delete(&topic, p) {
                 tracing::error!(topic, partition = p, error = %e, "could not delete the log of a deleted partition");
@@ -148,8 +158,7 @@ impl ReplicaManager {
                 if state.leader != self.node_id {
                     continue;
                 }
-                let key = (name.clone(), p);
-                if let Some(existing) = self.partitions.get(&key) {
+                if let Some(existing) = self.partition(name, p) {
                     existing.log.update_config(log_config.clone());
                     existing.set_leader_epoch(state.leader_epoch);
                     continue;
@@ -164,7 +173,10 @@ impl ReplicaManager {
                             state.leader_epoch,
                             log,
                         );
-                        self.partitions.insert(key, Arc::new(partition));
+                        self.partitions
+                            .entry(name.clone())
+                            .or_default()
+                            .insert(p, Arc::new(partition));
                     }
                     Err(e) => {
                         tracing::error!(topic = %name, partition = p, error = %e, "could not open partition log");
@@ -180,8 +192,10 @@ impl ReplicaManager {
     pub fn checkpoint_all(&self, now_ms: i64, flush_log: bool) {
         let expiration = self.config.producer_id_expiration_ms as i64;
         for entry in self.partitions.iter() {
-            if let Err(e) = entry.value().checkpoint(now_ms, expiration, flush_log) {
-                tracing::error!(topic = %entry.key().0, partition = entry.key().1, error = %e, "partition checkpoint failed");
+            for (p, partition) in entry.value() {
+                if let Err(e) = partition.checkpoint(now_ms, expiration, flush_log) {
+                    tracing::error!(topic = %entry.key(), partition = p, error = %e, "partition checkpoint failed");
+                }
             }
         }
     }
