@@ -146,6 +146,17 @@ def test_incremental_alter_configs(broker, ck_admin, kp_admin, topic_name):
     assert configs["max.message.bytes"][1] != DYNAMIC_TOPIC_CONFIG, "DELETE must drop the override"
     assert kp_configs(kp_admin, topic)["max.message.bytes"] == configs["max.message.bytes"]
 
+    # An undefined operation code refuses the whole resource: the valid SET
+    # beside it is not applied either.
+    with wire.connect(broker.bootstrap) as s:
+        payload = wire.request(s, wire.incremental_alter_configs_v0(78, topic, [
+            ("segment.bytes", wire.OP_SET, "2097152"),
+            ("retention.ms", 9, "1"),
+        ]))
+    _, results = wire.parse_incremental_alter_configs_v0(payload)
+    assert [code for code, _msg, _rtype, _name in results] == [42]
+    assert ck_configs(ck_admin, topic)["segment.bytes"][1] != DYNAMIC_TOPIC_CONFIG
+
 
 def test_legacy_alter_configs_replaces_the_whole_set(broker, ck_admin, kp_admin, topic_name):
     """AlterConfigs (non-incremental) sets exactly the given keys; every other override is dropped."""

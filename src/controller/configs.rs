@@ -22,16 +22,18 @@ pub enum AlterOp {
     Delete,
     Append,
     Subtract,
+    /// A code the protocol does not define: the whole resource is refused.
+    Unknown(i8),
 }
 
 impl AlterOp {
-    pub fn from_code(code: i8) -> Option<AlterOp> {
+    pub fn from_code(code: i8) -> AlterOp {
         match code {
-            0 => Some(AlterOp::Set),
-            1 => Some(AlterOp::Delete),
-            2 => Some(AlterOp::Append),
-            3 => Some(AlterOp::Subtract),
-            _ => None,
+            0 => AlterOp::Set,
+            1 => AlterOp::Delete,
+            2 => AlterOp::Append,
+            3 => AlterOp::Subtract,
+            other => AlterOp::Unknown(other),
         }
     }
 }
@@ -122,6 +124,12 @@ fn plan(
     for change in &req.changes {
         check_key(is_broker, &change.name)?;
         match change.op {
+            AlterOp::Unknown(code) => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "unknown config operation {code} for '{}'",
+                    change.name
+                )));
+            }
             AlterOp::Set => {
                 let value = change.value.clone().ok_or_else(|| {
                     ApiError::InvalidConfig(format!("null value for config '{}'", change.name))
@@ -413,6 +421,16 @@ mod tests {
             (
                 topic_req(vec![change("no.such", AlterOp::Set, Some("1"))], true),
                 40,
+            ),
+            (
+                topic_req(
+                    vec![
+                        change("segment.bytes", AlterOp::Set, Some("1048576")),
+                        change("retention.ms", AlterOp::from_code(9), Some("1")),
+                    ],
+                    true,
+                ),
+                42,
             ),
             (
                 topic_req(

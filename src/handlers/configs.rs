@@ -11,6 +11,8 @@ use kafka_protocol::messages::{
     incremental_alter_configs_response,
 };
 
+use kafka_protocol::protocol::StrBytes;
+
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::config::topic::{DescribedConfig, describe_broker_configs, describe_topic_configs};
@@ -106,13 +108,14 @@ fn to_result(
     r
 }
 
+/// Runs the decisions and pairs each resource with its outcome.
 async fn run_alter(
     broker: &Broker,
     requests: Vec<AlterRequest>,
     validate_only: bool,
-) -> Vec<Result<(), ApiError>> {
+) -> Vec<(AlterRequest, Result<(), ApiError>)> {
     let static_config = broker.config.clone();
-    match broker
+    let results = match broker
         .controller
         .decide(|image| {
             let (records, results) = configs::alter_configs(image, &static_config, &requests);
@@ -122,6 +125,37 @@ async fn run_alter(
     {
         Ok(r) => r,
         Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+    };
+    requests.into_iter().zip(results).collect()
+}
+
+/// The error code and message of one resource's outcome.
+fn outcome(result: &Result<(), ApiError>) -> (i16, Option<StrBytes>) {
+    match result {
+        Ok(()) => (0, None),
+        Err(e) => (e.code(), Some(str_bytes(e.message()))),
+    }
+}
+
+fn alter_request(
+    resource_type: i8,
+    name: &StrBytes,
+    incremental: bool,
+    changes: Vec<ConfigChange>,
+) -> AlterRequest {
+    AlterRequest {
+        resource_type,
+        resource_name: name.to_string(),
+        changes,
+        incremental,
+    }
+}
+
+fn change(name: &StrBytes, op: AlterOp, value: &Option<StrBytes>) -> ConfigChange {
+    ConfigChange {
+        name: name.to_string(),
+        op,
+        value: value.as_ref().map(|v| v.to_string()),
     }
 }
 
@@ -129,91 +163,56 @@ pub async fn incremental_alter_configs(
     broker: &Broker,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let mut bad_ops = Vec::new();
-    let requests: Vec<AlterRequest> = req
+    let requests = req
         .resources
         .iter()
         .map(|r| {
             let changes = r
                 .configs
                 .iter()
-                .filter_map(|c| match AlterOp::from_code(c.config_operation) {
-                    Some(op) => Some(ConfigChange {
-                        name: c.name.to_string(),
-                        op,
-                        value: c.value.as_ref().map(|v| v.to_string()),
-                    }),
-                    None => {
-                        bad_ops.push(r.resource_name.to_string());
-                        None
-                    }
-                })
+                .map(|c| change(&c.name, AlterOp::from_code(c.config_operation), &c.value))
                 .collect();
-            AlterRequest {
-                resource_type: r.resource_type,
-                resource_name: r.resource_name.to_string(),
-                changes,
-                incremental: true,
-            }
+            alter_request(r.resource_type, &r.resource_name, true, changes)
         })
         .collect();
-    let results = run_alter(broker, requests.clone(), req.validate_only).await;
-    let responses = requests
+    let responses = run_alter(broker, requests, req.validate_only)
+        .await
         .into_iter()
-        .zip(results)
-        .map(|(r, res)| {
-            let res = if bad_ops.contains(&r.resource_name) {
-                Err(ApiError::InvalidRequest("unknown config operation".into()))
-            } else {
-                res
-            };
-            let base = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+        .map(|(r, result)| {
+            let (code, message) = outcome(&result);
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
-                .with_resource_name(str_bytes(r.resource_name));
-            match res {
-                Ok(()) => base,
-                Err(e) => base
-                    .with_error_code(e.code())
-                    .with_error_message(Some(str_bytes(e.message()))),
-            }
+                .with_resource_name(str_bytes(r.resource_name))
+                .with_error_code(code)
+                .with_error_message(message)
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
 pub async fn alter_configs(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {
-    let requests: Vec<AlterRequest> = req
+    let requests = req
         .resources
         .iter()
-        .map(|r| AlterRequest {
-            resource_type: r.resource_type,
-            resource_name: r.resource_name.to_string(),
-            changes: r
+        .map(|r| {
+            let changes = r
                 .configs
                 .iter()
-                .map(|c| ConfigChange {
-                    name: c.name.to_string(),
-                    op: AlterOp::Set,
-                    value: c.value.as_ref().map(|v| v.to_string()),
-                })
-                .collect(),
-            incremental: false,
+                .map(|c| change(&c.name, AlterOp::Set, &c.value))
+                .collect();
+            alter_request(r.resource_type, &r.resource_name, false, changes)
         })
         .collect();
-    let results = run_alter(broker, requests.clone(), req.validate_only).await;
-    let responses = requests
+    let responses = run_alter(broker, requests, req.validate_only)
+        .await
         .into_iter()
-        .zip(results)
-        .map(|(r, res)| {
-            let base = alter_configs_response::AlterConfigsResourceResponse::default()
+        .map(|(r, result)| {
+            let (code, message) = outcome(&result);
+            alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
-                .with_resource_name(str_bytes(r.resource_name));
-            match res {
-                Ok(()) => base,
-                Err(e) => base
-                    .with_error_code(e.code())
-                    .with_error_message(Some(str_bytes(e.message()))),
-            }
+                .with_resource_name(str_bytes(r.resource_name))
+                .with_error_code(code)
+                .with_error_message(message)
         })
         .collect();
     AlterConfigsResponse::default().with_responses(responses)
