@@ -1,7 +1,8 @@
 //! The running node: the handles every request handler needs, and the
 //! start-up order that builds them. Start: log dirs (meta.properties) →
 //! log manager → metadata log replayed into the image → replica manager
-//! applies the image → controller. Shutdown runs the reverse, in
+//! applies the image → controller → group coordinator (replays
+//! `__consumer_offsets`). Shutdown runs the reverse, in
 //! [`Broker::shutdown`].
 
 use std::fs;
@@ -12,6 +13,7 @@ use anyhow::Context;
 
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
+use crate::coordinator::service::GroupCoordinator;
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataCache;
 use crate::metadata::store::{METADATA_TOPIC, MetadataStore};
@@ -23,6 +25,7 @@ pub struct Broker {
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: Arc<Controller>,
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -59,12 +62,23 @@ impl Broker {
             metadata.clone(),
             replicas.clone(),
         ));
+        let groups = GroupCoordinator::new(
+            config.clone(),
+            metadata.clone(),
+            replicas.clone(),
+            controller.clone(),
+        );
+        let loaded = groups
+            .load()
+            .context("loading consumer groups from __consumer_offsets")?;
+        tracing::info!(groups = loaded, "consumer groups loaded");
         Ok(Broker {
             config,
             cluster_id,
             metadata,
             replicas,
             controller,
+            groups,
         })
     }
 

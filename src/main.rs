@@ -67,6 +67,7 @@ async fn run(config: runnel::config::BrokerConfig) -> anyhow::Result<()> {
     let retention_check =
         Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
     let broker = Arc::new(tokio::task::block_in_place(|| Broker::start(config))?);
+    broker.groups.start();
     let server = Server::start(broker.clone()).await?;
     tracing::info!(node_id = broker.config.node_id, cluster_id = %broker.cluster_id, "runnel started");
 

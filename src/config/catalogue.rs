@@ -734,6 +734,30 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         1,
         "Most members a consumer group may have.",
     ),
+    int(
+        "offset.metadata.max.bytes",
+        Some("4096"),
+        0,
+        "Longest metadata string an offset commit may carry.",
+    ),
+    int(
+        "group.consumer.session.timeout.ms",
+        Some("45000"),
+        1,
+        "Session timeout of members of KIP-848 consumer groups.",
+    ),
+    int(
+        "group.consumer.heartbeat.interval.ms",
+        Some("5000"),
+        1,
+        "Heartbeat interval asked of members of KIP-848 consumer groups.",
+    ),
+    int(
+        "group.consumer.max.size",
+        Some(INT_MAX),
+        1,
+        "Most members a KIP-848 consumer group may have.",
+    ),
     // --- transactions
     int(
         "transaction.state.log.num.partitions",

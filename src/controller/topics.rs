@@ -56,6 +56,17 @@ pub struct ClusterView {
     pub default_replication_factor: i16,
 }
 
+impl ClusterView {
+    /// The cluster as a single node sees it: itself, with its defaults.
+    pub fn of_node(config: &crate::config::BrokerConfig) -> ClusterView {
+        ClusterView {
+            brokers: vec![config.node_id],
+            default_num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor as i16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTopic {
     pub name: String,

@@ -308,6 +308,11 @@ impl ClassicGroup {
     pub fn assignment(&self, member_id: &str) -> Option<&Bytes> {
         self.members.get(member_id).map(|m| &m.assignment)
     }
+    /// Every member as a metadata record carries it: ids, client, timeouts,
+    /// its metadata for the chosen protocol, and its assignment.
+    pub fn members(&self) -> Vec<MemberMetadataValue> {
+        self.metadata_value().members
+    }
 
     /// The earliest time `tick` has work to do.
     pub fn next_deadline_ms(&self) -> Option<i64> {

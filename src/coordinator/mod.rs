@@ -17,6 +17,8 @@
 pub mod group;
 pub mod offsets;
 pub mod record;
+pub mod schema;
+pub mod service;
 
 use crate::protocol::ApiError;
 

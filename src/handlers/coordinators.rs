@@ -1,50 +1,100 @@
-//! FindCoordinator. The group and transaction coordinators are not built
-//! yet, so every key is answered COORDINATOR_NOT_AVAILABLE (retriable: a
-//! client keeps working with manual assignment and retries later).
+//! FindCoordinator. Group keys are answered with this node, which hosts
+//! every `__consumer_offsets` partition (created on the first request, as
+//! Kafka does). Transaction keys get COORDINATOR_NOT_AVAILABLE: there is no
+//! transaction coordinator yet, and a retriable answer keeps a transactional
+//! client waiting with a clear log line rather than failing half-way.
 //!
-//! The API is served anyway because librdkafka decides whether a broker
-//! supports LZ4 by whether it advertises FindCoordinator; without it kcat
-//! and confluent-kafka silently stop compressing with LZ4.
+//! The API must be served in any case: librdkafka decides whether a broker
+//! supports LZ4 by whether it advertises FindCoordinator.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
-use super::str_bytes;
+use super::{RequestContext, str_bytes};
+use crate::broker::Broker;
+use crate::config::Listener;
 use crate::protocol::ApiError;
 
-pub fn find_coordinator(version: i16, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let kind = match req.key_type {
-        0 => "group",
-        1 => "transaction",
-        _ => "unknown",
-    };
-    let err = ApiError::CoordinatorNotAvailable(format!(
-        "the {kind} coordinator is not available on this broker yet"
-    ));
+const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
+
+async fn find(
+    broker: &Broker,
+    ctx: &RequestContext,
+    key_type: i8,
+    key: &str,
+) -> Result<(i32, Listener), ApiError> {
+    match key_type {
+        KEY_GROUP => {
+            let node = broker.groups.coordinator_for(key).await?;
+            let endpoint = broker
+                .config
+                .advertised_for(&ctx.listener_name)
+                .ok_or_else(|| {
+                    ApiError::CoordinatorNotAvailable(format!(
+                        "no advertised endpoint for listener {}",
+                        ctx.listener_name
+                    ))
+                })?;
+            Ok((node, endpoint))
+        }
+        KEY_TRANSACTION => Err(ApiError::CoordinatorNotAvailable(
+            "transactions are not supported yet (no transaction coordinator)".into(),
+        )),
+        other => Err(ApiError::InvalidRequest(format!(
+            "unknown coordinator key type {other}"
+        ))),
+    }
+}
+
+pub async fn find_coordinator(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let version = ctx.api_version;
     // v4+ batches keys; earlier versions carry one key at the top level.
     if version >= 4 {
-        let coordinators = req
-            .coordinator_keys
-            .into_iter()
-            .map(|key| {
-                Coordinator::default()
+        let mut coordinators = Vec::with_capacity(req.coordinator_keys.len());
+        for key in req.coordinator_keys {
+            let c = Coordinator::default();
+            coordinators.push(match find(broker, ctx, req.key_type, key.as_str()).await {
+                Ok((node, endpoint)) => c
                     .with_key(key)
-                    .with_node_id(BrokerId(-1))
-                    .with_host(str_bytes(""))
-                    .with_port(-1)
-                    .with_error_code(err.code())
-                    .with_error_message(Some(str_bytes(err.message())))
-            })
-            .collect();
+                    .with_node_id(BrokerId(node))
+                    .with_host(str_bytes(endpoint.host))
+                    .with_port(i32::from(endpoint.port)),
+                Err(e) => {
+                    tracing::debug!(key = %key.as_str(), error = %e, "FindCoordinator refused");
+                    c.with_key(key)
+                        .with_node_id(BrokerId(-1))
+                        .with_host(str_bytes(""))
+                        .with_port(-1)
+                        .with_error_code(e.code())
+                        .with_error_message(Some(str_bytes(e.message())))
+                }
+            });
+        }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    let mut resp = FindCoordinatorResponse::default()
-        .with_error_code(err.code())
-        .with_node_id(BrokerId(-1))
-        .with_host(str_bytes(""))
-        .with_port(-1);
-    if version >= 1 {
-        resp = resp.with_error_message(Some(str_bytes(err.message())));
+    let resp = FindCoordinatorResponse::default();
+    match find(broker, ctx, req.key_type, req.key.as_str()).await {
+        Ok((node, endpoint)) => resp
+            .with_node_id(BrokerId(node))
+            .with_host(str_bytes(endpoint.host))
+            .with_port(i32::from(endpoint.port)),
+        Err(e) => {
+            tracing::debug!(key = %req.key.as_str(), error = %e, "FindCoordinator refused");
+            let resp = resp
+                .with_error_code(e.code())
+                .with_node_id(BrokerId(-1))
+                .with_host(str_bytes(""))
+                .with_port(-1);
+            if version >= 1 {
+                resp.with_error_message(Some(str_bytes(e.message())))
+            } else {
+                resp
+            }
+        }
     }
-    resp
 }

@@ -7,6 +7,8 @@ mod api_versions;
 mod configs;
 mod coordinators;
 mod fetch;
+mod group_offsets;
+mod groups;
 mod metadata;
 mod offsets;
 mod produce;
@@ -29,6 +31,15 @@ pub struct RequestContext {
     /// The listener the request arrived on; Metadata answers with the
     /// advertised endpoints of that listener.
     pub listener_name: String,
+    /// The client's address (group members' `client.host`).
+    pub peer: std::net::SocketAddr,
+}
+
+impl RequestContext {
+    /// The client host as Kafka reports it for group members: `/ip`.
+    pub fn client_host(&self) -> String {
+        format!("/{}", self.peer.ip())
+    }
 }
 
 /// What the connection does after a request.
@@ -94,7 +105,35 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
             configs::incremental_alter_configs(broker, r).await,
         ),
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(coordinators::find_coordinator(v, r))
+            ResponseKind::FindCoordinator(coordinators::find_coordinator(broker, ctx, r).await)
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(groups::join_group(broker, ctx, r).await)
+        }
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(groups::sync_group(broker, ctx, r).await)
+        }
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(broker, r).await),
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(groups::leave_group(broker, ctx, r).await)
+        }
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(groups::describe_groups(broker, ctx, r).await)
+        }
+        RequestKind::ListGroups(r) => {
+            ResponseKind::ListGroups(groups::list_groups(broker, ctx, r).await)
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(groups::delete_groups(broker, r).await)
+        }
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(group_offsets::offset_commit(broker, ctx, r).await)
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(group_offsets::offset_fetch(broker, ctx, r).await)
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(group_offsets::offset_delete(broker, r).await)
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, r).await)

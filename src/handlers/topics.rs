@@ -19,11 +19,7 @@ use crate::controller::topics::{self, ClusterView, NewTopic, PartitionIncrease, 
 use crate::protocol::ApiError;
 
 pub fn cluster_view(broker: &Broker) -> ClusterView {
-    ClusterView {
-        brokers: vec![broker.config.node_id],
-        default_num_partitions: broker.config.num_partitions,
-        default_replication_factor: broker.config.default_replication_factor as i16,
-    }
+    ClusterView::of_node(&broker.config)
 }
 
 pub async fn create_topics(

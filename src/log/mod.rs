@@ -9,6 +9,7 @@
 //! - [`segment`]: one `.log` file with its two indexes.
 //! - [`partition_log`]: the ordered segments of one partition: append, read,
 //!   roll, truncate, retention, look-ups by offset and time.
+//! - [`records`]: batches of whole records for the internal topics.
 //! - [`recovery`]: the scan that validates a segment after an unclean shutdown.
 //! - [`metrics`]: metric names and probes.
 //! - [`testing`]: builders of valid batches for tests.
@@ -27,6 +28,7 @@ pub mod index;
 pub mod manager;
 pub mod metrics;
 pub mod partition_log;
+pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod testing;

@@ -6,13 +6,10 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 
 use super::{MetadataImage, MetadataRecord};
-use crate::log::batch::BatchIter;
+use crate::log::records::{ReplayError, encode_batch, replay_log};
 use crate::log::{LogError, PartitionLog};
 
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -37,69 +34,27 @@ impl MetadataStore {
     /// Replays the whole log into a fresh image.
     pub fn load(&self) -> Result<MetadataImage, StoreError> {
         let mut image = MetadataImage::empty();
-        let mut offset = self.log.log_start_offset();
-        while offset < self.log.log_end_offset() {
-            let read = self.log.read(offset, 1 << 20, i64::MAX)?;
-            if read.records.is_empty() {
-                break;
-            }
-            for item in BatchIter::new(&read.records) {
-                let (header, bytes) = item?;
-                let decode_error = |reason: String| StoreError::Decode {
-                    offset: header.base_offset,
-                    reason,
-                };
-                let mut buf = read.records.slice_ref(bytes);
-                let set = RecordBatchDecoder::decode(&mut buf)
-                    .map_err(|e| decode_error(e.to_string()))?;
-                for record in set.records.iter().filter(|r| r.offset >= offset) {
-                    let value = record.value.as_deref().unwrap_or_default();
-                    let parsed = MetadataRecord::from_bytes(value)
-                        .map_err(|e| decode_error(e.to_string()))?;
-                    image.replay(record.offset, &parsed);
-                }
-                offset = offset.max(header.next_offset());
-            }
-        }
+        replay_log(&self.log, |offset, _key, value| {
+            let parsed =
+                MetadataRecord::from_bytes(value.unwrap_or_default()).map_err(|e| e.to_string())?;
+            image.replay(offset, &parsed);
+            Ok(())
+        })
+        .map_err(|e| match e {
+            ReplayError::Log(e) => StoreError::Log(e),
+            ReplayError::Decode { offset, reason } => StoreError::Decode { offset, reason },
+        })?;
         Ok(image)
     }
 
     /// Appends the records as one batch and fsyncs it. Returns the offset of
     /// the first record.
     pub fn append(&self, records: &[MetadataRecord], now_ms: i64) -> Result<i64, StoreError> {
-        let encoded: Vec<Record> = records
+        let encoded: Vec<(Option<Bytes>, Option<Bytes>)> = records
             .iter()
-            .enumerate()
-            .map(|(i, r)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: now_ms,
-                key: None,
-                value: Some(r.to_bytes().into()),
-                headers: Default::default(),
-            })
+            .map(|r| (None, Some(Bytes::from(r.to_bytes()))))
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            encoded.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|e| StoreError::Decode {
-            offset: -1,
-            reason: format!("encoding metadata batch: {e}"),
-        })?;
-        let info = self.log.append(buf.freeze(), 0, now_ms)?;
+        let info = self.log.append(encode_batch(&encoded, now_ms), 0, now_ms)?;
         self.log.flush()?;
         Ok(info.base_offset)
     }

@@ -157,6 +157,7 @@ impl Connection {
             correlation_id: pre.correlation_id,
             client_id: header.client_id.as_ref().map(|c| c.to_string()),
             listener_name: self.listener_name.clone(),
+            peer: self.peer,
         };
         let span = tracing::debug_span!(
             "request",
@@ -166,9 +167,18 @@ impl Connection {
             client_id = ctx.client_id.as_deref().unwrap_or("")
         );
         let started = Instant::now();
-        let response = handlers::handle(&self.broker, &ctx, request)
-            .instrument(span)
-            .await;
+        let handled = handlers::handle(&self.broker, &ctx, request).instrument(span);
+        // JoinGroup and SyncGroup may wait for a whole rebalance; at
+        // shutdown they are dropped unanswered (the client rejoins elsewhere
+        // or after the restart) instead of holding the drain for minutes.
+        let response = if matches!(api_key, ApiKey::JoinGroup | ApiKey::SyncGroup) {
+            tokio::select! {
+                r = handled => r,
+                _ = self.cancel.cancelled() => return Err(Close::Normal),
+            }
+        } else {
+            handled.await
+        };
         metrics::record_request(range.name, started.elapsed());
         let response = match response {
             Reply::Send(response) => response,

@@ -84,6 +84,22 @@ pub enum ApiError {
     NonEmptyGroup,
     #[error("the metadata field of the offset request was too large")]
     OffsetMetadataTooLarge,
+    #[error("the group id is empty or not valid")]
+    InvalidGroupId,
+    #[error("the group id does not exist")]
+    GroupIdNotFound,
+    #[error("the consumer group is subscribed to this topic")]
+    GroupSubscribedToTopic,
+    #[error("{0}")]
+    NotCoordinator(String),
+    #[error("the member epoch is fenced; the member must rejoin with epoch 0")]
+    FencedMemberEpoch,
+    #[error("the member epoch is stale; retry with the epoch of the last heartbeat")]
+    StaleMemberEpoch,
+    #[error("the group.instance.id is still used by another member")]
+    UnreleasedInstanceId,
+    #[error("{0}")]
+    UnsupportedAssignor(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -132,6 +148,14 @@ impl ApiError {
             ApiError::GroupMaxSizeReached => Kafka::GroupMaxSizeReached,
             ApiError::NonEmptyGroup => Kafka::NonEmptyGroup,
             ApiError::OffsetMetadataTooLarge => Kafka::OffsetMetadataTooLarge,
+            ApiError::InvalidGroupId => Kafka::InvalidGroupId,
+            ApiError::GroupIdNotFound => Kafka::GroupIdNotFound,
+            ApiError::GroupSubscribedToTopic => Kafka::GroupSubscribedToTopic,
+            ApiError::NotCoordinator(_) => Kafka::NotCoordinator,
+            ApiError::FencedMemberEpoch => Kafka::FencedMemberEpoch,
+            ApiError::StaleMemberEpoch => Kafka::StaleMemberEpoch,
+            ApiError::UnreleasedInstanceId => Kafka::UnreleasedInstanceId,
+            ApiError::UnsupportedAssignor(_) => Kafka::UnsupportedAssignor,
             ApiError::Internal(_) => Kafka::UnknownServerError,
         }
     }
@@ -201,6 +225,14 @@ mod tests {
             (ApiError::GroupMaxSizeReached, 81),
             (ApiError::NonEmptyGroup, 68),
             (ApiError::OffsetMetadataTooLarge, 12),
+            (ApiError::InvalidGroupId, 24),
+            (ApiError::GroupIdNotFound, 69),
+            (ApiError::GroupSubscribedToTopic, 86),
+            (ApiError::NotCoordinator(String::new()), 16),
+            (ApiError::FencedMemberEpoch, 110),
+            (ApiError::StaleMemberEpoch, 113),
+            (ApiError::UnreleasedInstanceId, 111),
+            (ApiError::UnsupportedAssignor(String::new()), 112),
             (ApiError::Internal(String::new()), -1),
         ];
         for (err, code) in table {

@@ -7,8 +7,8 @@
 //! - Produce is advertised from v0 although v0-2 are refused: librdkafka
 //!   stops compressing when a broker's Produce minimum is above 0.
 //! - Metadata and FindCoordinator keep v0.
-//! - FindCoordinator is served (answering COORDINATOR_NOT_AVAILABLE until
-//!   the coordinators exist): librdkafka disables LZ4 without it.
+//! - FindCoordinator is always served (transaction keys answer
+//!   COORDINATOR_NOT_AVAILABLE): librdkafka disables LZ4 without it.
 //! - Produce v12+ and EndTxn v5 (transactions V2) are never advertised
 //!   without the `transaction.version` finalized feature.
 
@@ -39,7 +39,15 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::Fetch, "Fetch", 4, 16),
     api(ApiKey::ListOffsets, "ListOffsets", 1, 9),
     api(ApiKey::Metadata, "Metadata", 0, 12),
+    api(ApiKey::OffsetCommit, "OffsetCommit", 2, 9),
+    api(ApiKey::OffsetFetch, "OffsetFetch", 1, 9),
     api(ApiKey::FindCoordinator, "FindCoordinator", 0, 6),
+    api(ApiKey::JoinGroup, "JoinGroup", 0, 9),
+    api(ApiKey::Heartbeat, "Heartbeat", 0, 4),
+    api(ApiKey::LeaveGroup, "LeaveGroup", 0, 5),
+    api(ApiKey::SyncGroup, "SyncGroup", 0, 5),
+    api(ApiKey::DescribeGroups, "DescribeGroups", 0, 5),
+    api(ApiKey::ListGroups, "ListGroups", 0, 5),
     api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
     api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
     api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
@@ -49,12 +57,14 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
     api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
     api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
+    api(ApiKey::DeleteGroups, "DeleteGroups", 0, 2),
     api(
         ApiKey::IncrementalAlterConfigs,
         "IncrementalAlterConfigs",
         0,
         1,
     ),
+    api(ApiKey::OffsetDelete, "OffsetDelete", 0, 0),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
     api(
         ApiKey::DescribeTopicPartitions,
@@ -106,6 +116,18 @@ mod tests {
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
             ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
+            ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+            ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+            ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+            ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+            ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+            ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+            ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+            ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+            ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+            ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+            ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
+            ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)

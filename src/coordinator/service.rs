@@ -1,0 +1,793 @@
+//! The group coordinator's async shell around the sans-IO cores: one
+//! [`ClassicGroup`] and one [`OffsetStore`] per group, each group behind its
+//! own lock, persisted in `__consumer_offsets`.
+//!
+//! A request takes the group's lock, calls the core, then settles the
+//! outputs in order: records are appended to the group's
+//! `__consumer_offsets` partition as one batch, and the responses that
+//! follow them are released only after that append. Parked requests
+//! (JoinGroup, SyncGroup) wait on a oneshot channel keyed by their
+//! [`RequestId`]; whichever later call completes them sends the answer.
+//! Each group has at most one timer task, re-armed at the core's latest
+//! deadline.
+//!
+//! On start, every partition of `__consumer_offsets` is replayed into the
+//! groups before the listeners open, so no request ever sees a group half
+//! loaded (Kafka answers COORDINATOR_LOAD_IN_PROGRESS in that window; this
+//! single-node broker never has one).
+//!
+//! Kafka counterpart: `GroupCoordinatorService`/`GroupCoordinatorShard` and
+//! the coordinator runtime's load and write paths.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::sync::{Mutex, oneshot};
+
+use super::group::{
+    ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
+    SyncInput, SyncResponse, UuidMemberIds,
+};
+use super::offsets::{CommitInput, OffsetStore};
+use super::record::{MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
+use super::schema::{self, StoredRecord};
+use super::{GroupConfig, GroupError};
+use crate::config::BrokerConfig;
+use crate::controller::Controller;
+use crate::controller::topics::NewTopic;
+use crate::log::records::{encode_batch, replay_log};
+use crate::metadata::MetadataCache;
+use crate::partition::ReplicaManager;
+use crate::protocol::ApiError;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// What DescribeGroups and ListGroups show of a group.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    /// Metadata and assignments are filled only when the group is Stable,
+    /// as Kafka shows them.
+    pub members: Vec<MemberMetadataValue>,
+}
+
+/// Kafka's name of a group state, as DescribeGroups and ListGroups spell it.
+pub fn state_name(state: GroupState) -> &'static str {
+    match state {
+        GroupState::Empty => "Empty",
+        GroupState::PreparingRebalance => "PreparingRebalance",
+        GroupState::CompletingRebalance => "CompletingRebalance",
+        GroupState::Stable => "Stable",
+        GroupState::Dead => "Dead",
+    }
+}
+
+/// Per-partition result of OffsetCommit, OffsetDelete.
+pub type PartitionResults = Vec<(String, i32, Result<(), ApiError>)>;
+
+struct Slot {
+    inner: Mutex<GroupInner>,
+}
+
+struct GroupInner {
+    group_id: String,
+    /// The group's `__consumer_offsets` partition.
+    partition: i32,
+    group: ClassicGroup,
+    offsets: OffsetStore,
+    waiters: HashMap<RequestId, oneshot::Sender<Output>>,
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+pub struct GroupCoordinator {
+    node_id: i32,
+    config: GroupConfig,
+    broker_config: Arc<BrokerConfig>,
+    metadata: Arc<MetadataCache>,
+    replicas: Arc<ReplicaManager>,
+    controller: Arc<Controller>,
+    groups: DashMap<String, Arc<Slot>>,
+    next_request: AtomicU64,
+    me: Weak<GroupCoordinator>,
+}
+
+impl GroupCoordinator {
+    pub fn new(
+        broker_config: Arc<BrokerConfig>,
+        metadata: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+        controller: Arc<Controller>,
+    ) -> Arc<GroupCoordinator> {
+        let config = GroupConfig {
+            min_session_timeout_ms: broker_config.group_min_session_timeout_ms,
+            max_session_timeout_ms: broker_config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: broker_config.group_initial_rebalance_delay_ms,
+            max_size: broker_config.group_max_size.max(1) as usize,
+            offsets_retention_ms: i64::from(broker_config.offsets_retention_minutes) * 60_000,
+            offset_metadata_max_bytes: broker_config.offset_metadata_max_bytes.max(0) as usize,
+        };
+        Arc::new_cyclic(|me| GroupCoordinator {
+            node_id: broker_config.node_id,
+            config,
+            broker_config,
+            metadata,
+            replicas,
+            controller,
+            groups: DashMap::new(),
+            next_request: AtomicU64::new(1),
+            me: me.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    // ---- load ----
+
+    /// Replays every `__consumer_offsets` partition into the groups. Called
+    /// once at start, before any request. Returns the number of groups.
+    pub fn load(&self) -> anyhow::Result<usize> {
+        let Some(topic) = self.metadata.current().topic(OFFSETS_TOPIC).cloned() else {
+            return Ok(0);
+        };
+        let mut loaded: HashMap<String, GroupInner> = HashMap::new();
+        for &partition in topic.partitions.keys() {
+            let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
+                anyhow::bail!("{OFFSETS_TOPIC}-{partition} is not hosted; cannot load its groups");
+            };
+            replay_log(&p.log, |_offset, key, value| {
+                let Some(key) = key else {
+                    return Err("a record without a key".into());
+                };
+                match schema::decode(key, value).map_err(|e| e.to_string())? {
+                    StoredRecord::Offset { group_id, record } => {
+                        self.loading(&mut loaded, &group_id, partition)
+                            .offsets
+                            .replay(&record);
+                    }
+                    StoredRecord::Group { group_id, record } => {
+                        self.loading(&mut loaded, &group_id, partition)
+                            .group
+                            .replay(&record);
+                    }
+                    StoredRecord::Other => {}
+                }
+                Ok(())
+            })
+            .map_err(|e| anyhow::anyhow!("loading {OFFSETS_TOPIC}-{partition}: {e}"))?;
+        }
+        let now = crate::now_ms();
+        let mut count = 0;
+        for (group_id, mut inner) in loaded {
+            if inner.group.state() == GroupState::Dead {
+                if inner.offsets.is_empty() {
+                    continue;
+                }
+                // Offsets committed after the group was deleted belong to a
+                // new, simple group of the same id.
+                inner.group = self.new_group(&group_id);
+            }
+            // Members get a full session to come back; timers are armed by
+            // `start`.
+            let _ = inner.group.on_loaded(now);
+            count += 1;
+            self.groups.insert(
+                group_id,
+                Arc::new(Slot {
+                    inner: Mutex::new(inner),
+                }),
+            );
+        }
+        Ok(count)
+    }
+
+    fn loading<'a>(
+        &self,
+        loaded: &'a mut HashMap<String, GroupInner>,
+        group_id: &str,
+        partition: i32,
+    ) -> &'a mut GroupInner {
+        loaded
+            .entry(group_id.to_string())
+            .or_insert_with(|| self.inner(group_id, partition))
+    }
+
+    fn new_group(&self, group_id: &str) -> ClassicGroup {
+        ClassicGroup::new(group_id, self.config.clone(), Box::new(UuidMemberIds))
+    }
+
+    fn inner(&self, group_id: &str, partition: i32) -> GroupInner {
+        GroupInner {
+            group_id: group_id.to_string(),
+            partition,
+            group: self.new_group(group_id),
+            offsets: OffsetStore::new(),
+            waiters: HashMap::new(),
+            timer: None,
+        }
+    }
+
+    /// Arms the session timers of loaded groups and starts the offset
+    /// expiry task. Needs the async runtime.
+    pub fn start(&self) {
+        let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
+        for slot in slots {
+            if let Ok(mut g) = slot.inner.try_lock()
+                && let Some(deadline) = g.group.next_deadline_ms()
+            {
+                self.arm_timer(&slot, &mut g, deadline);
+            }
+        }
+        let me = self.me.clone();
+        let every = Duration::from_millis(
+            self.broker_config
+                .offsets_retention_check_interval_ms
+                .max(100) as u64,
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                me.expire_offsets().await;
+            }
+        });
+    }
+
+    // ---- FindCoordinator ----
+
+    /// The node coordinating `group_id`, creating `__consumer_offsets` on
+    /// first use as Kafka does.
+    pub async fn coordinator_for(&self, group_id: &str) -> Result<i32, ApiError> {
+        self.partition_for(group_id).await?;
+        Ok(self.node_id)
+    }
+
+    /// The group's `__consumer_offsets` partition, hosted here.
+    async fn partition_for(&self, group_id: &str) -> Result<i32, ApiError> {
+        let partitions = match self.metadata.current().topic(OFFSETS_TOPIC) {
+            Some(t) => t.partitions.len() as i32,
+            None => self.create_offsets_topic().await?,
+        };
+        let partition = schema::partition_for(group_id, partitions);
+        if self.replicas.partition(OFFSETS_TOPIC, partition).is_none() {
+            return Err(ApiError::NotCoordinator(format!(
+                "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
+            )));
+        }
+        Ok(partition)
+    }
+
+    async fn create_offsets_topic(&self) -> Result<i32, ApiError> {
+        let c = &self.broker_config;
+        let topic = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: c.offsets_topic_num_partitions,
+            replication_factor: c.offsets_topic_replication_factor,
+            assignments: vec![],
+            configs: vec![
+                ("cleanup.policy".into(), Some("compact".into())),
+                (
+                    "segment.bytes".into(),
+                    Some(c.offsets_topic_segment_bytes.to_string()),
+                ),
+                ("compression.type".into(), Some("producer".into())),
+            ],
+        };
+        let unavailable = |e: ApiError| {
+            tracing::warn!(error = %e, "could not create {OFFSETS_TOPIC}");
+            ApiError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} cannot be created: {e}"))
+        };
+        let cluster = crate::controller::topics::ClusterView::of_node(&self.broker_config);
+        let result = self
+            .controller
+            .decide(|image| {
+                crate::controller::topics::create_topics(
+                    image,
+                    &cluster,
+                    &[topic],
+                    uuid::Uuid::new_v4,
+                )
+            })
+            .await
+            .map_err(unavailable)?;
+        match result.into_iter().next() {
+            Some(Ok(created)) => {
+                tracing::info!(
+                    partitions = created.num_partitions,
+                    "created {OFFSETS_TOPIC}"
+                );
+                Ok(created.num_partitions)
+            }
+            // Another request created it first.
+            Some(Err(ApiError::TopicAlreadyExists(_))) => self
+                .metadata
+                .current()
+                .topic(OFFSETS_TOPIC)
+                .map(|t| t.partitions.len() as i32)
+                .ok_or_else(|| unavailable(ApiError::UnknownTopicOrPartition)),
+            Some(Err(e)) => Err(unavailable(e)),
+            None => Err(unavailable(ApiError::Internal("no result".into()))),
+        }
+    }
+
+    // ---- slots ----
+
+    fn existing(&self, group_id: &str) -> Option<Arc<Slot>> {
+        self.groups.get(group_id).map(|e| e.value().clone())
+    }
+
+    async fn get_or_create(&self, group_id: &str) -> Result<Arc<Slot>, ApiError> {
+        if let Some(slot) = self.existing(group_id) {
+            return Ok(slot);
+        }
+        let partition = self.partition_for(group_id).await?;
+        Ok(self
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    inner: Mutex::new(self.inner(group_id, partition)),
+                })
+            })
+            .value()
+            .clone())
+    }
+
+    /// Calls the core with a fresh request id and waits for that request's
+    /// answer, which may come from a later call (a parked join or sync).
+    async fn call(
+        &self,
+        slot: Arc<Slot>,
+        f: impl FnOnce(&mut ClassicGroup, RequestId, i64) -> Vec<Output>,
+    ) -> Output {
+        let request = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut g = slot.inner.lock().await;
+            g.waiters.insert(request, tx);
+            let outputs = f(&mut g.group, request, crate::now_ms());
+            self.settle(&slot, &mut g, outputs);
+        }
+        rx.await.unwrap_or(Output::Heartbeat {
+            request,
+            result: Err(GroupError::CoordinatorNotAvailable),
+        })
+    }
+
+    /// Carries out the core's outputs in order: records are appended before
+    /// any response that follows them is released.
+    fn settle(&self, slot: &Arc<Slot>, g: &mut GroupInner, outputs: Vec<Output>) {
+        let mut pending: Vec<(Option<Bytes>, Option<Bytes>)> = Vec::new();
+        let mut failed = false;
+        for output in outputs {
+            match output {
+                Output::Record(record) => {
+                    let (k, v) = schema::encode_group(&g.group_id, &record);
+                    pending.push((Some(k), v));
+                }
+                Output::Timer { deadline_ms } => self.arm_timer(slot, g, deadline_ms),
+                response => {
+                    if !pending.is_empty() {
+                        failed |= self
+                            .append(g.partition, &std::mem::take(&mut pending))
+                            .is_err();
+                    }
+                    let response = if failed {
+                        fail_response(response)
+                    } else {
+                        response
+                    };
+                    if let Some(tx) = g.waiters.remove(&request_of(&response)) {
+                        let _ = tx.send(response);
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let _ = self.append(g.partition, &pending);
+        }
+    }
+
+    fn append(
+        &self,
+        partition: i32,
+        records: &[(Option<Bytes>, Option<Bytes>)],
+    ) -> Result<(), ApiError> {
+        let now = crate::now_ms();
+        let result = self
+            .replicas
+            .partition(OFFSETS_TOPIC, partition)
+            .ok_or_else(|| ApiError::NotCoordinator(format!("{OFFSETS_TOPIC}-{partition} is gone")))
+            .and_then(|p| p.append(encode_batch(records, now), now));
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(partition, error = %e, "appending to {OFFSETS_TOPIC} failed");
+                Err(ApiError::CoordinatorNotAvailable(format!(
+                    "writing group state failed: {e}"
+                )))
+            }
+        }
+    }
+
+    fn arm_timer(&self, slot: &Arc<Slot>, g: &mut GroupInner, deadline_ms: i64) {
+        if let Some(old) = g.timer.take() {
+            old.abort();
+        }
+        let me = self.me.clone();
+        let task_slot = slot.clone();
+        let task = tokio::spawn(async move {
+            let delay = (deadline_ms - crate::now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let Some(me) = me.upgrade() else { return };
+            let mut g = task_slot.inner.lock().await;
+            // This task is the current timer; arming a new one must not
+            // abort the task that is doing the arming.
+            g.timer = None;
+            let outputs = g.group.tick(crate::now_ms());
+            me.settle(&task_slot, &mut g, outputs);
+        });
+        g.timer = Some(task.abort_handle());
+    }
+
+    // ---- classic protocol ----
+
+    /// JoinGroup. `Err` is a failure before the group was reached; the
+    /// group's own errors are in the response, which always carries the
+    /// member id.
+    pub async fn join(&self, group_id: &str, input: JoinInput) -> Result<JoinResponse, ApiError> {
+        let slot = self.get_or_create(group_id).await?;
+        match self
+            .call(slot, |g, request, now| g.join(request, input, now))
+            .await
+        {
+            Output::Join { response, .. } => Ok(response),
+            _ => Err(removed()),
+        }
+    }
+
+    pub async fn sync(&self, group_id: &str, input: SyncInput) -> Result<SyncResponse, ApiError> {
+        let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
+        match self
+            .call(slot, |g, request, now| g.sync(request, input, now))
+            .await
+        {
+            Output::Sync { result, .. } => result.map_err(ApiError::from),
+            _ => Err(removed()),
+        }
+    }
+
+    pub async fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), ApiError> {
+        let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
+        match self
+            .call(slot, |g, request, now| {
+                g.heartbeat(request, member_id, group_instance_id, generation_id, now)
+            })
+            .await
+        {
+            Output::Heartbeat { result, .. } => result.map_err(ApiError::from),
+            _ => Err(removed()),
+        }
+    }
+
+    pub async fn leave(
+        &self,
+        group_id: &str,
+        members: Vec<LeaveMember>,
+    ) -> Result<Vec<LeaveResult>, ApiError> {
+        let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
+        match self
+            .call(slot, |g, request, now| g.leave(request, members, now))
+            .await
+        {
+            Output::Leave { result, .. } => result.map_err(ApiError::from),
+            _ => Err(removed()),
+        }
+    }
+
+    // ---- offsets ----
+
+    /// OffsetCommit. `Err` fails every partition alike.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        input: CommitInput,
+        api_version: i16,
+    ) -> Result<PartitionResults, ApiError> {
+        let slot = match self.existing(group_id) {
+            Some(slot) => slot,
+            // A commit without group management creates a simple group.
+            None if input.generation_id < 0 => self.get_or_create(group_id).await?,
+            None if api_version >= 9 => return Err(ApiError::GroupIdNotFound),
+            None => return Err(ApiError::IllegalGeneration),
+        };
+        let mut g = slot.inner.lock().await;
+        let keys: Vec<(String, i32)> = input
+            .partitions
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect();
+        let before = g.offsets.fetch(Some(&keys));
+        let now = crate::now_ms();
+        let GroupInner {
+            group,
+            offsets,
+            group_id: id,
+            partition,
+            ..
+        } = &mut *g;
+        let outcome = offsets.commit(group, &self.config, input, now)?;
+        let encoded = schema::encode_offsets(id, &outcome.records);
+        if !encoded.is_empty()
+            && let Err(e) = self.append(*partition, &encoded)
+        {
+            // Put back what the store held, so memory matches the log.
+            for (topic, partition, old) in before {
+                offsets.replay(&match old {
+                    Some(value) => OffsetRecord::Commit {
+                        topic,
+                        partition,
+                        value,
+                    },
+                    None => OffsetRecord::Tombstone { topic, partition },
+                });
+            }
+            return Err(e);
+        }
+        Ok(outcome
+            .partitions
+            .into_iter()
+            .map(|(t, p, r)| (t, p, r.map_err(ApiError::from)))
+            .collect())
+    }
+
+    /// OffsetFetch: the named partitions, or every committed one.
+    pub async fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Vec<(String, i32, Option<OffsetAndMetadata>)> {
+        match self.existing(group_id) {
+            Some(slot) => {
+                let g = slot.inner.lock().await;
+                g.offsets.fetch(partitions.as_deref())
+            }
+            None => partitions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, p)| (t, p, None))
+                .collect(),
+        }
+    }
+
+    /// OffsetDelete: only partitions the group is not subscribed to.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<PartitionResults, ApiError> {
+        let slot = self.existing(group_id).ok_or(ApiError::GroupIdNotFound)?;
+        let mut g = slot.inner.lock().await;
+        let group = &g.group;
+        if group.state() == GroupState::Dead {
+            return Err(ApiError::GroupIdNotFound);
+        }
+        let consumer = group.protocol_type() == Some("consumer");
+        if !consumer && group.state() != GroupState::Empty {
+            return Err(ApiError::NonEmptyGroup);
+        }
+        let subscribed: Vec<String> = if consumer {
+            group
+                .members()
+                .iter()
+                .flat_map(|m| subscribed_topics(&m.subscription))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut results = Vec::with_capacity(partitions.len());
+        let mut deletable = Vec::new();
+        for (topic, partition) in partitions {
+            if subscribed.contains(&topic) {
+                results.push((topic, partition, Err(ApiError::GroupSubscribedToTopic)));
+            } else {
+                deletable.push((topic.clone(), partition));
+                results.push((topic, partition, Ok(())));
+            }
+        }
+        let records = g.offsets.delete(&deletable);
+        let encoded = schema::encode_offsets(&g.group_id, &records);
+        if !encoded.is_empty() {
+            self.append(g.partition, &encoded)?;
+        }
+        Ok(results)
+    }
+
+    // ---- admin ----
+
+    pub async fn describe(&self, group_id: &str) -> GroupSummary {
+        let Some(slot) = self.existing(group_id) else {
+            return GroupSummary {
+                group_id: group_id.to_string(),
+                state: GroupState::Dead,
+                protocol_type: None,
+                protocol_name: None,
+                members: Vec::new(),
+            };
+        };
+        let g = slot.inner.lock().await;
+        summarize(&g.group)
+    }
+
+    /// Every live group.
+    pub async fn list(&self) -> Vec<GroupSummary> {
+        let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let g = slot.inner.lock().await;
+            if g.group.state() != GroupState::Dead {
+                out.push(summarize(&g.group));
+            }
+        }
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DeleteGroups for one group: only an Empty group goes, with its
+    /// offsets.
+    pub async fn delete_group(&self, group_id: &str) -> Result<(), ApiError> {
+        let slot = self.existing(group_id).ok_or(ApiError::GroupIdNotFound)?;
+        let mut g = slot.inner.lock().await;
+        if g.group.state() == GroupState::Dead {
+            return Err(ApiError::GroupIdNotFound);
+        }
+        self.remove_locked(&slot, &mut g)
+    }
+
+    /// Writes tombstones for the offsets and the group, and drops the slot.
+    fn remove_locked(&self, slot: &Arc<Slot>, g: &mut GroupInner) -> Result<(), ApiError> {
+        let outputs = g.group.delete().map_err(ApiError::from)?;
+        let deleted = g.offsets.delete_all();
+        let mut encoded = schema::encode_offsets(&g.group_id, &deleted);
+        for output in outputs {
+            if let Output::Record(r) = output {
+                let (k, v) = schema::encode_group(&g.group_id, &r);
+                encoded.push((Some(k), v));
+            }
+        }
+        if let Some(t) = g.timer.take() {
+            t.abort();
+        }
+        self.groups
+            .remove_if(&g.group_id, |_, v| Arc::ptr_eq(v, slot));
+        self.append(g.partition, &encoded)
+    }
+
+    /// KIP-211 expiry, then removal of Empty groups left without offsets.
+    pub async fn expire_offsets(&self) {
+        let now = crate::now_ms();
+        let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
+        let mut expired = 0usize;
+        for slot in slots {
+            let mut g = slot.inner.lock().await;
+            if g.group.state() == GroupState::Dead {
+                continue;
+            }
+            let GroupInner {
+                group,
+                offsets,
+                group_id,
+                partition,
+                ..
+            } = &mut *g;
+            let records = offsets.expire(group, self.config.offsets_retention_ms, now);
+            expired += records.len();
+            let encoded = schema::encode_offsets(group_id, &records);
+            if !encoded.is_empty() {
+                let _ = self.append(*partition, &encoded);
+            }
+            if g.group.state() == GroupState::Empty && g.offsets.is_empty() {
+                tracing::debug!(group_id = %g.group_id, "removing empty group without offsets");
+                let _ = self.remove_locked(&slot, &mut g);
+            }
+        }
+        if expired > 0 {
+            tracing::info!(offsets = expired, "expired committed offsets");
+        }
+    }
+}
+
+fn summarize(group: &ClassicGroup) -> GroupSummary {
+    let stable = group.state() == GroupState::Stable;
+    GroupSummary {
+        group_id: group.group_id().to_string(),
+        state: group.state(),
+        protocol_type: group.protocol_type().map(str::to_string),
+        protocol_name: group.protocol_name().map(str::to_string),
+        members: group
+            .members()
+            .into_iter()
+            .map(|mut m| {
+                if !stable {
+                    m.subscription = Bytes::new();
+                    m.assignment = Bytes::new();
+                }
+                m
+            })
+            .collect(),
+    }
+}
+
+/// Topics in a consumer-protocol subscription; none if it does not parse.
+pub fn subscribed_topics(metadata: &Bytes) -> Vec<String> {
+    use bytes::Buf;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = metadata.clone();
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = buf.get_i16();
+    ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3))
+        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The answer when a group was deleted under a waiting request.
+fn removed() -> ApiError {
+    ApiError::CoordinatorNotAvailable("the group was removed; find the coordinator again".into())
+}
+
+fn request_of(output: &Output) -> RequestId {
+    match output {
+        Output::Join { request, .. }
+        | Output::Sync { request, .. }
+        | Output::Heartbeat { request, .. }
+        | Output::Leave { request, .. } => *request,
+        Output::Record(_) | Output::Timer { .. } => RequestId(0),
+    }
+}
+
+/// The answer to give when the records before it could not be written: the
+/// client must find the coordinator again and retry.
+fn fail_response(output: Output) -> Output {
+    let err = GroupError::CoordinatorNotAvailable;
+    match output {
+        Output::Join {
+            request,
+            mut response,
+        } => {
+            response.error = Some(err);
+            Output::Join { request, response }
+        }
+        Output::Sync { request, .. } => Output::Sync {
+            request,
+            result: Err(err),
+        },
+        Output::Heartbeat { request, .. } => Output::Heartbeat {
+            request,
+            result: Err(err),
+        },
+        Output::Leave { request, .. } => Output::Leave {
+            request,
+            result: Err(err),
+        },
+        other => other,
+    }
+}
