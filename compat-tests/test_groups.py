@@ -1,0 +1,337 @@
+"""Consumer groups with real clients: partitions shared among members,
+exactly-once consumption across members leaving and dying, committed
+offsets across broker restarts, static membership, and group admin.
+
+Members run as separate processes (group_member.py) so one can be stopped
+gracefully or killed outright; each writes the records it committed.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import confluent_kafka as ck
+import pytest
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaAdminClient
+
+from clients import ck_conf, ck_create_topic, ck_produce, make_records
+
+HERE = Path(__file__).resolve().parent
+PARTITIONS = 6
+BATCH = 300
+GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
+WAIT_S = 90.0
+
+
+class Member:
+    def __init__(self, client: str, bootstrap: str, topic: str, group: str, workdir: Path, name: str,
+                 **opts: str):
+        self.name = name
+        self.out = workdir / f"{name}.out"
+        self.log = open(workdir / f"{name}.log", "wb")
+        args = [sys.executable, str(HERE / "group_member.py"), client, bootstrap, topic, group, str(self.out)]
+        args += [f"{k}={v}" for k, v in opts.items()]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def lines(self) -> list[str]:
+        try:
+            return self.out.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def consumed(self) -> list[tuple[int, int]]:
+        out = []
+        for line in self.lines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit():
+                out.append((int(parts[0]), int(parts[1])))
+        return out
+
+    def last_assignment(self) -> list[int] | None:
+        found = None
+        for line in self.lines():
+            if line.startswith("assigned"):
+                rest = line[len("assigned"):].strip()
+                found = sorted(int(p) for p in rest.split(",") if p)
+        return found
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        assert "closed" in self.lines(), f"{self.name} did not close cleanly"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+def produce(bootstrap: str, topic: str, n: int, seed: str) -> None:
+    ck_produce(bootstrap, topic, make_records(n, PARTITIONS, seed=seed, headers=False))
+
+
+def wait_consumed(members: list[Member], total: int, what: str) -> list[tuple[int, int]]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        seen = [r for m in members for r in m.consumed()]
+        if len(seen) >= total or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    dupes = len(seen) - len(set(seen))
+    assert dupes == 0, f"{what}: {dupes} records consumed twice"
+    assert len(seen) == total, f"{what}: consumed {len(seen)} of {total} within {WAIT_S}s"
+    return seen
+
+
+def assert_exact(seen: list[tuple[int, int]], per_partition: int) -> None:
+    want = {(p, o) for p in range(PARTITIONS) for o in range(per_partition)}
+    assert set(seen) == want, f"missing {sorted(want - set(seen))[:10]}, extra {sorted(set(seen) - want)[:10]}"
+
+
+def wait_assignments(members: list[Member], sizes: list[int], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        got = [m.last_assignment() for m in members]
+        if all(g is not None for g in got) and sorted(len(g) for g in got) == sorted(sizes):
+            union = sorted(p for g in got for p in g)
+            if union == list(range(PARTITIONS)):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: assignments {[m.last_assignment() for m in members]}, want sizes {sizes}")
+
+
+@pytest.mark.parametrize("client", ["ck", "ck-coop", "kp", "aio"])
+def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, topic_name, tmp_path, client):
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    produce(b.bootstrap, topic, BATCH, "a")
+    members = [Member(client, b.bootstrap, topic, group, tmp_path, f"m{i}") for i in range(3)]
+    try:
+        wait_assignments(members, [2, 2, 2], "three members over six partitions")
+        assert_exact(wait_consumed(members, BATCH, "all three members"), BATCH // PARTITIONS)
+
+        # A member leaves: its partitions move without losing or repeating a record.
+        members[0].stop()
+        produce(b.bootstrap, topic, BATCH, "b")
+        wait_assignments(members[1:], [3, 3], "after a leave")
+        assert_exact(wait_consumed(members, 2 * BATCH, "after a leave"), 2 * BATCH // PARTITIONS)
+
+        # A member dies: the broker expires its session and hands its partitions on.
+        members[1].kill()
+        produce(b.bootstrap, topic, BATCH, "c")
+        wait_assignments(members[2:], [6], "after a kill")
+        assert_exact(wait_consumed(members, 3 * BATCH, "after a kill"), 3 * BATCH // PARTITIONS)
+    finally:
+        for m in members:
+            m.cleanup()
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    c = ck.Consumer(ck_conf(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        tps = c.committed([ck.TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=30)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, tmp_path, how):
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    produce(b.bootstrap, topic, BATCH, "a")
+    first = Member("ck", b.bootstrap, topic, group, tmp_path, "before")
+    try:
+        assert_exact(wait_consumed([first], BATCH, "before the restart"), BATCH // PARTITIONS)
+        first.stop()
+    finally:
+        first.cleanup()
+    # Metadata and leader epochs ride along with the offsets.
+    c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    c.commit(offsets=[ck.TopicPartition(topic, 0, BATCH // PARTITIONS, metadata="checkpoint-7")],
+             asynchronous=False)
+    c.close()
+    before = committed(b.bootstrap, group, topic)
+    assert before == {p: BATCH // PARTITIONS for p in range(PARTITIONS)}
+
+    if how == "sigterm":
+        b.restart()
+    else:
+        b.kill()
+        b.start()
+
+    assert committed(b.bootstrap, group, topic) == before
+    kc = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        tp = kc.committed([ck.TopicPartition(topic, 0)], timeout=30)[0]
+        assert tp.metadata == "checkpoint-7"
+    finally:
+        kc.close()
+    # The group resumes where it was: only new records are consumed.
+    produce(b.bootstrap, topic, BATCH, "b")
+    after = Member("ck", b.bootstrap, topic, group, tmp_path, "after")
+    try:
+        seen = wait_consumed([after], BATCH, "after the restart")
+        assert min(o for _, o in seen) == BATCH // PARTITIONS
+    finally:
+        after.cleanup()
+
+
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker_factory, topic_name,
+                                                                         tmp_path, client):
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    produce(b.bootstrap, topic, BATCH, "a")
+    # A long session: the restarted member is back well before it expires.
+    opts = {"session": "30000"}
+    a = Member(client, b.bootstrap, topic, group, tmp_path, "a", instance="static-a", **opts)
+    s = Member(client, b.bootstrap, topic, group, tmp_path, "b", instance="static-b", **opts)
+    try:
+        wait_assignments([a, s], [3, 3], "two static members")
+        assert_exact(wait_consumed([a, s], BATCH, "two static members"), BATCH // PARTITIONS)
+        kept = s.last_assignment()
+        a_assignments = sum(1 for line in a.lines() if line.startswith("assigned"))
+
+        # A static member that stops does not leave the group (KIP-345).
+        s.kill()
+        s2 = Member(client, b.bootstrap, topic, group, tmp_path, "b2", instance="static-b", **opts)
+        try:
+            wait_assignments([a, s2], [3, 3], "static member back")
+            assert s2.last_assignment() == kept
+            produce(b.bootstrap, topic, BATCH, "b")
+            assert_exact(wait_consumed([a, s, s2], 2 * BATCH, "after the static restart"),
+                         2 * BATCH // PARTITIONS)
+            # The other member never saw a rebalance.
+            assert sum(1 for line in a.lines() if line.startswith("assigned")) == a_assignments
+        finally:
+            s2.cleanup()
+    finally:
+        a.cleanup()
+        s.cleanup()
+
+
+def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, topic_name, tmp_path):
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    produce(b.bootstrap, topic, BATCH, "a")
+    m = Member("ck", b.bootstrap, topic, group, tmp_path, "m")
+    admin = AdminClient(ck_conf(b.bootstrap))
+    kadmin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    try:
+        wait_consumed([m], BATCH, "one member")
+        # confluent-kafka: list and describe.
+        listed = admin.list_consumer_groups().result(timeout=30)
+        assert group in {g.group_id for g in listed.valid}
+        desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        assert desc.state == ck.ConsumerGroupState.STABLE
+        assert len(desc.members) == 1
+        assigned = {tp.partition for tp in desc.members[0].assignment.topic_partitions}
+        assert assigned == set(range(PARTITIONS))
+        # A live group cannot be deleted.
+        with pytest.raises(ck.KafkaException) as err:
+            admin.delete_consumer_groups([group])[group].result(timeout=30)
+        assert err.value.args[0].code() == ck.KafkaError.NON_EMPTY_GROUP
+
+        # Lag: committed vs. log end, read the way tools do.
+        produce(b.bootstrap, topic, 60, "lag")
+        m.stop()
+        offsets = admin.list_consumer_group_offsets([ck.ConsumerGroupTopicPartitions(group)])[group]
+        committed_now = {tp.partition: tp.offset for tp in offsets.result(timeout=30).topic_partitions}
+        probe = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": "lag-probe"}))
+        ends = {p: probe.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=10)[1]
+                for p in range(PARTITIONS)}
+        probe.close()
+        lag = sum(ends[p] - committed_now[p] for p in range(PARTITIONS))
+        # The member consumed (some of) the 60 before it stopped; whatever it
+        # did not is lag, and lag plus consumed is everything.
+        assert lag == BATCH + 60 - len(m.consumed())
+
+        # kafka-python: the same group from another implementation.
+        kp_groups = {g[0] for g in kadmin.list_consumer_groups()}
+        assert group in kp_groups
+        kp_desc = kadmin.describe_consumer_groups([group])[0]
+        assert kp_desc.state == "Empty"
+        kp_offsets = kadmin.list_consumer_group_offsets(group)
+        assert {tp.partition: om.offset for tp, om in kp_offsets.items()} == committed_now
+
+        # OffsetDelete on an empty group, then the group itself.
+        res = admin.alter_consumer_group_offsets(
+            [ck.ConsumerGroupTopicPartitions(group, [ck.TopicPartition(topic, 0, 1)])])
+        res[group].result(timeout=30)
+        assert committed(b.bootstrap, group, topic)[0] == 1
+        admin.delete_consumer_groups([group])[group].result(timeout=30)
+        listed = admin.list_consumer_groups().result(timeout=30)
+        assert group not in {g.group_id for g in listed.valid}
+        assert committed(b.bootstrap, group, topic) == {p: ck.OFFSET_INVALID for p in range(PARTITIONS)}
+        with pytest.raises(ck.KafkaException) as err:
+            admin.delete_consumer_groups([group])[group].result(timeout=30)
+        assert err.value.args[0].code() == ck.KafkaError.GROUP_ID_NOT_FOUND
+    finally:
+        kadmin.close()
+        m.cleanup()
+
+
+def test_kcat_balanced_consumers_split_the_topic(broker_factory, topic_name, tmp_path, kcat_path):
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    produce(b.bootstrap, topic, BATCH, "a")
+    procs, outs = [], []
+    try:
+        for i in range(2):
+            out = open(tmp_path / f"kcat{i}.out", "wb")
+            outs.append(out)
+            procs.append(subprocess.Popen(
+                [kcat_path, "-b", b.bootstrap, "-G", group, "-X", "auto.offset.reset=earliest",
+                 "-f", "%p %o\n", "-u", "-q", topic], stdout=out, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + WAIT_S
+        seen: list[tuple[int, int]] = []
+        while time.monotonic() < deadline:
+            seen = []
+            for i in range(2):
+                for line in (tmp_path / f"kcat{i}.out").read_text().splitlines():
+                    p, o = line.split()
+                    seen.append((int(p), int(o)))
+            if len(seen) >= BATCH:
+                break
+            time.sleep(0.2)
+        assert len(seen) == len(set(seen)), "a record went to both kcat members"
+        assert_exact(seen, BATCH // PARTITIONS)
+        per_member = [len((tmp_path / f"kcat{i}.out").read_text().splitlines()) for i in range(2)]
+        assert all(n > 0 for n in per_member), f"one kcat member got nothing: {per_member}"
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
+        # kcat commits on close: the group's offsets cover the whole topic.
+        deadline = time.monotonic() + 30
+        while committed(b.bootstrap, group, topic) != {p: BATCH // PARTITIONS for p in range(PARTITIONS)}:
+            assert time.monotonic() < deadline, committed(b.bootstrap, group, topic)
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for o in outs:
+            o.close()
