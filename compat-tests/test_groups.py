@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 
-from clients import ck_conf, ck_create_topic, ck_produce, make_records
+from clients import Rec, ck_conf, ck_create_topic, ck_produce, make_records
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 6
@@ -139,10 +139,10 @@ def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, top
             m.cleanup()
 
 
-def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+def committed(bootstrap: str, group: str, topic: str, partitions: int = PARTITIONS) -> dict[int, int]:
     c = ck.Consumer(ck_conf(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
     try:
-        tps = c.committed([ck.TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=30)
+        tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=30)
         return {tp.partition: tp.offset for tp in tps}
     finally:
         c.close()
@@ -335,3 +335,19 @@ def test_kcat_balanced_consumers_split_the_topic(broker_factory, topic_name, tmp
                 p.kill()
         for o in outs:
             o.close()
+
+
+def test_clients_cannot_write_into_consumer_offsets(broker_factory, topic_name):
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, 1)
+    c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    c.commit(offsets=[ck.TopicPartition(topic, 0, 5)], asynchronous=False)
+    c.close()
+    with pytest.raises(ck.KafkaException) as err:
+        ck_produce(b.bootstrap, "__consumer_offsets", [Rec(0, b"garbage", b"garbage")], timeout=30)
+    assert err.value.args[0].code() == ck.KafkaError.TOPIC_EXCEPTION
+    # The coordinator's state is intact, and still is after a restart.
+    b.restart()
+    assert committed(b.bootstrap, group, topic, partitions=1)[0] == 5

@@ -143,11 +143,20 @@ impl GroupCoordinator {
             let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
                 anyhow::bail!("{OFFSETS_TOPIC}-{partition} is not hosted; cannot load its groups");
             };
-            replay_log(&p.log, |_offset, key, value| {
-                let Some(key) = key else {
-                    return Err("a record without a key".into());
+            replay_log(&p.log, |offset, key, value| {
+                // A record we cannot read is skipped, not fatal: one bad
+                // record must not keep the broker from starting.
+                let decoded = key
+                    .ok_or_else(|| "a record without a key".to_string())
+                    .and_then(|k| schema::decode(k, value).map_err(|e| e.to_string()));
+                let decoded = match decoded {
+                    Ok(d) => d,
+                    Err(reason) => {
+                        tracing::warn!(partition, offset, %reason, "skipping unreadable {OFFSETS_TOPIC} record");
+                        return Ok(());
+                    }
                 };
-                match schema::decode(key, value).map_err(|e| e.to_string())? {
+                match decoded {
                     StoredRecord::Offset { group_id, record } => {
                         self.loading(&mut loaded, &group_id, partition)
                             .offsets

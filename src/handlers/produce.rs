@@ -24,6 +24,12 @@ pub async fn produce(
         for pd in topic.partition_data {
             let result = if !acks_valid {
                 Err(ApiError::InvalidRequiredAcks)
+            } else if super::metadata::is_internal(name) {
+                // Only the coordinators write their own topics; a client's
+                // record could make the group state unreadable.
+                Err(ApiError::InvalidTopic(format!(
+                    "cannot append to internal topic {name}"
+                )))
             } else {
                 match broker.replicas.partition(name, pd.index) {
                     Some(partition) => match pd.records {
