@@ -351,3 +351,39 @@ def test_clients_cannot_write_into_consumer_offsets(broker_factory, topic_name):
     # The coordinator's state is intact, and still is after a restart.
     b.restart()
     assert committed(b.bootstrap, group, topic, partitions=1)[0] == 5
+
+
+def test_consumer_offsets_is_compacted_and_reloads(broker_factory, topic_name):
+    """Thousands of commits of the same keys: the coordinator compacts its
+    partition (the log start moves past superseded records) and the latest
+    offsets survive reloading from the compacted log."""
+    b = broker_factory({**GROUP_OVERRIDES, "offsets.retention.check.interval.ms": "500"})
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    rounds = 2200  # 13,200 records: past the 10,000-record floor
+    for i in range(rounds):
+        c.commit(offsets=[ck.TopicPartition(topic, p, i + p) for p in range(PARTITIONS)], asynchronous=False)
+    c.close()
+    want = {p: rounds - 1 + p for p in range(PARTITIONS)}
+    assert committed(b.bootstrap, group, topic) == want
+
+    probe = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": "probe"}))
+    partitions = probe.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions
+    deadline = time.monotonic() + 30
+    while True:
+        starts = {p: probe.get_watermark_offsets(ck.TopicPartition("__consumer_offsets", p), timeout=10)
+                  for p in partitions}
+        moved = {p: lo for p, (lo, hi) in starts.items() if lo > 0}
+        if moved or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    probe.close()
+    assert moved, f"no __consumer_offsets partition was compacted: {starts}"
+    (p, lo), = moved.items()
+    assert lo >= rounds * PARTITIONS - PARTITIONS, f"log start {lo}: superseded records remain"
+
+    b.kill()
+    b.start()
+    assert committed(b.bootstrap, group, topic) == want

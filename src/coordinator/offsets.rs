@@ -55,6 +55,22 @@ impl OffsetStore {
         self.offsets.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// The whole table as commit records (compaction rewrites them).
+    pub fn as_records(&self) -> Vec<OffsetRecord> {
+        self.offsets
+            .iter()
+            .map(|((topic, partition), value)| OffsetRecord::Commit {
+                topic: topic.clone(),
+                partition: *partition,
+                value: value.clone(),
+            })
+            .collect()
+    }
+
     /// OffsetCommit. A membership failure fails every partition alike (the
     /// `Err`); an oversized metadata string fails only its partition.
     pub fn commit(

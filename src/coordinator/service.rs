@@ -33,8 +33,8 @@ use super::group::{
     SyncInput, SyncResponse, UuidMemberIds,
 };
 use super::offsets::{CommitInput, OffsetStore};
-use super::record::{MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
-use super::schema::{self, StoredRecord};
+use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
+use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
@@ -84,6 +84,31 @@ struct GroupInner {
     offsets: OffsetStore,
     waiters: HashMap<RequestId, oneshot::Sender<Output>>,
     timer: Option<tokio::task::AbortHandle>,
+    /// The group's last metadata record in the log (None: never written, or
+    /// a tombstone). Compaction rewrites this, never the in-memory join
+    /// phase, which is not durable until its rebalance completes.
+    durable: Option<GroupRecord>,
+}
+
+impl GroupInner {
+    fn encode_group_record(&mut self, record: GroupRecord) -> KeyValue {
+        let (k, v) = schema::encode_group(&self.group_id, &record);
+        self.durable = match record {
+            GroupRecord::Metadata(_) => Some(record),
+            GroupRecord::Tombstone => None,
+        };
+        (Some(k), v)
+    }
+
+    /// Every live key of this group: its metadata and its offsets.
+    fn live_records(&self) -> Vec<KeyValue> {
+        let mut records = schema::encode_offsets(&self.group_id, &self.offsets.as_records());
+        if let Some(record) = &self.durable {
+            let (k, v) = schema::encode_group(&self.group_id, record);
+            records.push((Some(k), v));
+        }
+        records
+    }
 }
 
 pub struct GroupCoordinator {
@@ -163,9 +188,12 @@ impl GroupCoordinator {
                             .replay(&record);
                     }
                     StoredRecord::Group { group_id, record } => {
-                        self.loading(&mut loaded, &group_id, partition)
-                            .group
-                            .replay(&record);
+                        let inner = self.loading(&mut loaded, &group_id, partition);
+                        inner.group.replay(&record);
+                        inner.durable = match record {
+                            GroupRecord::Metadata(_) => Some(record),
+                            GroupRecord::Tombstone => None,
+                        };
                     }
                     StoredRecord::Other => {}
                 }
@@ -221,6 +249,7 @@ impl GroupCoordinator {
             offsets: OffsetStore::new(),
             waiters: HashMap::new(),
             timer: None,
+            durable: None,
         }
     }
 
@@ -248,6 +277,7 @@ impl GroupCoordinator {
                 tick.tick().await;
                 let Some(me) = me.upgrade() else { return };
                 me.expire_offsets().await;
+                me.compact_if_needed().await;
             }
         });
     }
@@ -376,14 +406,11 @@ impl GroupCoordinator {
     /// Carries out the core's outputs in order: records are appended before
     /// any response that follows them is released.
     fn settle(&self, slot: &Arc<Slot>, g: &mut GroupInner, outputs: Vec<Output>) {
-        let mut pending: Vec<(Option<Bytes>, Option<Bytes>)> = Vec::new();
+        let mut pending: Vec<KeyValue> = Vec::new();
         let mut failed = false;
         for output in outputs {
             match output {
-                Output::Record(record) => {
-                    let (k, v) = schema::encode_group(&g.group_id, &record);
-                    pending.push((Some(k), v));
-                }
+                Output::Record(record) => pending.push(g.encode_group_record(record)),
                 Output::Timer { deadline_ms } => self.arm_timer(slot, g, deadline_ms),
                 response => {
                     if !pending.is_empty() {
@@ -407,11 +434,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn append(
-        &self,
-        partition: i32,
-        records: &[(Option<Bytes>, Option<Bytes>)],
-    ) -> Result<(), ApiError> {
+    fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), ApiError> {
         let now = crate::now_ms();
         let result = self
             .replicas
@@ -676,8 +699,7 @@ impl GroupCoordinator {
         let mut encoded = schema::encode_offsets(&g.group_id, &deleted);
         for output in outputs {
             if let Output::Record(r) = output {
-                let (k, v) = schema::encode_group(&g.group_id, &r);
-                encoded.push((Some(k), v));
+                encoded.push(g.encode_group_record(r));
             }
         }
         if let Some(t) = g.timer.take() {
@@ -721,6 +743,81 @@ impl GroupCoordinator {
         }
     }
 }
+
+impl GroupCoordinator {
+    /// Compacts each `__consumer_offsets` partition whose log holds far more
+    /// records than its groups' live keys.
+    pub async fn compact_if_needed(&self) {
+        let Some(topic) = self.metadata.current().topic(OFFSETS_TOPIC).cloned() else {
+            return;
+        };
+        for &partition in topic.partitions.keys() {
+            let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
+                continue;
+            };
+            let in_log = p.log_end_offset() - p.log_start_offset();
+            let live = self.live_key_count(partition).await;
+            if in_log > COMPACT_MIN_RECORDS + 2 * live as i64 {
+                if let Err(e) = self.compact(partition).await {
+                    tracing::warn!(partition, error = %e, "compacting {OFFSETS_TOPIC} failed");
+                }
+            }
+        }
+    }
+
+    async fn slots_of(&self, partition: i32) -> Vec<Arc<Slot>> {
+        let all: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
+        let mut mine = Vec::new();
+        for slot in all {
+            if slot.inner.lock().await.partition == partition {
+                mine.push(slot);
+            }
+        }
+        mine
+    }
+
+    async fn live_key_count(&self, partition: i32) -> usize {
+        let mut n = 0;
+        for slot in self.slots_of(partition).await {
+            let g = slot.inner.lock().await;
+            n += g.offsets.len() + usize::from(g.durable.is_some());
+        }
+        n
+    }
+
+    /// Compaction by rewrite: append every live key of the partition's
+    /// groups again, then move the log start past everything before them.
+    /// Each group is rewritten under its own lock, so any record of it
+    /// older than the rewrite is superseded or was deleted; what a reader
+    /// (or the next load) sees from the new log start is the latest value
+    /// of every key, as after Kafka's cleaner. Whole segments below the log
+    /// start are then deleted. Returns the new log start offset.
+    pub async fn compact(&self, partition: i32) -> Result<i64, ApiError> {
+        let p = self
+            .replicas
+            .partition(OFFSETS_TOPIC, partition)
+            .ok_or(ApiError::UnknownTopicOrPartition)?;
+        let before = p.log_start_offset();
+        let start = p.log_end_offset();
+        for slot in self.slots_of(partition).await {
+            let g = slot.inner.lock().await;
+            let records = g.live_records();
+            if !records.is_empty() {
+                self.append(partition, &records)?;
+            }
+        }
+        let new_start = p.delete_records_before(start)?;
+        tracing::info!(
+            partition,
+            dropped = new_start - before,
+            "compacted {OFFSETS_TOPIC}"
+        );
+        Ok(new_start)
+    }
+}
+
+/// Below this many records a partition is never compacted.
+const COMPACT_MIN_RECORDS: i64 = 10_000;
 
 fn summarize(group: &ClassicGroup) -> GroupSummary {
     let stable = group.state() == GroupState::Stable;
