@@ -51,6 +51,13 @@ fn main() -> anyhow::Result<()> {
     for w in warnings {
         tracing::warn!("{w}");
     }
+    let inert = config.inert_keys_set();
+    if !inert.is_empty() {
+        tracing::info!(
+            keys = %inert.join(","),
+            "accepted Kafka settings that Runnel does not act on yet"
+        );
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("runnel")
