@@ -18,7 +18,7 @@ COMPAT_TEST_TIMEOUT ?= 180
 PYTEST_ARGS ?=
 
 .PHONY: build run venv kcat test test-rust compat fuzz-smoke bench clean \
-  docker docker-client
+  docker docker-client test-docker docker-smoke
 
 build:
 	$(CARGO) build --release
@@ -149,3 +149,18 @@ docker-client: kcat
 	docker/rootfs.sh $(DOCKER_WORK)/client.tar --bin "$$(command -v kcat)"
 	$(call docker_import,$(DOCKER_WORK)/client.tar,runnel-kcat,$(DOCKER_CLIENT_IMAGE),\
 	  --change 'USER 65532:65532' --change 'ENTRYPOINT ["/usr/local/bin/kcat"]')
+
+# Every compose file up, clients on the host and in containers, restarts.
+# Slow (minutes); not part of `make test`. CI runs docker-smoke instead.
+test-docker: docker docker-client venv
+	DOCKER_IMAGE=$(DOCKER_IMAGE) DOCKER_CLIENT_IMAGE=$(DOCKER_CLIENT_IMAGE) \
+	  $(VENV)/bin/pytest docker/tests -q --timeout=300 $(DOCKER_TEST_ARGS)
+
+# The image and the single-node compose file, host clients only (~30 s).
+docker-smoke: docker docker-client venv
+	DOCKER_IMAGE=$(DOCKER_IMAGE) DOCKER_CLIENT_IMAGE=$(DOCKER_CLIENT_IMAGE) \
+	  $(VENV)/bin/pytest docker/tests -q --timeout=300 -m smoke $(DOCKER_TEST_ARGS)
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) data compat-tests/.pytest_cache
