@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::catalogue::{DEFAULT_SECURITY_PROTOCOL_MAP, broker_key};
+use super::catalogue::{DEFAULT_SECURITY_PROTOCOL_MAP, INERT_KEYS, broker_key};
 use super::types::{
     CleanupPolicy, CompressionType, ConfigOrigin, Listener, LogFormat, ProcessRole,
     SecurityProtocol,
@@ -139,6 +139,16 @@ impl BrokerConfig {
             .get(key)
             .map(String::as_str)
             .or_else(|| broker_key(key).and_then(|d| d.default))
+    }
+
+    /// The keys some source set that Runnel accepts but does not act on
+    /// yet ([`INERT_KEYS`]), in that table's order.
+    pub fn inert_keys_set(&self) -> Vec<&'static str> {
+        INERT_KEYS
+            .iter()
+            .copied()
+            .filter(|k| self.raw.contains_key(*k))
+            .collect()
     }
 
     /// True when some source set `key`.

@@ -874,6 +874,29 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
     ),
 ];
 
+/// Keys Runnel accepts, so that Kafka's `server.properties` files and
+/// compose environments load unchanged, but does not act on yet: the
+/// controller quorum is in-process (no network voters), there is no
+/// inter-broker traffic, no TLS or SASL, and no thread pools to size. A node
+/// that sets any of them says so in one INFO line at start-up.
+pub const INERT_KEYS: &[&str] = &[
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "inter.broker.listener.name",
+    "log.message.downconversion.enable",
+    "num.network.threads",
+    "num.io.threads",
+    "background.threads",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.key.password",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "sasl.enabled.mechanisms",
+    "sasl.mechanism.inter.broker.protocol",
+    "sasl.jaas.config",
+];
+
 /// The definition of a broker config key.
 pub fn broker_key(name: &str) -> Option<&'static KeyDef> {
     BROKER_CONFIGS.iter().find(|d| d.name == name)
@@ -954,6 +977,13 @@ mod tests {
             if let Some(v) = d.default {
                 check_value(d, v).unwrap_or_else(|e| panic!("{}: {e}", d.name));
             }
+        }
+    }
+
+    #[test]
+    fn inert_keys_are_known_keys() {
+        for key in INERT_KEYS {
+            assert!(broker_key(key).is_some(), "{key} is not in the catalogue");
         }
     }
 

@@ -7,6 +7,12 @@
 //! `KAFKA_CFG_` prefix for the same purpose; it is accepted too. Variables the
 //! images use for the JVM and the launch scripts are not configs and are
 //! skipped without a warning.
+//!
+//! Two variables without the rule's shape name the cluster id: `CLUSTER_ID`,
+//! which the Apache Kafka and Confluent images hand to `kafka-storage
+//! format`, and Bitnami's `KAFKA_KRAFT_CLUSTER_ID`. Both set `cluster.id`;
+//! a `KAFKA_CLUSTER_ID` (the general rule) wins over them, and `CLUSTER_ID`
+//! over Bitnami's.
 
 /// Variables with the `KAFKA_` prefix that configure the JVM or the image's
 /// scripts rather than the broker.
@@ -30,17 +36,22 @@ const NOT_CONFIGS: &[&str] = &[
     "KAFKA_CONFIG_DIR",
     "KAFKA_MX_OPTS",
     "KAFKA_ENABLE_KRAFT",
-    "KAFKA_KRAFT_CLUSTER_ID",
     "KAFKA_CREATE_TOPICS",
 ];
 
 /// Variables starting with these prefixes belong to the images' scripts.
 const NOT_CONFIG_PREFIXES: &[&str] = &["KAFKA_JVM_", "KAFKA_JMX_", "KAFKA_LOG4J_", "KAFKA_GC_"];
 
-/// The config key a variable sets, or `None` for a variable that is not a
-/// broker config.
+/// Variables that set `cluster.id` outside the general rule, strongest first.
+const CLUSTER_ID_ALIASES: &[&str] = &["CLUSTER_ID", "KAFKA_KRAFT_CLUSTER_ID"];
+
+/// The config key a variable sets by the general rule, or `None` for a
+/// variable that is not a broker config (the cluster id aliases included).
 pub fn env_var_to_key(name: &str) -> Option<String> {
-    if NOT_CONFIGS.contains(&name) || NOT_CONFIG_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if CLUSTER_ID_ALIASES.contains(&name)
+        || NOT_CONFIGS.contains(&name)
+        || NOT_CONFIG_PREFIXES.iter().any(|p| name.starts_with(p))
+    {
         return None;
     }
     let rest = name
@@ -60,13 +71,29 @@ pub fn env_var_to_key(name: &str) -> Option<String> {
     Some(key)
 }
 
-/// The config entries in an environment: `(key, value, variable name)`.
+/// The config entries in an environment: `(key, value, variable name)`,
+/// each key once.
 pub fn config_from_env(env: &[(String, String)]) -> Vec<(String, String, String)> {
-    env.iter()
+    let mut entries: Vec<(String, String, String)> = env
+        .iter()
         .filter_map(|(name, value)| {
             env_var_to_key(name).map(|key| (key, value.trim().to_string(), name.clone()))
         })
-        .collect()
+        .collect();
+    if !entries.iter().any(|(key, _, _)| key == "cluster.id") {
+        let alias = CLUSTER_ID_ALIASES.iter().find_map(|alias| {
+            env.iter()
+                .find(|(name, value)| name == alias && !value.trim().is_empty())
+        });
+        if let Some((name, value)) = alias {
+            entries.push((
+                "cluster.id".to_string(),
+                value.trim().to_string(),
+                name.clone(),
+            ));
+        }
+    }
+    entries
 }
 
 #[cfg(test)]
@@ -112,6 +139,9 @@ mod tests {
             ("KAFKA_VERSION", None),
             ("KAFKA_HOME", None),
             ("KAFKA_", None),
+            ("CLUSTER_ID", None),
+            ("KAFKA_KRAFT_CLUSTER_ID", None),
+            ("KAFKA_CLUSTER_ID", Some("cluster.id")),
             ("PATH", None),
             ("RUST_LOG", None),
             ("MY_KAFKA_THING", None),
@@ -135,5 +165,36 @@ mod tests {
                 "KAFKA_NODE_ID".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn cluster_id_aliases() {
+        let key_of = |pairs: &[(&str, &str)]| {
+            let env: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            config_from_env(&env)
+                .into_iter()
+                .filter(|(key, _, _)| key == "cluster.id")
+                .map(|(_, value, var)| (value, var))
+                .collect::<Vec<_>>()
+        };
+        let one = |value: &str, var: &str| vec![(value.to_string(), var.to_string())];
+        assert_eq!(key_of(&[("CLUSTER_ID", "abc")]), one("abc", "CLUSTER_ID"));
+        assert_eq!(
+            key_of(&[("KAFKA_KRAFT_CLUSTER_ID", "b")]),
+            one("b", "KAFKA_KRAFT_CLUSTER_ID")
+        );
+        assert_eq!(
+            key_of(&[("KAFKA_KRAFT_CLUSTER_ID", "b"), ("CLUSTER_ID", "a")]),
+            one("a", "CLUSTER_ID")
+        );
+        assert_eq!(
+            key_of(&[("CLUSTER_ID", "a"), ("KAFKA_CLUSTER_ID", "k")]),
+            one("k", "KAFKA_CLUSTER_ID")
+        );
+        assert_eq!(key_of(&[("CLUSTER_ID", " ")]), vec![]);
+        assert_eq!(key_of(&[("MY_CLUSTER_ID", "x")]), vec![]);
     }
 }

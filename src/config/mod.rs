@@ -156,6 +156,22 @@ pub fn load_with_hostname(
     Ok((config, warnings))
 }
 
+/// A config from `--override`-style pairs alone, for tests anywhere in the
+/// crate; panics on an invalid one.
+#[cfg(test)]
+pub(crate) fn config_for_test(pairs: &[(&str, &str)], hostname: &str) -> BrokerConfig {
+    let sources = ConfigSources {
+        overrides: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..ConfigSources::default()
+    };
+    load_with_hostname(&sources, hostname)
+        .unwrap_or_else(|e| panic!("{pairs:?}: {e}"))
+        .0
+}
+
 /// Splits a `--override key=value` argument.
 pub fn parse_override(argument: &str) -> Result<(String, String), ConfigError> {
     match argument.split_once('=') {

@@ -463,3 +463,80 @@ fn error_key_accessor() {
     let e = with_overrides(&[("num.partitions", "x")]).expect_err("invalid");
     assert_eq!(e.key(), Some("num.partitions"));
 }
+
+/// The environment the Apache Kafka image's single-node KRaft examples set
+/// (our own values): it loads without a warning, the controller listener is
+/// neither advertised nor a broker listener, CLUSTER_ID (no prefix) names the
+/// cluster, and the settings Runnel does not act on are reported as inert.
+#[test]
+fn kafka_image_quickstart_environment() {
+    let sources = ConfigSources {
+        env: kv(&[
+            ("KAFKA_NODE_ID", "1"),
+            ("KAFKA_PROCESS_ROLES", "broker,controller"),
+            ("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093"),
+            ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://localhost:9092"),
+            (
+                "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ),
+            ("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
+            ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
+            ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093"),
+            ("CLUSTER_ID", "q1Sh-9_ZTWOVRbUhK3cvxQ"),
+            ("KAFKA_LOG_DIRS", "/var/lib/kafka/data"),
+            ("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false"),
+            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1"),
+            ("KAFKA_NUM_PARTITIONS", "3"),
+            ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0"),
+            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1"),
+            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1"),
+            ("KAFKA_HEAP_OPTS", "-Xmx1G"),
+        ]),
+        ..ConfigSources::default()
+    };
+    let (c, warnings) = load_with_hostname(&sources, HOST).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.node_id, 1);
+    assert!(c.is_broker() && c.is_controller());
+    assert_eq!(c.cluster_id.as_deref(), Some("q1Sh-9_ZTWOVRbUhK3cvxQ"));
+    assert_eq!(
+        c.origins["cluster.id"],
+        ConfigOrigin::Env("CLUSTER_ID".into())
+    );
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.controller_listener_names, vec!["CONTROLLER".to_string()]);
+    let advertised: Vec<String> = c
+        .advertised_listeners
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(advertised, vec!["PLAINTEXT://localhost:9092".to_string()]);
+    assert_eq!(c.log_dirs, vec![PathBuf::from("/var/lib/kafka/data")]);
+    assert!(!c.auto_create_topics_enable);
+    assert_eq!(c.offsets_topic_replication_factor, 1);
+    assert_eq!(c.num_partitions, 3);
+    assert_eq!(c.group_initial_rebalance_delay_ms, 0);
+    assert_eq!(
+        c.inert_keys_set(),
+        vec!["controller.quorum.voters", "inter.broker.listener.name"]
+    );
+
+    // Bitnami spells the same settings KAFKA_CFG_*.
+    let bitnami = ConfigSources {
+        env: sources
+            .env
+            .iter()
+            .map(|(k, v)| match k.strip_prefix("KAFKA_") {
+                Some(rest) if k != "KAFKA_HEAP_OPTS" => (format!("KAFKA_CFG_{rest}"), v.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect(),
+        ..ConfigSources::default()
+    };
+    let (b, warnings) = load_with_hostname(&bitnami, HOST).expect("loads");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(b.listeners, c.listeners);
+    assert_eq!(b.advertised_listeners, c.advertised_listeners);
+    assert_eq!(b.num_partitions, 3);
+}

@@ -632,19 +632,9 @@ pub fn resolve_log_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ConfigSources, load_with_hostname};
 
     fn broker(pairs: &[(&str, &str)]) -> BrokerConfig {
-        let sources = ConfigSources {
-            overrides: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..ConfigSources::default()
-        };
-        load_with_hostname(&sources, "h")
-            .expect("valid broker config")
-            .0
+        crate::config::config_for_test(pairs, "h")
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -2,6 +2,11 @@
 //! (`max.connections`) and graceful shutdown: on cancel the listeners stop
 //! accepting, connections finish the request in hand and close, and
 //! [`Server::shutdown`] waits for them.
+//!
+//! Listeners named in `controller.listener.names` are not bound: Runnel's
+//! controller quorum runs inside the process and speaks no network protocol
+//! yet, and serving client requests there would make the controller port a
+//! second, unadvertised client listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +39,13 @@ impl Server {
         let open = Arc::new(AtomicUsize::new(0));
         let mut bound = Vec::new();
         for l in &broker.config.listeners {
+            if broker.config.controller_listener_names.contains(&l.name) {
+                tracing::info!(
+                    listener = %l.name,
+                    "controller listener not opened: the controller quorum runs in this process"
+                );
+                continue;
+            }
             let addr = l.bind_address();
             let listener = TcpListener::bind(&addr)
                 .await

@@ -1,6 +1,9 @@
 //! Structured logs through `tracing`: `RUST_LOG` wins over
 //! `runnel.log.filter`; `runnel.log.format` picks text or JSON. Logs go to
-//! stderr.
+//! stderr, coloured only when stderr is a terminal (not in `docker logs`
+//! or a log file).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +18,8 @@ pub fn init(config: &BrokerConfig) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),

@@ -1,5 +1,7 @@
-//! Operability: metrics and logging set-up, and the process allocator.
+//! Operability: metrics and logging set-up, the process allocator, and
+//! the `runnel healthcheck` probe.
 
 pub mod alloc;
+pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
