@@ -233,6 +233,7 @@ def test_single_node_quickstart(project_factory, topic_name):
     assert brokers == [(1, "localhost", p.host_port)]
 
 
+@pytest.mark.smoke
 def test_single_node_groups(project_factory, topic_name):
     p = project_factory("single-node.yml")
     p.wait_healthy("broker")
