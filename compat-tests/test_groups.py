@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 
+from conftest import free_port
 from clients import Rec, ck_conf, ck_create_topic, ck_produce, make_records
 
 HERE = Path(__file__).resolve().parent
@@ -228,8 +230,16 @@ def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker_f
         s.cleanup()
 
 
+def metric(port: int, name: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values = [float(l.rsplit(" ", 1)[1]) for l in body.splitlines() if l.startswith(name + " ")]
+    assert values, f"{name} not exported"
+    return values[0]
+
+
 def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, topic_name, tmp_path):
-    b = broker_factory(GROUP_OVERRIDES)
+    mport = free_port()
+    b = broker_factory({**GROUP_OVERRIDES, "runnel.metrics.listener": f"127.0.0.1:{mport}"})
     topic = topic_name()
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
@@ -239,6 +249,9 @@ def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, 
     kadmin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
     try:
         wait_consumed([m], BATCH, "one member")
+        assert metric(mport, "runnel_groups") >= 1
+        assert metric(mport, "runnel_group_rebalances_total") >= 1
+        assert metric(mport, "runnel_offset_commits_total") >= BATCH
         # confluent-kafka: list and describe.
         listed = admin.list_consumer_groups().result(timeout=30)
         assert group in {g.group_id for g in listed.valid}

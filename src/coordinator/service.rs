@@ -41,6 +41,7 @@ use crate::controller::Controller;
 use crate::controller::topics::NewTopic;
 use crate::log::records::{encode_batch, replay_log};
 use crate::metadata::MetadataCache;
+use crate::ops::metrics;
 use crate::partition::ReplicaManager;
 use crate::protocol::ApiError;
 
@@ -223,6 +224,7 @@ impl GroupCoordinator {
                 }),
             );
         }
+        metrics::set_groups(count);
         Ok(count)
     }
 
@@ -370,7 +372,7 @@ impl GroupCoordinator {
             return Ok(slot);
         }
         let partition = self.partition_for(group_id).await?;
-        Ok(self
+        let slot = self
             .groups
             .entry(group_id.to_string())
             .or_insert_with(|| {
@@ -379,7 +381,9 @@ impl GroupCoordinator {
                 })
             })
             .value()
-            .clone())
+            .clone();
+        metrics::set_groups(self.groups.len());
+        Ok(slot)
     }
 
     /// Calls the core with a fresh request id and waits for that request's
@@ -423,6 +427,12 @@ impl GroupCoordinator {
                     } else {
                         response
                     };
+                    if let Output::Join { response: r, .. } = &response
+                        && r.error.is_none()
+                        && r.member_id == r.leader
+                    {
+                        metrics::record_rebalance();
+                    }
                     if let Some(tx) = g.waiters.remove(&request_of(&response)) {
                         let _ = tx.send(response);
                     }
@@ -582,6 +592,7 @@ impl GroupCoordinator {
             }
             return Err(e);
         }
+        metrics::record_offset_commits(encoded.len());
         Ok(outcome
             .partitions
             .into_iter()
@@ -707,6 +718,7 @@ impl GroupCoordinator {
         }
         self.groups
             .remove_if(&g.group_id, |_, v| Arc::ptr_eq(v, slot));
+        metrics::set_groups(self.groups.len());
         self.append(g.partition, &encoded)
     }
 

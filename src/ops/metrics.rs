@@ -17,6 +17,9 @@ pub const MESSAGES_IN_TOTAL: &str = "runnel_messages_in_total";
 pub const CONNECTIONS: &str = "runnel_connections";
 pub const CONNECTIONS_REJECTED_TOTAL: &str = "runnel_connections_rejected_total";
 pub const PARTITIONS: &str = "runnel_partitions";
+pub const GROUPS: &str = "runnel_groups";
+pub const GROUP_REBALANCES_TOTAL: &str = "runnel_group_rebalances_total";
+pub const OFFSET_COMMITS_TOTAL: &str = "runnel_offset_commits_total";
 
 /// Starts the exporter's HTTP listener. Returns the bound address.
 pub fn install(listen: &str) -> anyhow::Result<SocketAddr> {
@@ -83,4 +86,18 @@ pub fn record_connection_rejected() {
 
 pub fn set_partitions(n: usize) {
     gauge!(PARTITIONS).set(n as f64);
+}
+
+pub fn set_groups(n: usize) {
+    gauge!(GROUPS).set(n as f64);
+}
+
+/// A rebalance completed: a generation's JoinGroup answers went out.
+pub fn record_rebalance() {
+    counter!(GROUP_REBALANCES_TOTAL).increment(1);
+}
+
+/// Partitions whose committed offset was written.
+pub fn record_offset_commits(partitions: usize) {
+    counter!(OFFSET_COMMITS_TOTAL).increment(partitions as u64);
 }
