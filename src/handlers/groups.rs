@@ -125,6 +125,9 @@ pub async fn sync_group(
 ) -> SyncGroupResponse {
     let v = ctx.api_version;
     let group_id = req.group_id.0.to_string();
+    // From v5 the protocol type and name are mandatory (KafkaApis checks
+    // this before anything else).
+    let protocol_missing = v >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none());
     let input = SyncInput {
         member_id: req.member_id.to_string(),
         group_instance_id: opt(&req.group_instance_id),
@@ -145,9 +148,15 @@ pub async fn sync_group(
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let result = match check_group_id(&group_id) {
-        Ok(()) => broker.groups.sync(&group_id, input).await,
-        Err(e) => Err(e),
+    let result = if protocol_missing {
+        Err(ApiError::InconsistentGroupProtocol(
+            "SyncGroup v5+ must name the protocol type and name".into(),
+        ))
+    } else {
+        match check_group_id(&group_id) {
+            Ok(()) => broker.groups.sync(&group_id, input).await,
+            Err(e) => Err(e),
+        }
     };
     match result {
         Ok(r) => {
