@@ -76,9 +76,10 @@ pub async fn offset_commit(
             }
         }
     }
-    let outcome = if group_id.is_empty() {
-        Err(ApiError::InvalidGroupId)
-    } else if commits.is_empty() {
+    // The empty group id is a group like any other here, as in Kafka ("for
+    // backwards compatibility, we support offset commits for the empty
+    // groupId").
+    let outcome = if commits.is_empty() {
         Ok(Vec::new())
     } else {
         let input = CommitInput {

@@ -265,15 +265,8 @@ pub async fn describe_groups(
                 i32::MIN
             },
         );
-        if let Err(e) = check_group_id(group_id.as_str()) {
-            groups.push(
-                described
-                    .with_group_id(group_id)
-                    .with_error_code(e.code())
-                    .with_group_state(str_bytes("Dead")),
-            );
-            continue;
-        }
+        // The empty group id is described like any unknown group, as in
+        // Kafka (kept for backwards compatibility).
         let summary = broker.groups.describe(group_id.as_str()).await;
         let members = summary
             .members
@@ -342,10 +335,9 @@ pub async fn list_groups(
 pub async fn delete_groups(broker: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for group_id in req.groups_names {
-        let result = match check_group_id(group_id.as_str()) {
-            Ok(()) => broker.groups.delete_group(group_id.as_str()).await,
-            Err(e) => Err(e),
-        };
+        // The empty group id is not refused: Kafka answers it like any
+        // unknown group (GROUP_ID_NOT_FOUND), for backwards compatibility.
+        let result = broker.groups.delete_group(group_id.as_str()).await;
         match &result {
             Ok(()) => tracing::info!(group_id = %group_id.as_str(), "deleted group"),
             Err(e) => {
