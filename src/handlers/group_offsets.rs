@@ -1,7 +1,8 @@
 //! Committed offsets: OffsetCommit, OffsetFetch (one group before v8, a
-//! batch of groups from v8) and OffsetDelete. Partitions of topics that do
-//! not exist are answered UNKNOWN_TOPIC_OR_PARTITION, as Kafka does, and
-//! never reach the coordinator.
+//! batch of groups from v8) and OffsetDelete. OffsetCommit and OffsetDelete
+//! answer partitions of topics that do not exist UNKNOWN_TOPIC_OR_PARTITION,
+//! as Kafka does, and never pass them to the coordinator; OffsetFetch, like
+//! Kafka, answers them as partitions without a committed offset.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -75,9 +76,10 @@ pub async fn offset_commit(
             }
         }
     }
-    let outcome = if group_id.is_empty() {
-        Err(ApiError::InvalidGroupId)
-    } else if commits.is_empty() {
+    // The empty group id is a group like any other here, as in Kafka ("for
+    // backwards compatibility, we support offset commits for the empty
+    // groupId").
+    let outcome = if commits.is_empty() {
         Ok(Vec::new())
     } else {
         let input = CommitInput {
@@ -119,39 +121,25 @@ pub async fn offset_commit(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-type TopicPartition = (String, i32);
-
 /// One group's answer: `(topic, partition, committed or None, error)`.
-type FetchedGroup = Result<Vec<(String, i32, Option<OffsetAndMetadata>, i16)>, ApiError>;
+type FetchedGroup = Vec<(String, i32, Option<OffsetAndMetadata>, i16)>;
 
+/// As Kafka's `OffsetMetadataManager.fetchOffsets`: a partition without a
+/// committed offset, whether or not its topic exists, is answered offset -1
+/// with no error (a Java consumer treats UNKNOWN_TOPIC_OR_PARTITION here as
+/// fatal), and the empty group id is a group like any other.
 async fn fetch_group(
     broker: &Broker,
     group_id: &str,
     requested: Option<Vec<(String, i32)>>,
 ) -> FetchedGroup {
-    if group_id.is_empty() {
-        return Err(ApiError::InvalidGroupId);
-    }
-    let image = broker.metadata.current();
-    let (known, unknown): (Option<Vec<TopicPartition>>, Vec<TopicPartition>) = match requested {
-        None => (None, Vec::new()),
-        Some(list) => {
-            let (k, u) = list
-                .into_iter()
-                .partition(|(t, p)| partition_exists(&image, t, *p));
-            (Some(k), u)
-        }
-    };
-    let mut out: Vec<(String, i32, Option<OffsetAndMetadata>, i16)> = broker
+    broker
         .groups
-        .fetch_offsets(group_id, known)
+        .fetch_offsets(group_id, requested)
         .await
         .into_iter()
         .map(|(t, p, o)| (t, p, o, 0))
-        .collect();
-    let unknown_code = ApiError::UnknownTopicOrPartition.code();
-    out.extend(unknown.into_iter().map(|(t, p)| (t, p, None, unknown_code)));
-    Ok(out)
+        .collect()
 }
 
 pub async fn offset_fetch(
@@ -190,41 +178,29 @@ pub async fn offset_fetch(
             })
             .collect()
     });
-    match fetch_group(broker, req.group_id.as_str(), requested).await {
-        Ok(partitions) => {
-            let topics = build_topics(
-                partitions,
-                |name, ps| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(name)
-                        .with_partitions(ps)
-                },
-                |p| {
-                    let r = OffsetFetchResponsePartition::default()
-                        .with_partition_index(p.index)
-                        .with_error_code(p.error_code)
-                        .with_committed_offset(p.offset)
-                        .with_metadata(Some(str_bytes(p.metadata)));
-                    // The leader epoch arrived in v5.
-                    if v >= 5 {
-                        r.with_committed_leader_epoch(p.leader_epoch)
-                    } else {
-                        r
-                    }
-                },
-            );
-            OffsetFetchResponse::default().with_topics(topics)
-        }
-        Err(e) => {
-            let resp = OffsetFetchResponse::default();
-            // v1 has no top-level error code.
-            if v >= 2 {
-                resp.with_error_code(e.code())
+    let partitions = fetch_group(broker, req.group_id.as_str(), requested).await;
+    let topics = build_topics(
+        partitions,
+        |name, ps| {
+            OffsetFetchResponseTopic::default()
+                .with_name(name)
+                .with_partitions(ps)
+        },
+        |p| {
+            let r = OffsetFetchResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_error_code(p.error_code)
+                .with_committed_offset(p.offset)
+                .with_metadata(Some(str_bytes(p.metadata)));
+            // The leader epoch arrived in v5.
+            if v >= 5 {
+                r.with_committed_leader_epoch(p.leader_epoch)
             } else {
-                resp
+                r
             }
-        }
-    }
+        },
+    );
+    OffsetFetchResponse::default().with_topics(topics)
 }
 
 /// One partition of an OffsetFetch answer.
@@ -272,33 +248,26 @@ fn build_topics<T, P>(
     .collect()
 }
 
-fn group_response(group_id: GroupId, fetched: FetchedGroup) -> OffsetFetchResponseGroup {
-    match fetched {
-        Err(e) => OffsetFetchResponseGroup::default()
-            .with_group_id(group_id)
-            .with_error_code(e.code()),
-        Ok(partitions) => {
-            let topics = build_topics(
-                partitions,
-                |name, ps| {
-                    OffsetFetchResponseTopics::default()
-                        .with_name(name)
-                        .with_partitions(ps)
-                },
-                |p| {
-                    OffsetFetchResponsePartitions::default()
-                        .with_partition_index(p.index)
-                        .with_error_code(p.error_code)
-                        .with_committed_offset(p.offset)
-                        .with_committed_leader_epoch(p.leader_epoch)
-                        .with_metadata(Some(str_bytes(p.metadata)))
-                },
-            );
-            OffsetFetchResponseGroup::default()
-                .with_group_id(group_id)
-                .with_topics(topics)
-        }
-    }
+fn group_response(group_id: GroupId, partitions: FetchedGroup) -> OffsetFetchResponseGroup {
+    let topics = build_topics(
+        partitions,
+        |name, ps| {
+            OffsetFetchResponseTopics::default()
+                .with_name(name)
+                .with_partitions(ps)
+        },
+        |p| {
+            OffsetFetchResponsePartitions::default()
+                .with_partition_index(p.index)
+                .with_error_code(p.error_code)
+                .with_committed_offset(p.offset)
+                .with_committed_leader_epoch(p.leader_epoch)
+                .with_metadata(Some(str_bytes(p.metadata)))
+        },
+    );
+    OffsetFetchResponseGroup::default()
+        .with_group_id(group_id)
+        .with_topics(topics)
 }
 
 pub async fn offset_delete(broker: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {

@@ -125,6 +125,9 @@ pub async fn sync_group(
 ) -> SyncGroupResponse {
     let v = ctx.api_version;
     let group_id = req.group_id.0.to_string();
+    // From v5 the protocol type and name are mandatory (KafkaApis checks
+    // this before anything else).
+    let protocol_missing = v >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none());
     let input = SyncInput {
         member_id: req.member_id.to_string(),
         group_instance_id: opt(&req.group_instance_id),
@@ -145,9 +148,15 @@ pub async fn sync_group(
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let result = match check_group_id(&group_id) {
-        Ok(()) => broker.groups.sync(&group_id, input).await,
-        Err(e) => Err(e),
+    let result = if protocol_missing {
+        Err(ApiError::InconsistentGroupProtocol(
+            "SyncGroup v5+ must name the protocol type and name".into(),
+        ))
+    } else {
+        match check_group_id(&group_id) {
+            Ok(()) => broker.groups.sync(&group_id, input).await,
+            Err(e) => Err(e),
+        }
     };
     match result {
         Ok(r) => {
@@ -256,15 +265,8 @@ pub async fn describe_groups(
                 i32::MIN
             },
         );
-        if let Err(e) = check_group_id(group_id.as_str()) {
-            groups.push(
-                described
-                    .with_group_id(group_id)
-                    .with_error_code(e.code())
-                    .with_group_state(str_bytes("Dead")),
-            );
-            continue;
-        }
+        // The empty group id is described like any unknown group, as in
+        // Kafka (kept for backwards compatibility).
         let summary = broker.groups.describe(group_id.as_str()).await;
         let members = summary
             .members
@@ -333,10 +335,9 @@ pub async fn list_groups(
 pub async fn delete_groups(broker: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for group_id in req.groups_names {
-        let result = match check_group_id(group_id.as_str()) {
-            Ok(()) => broker.groups.delete_group(group_id.as_str()).await,
-            Err(e) => Err(e),
-        };
+        // The empty group id is not refused: Kafka answers it like any
+        // unknown group (GROUP_ID_NOT_FOUND), for backwards compatibility.
+        let result = broker.groups.delete_group(group_id.as_str()).await;
         match &result {
             Ok(()) => tracing::info!(group_id = %group_id.as_str(), "deleted group"),
             Err(e) => {
