@@ -86,11 +86,22 @@ impl OffsetStore {
             input.generation_id,
             now_ms,
         )?;
+        Ok(self.commit_validated(config, input.partitions, now_ms))
+    }
+
+    /// Records the commits of a request whose membership the caller has
+    /// already checked (a KIP-848 group validates member epochs itself).
+    pub fn commit_validated(
+        &mut self,
+        config: &GroupConfig,
+        partitions: Vec<PartitionCommit>,
+        now_ms: i64,
+    ) -> CommitOutcome {
         let mut outcome = CommitOutcome {
             records: Vec::new(),
             partitions: Vec::new(),
         };
-        for p in input.partitions {
+        for p in partitions {
             let metadata = p.metadata.unwrap_or_default();
             if metadata.len() > config.offset_metadata_max_bytes {
                 outcome.partitions.push((
@@ -114,7 +125,7 @@ impl OffsetStore {
             outcome.records.push(record);
             outcome.partitions.push((p.topic, p.partition, Ok(())));
         }
-        Ok(outcome)
+        outcome
     }
 
     /// OffsetFetch: the named partitions (`None` for the offset) or, with
