@@ -315,8 +315,8 @@ pub struct ConsumerGroup {
     static_members: HashMap<String, String>,
     /// Target assignment per member id.
     target: HashMap<String, Assignment>,
-    /// Who holds each partition (assigned or pending revocation), and at
-    /// which member epoch.
+    /// Who holds each partition (assigned or pending revocation): such a
+    /// partition is given to no one else until released.
     partition_owner: HashMap<(Uuid, i32), String>,
     /// The subscribed topics that exist, as last seen.
     subscription_metadata: BTreeMap<String, TopicInfo>,
