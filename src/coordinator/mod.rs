@@ -10,10 +10,16 @@
 //! driver appends the records to `__consumer_offsets` and sends the responses
 //! emitted after a record only once that append has committed.
 //!
+//! Groups of the KIP-848 consumer protocol (ConsumerGroupHeartbeat) are
+//! [`consumer_group::ConsumerGroup`]s, with server-side assignors in
+//! [`assignor`]; their membership is in memory only (see that module).
+//!
 //! Kafka counterpart: `GroupCoordinator` / `GroupMetadata` (classic protocol),
 //! `OffsetMetadataManager`, KIP-345 (static membership), KIP-394 (member id
 //! required), KIP-211 (offset expiry of empty groups).
 
+pub mod assignor;
+pub mod consumer_group;
 pub mod group;
 pub mod offsets;
 pub mod record;
@@ -81,6 +87,23 @@ pub enum GroupError {
     NonEmptyGroup,
     #[error("offset metadata is longer than offset.metadata.max.bytes")]
     OffsetMetadataTooLarge,
+    /// KIP-848: the member epoch is neither the current one nor the
+    /// previous one; the member must abandon its partitions and rejoin.
+    #[error("the member epoch is fenced by the group coordinator")]
+    FencedMemberEpoch,
+    /// KIP-848 OffsetCommit/OffsetFetch with an epoch other than the
+    /// member's current one.
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
+    #[error("the group.instance.id is still in use by another static member")]
+    UnreleasedInstanceId,
+    #[error("{0}")]
+    UnsupportedAssignor(String),
+    /// The group does not exist, or is not of the type the request expects.
+    #[error("the group does not exist or has another type")]
+    GroupIdNotFound,
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 impl From<GroupError> for ApiError {
@@ -97,6 +120,12 @@ impl From<GroupError> for ApiError {
             GroupError::GroupMaxSizeReached => ApiError::GroupMaxSizeReached,
             GroupError::NonEmptyGroup => ApiError::NonEmptyGroup,
             GroupError::OffsetMetadataTooLarge => ApiError::OffsetMetadataTooLarge,
+            GroupError::FencedMemberEpoch => ApiError::FencedMemberEpoch,
+            GroupError::StaleMemberEpoch => ApiError::StaleMemberEpoch,
+            GroupError::UnreleasedInstanceId => ApiError::UnreleasedInstanceId,
+            GroupError::UnsupportedAssignor(m) => ApiError::UnsupportedAssignor(m),
+            GroupError::GroupIdNotFound => ApiError::GroupIdNotFound,
+            GroupError::InvalidRequest(m) => ApiError::InvalidRequest(m),
         }
     }
 }
@@ -126,6 +155,12 @@ mod tests {
             (GroupError::GroupMaxSizeReached, 81),
             (GroupError::NonEmptyGroup, 68),
             (GroupError::OffsetMetadataTooLarge, 12),
+            (GroupError::FencedMemberEpoch, 110),
+            (GroupError::StaleMemberEpoch, 113),
+            (GroupError::UnreleasedInstanceId, 111),
+            (GroupError::UnsupportedAssignor(String::new()), 112),
+            (GroupError::GroupIdNotFound, 69),
+            (GroupError::InvalidRequest(String::new()), 42),
         ];
         for (err, code) in table {
             assert_eq!(err.code(), *code, "{err:?}");
