@@ -9,6 +9,7 @@ gracefully or killed outright; each writes the records it committed.
 from __future__ import annotations
 
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -21,13 +22,19 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 
+import wire
 from conftest import free_port
 from clients import Rec, ck_conf, ck_create_topic, ck_produce, make_records
 
 HERE = Path(__file__).resolve().parent
 PARTITIONS = 6
 BATCH = 300
-GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
+GROUP_OVERRIDES = {
+    "group.initial.rebalance.delay.ms": "0",
+    # KIP-848 members: the broker sets their session and heartbeat interval.
+    "group.consumer.session.timeout.ms": "6000",
+    "group.consumer.heartbeat.interval.ms": "500",
+}
 WAIT_S = 90.0
 
 
@@ -113,7 +120,7 @@ def wait_assignments(members: list[Member], sizes: list[int], what: str) -> None
     raise AssertionError(f"{what}: assignments {[m.last_assignment() for m in members]}, want sizes {sizes}")
 
 
-@pytest.mark.parametrize("client", ["ck", "ck-coop", "kp", "aio"])
+@pytest.mark.parametrize("client", ["ck", "ck-coop", "ck-848", "kp", "aio"])
 def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, topic_name, tmp_path, client):
     b = broker_factory(GROUP_OVERRIDES)
     topic = topic_name()
@@ -400,3 +407,57 @@ def test_consumer_offsets_is_compacted_and_reloads(broker_factory, topic_name):
     b.kill()
     b.start()
     assert committed(b.bootstrap, group, topic) == want
+
+
+def offset_delete(bootstrap: str, group: str, topic: str, partition: int) -> tuple[int, int]:
+    """OffsetDelete v0 for one partition: (top-level error, partition error)."""
+    body = wire.string(group) + struct.pack(">i", 1) + wire.string(topic) + struct.pack(">ii", 1, partition)
+    with wire.connect(bootstrap) as s:
+        resp = wire.request(s, wire.header_v1(47, 0, 7) + body)
+    # correlation id, error code, throttle, topics[1]: name, partitions[1]: index, error.
+    (corr, top_error, _throttle, _n) = struct.unpack(">ihii", resp[:14])
+    assert corr == 7
+    if top_error:
+        return top_error, 0
+    name_len = struct.unpack(">h", resp[14:16])[0]
+    rest = resp[16 + name_len:]
+    (_np, _index, part_error) = struct.unpack(">iih", rest[:10])
+    return top_error, part_error
+
+
+def test_kip848_group_is_described_listed_and_guards_its_offsets(broker_factory, topic_name, tmp_path):
+    """group.protocol=consumer: the admin client sees the group through
+    ConsumerGroupDescribe and ListGroups' type filter; offsets of a topic
+    the group subscribes to cannot be deleted."""
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, PARTITIONS)
+    produce(b.bootstrap, topic, BATCH, "a")
+    members = [Member("ck-848", b.bootstrap, topic, group, tmp_path, f"m{i}") for i in range(2)]
+    admin = AdminClient(ck_conf(b.bootstrap))
+    try:
+        wait_assignments(members, [3, 3], "two KIP-848 members")
+        wait_consumed(members, BATCH, "two KIP-848 members")
+        desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        assert desc.type == ck.ConsumerGroupType.CONSUMER
+        assert desc.state == ck.ConsumerGroupState.STABLE
+        assert sorted(len(m.assignment.topic_partitions) for m in desc.members) == [3, 3]
+        listed = admin.list_consumer_groups(types={ck.ConsumerGroupType.CONSUMER}).result(timeout=30)
+        assert group in {g.group_id for g in listed.valid}
+        listed = admin.list_consumer_groups(types={ck.ConsumerGroupType.CLASSIC}).result(timeout=30)
+        assert group not in {g.group_id for g in listed.valid}
+        # No client here has OffsetDelete; a raw v0 request.
+        assert offset_delete(b.bootstrap, group, topic, 0) == (0, wire.ERR_GROUP_SUBSCRIBED_TO_TOPIC)
+        with pytest.raises(ck.KafkaException) as err:
+            admin.delete_consumer_groups([group])[group].result(timeout=30)
+        assert err.value.args[0].code() == ck.KafkaError.NON_EMPTY_GROUP
+        # After the members leave, the group and its offsets can go.
+        for m in members:
+            m.stop()
+        assert committed(b.bootstrap, group, topic) == {p: BATCH // PARTITIONS for p in range(PARTITIONS)}
+        admin.delete_consumer_groups([group])[group].result(timeout=30)
+        assert committed(b.bootstrap, group, topic) == {p: ck.OFFSET_INVALID for p in range(PARTITIONS)}
+    finally:
+        for m in members:
+            m.cleanup()

@@ -1299,7 +1299,12 @@ fn list_groups_every_version() {
             );
             ensure!(listed(&l, &empty).is_some(), "classic filter lacks {empty}");
             let l = list_groups(c, v, &[], &["consumer"])?;
-            ensure!(l.groups.is_empty(), "consumer filter lists {:?}", l.groups);
+            ensure!(
+                listed(&l, &stable).is_none()
+                    && l.groups.iter().all(|g| g.group_type.as_str() == "consumer"),
+                "consumer filter lists {:?}",
+                l.groups
+            );
             let l = list_groups(c, v, &["Empty"], &["classic"])?;
             ensure!(listed(&l, &empty).is_some(), "both filters lack {empty}");
             ensure!(listed(&l, &stable).is_none(), "both filters list {stable}");
@@ -1785,4 +1790,152 @@ fn groups_and_offsets_survive_sigkill() {
     let zero: &[i32] = &[0];
     let (_, got) = fetch_offsets(&mut c, 9, &w.stable, Some(&[(&w.topic, zero)])).expect("fetch");
     assert_eq!(got[0].2, 101, "commit after the first restart");
+}
+
+// ---- KIP-848: ConsumerGroupHeartbeat and ConsumerGroupDescribe ----
+
+const FENCED_MEMBER_EPOCH: i16 = 110;
+const UNSUPPORTED_ASSIGNOR: i16 = 112;
+
+fn cg_join(group: &str, topic: &str, member_id: &str) -> ConsumerGroupHeartbeatRequest {
+    ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(gid(group))
+        .with_member_id(str_bytes(member_id))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![topic_name(topic)]))
+        .with_topic_partitions(Some(vec![]))
+}
+
+#[test]
+fn consumer_group_heartbeat_every_version() {
+    let t = topic("cg-hb", 4);
+    sweep(
+        "ConsumerGroupHeartbeat",
+        versions(ApiKey::ConsumerGroupHeartbeat),
+        |c, v| {
+            let group = format!("cg-{}", unique_topic("g"));
+            // v0 lets the broker pick the member id; v1 clients bring one.
+            let own_id = if v >= 1 {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                String::new()
+            };
+            let joined = c.call(&cg_join(&group, &t, &own_id), v);
+            if joined.error_code != NONE {
+                return Err(format!("join: error {}", joined.error_code));
+            }
+            let member_id = joined
+                .member_id
+                .clone()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            if member_id.is_empty() || (v >= 1 && member_id != own_id) {
+                return Err(format!("member id {member_id:?}, sent {own_id:?}"));
+            }
+            if joined.member_epoch < 1 {
+                return Err(format!("member epoch {}", joined.member_epoch));
+            }
+            let assigned: usize = joined
+                .assignment
+                .as_ref()
+                .map(|a| {
+                    a.topic_partitions
+                        .iter()
+                        .map(|tp| tp.partitions.len())
+                        .sum()
+                })
+                .unwrap_or(0);
+            if assigned != 4 {
+                return Err(format!("a lone member got {assigned} of 4 partitions"));
+            }
+            if joined.heartbeat_interval_ms <= 0 {
+                return Err(format!(
+                    "heartbeat interval {}",
+                    joined.heartbeat_interval_ms
+                ));
+            }
+            // A wrong epoch is fenced.
+            let fenced = c.call(
+                &ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(gid(&group))
+                    .with_member_id(str_bytes(&member_id))
+                    .with_member_epoch(joined.member_epoch + 5),
+                v,
+            );
+            if fenced.error_code != FENCED_MEMBER_EPOCH {
+                return Err(format!("wrong epoch: error {}", fenced.error_code));
+            }
+            // An unknown assignor is refused.
+            let bad = c.call(
+                &cg_join(&group, &t, "").with_server_assignor(Some(str_bytes("nope"))),
+                v,
+            );
+            if bad.error_code != UNSUPPORTED_ASSIGNOR {
+                return Err(format!("unknown assignor: error {}", bad.error_code));
+            }
+            // Describe, then leave.
+            let d = c.call(
+                &ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid(&group)]),
+                at(ApiKey::ConsumerGroupDescribe, v),
+            );
+            let g = &d.groups[0];
+            if g.error_code != NONE || g.members.len() != 1 || g.group_state.as_str() != "Stable" {
+                return Err(format!(
+                    "describe: error {}, {} members, state {}",
+                    g.error_code,
+                    g.members.len(),
+                    g.group_state.as_str()
+                ));
+            }
+            let left = c.call(
+                &ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(gid(&group))
+                    .with_member_id(str_bytes(&member_id))
+                    .with_member_epoch(-1),
+                v,
+            );
+            if left.error_code != NONE || left.member_epoch != -1 {
+                return Err(format!(
+                    "leave: error {}, epoch {}",
+                    left.error_code, left.member_epoch
+                ));
+            }
+            // A heartbeat with an epoch to a group that never existed.
+            let unknown = c.call(
+                &ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(gid(&format!("{group}-none")))
+                    .with_member_id(str_bytes("m"))
+                    .with_member_epoch(3),
+                v,
+            );
+            if unknown.error_code != UNKNOWN_MEMBER_ID {
+                return Err(format!("unknown group: error {}", unknown.error_code));
+            }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn consumer_group_describe_refuses_classic_and_unknown_groups() {
+    sweep(
+        "ConsumerGroupDescribe",
+        versions(ApiKey::ConsumerGroupDescribe),
+        |c, v| {
+            let classic = format!("classic-{}", unique_topic("g"));
+            let t = topic("cg-desc", 1);
+            simple_commit(c, &classic, &t, &[(0, 1, -1, "")]);
+            let d = c.call(
+                &ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![gid(&classic), gid("never-seen-group")]),
+                v,
+            );
+            let codes: Vec<i16> = d.groups.iter().map(|g| g.error_code).collect();
+            if codes != [GROUP_ID_NOT_FOUND, GROUP_ID_NOT_FOUND] {
+                return Err(format!("codes {codes:?}"));
+            }
+            Ok(())
+        },
+    );
 }

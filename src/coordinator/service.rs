@@ -28,6 +28,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, oneshot};
 
+use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
     ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
     SyncInput, SyncResponse, UuidMemberIds,
@@ -45,13 +46,20 @@ use crate::ops::metrics;
 use crate::partition::ReplicaManager;
 use crate::protocol::ApiError;
 
+mod consumer;
+
+pub use consumer::CONSUMER_PROTOCOL;
+
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// What DescribeGroups and ListGroups show of a group.
 #[derive(Debug, Clone)]
 pub struct GroupSummary {
     pub group_id: String,
-    pub state: GroupState,
+    /// Kafka's spelling of the state (classic or KIP-848 states).
+    pub state: &'static str,
+    /// ListGroups v5's group type: "classic" or "consumer".
+    pub group_type: &'static str,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     /// Metadata and assignments are filled only when the group is Stable,
@@ -89,6 +97,9 @@ struct GroupInner {
     /// a tombstone). Compaction rewrites this, never the in-memory join
     /// phase, which is not durable until its rebalance completes.
     durable: Option<GroupRecord>,
+    /// Set once the group is a KIP-848 consumer group; its classic core is
+    /// then Empty and unused (the offsets are shared).
+    consumer: Option<ConsumerGroup>,
 }
 
 impl GroupInner {
@@ -119,6 +130,9 @@ pub struct GroupCoordinator {
     metadata: Arc<MetadataCache>,
     replicas: Arc<ReplicaManager>,
     controller: Arc<Controller>,
+    consumer_config: ConsumerGroupConfig,
+    /// The topics as KIP-848 groups see them, cached per metadata image.
+    topics: std::sync::Mutex<Option<Arc<TopicsImage>>>,
     groups: DashMap<String, Arc<Slot>>,
     next_request: AtomicU64,
     me: Weak<GroupCoordinator>,
@@ -139,13 +153,16 @@ impl GroupCoordinator {
             offsets_retention_ms: i64::from(broker_config.offsets_retention_minutes) * 60_000,
             offset_metadata_max_bytes: broker_config.offset_metadata_max_bytes.max(0) as usize,
         };
+        let consumer_config = consumer::consumer_config(&broker_config);
         Arc::new_cyclic(|me| GroupCoordinator {
+            consumer_config,
             node_id: broker_config.node_id,
             config,
             broker_config,
             metadata,
             replicas,
             controller,
+            topics: std::sync::Mutex::new(None),
             groups: DashMap::new(),
             next_request: AtomicU64::new(1),
             me: me.clone(),
@@ -252,6 +269,7 @@ impl GroupCoordinator {
             waiters: HashMap::new(),
             timer: None,
             durable: None,
+            consumer: None,
         }
     }
 
@@ -392,19 +410,25 @@ impl GroupCoordinator {
         &self,
         slot: Arc<Slot>,
         f: impl FnOnce(&mut ClassicGroup, RequestId, i64) -> Vec<Output>,
-    ) -> Output {
+    ) -> Result<Output, ApiError> {
         let request = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         {
             let mut g = slot.inner.lock().await;
+            if g.consumer.is_some() {
+                return Err(ApiError::InconsistentGroupProtocol(format!(
+                    "group {} uses the consumer protocol (KIP-848), not the classic one",
+                    g.group_id
+                )));
+            }
             g.waiters.insert(request, tx);
             let outputs = f(&mut g.group, request, crate::now_ms());
             self.settle(&slot, &mut g, outputs);
         }
-        rx.await.unwrap_or(Output::Heartbeat {
+        Ok(rx.await.unwrap_or(Output::Heartbeat {
             request,
             result: Err(GroupError::CoordinatorNotAvailable),
-        })
+        }))
     }
 
     /// Carries out the core's outputs in order: records are appended before
@@ -476,8 +500,19 @@ impl GroupCoordinator {
             // This task is the current timer; arming a new one must not
             // abort the task that is doing the arming.
             g.timer = None;
-            let outputs = g.group.tick(crate::now_ms());
-            me.settle(&task_slot, &mut g, outputs);
+            let now = crate::now_ms();
+            if let Some(consumer) = g.consumer.as_mut() {
+                let outcome = consumer.tick(now);
+                for (member, reason) in &outcome.removed {
+                    tracing::info!(group_id = %g.group_id, member_id = %member, ?reason, "consumer group member removed");
+                }
+                if let Some(deadline) = outcome.timer {
+                    me.arm_timer(&task_slot, &mut g, deadline);
+                }
+            } else {
+                let outputs = g.group.tick(now);
+                me.settle(&task_slot, &mut g, outputs);
+            }
         });
         g.timer = Some(task.abort_handle());
     }
@@ -491,7 +526,7 @@ impl GroupCoordinator {
         let slot = self.get_or_create(group_id).await?;
         match self
             .call(slot, |g, request, now| g.join(request, input, now))
-            .await
+            .await?
         {
             Output::Join { response, .. } => Ok(response),
             _ => Err(removed()),
@@ -502,7 +537,7 @@ impl GroupCoordinator {
         let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
         match self
             .call(slot, |g, request, now| g.sync(request, input, now))
-            .await
+            .await?
         {
             Output::Sync { result, .. } => result.map_err(ApiError::from),
             _ => Err(removed()),
@@ -521,7 +556,7 @@ impl GroupCoordinator {
             .call(slot, |g, request, now| {
                 g.heartbeat(request, member_id, group_instance_id, generation_id, now)
             })
-            .await
+            .await?
         {
             Output::Heartbeat { result, .. } => result.map_err(ApiError::from),
             _ => Err(removed()),
@@ -536,7 +571,7 @@ impl GroupCoordinator {
         let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
         match self
             .call(slot, |g, request, now| g.leave(request, members, now))
-            .await
+            .await?
         {
             Output::Leave { result, .. } => result.map_err(ApiError::from),
             _ => Err(removed()),
@@ -567,14 +602,29 @@ impl GroupCoordinator {
             .collect();
         let before = g.offsets.fetch(Some(&keys));
         let now = crate::now_ms();
+        let outcome = match &g.consumer {
+            Some(consumer) => {
+                consumer::validate_commit(
+                    &g,
+                    consumer,
+                    &input.member_id,
+                    input.generation_id,
+                    api_version,
+                )?;
+                g.offsets
+                    .commit_validated(&self.config, input.partitions, now)
+            }
+            None => {
+                let GroupInner { group, offsets, .. } = &mut *g;
+                offsets.commit(group, &self.config, input, now)?
+            }
+        };
         let GroupInner {
-            group,
             offsets,
             group_id: id,
             partition,
             ..
         } = &mut *g;
-        let outcome = offsets.commit(group, &self.config, input, now)?;
         let encoded = schema::encode_offsets(id, &outcome.records);
         if !encoded.is_empty()
             && let Err(e) = self.append(*partition, &encoded)
@@ -631,11 +681,13 @@ impl GroupCoordinator {
         if group.state() == GroupState::Dead {
             return Err(ApiError::GroupIdNotFound);
         }
-        let consumer = group.protocol_type() == Some("consumer");
-        if !consumer && group.state() != GroupState::Empty {
+        let consumer = group.protocol_type() == Some(CONSUMER_PROTOCOL);
+        if !consumer && g.consumer.is_none() && group.state() != GroupState::Empty {
             return Err(ApiError::NonEmptyGroup);
         }
-        let subscribed: Vec<String> = if consumer {
+        let subscribed: Vec<String> = if let Some(c) = &g.consumer {
+            consumer::subscribed_topics(c)
+        } else if consumer {
             group
                 .members()
                 .iter()
@@ -668,14 +720,15 @@ impl GroupCoordinator {
         let Some(slot) = self.existing(group_id) else {
             return GroupSummary {
                 group_id: group_id.to_string(),
-                state: GroupState::Dead,
+                state: state_name(GroupState::Dead),
+                group_type: "classic",
                 protocol_type: None,
                 protocol_name: None,
                 members: Vec::new(),
             };
         };
         let g = slot.inner.lock().await;
-        summarize(&g.group)
+        summarize_slot(&g)
     }
 
     /// Every live group.
@@ -685,7 +738,7 @@ impl GroupCoordinator {
         for slot in slots {
             let g = slot.inner.lock().await;
             if g.group.state() != GroupState::Dead {
-                out.push(summarize(&g.group));
+                out.push(summarize_slot(&g));
             }
         }
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -699,6 +752,9 @@ impl GroupCoordinator {
         let mut g = slot.inner.lock().await;
         if g.group.state() == GroupState::Dead {
             return Err(ApiError::GroupIdNotFound);
+        }
+        if let Some(c) = &g.consumer {
+            consumer::check_deletable(c)?;
         }
         self.remove_locked(&slot, &mut g)
     }
@@ -729,7 +785,7 @@ impl GroupCoordinator {
         let mut expired = 0usize;
         for slot in slots {
             let mut g = slot.inner.lock().await;
-            if g.group.state() == GroupState::Dead {
+            if g.group.state() == GroupState::Dead || consumer::has_members(&g) {
                 continue;
             }
             let GroupInner {
@@ -831,11 +887,19 @@ impl GroupCoordinator {
 /// Below this many records a partition is never compacted.
 const COMPACT_MIN_RECORDS: i64 = 10_000;
 
+fn summarize_slot(g: &GroupInner) -> GroupSummary {
+    match &g.consumer {
+        Some(consumer) => consumer::summarize(consumer),
+        None => summarize(&g.group),
+    }
+}
+
 fn summarize(group: &ClassicGroup) -> GroupSummary {
     let stable = group.state() == GroupState::Stable;
     GroupSummary {
         group_id: group.group_id().to_string(),
-        state: group.state(),
+        state: state_name(group.state()),
+        group_type: "classic",
         protocol_type: group.protocol_type().map(str::to_string),
         protocol_name: group.protocol_name().map(str::to_string),
         members: group

@@ -19,7 +19,6 @@ use kafka_protocol::protocol::StrBytes;
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::coordinator::group::{JoinInput, JoinResponse, LeaveMember, SyncInput};
-use crate::coordinator::service::state_name;
 use crate::protocol::ApiError;
 
 fn opt(s: &Option<StrBytes>) -> Option<String> {
@@ -245,11 +244,6 @@ pub async fn leave_group(
     }
 }
 
-/// Operations on a group with no authorizer: READ, DELETE, DESCRIBE.
-fn group_authorized_operations() -> i32 {
-    (1 << 3) | (1 << 6) | (1 << 8)
-}
-
 pub async fn describe_groups(
     broker: &Broker,
     ctx: &RequestContext,
@@ -260,7 +254,7 @@ pub async fn describe_groups(
     for group_id in req.groups {
         let described = DescribedGroup::default().with_authorized_operations(
             if v >= 3 && req.include_authorized_operations {
-                group_authorized_operations()
+                super::metadata::group_authorized_operations()
             } else {
                 i32::MIN
             },
@@ -288,7 +282,7 @@ pub async fn describe_groups(
         groups.push(
             described
                 .with_group_id(group_id)
-                .with_group_state(str_bytes(state_name(summary.state)))
+                .with_group_state(str_bytes(summary.state))
                 .with_protocol_type(str_bytes(summary.protocol_type.unwrap_or_default()))
                 .with_protocol_data(str_bytes(summary.protocol_name.unwrap_or_default()))
                 .with_members(members),
@@ -310,20 +304,19 @@ pub async fn list_groups(
         .list()
         .await
         .into_iter()
-        .filter(|g| states.is_empty() || states.contains(&state_name(g.state).to_lowercase()))
-        // Every group here is a classic group.
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .map(|g| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
                 .with_protocol_type(str_bytes(g.protocol_type.unwrap_or_default()));
             let listed = if v >= 4 {
-                listed.with_group_state(str_bytes(state_name(g.state)))
+                listed.with_group_state(str_bytes(g.state))
             } else {
                 listed
             };
             if v >= 5 {
-                listed.with_group_type(str_bytes("classic"))
+                listed.with_group_type(str_bytes(g.group_type))
             } else {
                 listed
             }

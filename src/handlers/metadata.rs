@@ -59,6 +59,11 @@ pub fn topic_authorized_operations() -> i32 {
     ])
 }
 
+/// A group's operations with no authorizer: READ, DELETE, DESCRIBE.
+pub fn group_authorized_operations() -> i32 {
+    bits(&[READ, DELETE, DESCRIBE])
+}
+
 pub fn cluster_authorized_operations() -> i32 {
     bits(&[
         CREATE,

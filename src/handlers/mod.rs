@@ -5,6 +5,7 @@
 
 mod api_versions;
 mod configs;
+mod consumer_groups;
 mod coordinators;
 mod fetch;
 mod group_offsets;
@@ -131,6 +132,12 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(group_offsets::offset_fetch(broker, ctx, r).await)
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            ResponseKind::ConsumerGroupHeartbeat(consumer_groups::heartbeat(broker, ctx, r).await)
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_groups::describe(broker, ctx, r).await)
         }
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(group_offsets::offset_delete(broker, r).await)

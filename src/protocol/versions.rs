@@ -67,6 +67,13 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::OffsetDelete, "OffsetDelete", 0, 0),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
     api(
+        ApiKey::ConsumerGroupHeartbeat,
+        "ConsumerGroupHeartbeat",
+        0,
+        1,
+    ),
+    api(ApiKey::ConsumerGroupDescribe, "ConsumerGroupDescribe", 0, 1),
+    api(
         ApiKey::DescribeTopicPartitions,
         "DescribeTopicPartitions",
         0,
