@@ -1528,15 +1528,18 @@ fn static_membership_every_version() {
             let new = second.member_id.to_string();
             ensure!(new != old, "the rejoin kept member id {old}");
             ensure_eq!(second.generation_id, first.generation_id, "no rebalance");
-            // Before v9 Kafka names the old member id as leader and lists no
-            // members, so the replaced leader does not assign again; Runnel
-            // names the new id and lists the members (not checked here).
+            // Before v9 the old member id is named as leader and no members
+            // are listed, so the replaced leader does not assign again; v9+
+            // names the new id and says to skip the assignment (KIP-814).
             if jv >= 9 {
                 ensure_eq!(second.leader.as_str(), new.as_str(), "leader v{jv}");
                 ensure!(
                     second.skip_assignment,
                     "the new leader must skip the assignment"
                 );
+            } else {
+                ensure_eq!(second.leader.as_str(), old.as_str(), "leader v{jv}");
+                ensure!(second.members.is_empty(), "members listed at v{jv}");
             }
             let d = describe(c, 4, &[&group])?;
             let ids: Vec<&str> = d.groups[0]

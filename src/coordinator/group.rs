@@ -79,6 +79,8 @@ pub struct JoinInput {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: a new dynamic member must first fetch an id (KIP-394).
     pub require_known_member_id: bool,
+    /// JoinGroup v9+ (KIP-814): the client honours `skip_assignment`.
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -642,6 +644,7 @@ impl ClassicGroup {
         self.static_members
             .insert(instance_id, new_member_id.clone());
         let was_leader = self.leader.as_deref() == Some(old_member_id);
+        let supports_skip = input.supports_skip_assignment;
         if was_leader {
             self.leader = Some(new_member_id.clone());
         }
@@ -650,7 +653,15 @@ impl ClassicGroup {
                 let record = GroupRecord::Metadata(self.metadata_value());
                 self.replay(&record);
                 out.push(Output::Record(record));
-                let response = self.join_response(&new_member_id, was_leader);
+                let mut response = self.join_response(&new_member_id, was_leader);
+                if was_leader && !supports_skip {
+                    // Before KIP-814 a rejoining static leader is told the
+                    // old leader id, so it acts as a follower and does not
+                    // compute an assignment the group does not need.
+                    response.leader = old_member_id.to_string();
+                    response.members.clear();
+                    response.skip_assignment = false;
+                }
                 out.push(Output::Join { request, response });
             }
             _ => {
@@ -1391,6 +1402,7 @@ mod tests {
             protocol_type: "consumer".into(),
             protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
             require_known_member_id: false,
+            supports_skip_assignment: true,
         }
     }
 
@@ -1918,6 +1930,25 @@ mod tests {
         assert!(answered[0].1.skip_assignment);
         assert_eq!(answered[0].1.leader, answered[0].1.member_id);
         assert_eq!(answered[0].1.members.len(), 2);
+    }
+
+    #[test]
+    fn static_leader_rejoin_before_kip_814_is_told_the_old_leader() {
+        let mut g = new_group();
+        let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
+        sync_all(&mut g, &ids, now);
+        let mut rejoin = static_input("", "i0");
+        rejoin.supports_skip_assignment = false;
+        let out = g.join(RequestId(7), rejoin, now);
+        let answered = joins(&out);
+        assert_eq!(g.state(), GroupState::Stable);
+        let r = &answered[0].1;
+        assert_eq!(r.error, None);
+        assert_eq!(r.leader, ids[0], "the old leader id, so the client follows");
+        assert_ne!(r.member_id, ids[0]);
+        assert!(r.members.is_empty() && !r.skip_assignment);
+        // The group's real leader is the new id.
+        assert_eq!(g.leader(), Some(r.member_id.as_str()));
     }
 
     #[test]

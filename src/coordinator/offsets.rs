@@ -254,6 +254,7 @@ mod tests {
             protocol_type: "consumer".into(),
             protocols: vec![("range".into(), Bytes::new())],
             require_known_member_id: false,
+            supports_skip_assignment: true,
         };
         g.join(RequestId(0), input, now)
     }

@@ -60,6 +60,7 @@ pub async fn join_group(
             .map(|p| (p.name.to_string(), p.metadata))
             .collect(),
         require_known_member_id: v >= 4,
+        supports_skip_assignment: v >= 9,
     };
     let result = match check_group_id(&group_id) {
         Ok(()) => broker.groups.join(&group_id, input).await,
