@@ -6,7 +6,9 @@ restarts the broker on the same port and data dir.
 """
 
 import signal
+import socket
 
+import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from clients import (
@@ -25,6 +27,7 @@ from clients import (
     make_records,
     Rec,
 )
+from conftest import BrokerError
 from test_idempotence import assert_idempotent_batches
 
 
@@ -115,3 +118,21 @@ def test_idempotent_producer_continues_after_restart(broker_factory, topic_name)
     for part in (0, 1):
         batches = assert_idempotent_batches(b.bootstrap, topic, part, 2_500)
         assert len({b_.producer_id for b_ in batches}) >= 2  # librdkafka's and kafka-python's
+
+
+def test_a_taken_port_at_start_leaves_the_logs_clean(broker_factory, topic_name):
+    """Start fails after the logs are open (the port is taken): the failed
+    start still closes them cleanly, so the next start recovers nothing."""
+    b = broker_factory()
+    topic = topic_name()
+    ck_produce(b.bootstrap, topic, [Rec(0, b"k", b"v")])
+    b.stop()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", b.port))
+        squatter.listen()
+        with pytest.raises(BrokerError):
+            b.start(timeout=10)
+    since = b.stderr_size()
+    b.start()
+    assert "recovered log after unclean shutdown" not in b.tail(since=since, lines=400)

@@ -109,7 +109,15 @@ async fn run(config: runnel::config::BrokerConfig) -> anyhow::Result<()> {
         Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
     let broker = Arc::new(tokio::task::block_in_place(|| Broker::start(config))?);
     broker.groups.start();
-    let server = Server::start(broker.clone()).await?;
+    let server = match Server::start(broker.clone()).await {
+        Ok(server) => server,
+        Err(e) => {
+            // The logs are open: close them cleanly so the next start does
+            // not run recovery because a port was taken.
+            tokio::task::block_in_place(|| broker.shutdown());
+            return Err(e);
+        }
+    };
     tracing::info!(node_id = broker.config.node_id, cluster_id = %broker.cluster_id, "runnel started");
 
     let maintenance = {
