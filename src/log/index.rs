@@ -324,6 +324,15 @@ impl OffsetIndex {
             .map(|e| e.position)
             .unwrap_or(0)
     }
+
+    /// The position of the last indexed batch that starts at or before
+    /// `position`, or 0: where a scan for the batch boundary just below
+    /// `position` may start.
+    pub fn lookup_position(&self, position: u32) -> u32 {
+        self.last_matching(|e| e.position <= position)
+            .map(|e| e.position)
+            .unwrap_or(0)
+    }
 }
 
 impl TimeIndex {

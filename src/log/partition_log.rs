@@ -39,7 +39,7 @@ use crate::log::metrics;
 use crate::log::recovery::{
     Checkpoint, first_segment_to_recover, read_checkpoint, sync_dir, write_checkpoint,
 };
-use crate::log::segment::{LOG_SUFFIX, Segment, parse_segment_file_name};
+use crate::log::segment::{FileSlice, LOG_SUFFIX, Segment, parse_segment_file_name};
 use crate::log::{LogConfig, LogError};
 
 /// What an append did.
@@ -65,6 +65,16 @@ pub struct ReadInfo {
     /// upper bound.
     pub records: Bytes,
     /// Log start offset and log end offset at the time of the read.
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// What [`PartitionLog::read_slice`] found: the same batches as a read,
+/// left in the segment file.
+#[derive(Debug, Clone)]
+pub struct SliceInfo {
+    /// None when there is nothing at or after the offset below the bound.
+    pub slice: Option<FileSlice>,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -596,6 +606,33 @@ impl PartitionLog {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<ReadInfo, LogError> {
+        let slice = self.read_slice(offset, max_bytes, max_offset)?;
+        let records = match &slice.slice {
+            None => Bytes::new(),
+            Some(s) => match s.read() {
+                Ok(bytes) => bytes,
+                // Only a concurrent truncation shrinks a file under a reader.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Bytes::new(),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        Ok(ReadInfo {
+            records,
+            log_start_offset: slice.log_start_offset,
+            log_end_offset: slice.log_end_offset,
+        })
+    }
+
+    /// [`read`](Self::read) without reading: where the batches are in the
+    /// segment file, so a fetch can send them from the page cache to the
+    /// socket without copying them through memory. The batch boundaries
+    /// come from the offset index and a short header scan at each end.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<SliceInfo, LogError> {
         if self.offline.load(Ordering::Acquire) {
             return Err(LogError::Offline);
         }
@@ -610,14 +647,17 @@ impl PartitionLog {
                 log_end_offset,
             });
         }
-        let mut info = ReadInfo {
-            records: Bytes::new(),
+        let mut info = SliceInfo {
+            slice: None,
             log_start_offset,
             log_end_offset,
         };
         if offset == log_end_offset {
             return Ok(info);
         }
+        // Nothing at or past the end offset loaded above is returned, even
+        // if appended since: its bytes may be past the sizes we load.
+        let max_offset = max_offset.min(log_end_offset);
         let mut next_segment = self.segment_holding(offset);
         while let Some(segment) = next_segment {
             let end = segment.size();
@@ -628,27 +668,12 @@ impl PartitionLog {
             if first.base_offset >= max_offset {
                 return Ok(info);
             }
-            let available = (end - pos) as usize;
-            let len = first.size().max(max_bytes.min(available)).min(available);
-            let buf = match segment.read_bytes(pos, len) {
-                Ok(buf) => buf,
-                // Only a concurrent truncation shrinks a file under a reader.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(info),
-                Err(e) => return Err(e.into()),
-            };
-            let mut keep = 0usize;
-            for item in BatchIter::new(&buf) {
-                let Ok((header, bytes)) = item else { break };
-                if header.base_offset >= max_offset || (keep > 0 && keep + bytes.len() > max_bytes)
-                {
-                    break;
-                }
-                keep += bytes.len();
-            }
-            let mut buf = buf;
-            buf.truncate(keep);
-            metrics::on_read(keep);
-            info.records = buf.freeze();
+            let limit = (pos + first.size().max(max_bytes) as u64).min(end);
+            let stop = segment.whole_batches_end(pos, limit, end, max_offset)?;
+            debug_assert!(stop >= pos + first.size() as u64);
+            let len = (stop - pos) as usize;
+            metrics::on_read(len);
+            info.slice = Some(FileSlice::new(segment, pos, len));
             return Ok(info);
         }
         Ok(info)

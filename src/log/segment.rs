@@ -17,10 +17,11 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::log::LogError;
 use crate::log::batch::{
@@ -97,6 +98,59 @@ pub struct RecoveryOutcome {
     pub next_offset: i64,
     /// Why the tail was cut, when it was.
     pub reason: Option<String>,
+}
+
+/// A byte range of a segment's log file, holding the segment open: what a
+/// fetch sends straight from the page cache to the socket (`sendfile`).
+/// Positions are those the read found under the segment's published size;
+/// only a concurrent truncation can shorten the file under it.
+#[derive(Clone)]
+pub struct FileSlice {
+    segment: Arc<Segment>,
+    position: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    pub fn new(segment: Arc<Segment>, position: u64, len: usize) -> Self {
+        FileSlice {
+            segment,
+            position,
+            len,
+        }
+    }
+
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The log file, for `sendfile`.
+    pub fn file(&self) -> &File {
+        &self.segment.log
+    }
+
+    /// The bytes, copied into memory.
+    pub fn read(&self) -> io::Result<Bytes> {
+        Ok(self.segment.read_bytes(self.position, self.len)?.freeze())
+    }
+}
+
+impl std::fmt::Debug for FileSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSlice")
+            .field("file", &self.segment.log_path)
+            .field("position", &self.position)
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 pub struct Segment {
@@ -361,6 +415,39 @@ impl Segment {
         self.log.sync_data()?;
         self.offset_index.sync()?;
         self.time_index.sync()
+    }
+
+    /// End position of the whole batches from `start` (a batch boundary)
+    /// that end at or before `limit` and whose base offsets are below
+    /// `max_offset`, within the first `end` bytes; `start` when none does.
+    /// The scan starts from the closest index entry before either bound,
+    /// so a long range costs a few header reads, not a read of its data.
+    pub fn whole_batches_end(
+        &self,
+        start: u64,
+        limit: u64,
+        end: u64,
+        max_offset: i64,
+    ) -> io::Result<u64> {
+        let clamp = |p: u64| u32::try_from(p).unwrap_or(u32::MAX);
+        let by_bytes = self.offset_index.lookup_position(clamp(limit));
+        let by_offset = if max_offset <= self.base_offset {
+            0
+        } else {
+            self.offset_index
+                .lookup(self.relative(max_offset.saturating_sub(1)))
+        };
+        let from = u64::from(by_bytes.min(by_offset)).max(start);
+        let mut boundary = from;
+        self.scan_headers(from, end, |pos, header| {
+            let next = pos + header.size() as u64;
+            if header.base_offset >= max_offset || next > limit {
+                return false;
+            }
+            boundary = next;
+            true
+        })?;
+        Ok(boundary)
     }
 
     /// Reads `len` bytes at `position` into a fresh buffer.
