@@ -101,6 +101,11 @@ pub struct OpenReport {
     pub indexes_rebuilt: usize,
 }
 
+/// The bytes of a batch before its magic byte: baseOffset, batchLength and
+/// partitionLeaderEpoch, all outside the CRC, so the leader rewrites them
+/// without touching the rest.
+const BATCH_PREFIX_LEN: usize = 16;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of our locks leaves no torn state behind
     // (all state is in atomics or swapped whole), so poisoning is ignored.
@@ -424,33 +429,47 @@ impl PartitionLog {
         self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let config = self.config();
         let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
-        // The one copy: the request's bytes become ours to rewrite in place.
-        let mut buf = BytesMut::from(&records[..]);
-        let mut batches = parse_batches(&buf, config.max_message_bytes, Validation::Produce)?;
+        let mut batches = parse_batches(&records, config.max_message_bytes, Validation::Produce)?;
+        // LogAppendTime rewrites fields under the CRC: that needs a copy of
+        // the batches to rewrite. Otherwise only the first 16 bytes of each
+        // batch change (baseOffset, partitionLeaderEpoch; outside the CRC)
+        // and the rest is written from the request's own bytes.
+        let mut copy = None;
         if log_append_time {
+            let mut buf = BytesMut::from(&records[..]);
             for (pos, header) in batches.iter_mut() {
                 set_log_append_time(&mut buf[*pos..*pos + header.size()], now_ms);
                 header.max_timestamp = now_ms;
                 header.attributes |= 0x08;
             }
+            copy = Some(buf.freeze());
         }
+        let bytes: &[u8] = copy.as_deref().unwrap_or(&records);
         let _writer = lock(&self.writer);
         self.check_writable()?;
         let base_offset = self.log_end_offset.load(Ordering::Relaxed);
         let mut next = base_offset;
         let mut record_count = 0u64;
+        let mut prefixes = Vec::with_capacity(batches.len());
         for (pos, header) in batches.iter_mut() {
-            let batch = &mut buf[*pos..*pos + header.size()];
-            set_base_offset(batch, next);
-            set_partition_leader_epoch(batch, leader_epoch);
+            let mut prefix = [0u8; BATCH_PREFIX_LEN];
+            prefix.copy_from_slice(&bytes[*pos..*pos + BATCH_PREFIX_LEN]);
+            set_base_offset(&mut prefix, next);
+            set_partition_leader_epoch(&mut prefix, leader_epoch);
+            prefixes.push(prefix);
             header.base_offset = next;
             header.partition_leader_epoch = leader_epoch;
             next = header.next_offset();
             record_count += header.record_count as u64;
         }
-        self.write_locked(&buf, &batches, next, now_ms, &config)?;
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * batches.len());
+        for ((pos, header), prefix) in batches.iter().zip(&prefixes) {
+            parts.push(prefix);
+            parts.push(&bytes[*pos + BATCH_PREFIX_LEN..*pos + header.size()]);
+        }
+        self.write_locked(&parts, &batches, next, now_ms, &config)?;
         drop(_writer);
-        metrics::on_append(buf.len(), record_count);
+        metrics::on_append(records.len(), record_count);
         self.maybe_flush_by_messages(&config)?;
         Ok(AppendInfo {
             base_offset,
@@ -499,7 +518,7 @@ impl PartitionLog {
                 .map(|(pos, h)| (pos - start, *h))
                 .collect();
             let piece_next = piece.last().map_or(next, |(_, h)| h.next_offset());
-            self.write_locked(&records[start..end], &piece, piece_next, now_ms, &config)?;
+            self.write_locked(&[&records[start..end]], &piece, piece_next, now_ms, &config)?;
         }
         drop(_writer);
         metrics::on_append(records.len(), record_count);
@@ -513,12 +532,12 @@ impl PartitionLog {
         })
     }
 
-    /// Writes validated batches ending at `next_offset` into the active
-    /// segment (rolling first when needed), then publishes the log end
-    /// offset. Caller holds the writer lock.
+    /// Writes validated batches (`parts`, back to back) ending at
+    /// `next_offset` into the active segment (rolling first when needed),
+    /// then publishes the log end offset. Caller holds the writer lock.
     fn write_locked(
         &self,
-        bytes: &[u8],
+        parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
         next_offset: i64,
         now_ms: i64,
@@ -528,12 +547,13 @@ impl PartitionLog {
             .first()
             .map(|(_, h)| h.base_offset)
             .unwrap_or(next_offset);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         let mut active = self.active_segment();
         let size = active.size();
-        let would_overflow = size + bytes.len() as u64 > u64::from(u32::MAX)
+        let would_overflow = size + len as u64 > u64::from(u32::MAX)
             || next_offset - 1 - active.base_offset() > i64::from(i32::MAX);
         if size > 0
-            && (size + bytes.len() as u64 > config.segment_bytes
+            && (size + len as u64 > config.segment_bytes
                 || now_ms - active.created_ms() >= config.segment_ms
                 || active.index_full(config.segment_index_bytes)
                 || would_overflow)
@@ -544,7 +564,7 @@ impl PartitionLog {
             // compacted gap): restart it at that offset so relative offsets fit.
             active = self.roll_locked(first_offset, now_ms)?;
         }
-        if let Err(e) = active.append(bytes, batches, config.index_interval_bytes) {
+        if let Err(e) = active.append(parts, batches, config.index_interval_bytes) {
             return self.fail(e);
         }
         debug_assert!(next_offset > self.log_end_offset.load(Ordering::Relaxed));
