@@ -215,13 +215,16 @@ class Bench:
         self.results = Results()
         self.limits: dict[str, list[float]] = {}
         self.topic_seq = 0
+        self.brokers: list[Broker] = []
 
     def topic(self, stem: str) -> str:
         self.topic_seq += 1
         return f"{stem}-{self.topic_seq}"
 
     def broker(self, name: str, **overrides) -> Broker:
-        return Broker(self.runnel, self.work / name, overrides)
+        b = Broker(self.runnel, self.work / name, overrides)
+        self.brokers.append(b)
+        return b
 
     def s(self, full: float, smoke: float) -> float:
         return smoke if self.smoke else full
@@ -437,13 +440,19 @@ class Bench:
         shutil.rmtree(b.data_dir, ignore_errors=True)
 
     def run(self) -> dict:
+        """Every scenario, each on its own broker; one that fails is
+        reported (and fails a smoke run) but does not stop the others."""
+        self.failures: list[str] = []
         try:
-            self.machine_limits()
-            self.startup_empty()
-            self.throughput()
-            self.many_connections()
-            self.many_partitions()
-            self.lots_of_data()
+            for scenario in (self.machine_limits, self.startup_empty, self.throughput,
+                             self.many_connections, self.many_partitions, self.lots_of_data):
+                try:
+                    scenario()
+                except Exception as e:  # noqa: BLE001 - reported in the results
+                    log(f"{scenario.__name__} failed: {e}")
+                    self.failures.append(f"{scenario.__name__}: {e}")
+                    for b in self.brokers:
+                        b.stop(signal.SIGKILL)
         finally:
             if not self.args.keep:
                 shutil.rmtree(self.work, ignore_errors=True)
@@ -475,6 +484,7 @@ class Bench:
             "data_gib": getattr(self, "data_bytes", 0) / 1024**3,
             "limits": limits,
             "figures": figures,
+            "failures": self.failures,
         }
 
 
@@ -564,6 +574,9 @@ def render_markdown(res: dict, previous: dict | None, plot_name: str) -> str:
                 else:
                     row += " |"
             lines.append(row)
+    if res.get("failures"):
+        lines += ["", "Scenarios that failed in this run:", ""]
+        lines += [f"- {f}" for f in res["failures"]]
     lines += ["", f"![throughput and latency]({plot_name})", ""]
     return "\n".join(lines)
 
@@ -660,11 +673,11 @@ def main() -> int:
     for fid, f in res["figures"].items():
         log(f"{f['label']}: {fmt(f['median'])} {f['unit']} ({fmt(f['min'])} – {fmt(f['max'])})")
     log(f"done in {res['wall_secs']} s; wrote {out_json}, {out_md}, {out_png}")
+    for failure in res["failures"]:
+        log(f"FAILED {failure}")
+    if res["failures"]:
+        return 1
     if args.smoke:
-        missing = [fid for fid, f in res["figures"].items() if not f["values"]]
-        if missing:
-            log(f"smoke: figures without values: {missing}")
-            return 1
         shutil.rmtree(scratch, ignore_errors=True)
         print("bench-smoke: every scenario ran (figures not judged)")
     return 0
