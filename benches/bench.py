@@ -44,6 +44,20 @@ def log(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+def settle() -> None:
+    """Writes back dirty pages before a produce scenario: each then writes
+    into a page cache with room, instead of being throttled to the disk's
+    speed by the kernel's dirty-page limits because of the runs before."""
+    os.sync()
+
+
+def vm_setting(name: str) -> str:
+    try:
+        return Path(f"/proc/sys/vm/{name}").read_text().strip()
+    except OSError:
+        return "?"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -267,6 +281,7 @@ class Bench:
                 for parts, conns, batch in ((1, 1, 64 * 1024), (1, 1, 1024 * 1024), (8, 2, 64 * 1024)):
                     t = self.topic("raw")
                     lg.run(boot, "create-topic", "--topic", t, "--partitions", str(parts))
+                    settle()
                     cpu0 = b.cpu_secs()
                     out = lg.run(boot, "raw-produce", "--topic", t, "--partitions", str(parts),
                                  "--batch-bytes", str(batch), "--connections", str(conns),
@@ -297,6 +312,7 @@ class Bench:
                         for parts in (1, 8):
                             t = self.topic("rdk")
                             lg.run(boot, "create-topic", "--topic", t, "--partitions", str(parts))
+                            settle()
                             cpu0 = b.cpu_secs()
                             out = lg.run(boot, "rdkafka-produce", "--topic", t, "--records", str(records),
                                          "--record-size", str(size), "--acks", acks,
@@ -478,6 +494,8 @@ class Bench:
             "kernel": platform.release(),
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
             "load_average_at_end": os.getloadavg(),
+            "vm_dirty_ratio": vm_setting("dirty_ratio"),
+            "vm_dirty_background_ratio": vm_setting("dirty_background_ratio"),
             "commit": git_commit(),
             "runs": self.runs,
             "smoke": self.smoke,
@@ -536,6 +554,8 @@ def render_markdown(res: dict, previous: dict | None, plot_name: str) -> str:
         f"broker and load generator share the cores. Each figure is the median of "
         f"{res['runs']} runs (at least 3 for start-up times) with the spread (min – max); "
         f"load average at the end {res['load_average_at_end'][0]:.1f}. "
+        "Produce scenarios start after a `sync`, so they write into a page cache with room "
+        f"(vm.dirty_ratio {res.get('vm_dirty_ratio', '?')} %). "
         "Raw JSON: `docs/bench-results.json`.",
         "",
         "### The machine's limits (same run)",
