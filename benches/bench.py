@@ -120,6 +120,12 @@ class Broker:
                     raise RuntimeError(f"runnel not accepting after {timeout}s")
                 time.sleep(0.001)
 
+    def log_tail(self, lines: int = 200) -> list[str]:
+        try:
+            return (self.workdir / "broker.log").read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return []
+
     def rss_mib(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
@@ -462,10 +468,16 @@ class Bench:
         try:
             for scenario in (self.machine_limits, self.startup_empty, self.throughput,
                              self.many_connections, self.many_partitions, self.lots_of_data):
+                if self.args.only and scenario.__name__ not in self.args.only:
+                    continue
                 try:
                     scenario()
                 except Exception as e:  # noqa: BLE001 - reported in the results
                     log(f"{scenario.__name__} failed: {e}")
+                    for b in self.brokers:
+                        errors = [line for line in b.log_tail() if "ERROR" in line]
+                        if errors:
+                            log(f"{b.workdir.name} broker log:\n" + "\n".join(errors[-5:]))
                     self.failures.append(f"{scenario.__name__}: {e}")
                     for b in self.brokers:
                         b.stop(signal.SIGKILL)
@@ -630,7 +642,8 @@ def render_plot(res: dict, path: Path) -> None:
         if k in res["limits"]:
             ax2.axvline(res["limits"][k]["median"] / 1e3, color=color, linestyle="--",
                         label=LIMIT_SHORT[k] + " limit")
-    ax2.legend(fontsize=7)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=7)
     qs = [("p50", "latency_p50_ms"), ("p99", "latency_p99_ms"), ("p99.9", "latency_p999_ms")]
     qs = [(n, i) for n, i in qs if i in figs]
     ax3.bar([n for n, _ in qs], [figs[i]["median"] for _, i in qs],
@@ -673,6 +686,7 @@ def main() -> int:
     p.add_argument("--plot", default=str(REPO / "docs/bench-plot.png"))
     p.add_argument("--smoke", action="store_true", help="every scenario once, tiny; output to a scratch dir")
     p.add_argument("--keep", action="store_true", help="keep the scratch data dirs")
+    p.add_argument("--only", nargs="*", help="run only these scenarios (method names, e.g. lots_of_data)")
     args = p.parse_args()
 
     out_json, out_md, out_png = Path(args.json), Path(args.markdown), Path(args.plot)
