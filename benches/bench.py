@@ -482,6 +482,9 @@ class Bench:
                     for b in self.brokers:
                         b.stop(signal.SIGKILL)
         finally:
+            # No broker outlives the run, whatever happened.
+            for b in self.brokers:
+                b.stop(signal.SIGKILL)
             if not self.args.keep:
                 shutil.rmtree(self.work, ignore_errors=True)
         return self.summary()
