@@ -14,8 +14,10 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::broker::Broker;
+use crate::log::segment::FileSlice;
 use crate::ops::metrics;
 use crate::protocol::ApiError;
+use crate::protocol::zero_copy;
 
 /// Fetch session epochs (KIP-227): -1 is a sessionless full fetch, 0 asks
 /// to create a session; anything above names a session we never created.
@@ -36,20 +38,20 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     loop {
         let mut waiters = Vec::new();
-        let (response, bytes, any_error) = read_once(broker, version, &req, &mut waiters);
+        let (response, slices, bytes, any_error) = read_once(broker, version, &req, &mut waiters);
         let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
         if satisfied || tokio::time::Instant::now() >= deadline {
             metrics::record_fetch(bytes);
-            return response;
+            return attach_records(response, slices);
         }
         // Long poll: only appends to the partitions asked for wake us.
         if tokio::time::timeout_at(deadline, any_changed(&mut waiters))
             .await
             .is_err()
         {
-            let (response, bytes, _) = read_once(broker, version, &req, &mut Vec::new());
+            let (response, slices, bytes, _) = read_once(broker, version, &req, &mut Vec::new());
             metrics::record_fetch(bytes);
-            return response;
+            return attach_records(response, slices);
         }
     }
 }
@@ -72,8 +74,32 @@ async fn any_changed(waiters: &mut [watch::Receiver<i64>]) {
     .await
 }
 
-/// One pass over the requested partitions. Returns the response, the bytes
-/// of records in it, and whether any partition carried an error.
+/// Where each partition's records are: (topic index, partition index) in
+/// the response, and the bytes in the log.
+type Slices = Vec<(usize, usize, FileSlice)>;
+
+/// Puts the records into the response that is sent: a placeholder for a
+/// zero-copy send where the connection can (see `protocol::zero_copy`),
+/// else the bytes. In encoding order, as `zero_copy::defer` requires.
+fn attach_records(mut response: FetchResponse, slices: Slices) -> FetchResponse {
+    for (t, p, slice) in slices {
+        let records = zero_copy::defer(&slice).unwrap_or_else(|| match slice.read() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Only a truncation racing the read shrinks a file: the
+                // consumer retries from the same offset.
+                tracing::debug!(error = %e, ?slice, "fetch read failed");
+                Default::default()
+            }
+        });
+        response.responses[t].partitions[p].records = Some(records);
+    }
+    response
+}
+
+/// One pass over the requested partitions. Returns the response (records
+/// not attached yet), where its records are, their bytes, and whether any
+/// partition carried an error.
 /// Each partition read is first subscribed to in `waiters`, so an append
 /// that lands after its read wakes the long poll.
 fn read_once(
@@ -81,7 +107,7 @@ fn read_once(
     version: i16,
     req: &FetchRequest,
     waiters: &mut Vec<watch::Receiver<i64>>,
-) -> (FetchResponse, usize, bool) {
+) -> (FetchResponse, Slices, usize, bool) {
     let image = broker.metadata.current();
     let mut remaining = if req.max_bytes <= 0 {
         i32::MAX as usize
@@ -91,7 +117,8 @@ fn read_once(
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
-    for t in &req.topics {
+    let mut slices = Slices::new();
+    for (ti, t) in req.topics.iter().enumerate() {
         // v13+ names topics by id.
         let name: Option<&str> = if version >= 13 {
             image.topic_by_id(&t.topic_id).map(|ti| ti.name.as_str())
@@ -99,7 +126,7 @@ fn read_once(
             Some(t.topic.0.as_str())
         };
         let mut partitions = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
+        for (pi, p) in t.partitions.iter().enumerate() {
             let mut data = PartitionData::default().with_partition_index(p.partition);
             let result = match name {
                 None => Err(ApiError::UnknownTopicId),
@@ -119,19 +146,26 @@ fn read_once(
                                 if limit == 0 && total > 0 {
                                     Ok(None)
                                 } else {
-                                    part.read(p.fetch_offset, limit.max(1)).map(Some)
+                                    part.read_slice(p.fetch_offset, limit.max(1))
+                                        .map(|info| Some(info.slice))
                                 }
                             })
                     }
                 },
             };
             match result {
-                Ok(Some(read)) => {
-                    let n = read.records.len();
+                Ok(Some(Some(slice))) => {
+                    let n = slice.len();
                     total += n;
                     remaining = remaining.saturating_sub(n);
+                    slices.push((ti, pi, slice));
                     data = data
-                        .with_records(Some(read.records))
+                        .with_records(Some(Default::default()))
+                        .with_aborted_transactions(Some(vec![]));
+                }
+                Ok(Some(None)) => {
+                    data = data
+                        .with_records(Some(Default::default()))
                         .with_aborted_transactions(Some(vec![]));
                 }
                 Ok(None) => data = data.with_records(Some(Default::default())),
@@ -160,5 +194,5 @@ fn read_once(
     let response = FetchResponse::default()
         .with_session_id(0)
         .with_responses(topics);
-    (response, total, any_error)
+    (response, slices, total, any_error)
 }

@@ -23,7 +23,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 
 /// Bytes of one `.index` entry.
 pub const OFFSET_ENTRY_LEN: usize = 8;
@@ -89,10 +89,14 @@ impl IndexEntry for TimeEntry {
 
 /// A sparse index file. Entries are read from the file on first use, not
 /// at open, so a clean restart costs a few reads per segment however much
-/// data the log holds (Kafka's `LazyIndex`).
+/// data the log holds (Kafka's `LazyIndex`). The file itself is opened on
+/// first use too and not held by an index that is never read or written:
+/// a broker hosting 10,000 idle partitions holds one descriptor for each
+/// (its log) instead of three (Kafka memory-maps its indexes and likewise
+/// keeps one per segment).
 pub struct SparseIndex<E: IndexEntry> {
     path: PathBuf,
-    file: File,
+    file: OnceLock<File>,
     state: RwLock<State<E>>,
 }
 
@@ -172,9 +176,10 @@ impl<E: IndexEntry> SparseIndex<E> {
                 health = IndexHealth::Damaged;
             }
         }
+        drop(file);
         let index = SparseIndex {
             path: path.to_path_buf(),
-            file,
+            file: OnceLock::new(),
             state: RwLock::new(State::Lazy { count, first, last }),
         };
         if health == IndexHealth::Damaged {
@@ -185,6 +190,16 @@ impl<E: IndexEntry> SparseIndex<E> {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file, opened on first use. Never created here: `open` did, and
+    /// a file deleted with its segment must not come back.
+    fn file(&self) -> io::Result<&File> {
+        if let Some(file) = self.file.get() {
+            return Ok(file);
+        }
+        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        Ok(self.file.get_or_init(|| file))
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State<E>> {
@@ -209,7 +224,11 @@ impl<E: IndexEntry> SparseIndex<E> {
         let mut state = self.write_state();
         if let State::Lazy { count, .. } = &*state {
             let mut raw = vec![0u8; count * E::LEN];
-            let mut entries: Vec<E> = match self.file.read_exact_at(&mut raw, 0) {
+            let read = match count {
+                0 => Ok(()),
+                _ => self.file().and_then(|f| f.read_exact_at(&mut raw, 0)),
+            };
+            let mut entries: Vec<E> = match read {
                 Ok(()) => raw.chunks_exact(E::LEN).map(E::decode).collect(),
                 Err(e) => {
                     tracing::warn!(path = %self.path.display(), error = %e, "index unreadable; scanning without it");
@@ -220,7 +239,9 @@ impl<E: IndexEntry> SparseIndex<E> {
                 tracing::warn!(path = %self.path.display(), at = bad + 1, "index entries out of order; ignoring the rest");
                 entries.truncate(bad + 1);
                 // So that the writer's next entry lands right after them.
-                let _ = self.file.set_len((entries.len() * E::LEN) as u64);
+                let _ = self
+                    .file()
+                    .and_then(|f| f.set_len((entries.len() * E::LEN) as u64));
             }
             *state = State::Loaded(entries);
         }
@@ -270,7 +291,7 @@ impl<E: IndexEntry> SparseIndex<E> {
         debug_assert!(last.is_none_or(|last| last.may_precede(&entry)));
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::LEN]);
-        self.file
+        self.file()?
             .write_all_at(&buf[..E::LEN], (count * E::LEN) as u64)?;
         match &mut *state {
             State::Lazy {
@@ -289,20 +310,27 @@ impl<E: IndexEntry> SparseIndex<E> {
     pub fn reset(&self) -> io::Result<()> {
         let mut state = self.write_state();
         *state = State::Loaded(Vec::new());
-        self.file.set_len(0)
+        self.file()?.set_len(0)
     }
 
     /// Drops trailing bytes past the entries (a file we did not write).
     pub fn trim(&self) -> io::Result<()> {
         let want = (self.len() * E::LEN) as u64;
-        if self.file.metadata()?.len() != want {
-            self.file.set_len(want)?;
+        // A stat, not an open: most files need no trimming.
+        if std::fs::metadata(&self.path)?.len() != want {
+            self.file()?.set_len(want)?;
         }
         Ok(())
     }
 
+    /// fsyncs what this process wrote. A file it never opened holds
+    /// nothing of ours: its entries were synced by the process that wrote
+    /// them, or are rebuilt by recovery.
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        match self.file.get() {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        }
     }
 
     /// The last entry for which `before(entry)` holds, entries being sorted
@@ -321,6 +349,15 @@ impl OffsetIndex {
     /// offset is <= it, or 0.
     pub fn lookup(&self, relative_offset: u32) -> u32 {
         self.last_matching(|e| e.relative_offset <= relative_offset)
+            .map(|e| e.position)
+            .unwrap_or(0)
+    }
+
+    /// The position of the last indexed batch that starts at or before
+    /// `position`, or 0: where a scan for the batch boundary just below
+    /// `position` may start.
+    pub fn lookup_position(&self, position: u32) -> u32 {
+        self.last_matching(|e| e.position <= position)
             .map(|e| e.position)
             .unwrap_or(0)
     }
@@ -360,6 +397,30 @@ mod tests {
         let (idx, health) = OffsetIndex::open(&dir.path().join("a.index")).expect("reopen");
         assert_eq!(health, IndexHealth::Sane);
         assert_eq!(idx.len(), 3);
+    }
+
+    #[test]
+    fn an_unused_index_holds_no_file_and_never_recreates_a_deleted_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("d.index");
+        let (idx, _) = OffsetIndex::open(&p).expect("open");
+        idx.append(OffsetEntry {
+            relative_offset: 1,
+            position: 10,
+        })
+        .expect("append");
+        idx.sync().expect("sync");
+        drop(idx);
+        let (idx, _) = OffsetIndex::open(&p).expect("reopen");
+        assert!(idx.file.get().is_none(), "open holds no descriptor");
+        idx.sync().expect("nothing to sync");
+        assert_eq!(idx.lookup_position(15), 10);
+        assert!(idx.file.get().is_some(), "the first read opened it");
+        // A segment deleted under a reader: its index is not brought back.
+        let (idx, _) = OffsetIndex::open(&p).expect("reopen");
+        std::fs::remove_file(&p).expect("remove");
+        assert_eq!(idx.lookup(5), 0, "scans from the start without it");
+        assert!(!p.exists());
     }
 
     #[test]

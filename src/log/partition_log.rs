@@ -39,7 +39,7 @@ use crate::log::metrics;
 use crate::log::recovery::{
     Checkpoint, first_segment_to_recover, read_checkpoint, sync_dir, write_checkpoint,
 };
-use crate::log::segment::{LOG_SUFFIX, Segment, parse_segment_file_name};
+use crate::log::segment::{FileSlice, LOG_SUFFIX, Segment, parse_segment_file_name};
 use crate::log::{LogConfig, LogError};
 
 /// What an append did.
@@ -69,6 +69,16 @@ pub struct ReadInfo {
     pub log_end_offset: i64,
 }
 
+/// What [`PartitionLog::read_slice`] found: the same batches as a read,
+/// left in the segment file.
+#[derive(Debug, Clone)]
+pub struct SliceInfo {
+    /// None when there is nothing at or after the offset below the bound.
+    pub slice: Option<FileSlice>,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
 /// Answer of a look-up by timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -90,6 +100,11 @@ pub struct OpenReport {
     /// Segments whose indexes were rebuilt.
     pub indexes_rebuilt: usize,
 }
+
+/// The bytes of a batch before its magic byte: baseOffset, batchLength and
+/// partitionLeaderEpoch, all outside the CRC, so the leader rewrites them
+/// without touching the rest.
+const BATCH_PREFIX_LEN: usize = 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of our locks leaves no torn state behind
@@ -414,33 +429,47 @@ impl PartitionLog {
         self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let config = self.config();
         let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
-        // The one copy: the request's bytes become ours to rewrite in place.
-        let mut buf = BytesMut::from(&records[..]);
-        let mut batches = parse_batches(&buf, config.max_message_bytes, Validation::Produce)?;
+        let mut batches = parse_batches(&records, config.max_message_bytes, Validation::Produce)?;
+        // LogAppendTime rewrites fields under the CRC: that needs a copy of
+        // the batches to rewrite. Otherwise only the first 16 bytes of each
+        // batch change (baseOffset, partitionLeaderEpoch; outside the CRC)
+        // and the rest is written from the request's own bytes.
+        let mut copy = None;
         if log_append_time {
+            let mut buf = BytesMut::from(&records[..]);
             for (pos, header) in batches.iter_mut() {
                 set_log_append_time(&mut buf[*pos..*pos + header.size()], now_ms);
                 header.max_timestamp = now_ms;
                 header.attributes |= 0x08;
             }
+            copy = Some(buf.freeze());
         }
+        let bytes: &[u8] = copy.as_deref().unwrap_or(&records);
         let _writer = lock(&self.writer);
         self.check_writable()?;
         let base_offset = self.log_end_offset.load(Ordering::Relaxed);
         let mut next = base_offset;
         let mut record_count = 0u64;
+        let mut prefixes = Vec::with_capacity(batches.len());
         for (pos, header) in batches.iter_mut() {
-            let batch = &mut buf[*pos..*pos + header.size()];
-            set_base_offset(batch, next);
-            set_partition_leader_epoch(batch, leader_epoch);
+            let mut prefix = [0u8; BATCH_PREFIX_LEN];
+            prefix.copy_from_slice(&bytes[*pos..*pos + BATCH_PREFIX_LEN]);
+            set_base_offset(&mut prefix, next);
+            set_partition_leader_epoch(&mut prefix, leader_epoch);
+            prefixes.push(prefix);
             header.base_offset = next;
             header.partition_leader_epoch = leader_epoch;
             next = header.next_offset();
             record_count += header.record_count as u64;
         }
-        self.write_locked(&buf, &batches, next, now_ms, &config)?;
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * batches.len());
+        for ((pos, header), prefix) in batches.iter().zip(&prefixes) {
+            parts.push(prefix);
+            parts.push(&bytes[*pos + BATCH_PREFIX_LEN..*pos + header.size()]);
+        }
+        self.write_locked(&parts, &batches, next, now_ms, &config)?;
         drop(_writer);
-        metrics::on_append(buf.len(), record_count);
+        metrics::on_append(records.len(), record_count);
         self.maybe_flush_by_messages(&config)?;
         Ok(AppendInfo {
             base_offset,
@@ -489,7 +518,7 @@ impl PartitionLog {
                 .map(|(pos, h)| (pos - start, *h))
                 .collect();
             let piece_next = piece.last().map_or(next, |(_, h)| h.next_offset());
-            self.write_locked(&records[start..end], &piece, piece_next, now_ms, &config)?;
+            self.write_locked(&[&records[start..end]], &piece, piece_next, now_ms, &config)?;
         }
         drop(_writer);
         metrics::on_append(records.len(), record_count);
@@ -503,12 +532,12 @@ impl PartitionLog {
         })
     }
 
-    /// Writes validated batches ending at `next_offset` into the active
-    /// segment (rolling first when needed), then publishes the log end
-    /// offset. Caller holds the writer lock.
+    /// Writes validated batches (`parts`, back to back) ending at
+    /// `next_offset` into the active segment (rolling first when needed),
+    /// then publishes the log end offset. Caller holds the writer lock.
     fn write_locked(
         &self,
-        bytes: &[u8],
+        parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
         next_offset: i64,
         now_ms: i64,
@@ -518,12 +547,13 @@ impl PartitionLog {
             .first()
             .map(|(_, h)| h.base_offset)
             .unwrap_or(next_offset);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         let mut active = self.active_segment();
         let size = active.size();
-        let would_overflow = size + bytes.len() as u64 > u64::from(u32::MAX)
+        let would_overflow = size + len as u64 > u64::from(u32::MAX)
             || next_offset - 1 - active.base_offset() > i64::from(i32::MAX);
         if size > 0
-            && (size + bytes.len() as u64 > config.segment_bytes
+            && (size + len as u64 > config.segment_bytes
                 || now_ms - active.created_ms() >= config.segment_ms
                 || active.index_full(config.segment_index_bytes)
                 || would_overflow)
@@ -534,7 +564,7 @@ impl PartitionLog {
             // compacted gap): restart it at that offset so relative offsets fit.
             active = self.roll_locked(first_offset, now_ms)?;
         }
-        if let Err(e) = active.append(bytes, batches, config.index_interval_bytes) {
+        if let Err(e) = active.append(parts, batches, config.index_interval_bytes) {
             return self.fail(e);
         }
         debug_assert!(next_offset > self.log_end_offset.load(Ordering::Relaxed));
@@ -596,6 +626,33 @@ impl PartitionLog {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<ReadInfo, LogError> {
+        let slice = self.read_slice(offset, max_bytes, max_offset)?;
+        let records = match &slice.slice {
+            None => Bytes::new(),
+            Some(s) => match s.read() {
+                Ok(bytes) => bytes,
+                // Only a concurrent truncation shrinks a file under a reader.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Bytes::new(),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        Ok(ReadInfo {
+            records,
+            log_start_offset: slice.log_start_offset,
+            log_end_offset: slice.log_end_offset,
+        })
+    }
+
+    /// [`read`](Self::read) without reading: where the batches are in the
+    /// segment file, so a fetch can send them from the page cache to the
+    /// socket without copying them through memory. The batch boundaries
+    /// come from the offset index and a short header scan at each end.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<SliceInfo, LogError> {
         if self.offline.load(Ordering::Acquire) {
             return Err(LogError::Offline);
         }
@@ -610,14 +667,17 @@ impl PartitionLog {
                 log_end_offset,
             });
         }
-        let mut info = ReadInfo {
-            records: Bytes::new(),
+        let mut info = SliceInfo {
+            slice: None,
             log_start_offset,
             log_end_offset,
         };
         if offset == log_end_offset {
             return Ok(info);
         }
+        // Nothing at or past the end offset loaded above is returned, even
+        // if appended since: its bytes may be past the sizes we load.
+        let max_offset = max_offset.min(log_end_offset);
         let mut next_segment = self.segment_holding(offset);
         while let Some(segment) = next_segment {
             let end = segment.size();
@@ -628,27 +688,12 @@ impl PartitionLog {
             if first.base_offset >= max_offset {
                 return Ok(info);
             }
-            let available = (end - pos) as usize;
-            let len = first.size().max(max_bytes.min(available)).min(available);
-            let buf = match segment.read_bytes(pos, len) {
-                Ok(buf) => buf,
-                // Only a concurrent truncation shrinks a file under a reader.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(info),
-                Err(e) => return Err(e.into()),
-            };
-            let mut keep = 0usize;
-            for item in BatchIter::new(&buf) {
-                let Ok((header, bytes)) = item else { break };
-                if header.base_offset >= max_offset || (keep > 0 && keep + bytes.len() > max_bytes)
-                {
-                    break;
-                }
-                keep += bytes.len();
-            }
-            let mut buf = buf;
-            buf.truncate(keep);
-            metrics::on_read(keep);
-            info.records = buf.freeze();
+            let limit = (pos + first.size().max(max_bytes) as u64).min(end);
+            let stop = segment.whole_batches_end(pos, limit, end, max_offset)?;
+            debug_assert!(stop >= pos + first.size() as u64);
+            let len = (stop - pos) as usize;
+            metrics::on_read(len);
+            info.slice = Some(FileSlice::new(segment, pos, len));
             return Ok(info);
         }
         Ok(info)

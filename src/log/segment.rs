@@ -15,12 +15,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::log::LogError;
 use crate::log::batch::{
@@ -97,6 +99,104 @@ pub struct RecoveryOutcome {
     pub next_offset: i64,
     /// Why the tail was cut, when it was.
     pub reason: Option<String>,
+}
+
+/// Writes every byte of `parts`, in order, at `offset` (`pwritev`, resumed
+/// after a short write).
+fn write_all_vectored_at(file: &File, parts: &[&[u8]], mut offset: u64) -> io::Result<()> {
+    let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    let mut first = 0;
+    while first < parts.len() {
+        let iov: Vec<libc::iovec> = parts[first..]
+            .iter()
+            .take(1024) // IOV_MAX
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::other("file offset out of range"))?;
+        // SAFETY: every iovec points into a live slice of `parts` for the
+        // duration of the call; pwritev only reads them.
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), iov.len() as i32, off) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        offset += n as u64;
+        let mut n = n as usize;
+        while n > 0 {
+            let p = parts[first];
+            if n >= p.len() {
+                n -= p.len();
+                first += 1;
+            } else {
+                parts[first] = &p[n..];
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A byte range of a segment's log file, holding the segment open: what a
+/// fetch sends straight from the page cache to the socket (`sendfile`).
+/// Positions are those the read found under the segment's published size;
+/// only a concurrent truncation can shorten the file under it.
+#[derive(Clone)]
+pub struct FileSlice {
+    segment: Arc<Segment>,
+    position: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    pub fn new(segment: Arc<Segment>, position: u64, len: usize) -> Self {
+        FileSlice {
+            segment,
+            position,
+            len,
+        }
+    }
+
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The log file, for `sendfile`.
+    pub fn file(&self) -> &File {
+        &self.segment.log
+    }
+
+    /// The bytes, copied into memory.
+    pub fn read(&self) -> io::Result<Bytes> {
+        Ok(self.segment.read_bytes(self.position, self.len)?.freeze())
+    }
+}
+
+impl std::fmt::Debug for FileSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSlice")
+            .field("file", &self.segment.log_path)
+            .field("position", &self.position)
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 pub struct Segment {
@@ -319,17 +419,19 @@ impl Segment {
         Ok(())
     }
 
-    /// Writes `bytes` (whole batches whose headers are `batches`, each with
-    /// its position inside `bytes`) at the end of the log, updates the
-    /// indexes, then publishes the new size. Writer only.
+    /// Writes `parts` (back to back: whole batches whose headers are
+    /// `batches`, each with its position inside the parts) at the end of
+    /// the log with one `pwritev`, updates the indexes, then publishes the
+    /// new size. Writer only.
     pub fn append(
         &self,
-        bytes: &[u8],
+        parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
         index_interval_bytes: u64,
     ) -> io::Result<()> {
         let start = self.size.load(Ordering::Relaxed);
-        if let Err(e) = self.log.write_all_at(bytes, start) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if let Err(e) = write_all_vectored_at(&self.log, parts, start) {
             // Leave no half batch behind for a later append to follow.
             let _ = self.log.set_len(start);
             return Err(e);
@@ -342,8 +444,7 @@ impl Segment {
             self.next_offset
                 .store(last.next_offset(), Ordering::Release);
         }
-        self.size
-            .store(start + bytes.len() as u64, Ordering::Release);
+        self.size.store(start + len as u64, Ordering::Release);
         Ok(())
     }
 
@@ -361,6 +462,39 @@ impl Segment {
         self.log.sync_data()?;
         self.offset_index.sync()?;
         self.time_index.sync()
+    }
+
+    /// End position of the whole batches from `start` (a batch boundary)
+    /// that end at or before `limit` and whose base offsets are below
+    /// `max_offset`, within the first `end` bytes; `start` when none does.
+    /// The scan starts from the closest index entry before either bound,
+    /// so a long range costs a few header reads, not a read of its data.
+    pub fn whole_batches_end(
+        &self,
+        start: u64,
+        limit: u64,
+        end: u64,
+        max_offset: i64,
+    ) -> io::Result<u64> {
+        let clamp = |p: u64| u32::try_from(p).unwrap_or(u32::MAX);
+        let by_bytes = self.offset_index.lookup_position(clamp(limit));
+        let by_offset = if max_offset <= self.base_offset {
+            0
+        } else {
+            self.offset_index
+                .lookup(self.relative(max_offset.saturating_sub(1)))
+        };
+        let from = u64::from(by_bytes.min(by_offset)).max(start);
+        let mut boundary = from;
+        self.scan_headers(from, end, |pos, header| {
+            let next = pos + header.size() as u64;
+            if header.base_offset >= max_offset || next > limit {
+                return false;
+            }
+            boundary = next;
+            true
+        })?;
+        Ok(boundary)
     }
 
     /// Reads `len` bytes at `position` into a fresh buffer.
@@ -599,5 +733,23 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectored_writes_land_in_order_past_the_iovec_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = open_rw(&dir.path().join("v"), true).expect("open");
+        let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        // 3000 one-byte parts between empty ones: more than IOV_MAX per call.
+        let parts: Vec<&[u8]> = data.chunks(1).flat_map(|c| [c, &[][..]]).collect();
+        write_all_vectored_at(&file, &parts, 10).expect("write");
+        let mut back = vec![0u8; 3010];
+        file.read_exact_at(&mut back, 0).expect("read");
+        assert_eq!(&back[10..], &data[..]);
     }
 }

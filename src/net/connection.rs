@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use std::os::fd::AsRawFd;
+use tokio::io::Interest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -22,9 +24,11 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::handlers::{self, Reply, RequestContext, unsupported_version_response};
+use crate::log::segment::FileSlice;
 use crate::ops::metrics;
 use crate::protocol::codec::{decode_request, encode_response, peek_preamble};
 use crate::protocol::versions::{self, supported_range};
+use crate::protocol::zero_copy::{self, Chunk};
 
 pub struct Connection {
     reader: BufReader<OwnedReadHalf>,
@@ -104,16 +108,22 @@ impl Connection {
                 "request frame of {len} bytes is outside 0..={max} (socket.request.max.bytes)"
             )));
         }
-        let mut buf = BytesMut::zeroed(len as usize);
-        self.reader
-            .read_exact(&mut buf)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => {
-                    Close::Protocol("connection closed in the middle of a frame".into())
-                }
-                _ => Close::Io(e),
-            })?;
+        // Read into spare capacity: no zeroing of what is overwritten anyway.
+        let len = len as usize;
+        let mut buf = BytesMut::with_capacity(len);
+        while buf.len() < len {
+            let want = (len - buf.len()) as u64;
+            let n = (&mut self.reader)
+                .take(want)
+                .read_buf(&mut buf)
+                .await
+                .map_err(Close::Io)?;
+            if n == 0 {
+                return Err(Close::Protocol(
+                    "connection closed in the middle of a frame".into(),
+                ));
+            }
+        }
         Ok(buf.freeze())
     }
 
@@ -166,12 +176,18 @@ impl Connection {
             correlation_id = pre.correlation_id,
             client_id = ctx.client_id.as_deref().unwrap_or("")
         );
+        // Responses already written but not flushed (see `write`) must not
+        // wait behind a request that may wait itself (a long-polling fetch).
+        if !never_waits(&request) {
+            self.writer.flush().await.map_err(Close::Io)?;
+        }
         let started = Instant::now();
-        let handled = handlers::handle(&self.broker, &ctx, request).instrument(span);
+        let handled =
+            zero_copy::collect(handlers::handle(&self.broker, &ctx, request).instrument(span));
         // JoinGroup and SyncGroup may wait for a whole rebalance; at
         // shutdown they are dropped unanswered (the client rejoins elsewhere
         // or after the restart) instead of holding the drain for minutes.
-        let response = if matches!(api_key, ApiKey::JoinGroup | ApiKey::SyncGroup) {
+        let (response, file_slices) = if matches!(api_key, ApiKey::JoinGroup | ApiKey::SyncGroup) {
             tokio::select! {
                 r = handled => r,
                 _ = self.cancel.cancelled() => return Err(Close::Normal),
@@ -187,8 +203,20 @@ impl Connection {
                 return Err(Close::Protocol(format!("{} has no handler", range.name)));
             }
         };
-        match encode_response(api_key, pre.api_version, pre.correlation_id, &response) {
-            Ok(bytes) => self.write(&bytes).await,
+        let encoded = if file_slices.is_empty() {
+            encode_response(api_key, pre.api_version, pre.correlation_id, &response)
+                .map(|bytes| vec![Chunk::Bytes(bytes)])
+        } else {
+            zero_copy::encode_response_chunks(
+                api_key,
+                pre.api_version,
+                pre.correlation_id,
+                &response,
+                file_slices,
+            )
+        };
+        match encoded {
+            Ok(chunks) => self.write_chunks(chunks).await,
             Err(e) => {
                 metrics::record_request_error(range.name);
                 tracing::error!(error = %e, "response could not be encoded; closing the connection");
@@ -199,8 +227,85 @@ impl Connection {
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Close> {
         self.writer.write_all(bytes).await.map_err(Close::Io)?;
-        // Always flush: the next request may be a long poll, and this
-        // response must not wait behind it.
         self.writer.flush().await.map_err(Close::Io)
     }
+
+    /// Writes a response's pieces in order: bytes through the buffer,
+    /// file slices straight from the page cache (`sendfile`). The flush is
+    /// left out while the next request is already buffered, so pipelined
+    /// requests get their responses in one write; `serve_one` flushes
+    /// before any request that may wait.
+    async fn write_chunks(&mut self, chunks: Vec<Chunk>) -> Result<(), Close> {
+        for chunk in chunks {
+            match chunk {
+                Chunk::Bytes(bytes) => self.writer.write_all(&bytes).await.map_err(Close::Io)?,
+                Chunk::File(slice) => {
+                    self.writer.flush().await.map_err(Close::Io)?;
+                    send_file(self.writer.get_ref().as_ref(), &slice)
+                        .await
+                        .map_err(Close::Io)?;
+                }
+            }
+        }
+        if !self.next_frame_buffered() {
+            self.writer.flush().await.map_err(Close::Io)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a whole request frame is already in the read buffer.
+    fn next_frame_buffered(&self) -> bool {
+        let buffered = self.reader.buffer();
+        buffered.len() >= 4
+            && i32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]])
+                .try_into()
+                .is_ok_and(|len: usize| buffered.len() - 4 >= len)
+    }
+}
+
+/// Requests whose handling never waits on anything but the local disk:
+/// their responses may stay in the write buffer while they run. Produce
+/// with acks=all waits for the high watermark, which replication will make
+/// a real wait.
+fn never_waits(request: &RequestKind) -> bool {
+    matches!(request, RequestKind::Produce(p) if p.acks != -1)
+}
+
+/// Sends `slice` from its file to the socket with `sendfile`: the bytes go
+/// from the page cache to the socket without entering our memory.
+async fn send_file(stream: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    let socket = stream.as_raw_fd();
+    let file = slice.file().as_raw_fd();
+    let mut offset = libc::off_t::try_from(slice.position())
+        .map_err(|_| std::io::Error::other("file position out of range"))?;
+    let mut left = slice.len();
+    while left > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            // SAFETY: both descriptors stay open for the call (we borrow
+            // the stream and the slice holds its segment open); `offset`
+            // is a valid off_t the kernel advances.
+            let n = unsafe { libc::sendfile(socket, file, &mut offset, left) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            // The file ends early: only a truncation racing this fetch does
+            // that, and the frame length is already on the wire. Kafka
+            // closes the connection too.
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{slice:?} was truncated while being sent"),
+                ));
+            }
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

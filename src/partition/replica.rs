@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
 use super::snapshot::{self, ProducerSnapshot};
 use crate::log::batch::{BatchHeader, BatchIter, LOG_OVERHEAD, peek_batch_size};
+use crate::log::partition_log::SliceInfo;
 use crate::log::{LogError, PartitionLog, ReadInfo};
 use crate::ops::metrics::ProduceProbe;
 use crate::protocol::ApiError;
@@ -193,6 +194,13 @@ impl Partition {
     /// Reads for a consumer: never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, ApiError> {
         Ok(self.log.read(offset, max_bytes, self.high_watermark())?)
+    }
+
+    /// [`read`](Self::read), left in the segment file for a zero-copy send.
+    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<SliceInfo, ApiError> {
+        Ok(self
+            .log
+            .read_slice(offset, max_bytes, self.high_watermark())?)
     }
 
     /// Raises the log start offset (DeleteRecords). `-1` means the high watermark.

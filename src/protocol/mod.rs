@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod errors;
 pub mod versions;
+pub mod zero_copy;
 
 pub use codec::{CodecError, RequestPreamble};
 pub use errors::ApiError;
