@@ -278,8 +278,13 @@ impl PartitionLog {
             log_start_offset,
             recovery_point: log_end_offset,
         };
-        // A clean restart rewrites nothing, so it costs no fsync.
-        if checkpoint != Some(new_checkpoint) {
+        // A clean restart rewrites nothing, so it costs no fsync. Nor does a
+        // brand-new log: no checkpoint file means start 0 and recovery from
+        // the first segment, exactly what an empty log's checkpoint says,
+        // and skipping its two fsyncs halves the cost of creating a
+        // partition.
+        let fresh = bases.is_empty() && checkpoint.is_none() && new_checkpoint.recovery_point == 0;
+        if checkpoint != Some(new_checkpoint) && !fresh {
             write_checkpoint(dir, new_checkpoint)?;
         }
         let checkpoint = new_checkpoint;
