@@ -833,20 +833,24 @@ impl GroupCoordinator {
         }
     }
 
-    async fn slots_of(&self, partition: i32) -> Vec<Arc<Slot>> {
-        let all: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
-        let mut mine = Vec::new();
-        for slot in all {
-            if slot.inner.lock().await.partition == partition {
-                mine.push(slot);
-            }
-        }
-        mine
+    /// The groups of one `__consumer_offsets` partition, found by hashing
+    /// their ids (no group lock is taken).
+    fn slots_of(&self, partition: i32) -> Vec<Arc<Slot>> {
+        let partitions = self
+            .metadata
+            .current()
+            .topic(OFFSETS_TOPIC)
+            .map_or(0, |t| t.partitions.len() as i32);
+        self.groups
+            .iter()
+            .filter(|e| schema::partition_for(e.key(), partitions) == partition)
+            .map(|e| e.value().clone())
+            .collect()
     }
 
     async fn live_key_count(&self, partition: i32) -> usize {
         let mut n = 0;
-        for slot in self.slots_of(partition).await {
+        for slot in self.slots_of(partition) {
             let g = slot.inner.lock().await;
             n += g.offsets.len() + usize::from(g.durable.is_some());
         }
@@ -867,7 +871,7 @@ impl GroupCoordinator {
             .ok_or(ApiError::UnknownTopicOrPartition)?;
         let before = p.log_start_offset();
         let start = p.log_end_offset();
-        for slot in self.slots_of(partition).await {
+        for slot in self.slots_of(partition) {
             let g = slot.inner.lock().await;
             let records = g.live_records();
             if !records.is_empty() {
