@@ -33,6 +33,30 @@ fn partition_exists(image: &MetadataImage, topic: &str, partition: i32) -> bool 
         .is_some_and(|t| t.partitions.contains_key(&partition))
 }
 
+/// Splits a request's partitions: those of existing topics become
+/// `known(topic, partition, entry)`; the others are answered
+/// UNKNOWN_TOPIC_OR_PARTITION in `results`, as Kafka does.
+fn split_known<'a, E, K>(
+    image: &MetadataImage,
+    partitions: impl Iterator<Item = (&'a str, i32, E)>,
+    results: &mut PartitionResults,
+    known: impl Fn(String, i32, E) -> K,
+) -> Vec<K> {
+    let mut out = Vec::new();
+    for (topic, partition, entry) in partitions {
+        if partition_exists(image, topic, partition) {
+            out.push(known(topic.to_string(), partition, entry));
+        } else {
+            results.push((
+                topic.to_string(),
+                partition,
+                Err(ApiError::UnknownTopicOrPartition),
+            ));
+        }
+    }
+    out
+}
+
 /// Groups per-partition results by topic, keeping the request's order.
 fn by_topic<T>(results: Vec<(String, i32, T)>) -> Vec<(String, Vec<(i32, T)>)> {
     let mut topics: Vec<(String, Vec<(i32, T)>)> = Vec::new();
@@ -54,28 +78,24 @@ pub async fn offset_commit(
     let group_id = req.group_id.0.to_string();
     let image = broker.metadata.current();
     let mut results: PartitionResults = Vec::new();
-    let mut commits = Vec::new();
-    for topic in &req.topics {
-        let name = topic.name.0.to_string();
-        for p in &topic.partitions {
-            if partition_exists(&image, &name, p.partition_index) {
-                commits.push(PartitionCommit {
-                    topic: name.clone(),
-                    partition: p.partition_index,
-                    committed_offset: p.committed_offset,
-                    leader_epoch: (v >= 6 && p.committed_leader_epoch >= 0)
-                        .then_some(p.committed_leader_epoch),
-                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                });
-            } else {
-                results.push((
-                    name.clone(),
-                    p.partition_index,
-                    Err(ApiError::UnknownTopicOrPartition),
-                ));
-            }
-        }
-    }
+    let commits = split_known(
+        &image,
+        req.topics.iter().flat_map(|t| {
+            let name = t.name.0.as_str();
+            t.partitions
+                .iter()
+                .map(move |p| (name, p.partition_index, p))
+        }),
+        &mut results,
+        |topic, partition, p| PartitionCommit {
+            topic,
+            partition,
+            committed_offset: p.committed_offset,
+            leader_epoch: (v >= 6 && p.committed_leader_epoch >= 0)
+                .then_some(p.committed_leader_epoch),
+            metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+        },
+    );
     // The empty group id is a group like any other here, as in Kafka ("for
     // backwards compatibility, we support offset commits for the empty
     // groupId").
@@ -274,21 +294,17 @@ pub async fn offset_delete(broker: &Broker, req: OffsetDeleteRequest) -> OffsetD
     let group_id = req.group_id.0.to_string();
     let image = broker.metadata.current();
     let mut results: PartitionResults = Vec::new();
-    let mut known = Vec::new();
-    for t in &req.topics {
-        let name = t.name.0.to_string();
-        for p in &t.partitions {
-            if partition_exists(&image, &name, p.partition_index) {
-                known.push((name.clone(), p.partition_index));
-            } else {
-                results.push((
-                    name.clone(),
-                    p.partition_index,
-                    Err(ApiError::UnknownTopicOrPartition),
-                ));
-            }
-        }
-    }
+    let known = split_known(
+        &image,
+        req.topics.iter().flat_map(|t| {
+            let name = t.name.0.as_str();
+            t.partitions
+                .iter()
+                .map(move |p| (name, p.partition_index, ()))
+        }),
+        &mut results,
+        |topic, partition, ()| (topic, partition),
+    );
     let outcome = if group_id.is_empty() {
         Err(ApiError::InvalidGroupId)
     } else {
