@@ -14,12 +14,15 @@ use anyhow::Context;
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::coordinator::service::GroupCoordinator;
+use crate::log::dir_lock::LogDirLocks;
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataCache;
 use crate::metadata::store::{METADATA_TOPIC, MetadataStore};
 use crate::partition::ReplicaManager;
 
 pub struct Broker {
+    /// Held for the life of the node: no other process may open the logs.
+    _log_dir_locks: LogDirLocks,
     pub config: Arc<BrokerConfig>,
     pub cluster_id: String,
     pub metadata: Arc<MetadataCache>,
@@ -29,8 +32,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens the data directories and rebuilds all state from disk.
-    pub fn start(config: BrokerConfig) -> anyhow::Result<Broker> {
+    /// Opens the data directories (whose locks the caller took) and
+    /// rebuilds all state from disk.
+    pub fn start(config: BrokerConfig, log_dir_locks: LogDirLocks) -> anyhow::Result<Broker> {
         let config = Arc::new(config);
         let cluster_id = prepare_log_dirs(&config)?;
         let now = crate::now_ms();
@@ -43,7 +47,7 @@ impl Broker {
             .context("opening log directories")?,
         );
         let metadata_log = logs
-            .get_or_create(METADATA_TOPIC, 0, metadata_log_config(), now)
+            .get_or_create(METADATA_TOPIC, 0, None, metadata_log_config(), now)
             .context("opening the metadata log")?;
         metadata_log.update_config(metadata_log_config());
         let store = MetadataStore::new(metadata_log);
@@ -73,6 +77,7 @@ impl Broker {
             .context("loading consumer groups from __consumer_offsets")?;
         tracing::info!(groups = loaded, "consumer groups loaded");
         Ok(Broker {
+            _log_dir_locks: log_dir_locks,
             config,
             cluster_id,
             metadata,
@@ -88,8 +93,9 @@ impl Broker {
         self.replicas.effective_config()
     }
 
-    /// Periodic work: retention, time-based rolls, `flush.ms`, and
-    /// producer-state snapshots (which bound the log replay after a crash).
+    /// Periodic work: retention, the recovery point, and producer-state
+    /// snapshots of the partitions whose state changed (they bound the log
+    /// replay after a crash).
     pub fn run_maintenance(&self) {
         let now = crate::now_ms();
         self.replicas.logs().run_maintenance(now);

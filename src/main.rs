@@ -11,8 +11,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use runnel::broker::Broker;
 use runnel::config::{self, ConfigSources};
-use runnel::net::Server;
+use runnel::log::dir_lock::LogDirLocks;
+use runnel::net::BoundListeners;
 use runnel::ops;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A Kafka wire-protocol compatible broker.
 #[derive(Parser, Debug)]
@@ -101,48 +104,83 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: runnel::config::BrokerConfig) -> anyhow::Result<()> {
+    // Start order: lock the log dirs, bind every listener, and only then
+    // open the logs. A second broker on the same dirs, or a port in use,
+    // stops here without touching the data (no recovery skipped later
+    // because a failed start wrote the clean-shutdown marker).
+    let locks = tokio::task::block_in_place(|| LogDirLocks::acquire(&config.log_dirs))?;
+    let listeners = BoundListeners::bind(&config).await?;
     if let Some(addr) = config.metrics_listener.as_deref() {
         let bound = ops::metrics::install(addr)?;
         tracing::info!(address = %bound, "metrics endpoint listening");
     }
     let retention_check =
         Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
-    let broker = Arc::new(tokio::task::block_in_place(|| Broker::start(config))?);
+    let flush_check = u64::try_from(config.log_flush_scheduler_interval_ms)
+        .ok()
+        .filter(|ms| *ms < i64::MAX as u64)
+        .map(|ms| Duration::from_millis(ms.max(10)));
+    let broker = Arc::new(tokio::task::block_in_place(|| {
+        Broker::start(config, locks)
+    })?);
     broker.groups.start();
-    let server = match Server::start(broker.clone()).await {
-        Ok(server) => server,
-        Err(e) => {
-            // The logs are open: close them cleanly so the next start does
-            // not run recovery because a port was taken.
-            tokio::task::block_in_place(|| broker.shutdown());
-            return Err(e);
-        }
-    };
+    let server = listeners.serve(broker.clone())?;
     tracing::info!(node_id = broker.config.node_id, cluster_id = %broker.cluster_id, "runnel started");
 
-    let maintenance = {
-        let broker = broker.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(retention_check);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let b = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || b.run_maintenance()).await;
-                ops::metrics::set_partitions(broker.replicas.partition_count());
-            }
-        })
-    };
+    // Background rounds, owned here: shutdown waits for a round in progress
+    // to finish before the logs are closed.
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    {
+        let b = broker.clone();
+        tasks.spawn(every(retention_check, cancel.clone(), move || {
+            b.run_maintenance();
+            ops::metrics::set_partitions(b.replicas.partition_count());
+        }));
+    }
+    if let Some(period) = flush_check {
+        // Kafka's `kafka-log-flusher`: logs whose `flush.ms` has passed.
+        let b = broker.clone();
+        tasks.spawn(every(period, cancel.clone(), move || {
+            b.replicas.logs().flush_dirty(runnel::now_ms())
+        }));
+    }
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     // Reverse start order: stop accepting and drain connections, stop
-    // background work, then checkpoint and close the logs.
+    // background work (waiting for a round in progress), then checkpoint
+    // and close the logs.
     server.shutdown().await;
-    maintenance.abort();
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
     tokio::task::block_in_place(|| broker.shutdown());
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Runs `work` on a blocking thread every `period` until `cancel`; a round
+/// in progress always finishes.
+async fn every(
+    period: Duration,
+    cancel: CancellationToken,
+    work: impl Fn() + Send + Sync + 'static,
+) {
+    let work = Arc::new(work);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let w = work.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || w()).await {
+            tracing::error!(error = %e, "a background round failed");
+        }
+    }
 }
 
 /// Runs the probe, prints one line, and exits: 0 healthy, 1 not.

@@ -8,9 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use runnel::log::batch::{
-    BatchHeader, BatchIter, Validation, record_offsets_and_timestamps, validate_batch,
-};
+use runnel::log::batch::{BatchHeader, BatchIter, Validation, validate_batch};
+use runnel::log::record_walk::record_offsets_and_timestamps;
 use runnel::log::testing::make_value_batch;
 use runnel::log::{LogConfig, LogError, LogManager, PartitionLog};
 
@@ -277,9 +276,11 @@ fn manager_writes_the_marker_and_skips_recovery_after_a_clean_shutdown() {
     let dirs = vec![root.path().join("d1"), root.path().join("d2")];
     let manager = LogManager::open(&dirs, config(), 0).expect("open");
     let a = manager
-        .get_or_create("orders-eu-west", 3, config(), 0)
+        .get_or_create("orders-eu-west", 3, None, config(), 0)
         .expect("create");
-    let b = manager.get_or_create("b", 0, config(), 0).expect("create");
+    let b = manager
+        .get_or_create("b", 0, None, config(), 0)
+        .expect("create");
     for i in 0..50 {
         a.append(make_value_batch(2, 100, i), 0, 0).expect("append");
         b.append(make_value_batch(1, 10, i), 0, 0).expect("append");
@@ -362,7 +363,7 @@ fn the_metadata_log_is_recovered_like_any_other() {
     let dirs = vec![root.path().join("d")];
     let manager = LogManager::open(&dirs, config(), 0).expect("open");
     let log = manager
-        .get_or_create("__cluster_metadata", 0, config(), 0)
+        .get_or_create("__cluster_metadata", 0, None, config(), 0)
         .expect("create");
     for i in 0..10 {
         log.append(make_value_batch(1, 40, i), 0, 0)
@@ -380,7 +381,7 @@ fn the_metadata_log_is_recovered_like_any_other() {
         .expect("tear the tail");
     let manager = LogManager::open(&dirs, config(), 0).expect("reopen");
     let log = manager
-        .get_or_create("__cluster_metadata", 0, config(), 0)
+        .get_or_create("__cluster_metadata", 0, None, config(), 0)
         .expect("get");
     assert_eq!(log.open_report().segments_recovered, 1);
     assert_eq!(log.log_end_offset(), 9);

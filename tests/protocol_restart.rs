@@ -10,6 +10,12 @@ use common::*;
 use kafka_protocol::messages::MetadataRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use runnel::log::testing::{make_batch, make_value_batch};
+
+/// A timestamp of now: an idempotent producer's state expires
+/// `producer.id.expiration.ms` after its batches' own timestamps, as in Kafka.
+fn recent() -> i64 {
+    runnel::now_ms()
+}
 use uuid::Uuid;
 
 /// What one phase wrote: per partition, the (base offset, record count) of
@@ -53,7 +59,7 @@ fn write_phase(b: &BrokerProcess) -> Written {
         9,
         &topic,
         0,
-        make_batch(&[(None, Some(b"idem"))], 5_000, Some((pid, epoch, 0))),
+        make_batch(&[(None, Some(b"idem"))], recent(), Some((pid, epoch, 0))),
         -1,
     );
     assert_eq!(r.error_code, 0);
@@ -134,7 +140,7 @@ fn check_phase(b: &BrokerProcess, w: &Written) {
         9,
         &w.topic,
         0,
-        make_batch(&[(None, Some(b"idem"))], 5_000, Some((pid, epoch, 0))),
+        make_batch(&[(None, Some(b"idem"))], recent(), Some((pid, epoch, 0))),
         -1,
     );
     assert_eq!(
@@ -148,7 +154,7 @@ fn check_phase(b: &BrokerProcess, w: &Written) {
         9,
         &w.topic,
         0,
-        make_batch(&[(None, Some(b"idem2"))], 5_001, Some((pid, epoch, 1))),
+        make_batch(&[(None, Some(b"idem2"))], recent(), Some((pid, epoch, 1))),
         -1,
     );
     assert_eq!(r.error_code, 0, "next idempotent sequence after restart");

@@ -9,6 +9,11 @@
 //! The top byte of the first `baseOffset`, which the leader overwrites
 //! anyway, picks the topic's `message.timestamp.type`: odd is LogAppendTime.
 //!
+//! The same bytes also go through the produce validator (Kafka's
+//! `LogValidator`: the record walk, decompression of every codec,
+//! re-encoding to another codec) with rules picked by the last byte; what
+//! it accepts must append and read back exactly as validated.
+//!
 //! Logs live in a fresh directory per accepted input (under `/dev/shm` when
 //! it exists, else the system temp dir; `RUNNEL_FUZZ_TMP` overrides), so a
 //! crash reproduces from its input alone.
@@ -20,10 +25,11 @@ use std::path::PathBuf;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use runnel::log::batch::{
-    BatchHeader, BatchIter, Validation, compute_crc, peek_batch_size,
-    record_offsets_and_timestamps, set_base_offset, set_log_append_time,
-    set_partition_leader_epoch, validate_batch,
+    BatchHeader, BatchIter, CompressionCodec, Validation, compute_crc, peek_batch_size,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
 };
+use runnel::log::record_walk::record_offsets_and_timestamps;
+use runnel::log::validate::{AppendOrigin, ProduceRules, validate_produced_batch};
 use runnel::log::{LogConfig, LogError, PartitionLog, TimestampType};
 
 const NOW_MS: i64 = 1_700_000_000_000;
@@ -90,6 +96,7 @@ fn check(bytes: &[u8]) {
         produce_ok &= produce.is_ok();
         stored_ok &= stored.is_ok();
     }
+    produce_path(bytes);
     if batches == 0 {
         return;
     }
@@ -99,6 +106,61 @@ fn check(bytes: &[u8]) {
     if stored_ok {
         append_as_follower(bytes);
     }
+}
+
+/// A client's Produce: the validator never panics, and what it accepts is
+/// one batch that appends and reads back as validated (its offsets and
+/// leader epoch stamped by the log).
+fn produce_path(bytes: &[u8]) {
+    let Some(&pick) = bytes.last() else { return };
+    let codecs = [
+        None,
+        Some(CompressionCodec::None),
+        Some(CompressionCodec::Gzip),
+        Some(CompressionCodec::Snappy),
+        Some(CompressionCodec::Lz4),
+        Some(CompressionCodec::Zstd),
+    ];
+    let rules = ProduceRules {
+        origin: AppendOrigin::Client {
+            produce_version: if pick & 0x40 == 0 { 9 } else { 3 },
+        },
+        max_message_bytes: LogConfig::default().max_message_bytes,
+        timestamp_type: if pick & 1 == 1 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        timestamp_before_max_ms: if pick & 2 == 2 { 1_000 } else { i64::MAX },
+        timestamp_after_max_ms: 3_600_000,
+        compacted: pick & 4 == 4,
+        compression: codecs[usize::from(pick >> 3) % codecs.len()],
+        now_ms: NOW_MS,
+    };
+    let Ok(validated) = validate_produced_batch(Bytes::copy_from_slice(bytes), &rules) else {
+        return;
+    };
+    let header = validate_batch(&validated.bytes, usize::MAX, Validation::Produce)
+        .expect("a validated batch is a valid batch");
+    assert_eq!(header, validated.header);
+    if let Some(codec) = rules.compression {
+        assert_eq!(header.compression(), codec);
+    }
+    let records = record_offsets_and_timestamps(&validated.bytes).expect("its records walk");
+    assert_eq!(records.len(), header.record_count as usize);
+
+    let dir = scratch_dir();
+    let log = PartitionLog::open(dir.path(), LogConfig::default(), true, NOW_MS).expect("fresh log");
+    let info = accepted(
+        log.append_validated(&validated, LEADER_EPOCH, NOW_MS),
+        "validated append",
+    )
+    .expect("a validated batch appends");
+    assert_eq!(info.base_offset, 0);
+    let mut expected = BytesMut::from(&validated.bytes[..]);
+    set_base_offset(&mut expected, 0);
+    set_partition_leader_epoch(&mut expected, LEADER_EPOCH);
+    read_back(&log, 0, info.last_offset + 1, &expected);
 }
 
 /// Recomputes the CRC32C of every whole batch; true if any changed.

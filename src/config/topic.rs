@@ -14,9 +14,9 @@ use super::catalogue::{
     BROKER_CONFIGS, CLEANUP_POLICIES, COMPRESSION_TYPES, Check, ConfigType, KeyDef,
     TIMESTAMP_TYPES, broker_key, check_gzip_level, check_value,
 };
-use super::types::ConfigOrigin;
+use super::types::{CleanupPolicy, CompressionType, ConfigOrigin};
 use super::{BrokerConfig, ConfigError};
-use crate::log::{LogConfig, TimestampType};
+use crate::log::{CompressionCodec, LogConfig, TimestampType};
 
 /// Where a described value comes from, with DescribeConfigs' `config_source`
 /// ids (0 is UNKNOWN, which Runnel never reports).
@@ -449,7 +449,12 @@ pub fn broker_source(broker: &BrokerConfig, key: &str) -> ConfigSource {
 /// configs, as in Kafka's dynamic log configs.
 pub fn is_dynamic_broker_key(key: &str) -> bool {
     TOPIC_CONFIGS.iter().any(|d| d.synonyms.contains(&key))
+        || OTHER_DYNAMIC_BROKER_KEYS.contains(&key)
 }
+
+/// Broker configs besides the topic defaults that Kafka lets
+/// IncrementalAlterConfigs change at run time, and Runnel applies.
+const OTHER_DYNAMIC_BROKER_KEYS: &[&str] = &["producer.id.expiration.ms"];
 
 /// Every topic config with the value in effect for a topic with these
 /// overrides.
@@ -589,6 +594,20 @@ pub fn resolve_log_config(
         }
         None => broker.log_message_timestamp_type,
     };
+    let cleanup_policy = match overrides.get("cleanup.policy") {
+        None => broker.log_cleanup_policy,
+        Some(v) => CleanupPolicy::parse(v.trim()).unwrap_or_else(|| {
+            tracing::warn!(key = "cleanup.policy", value = %v, "ignoring an invalid topic config override");
+            broker.log_cleanup_policy
+        }),
+    };
+    let compression = match overrides.get("compression.type") {
+        None => broker.compression_type,
+        Some(v) => CompressionType::parse(v.trim()).unwrap_or_else(|| {
+            tracing::warn!(key = "compression.type", value = %v, "ignoring an invalid topic config override");
+            broker.compression_type
+        }),
+    };
     LogConfig {
         segment_bytes: unsigned(pick(
             overrides,
@@ -626,6 +645,27 @@ pub fn resolve_log_config(
             "file.delete.delay.ms",
             broker.log_segment_delete_delay_ms,
         ),
+        cleanup_delete: cleanup_policy.deletes(),
+        cleanup_compact: cleanup_policy.compacts(),
+        message_timestamp_before_max_ms: pick(
+            overrides,
+            "message.timestamp.before.max.ms",
+            broker.log_message_timestamp_before_max_ms,
+        ),
+        message_timestamp_after_max_ms: pick(
+            overrides,
+            "message.timestamp.after.max.ms",
+            broker.log_message_timestamp_after_max_ms,
+        ),
+        compression: match compression {
+            CompressionType::Producer => None,
+            CompressionType::Uncompressed => Some(CompressionCodec::None),
+            CompressionType::Gzip => Some(CompressionCodec::Gzip),
+            CompressionType::Snappy => Some(CompressionCodec::Snappy),
+            CompressionType::Lz4 => Some(CompressionCodec::Lz4),
+            CompressionType::Zstd => Some(CompressionCodec::Zstd),
+        },
+        min_insync_replicas: pick(overrides, "min.insync.replicas", broker.min_insync_replicas),
     }
 }
 
@@ -885,6 +925,10 @@ mod tests {
             ("log.segment.delete.delay.ms", "5"),
             ("log.index.interval.bytes", "100"),
             ("log.index.size.max.bytes", "1024"),
+            ("log.cleanup.policy", "compact,delete"),
+            ("compression.type", "lz4"),
+            ("min.insync.replicas", "2"),
+            ("log.message.timestamp.after.max.ms", "60000"),
         ]);
         let from_broker = resolve_log_config(&BTreeMap::new(), &b);
         assert_eq!(
@@ -901,6 +945,12 @@ mod tests {
                 message_timestamp_type: TimestampType::LogAppendTime,
                 max_message_bytes: 2000,
                 file_delete_delay_ms: 5,
+                cleanup_delete: true,
+                cleanup_compact: true,
+                message_timestamp_before_max_ms: i64::MAX,
+                message_timestamp_after_max_ms: 60_000,
+                compression: Some(CompressionCodec::Lz4),
+                min_insync_replicas: 2,
             }
         );
         let overrides = map(&[
@@ -916,6 +966,10 @@ mod tests {
             ("max.message.bytes", "3000"),
             ("file.delete.delay.ms", "0"),
             ("cleanup.policy", "compact"),
+            ("compression.type", "producer"),
+            ("min.insync.replicas", "1"),
+            ("message.timestamp.before.max.ms", "1000"),
+            ("message.timestamp.after.max.ms", "2000"),
         ]);
         assert_eq!(
             resolve_log_config(&overrides, &b),
@@ -931,6 +985,12 @@ mod tests {
                 message_timestamp_type: TimestampType::CreateTime,
                 max_message_bytes: 3000,
                 file_delete_delay_ms: 0,
+                cleanup_delete: false,
+                cleanup_compact: true,
+                message_timestamp_before_max_ms: 1000,
+                message_timestamp_after_max_ms: 2000,
+                compression: None,
+                min_insync_replicas: 1,
             }
         );
         // An invalid stored override falls back to the broker value.

@@ -14,6 +14,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::broker::Broker;
+use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;
 use crate::ops::metrics;
 use crate::protocol::ApiError;
@@ -130,31 +131,38 @@ fn read_once(
             let mut data = PartitionData::default().with_partition_index(p.partition);
             let result = match name {
                 None => Err(ApiError::UnknownTopicId),
-                Some(name) => match broker.replicas.leader(name, p.partition) {
-                    Err(e) => Err(e),
-                    Ok(part) => {
-                        let high_watermark = part.high_watermark();
-                        data.high_watermark = high_watermark;
-                        data.last_stable_offset = high_watermark;
-                        data.log_start_offset = part.log_start_offset();
-                        waiters.push(part.subscribe_high_watermark());
-                        // Past the response limit only the first partition
-                        // with data still gets its first batch (KIP-74).
-                        let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-                        part.check_leader_epoch(p.current_leader_epoch)
+                Some(name) => {
+                    match broker.replicas.leader(name, p.partition) {
+                        Err(e) => Err(e),
+                        Ok(part) => {
+                            let high_watermark = part.high_watermark();
+                            data.high_watermark = high_watermark;
+                            data.last_stable_offset = high_watermark;
+                            data.log_start_offset = part.log_start_offset();
+                            waiters.push(part.subscribe_high_watermark());
+                            // Kafka's `ReplicaManager.readFromLocalLog`: each
+                            // partition reads at most its own limit and what is
+                            // left of the response's; only until the first
+                            // partition that returns data may a batch larger
+                            // than that come whole (KIP-74).
+                            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                            let min_one_message = total == 0;
+                            part.check_leader_epoch(p.current_leader_epoch)
                             .and_then(|()| {
-                                if limit == 0 && total > 0 {
-                                    Ok(None)
-                                } else {
-                                    part.read_slice(p.fetch_offset, limit.max(1))
-                                        .map(|info| Some(info.slice))
+                                if version < 10 && part.log.config().compression == Some(CompressionCodec::Zstd) {
+                                    return Err(ApiError::UnsupportedCompressionType(
+                                        "fetch requests below version 10 cannot read a zstd topic".into(),
+                                    ));
                                 }
+                                part.fetch_slice(p.fetch_offset, limit, min_one_message)
+                                    .map(|info| info.slice)
                             })
+                        }
                     }
-                },
+                }
             };
             match result {
-                Ok(Some(Some(slice))) => {
+                Ok(Some(slice)) => {
                     let n = slice.len();
                     total += n;
                     remaining = remaining.saturating_sub(n);
@@ -163,12 +171,11 @@ fn read_once(
                         .with_records(Some(Default::default()))
                         .with_aborted_transactions(Some(vec![]));
                 }
-                Ok(Some(None)) => {
+                Ok(None) => {
                     data = data
                         .with_records(Some(Default::default()))
                         .with_aborted_transactions(Some(vec![]));
                 }
-                Ok(None) => data = data.with_records(Some(Default::default())),
                 Err(e) => {
                     any_error = true;
                     tracing::debug!(topic = ?name, partition = p.partition, offset = p.fetch_offset, error = %e, "fetch partition error");

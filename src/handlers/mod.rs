@@ -52,6 +52,9 @@ pub enum Reply {
     Send(ResponseKind),
     /// Produce with acks=0: no response at all.
     Nothing,
+    /// Produce with acks=0 that failed: no response, and the connection is
+    /// closed so the client refreshes its metadata (Kafka's behaviour).
+    Close,
     /// A request the versions table admitted but no handler serves: a bug
     /// in the table. The connection is closed rather than left waiting.
     Unhandled,
@@ -71,12 +74,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(broker, r))
         }
-        RequestKind::Produce(r) => {
-            return match produce::produce(broker, v, r).await {
-                Some(resp) => Reply::Send(ResponseKind::Produce(resp)),
-                None => Reply::Nothing,
-            };
-        }
+        RequestKind::Produce(r) => return produce::produce(broker, v, r).await,
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(broker, v, r).await),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(offsets::list_offsets(broker, v, r))

@@ -109,9 +109,12 @@ pub fn offset_for_leader_epoch(
                         Ok(part) => match part.check_leader_epoch(p.current_leader_epoch) {
                             Err(e) => resp.with_error_code(e.code()),
                             // Every batch this node leads carries its one
-                            // epoch: a requested epoch at or past it ends at
-                            // the log end offset.
-                            Ok(()) if p.leader_epoch >= part.leader_epoch() => resp
+                            // epoch: that epoch ends at the log end offset.
+                            // An epoch above it is unknown (Kafka's
+                            // `LeaderEpochFileCache.endOffsetFor` answers
+                            // UNDEFINED), and so is an older one until
+                            // replication keeps an epoch history.
+                            Ok(()) if p.leader_epoch == part.leader_epoch() => resp
                                 .with_leader_epoch(part.leader_epoch())
                                 .with_end_offset(part.log_end_offset()),
                             Ok(()) => resp.with_leader_epoch(-1).with_end_offset(-1),

@@ -1,22 +1,24 @@
 //! Produce: validate acks, append each partition's batch through its
-//! partition (sequence checks for idempotent producers), answer with the
-//! assigned offsets or each partition's own error.
+//! partition (validation as Kafka's `LogValidator`, sequence checks for
+//! idempotent producers), answer with the assigned offsets or each
+//! partition's own error, refused records listed one by one (KIP-467).
+//! With acks=0 there is no response; an error then closes the connection,
+//! as Kafka does, so the producer refreshes its metadata.
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::str_bytes;
+use super::{Reply, str_bytes};
 use crate::broker::Broker;
 use crate::protocol::ApiError;
 
-pub async fn produce(
-    broker: &Broker,
-    _version: i16,
-    req: ProduceRequest,
-) -> Option<ProduceResponse> {
+pub async fn produce(broker: &Broker, version: i16, req: ProduceRequest) -> Reply {
     let acks = req.acks;
     let acks_valid = matches!(acks, -1..=1);
     let now = crate::now_ms();
+    let mut failed = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.as_str();
@@ -33,7 +35,7 @@ pub async fn produce(
             } else {
                 match broker.replicas.partition(name, pd.index) {
                     Some(partition) => match pd.records {
-                        Some(records) => partition.append(records, now),
+                        Some(records) => partition.append_produce(records, version, acks, now),
                         None => Err(ApiError::CorruptMessage(
                             "produce request without records".into(),
                         )),
@@ -59,11 +61,22 @@ pub async fn produce(
                     .with_log_append_time_ms(r.log_append_time_ms)
                     .with_log_start_offset(r.log_start_offset),
                 Err(e) => {
+                    failed = true;
                     tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce refused");
+                    let record_errors = e
+                        .record_errors()
+                        .iter()
+                        .map(|r| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(r.batch_index)
+                                .with_batch_index_error_message(Some(str_bytes(r.message.clone())))
+                        })
+                        .collect();
                     PartitionProduceResponse::default()
                         .with_index(pd.index)
                         .with_error_code(e.code())
                         .with_error_message(Some(str_bytes(e.message())))
+                        .with_record_errors(record_errors)
                         .with_base_offset(-1)
                 }
             });
@@ -75,7 +88,9 @@ pub async fn produce(
         );
     }
     if acks == 0 {
-        return None;
+        return if failed { Reply::Close } else { Reply::Nothing };
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    Reply::Send(kafka_protocol::messages::ResponseKind::Produce(
+        ProduceResponse::default().with_responses(responses),
+    ))
 }

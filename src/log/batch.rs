@@ -332,65 +332,20 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
 /// Stamps `LogAppendTime`: sets the timestamp-type bit and maxTimestamp,
 /// then recomputes the CRC (both fields are inside it).
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = be_i16(batch, ATTRIBUTES_POS) | TIMESTAMP_TYPE_BIT;
+    set_max_timestamp(batch, TimestampType::LogAppendTime, now_ms);
+}
+
+/// Sets the timestamp type and max timestamp and recomputes the CRC (both
+/// are inside it), as Kafka's `setMaxTimestamp` does after validation.
+pub fn set_max_timestamp(batch: &mut [u8], timestamp_type: TimestampType, max_timestamp: i64) {
+    let mut attributes = be_i16(batch, ATTRIBUTES_POS) & !TIMESTAMP_TYPE_BIT;
+    if timestamp_type == TimestampType::LogAppendTime {
+        attributes |= TIMESTAMP_TYPE_BIT;
+    }
     batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&now_ms.to_be_bytes());
+    batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&max_timestamp.to_be_bytes());
     let crc = compute_crc(batch);
     batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-}
-
-/// Reads a zigzag varint (Kafka's `ByteUtils.readVarint`) from `b` at `*pos`.
-fn read_varint(b: &[u8], pos: &mut usize) -> Option<i32> {
-    read_varlong(b, pos, 5).map(|v| v as i32)
-}
-
-fn read_varlong(b: &[u8], pos: &mut usize, max_bytes: usize) -> Option<i64> {
-    let mut raw: u64 = 0;
-    for i in 0..max_bytes {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        raw |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-        }
-    }
-    None
-}
-
-/// The (offset, timestamp) of each record of an uncompressed batch, decoded
-/// from the record framing. Returns None when the batch is compressed or its
-/// records are malformed; used only by look-ups by time, never on append.
-pub fn record_offsets_and_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
-    let header = BatchHeader::parse(batch).ok()?;
-    if header.compression() != CompressionCodec::None || batch.len() < BATCH_HEADER_LEN {
-        return None;
-    }
-    let log_append = header.timestamp_type() == TimestampType::LogAppendTime;
-    let mut out = Vec::with_capacity(header.record_count.clamp(0, 4096) as usize);
-    let mut pos = BATCH_HEADER_LEN;
-    for _ in 0..header.record_count {
-        let length = read_varint(batch, &mut pos)?;
-        let start = pos;
-        let end = start.checked_add(usize::try_from(length).ok()?)?;
-        if end > batch.len() {
-            return None;
-        }
-        pos += 1; // attributes
-        let timestamp_delta = read_varlong(batch, &mut pos, 10)?;
-        let offset_delta = read_varint(batch, &mut pos)?;
-        let timestamp = if log_append {
-            header.max_timestamp
-        } else {
-            header.base_timestamp.wrapping_add(timestamp_delta)
-        };
-        // Untrusted bytes: an offset past i64::MAX is no record at all.
-        out.push((
-            header.base_offset.checked_add(i64::from(offset_delta))?,
-            timestamp,
-        ));
-        pos = end;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -434,10 +389,6 @@ mod tests {
         assert_eq!(h.compression(), CompressionCodec::None);
         assert_eq!(h.timestamp_type(), TimestampType::CreateTime);
         assert!(!h.is_transactional() && !h.is_control());
-        assert_eq!(
-            record_offsets_and_timestamps(&b),
-            Some(vec![(0, 1000), (1, 1001)])
-        );
     }
 
     #[test]
@@ -503,7 +454,6 @@ mod tests {
         assert_eq!(h.partition_leader_epoch, 3);
         assert_eq!(h.max_timestamp, 99);
         assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
-        assert_eq!(record_offsets_and_timestamps(&b), Some(vec![(42, 99)]));
     }
 
     #[test]
@@ -512,7 +462,6 @@ mod tests {
             let junk: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             let _ = validate_batch(&junk, 1 << 20, Validation::Stored);
             let _ = BatchIter::new(&junk).count();
-            let _ = record_offsets_and_timestamps(&junk);
         }
     }
 }

@@ -2,14 +2,15 @@
 //! `retention.ms`, ...). The broker resolves topic overrides over broker
 //! defaults and hands the result to each [`crate::log::PartitionLog`].
 
-use crate::log::batch::TimestampType;
+use crate::log::batch::{CompressionCodec, TimestampType};
 
 /// Settings of one partition log. Defaults are Kafka's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would grow past this.
     pub segment_bytes: u64,
-    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    /// `segment.ms`: roll when an append's timestamp is this far past the
+    /// active segment's first batch (Kafka's `LogSegment.shouldRoll`).
     pub segment_ms: i64,
     /// `segment.index.bytes`: the most bytes an index may hold before a roll.
     pub segment_index_bytes: u64,
@@ -29,6 +30,22 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `file.delete.delay.ms`: how long a deleted segment lingers as `.deleted`.
     pub file_delete_delay_ms: i64,
+    /// `cleanup.policy` contains `delete`: time and size retention apply.
+    /// Without it only DeleteRecords moves the log start (Kafka's
+    /// `UnifiedLog.deleteOldSegments`).
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: every record needs a key.
+    pub cleanup_compact: bool,
+    /// `message.timestamp.before.max.ms`: how far behind the broker clock a
+    /// CreateTime record may be.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far ahead of it.
+    pub message_timestamp_after_max_ms: i64,
+    /// `compression.type`: the codec batches are stored with; `None`
+    /// (`producer`) keeps the producer's.
+    pub compression: Option<CompressionCodec>,
+    /// `min.insync.replicas`: fewest in-sync replicas for an acks=all write.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -45,6 +62,12 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             max_message_bytes: 1024 * 1024 + 12,
             file_delete_delay_ms: 60_000,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
+            compression: None,
+            min_insync_replicas: 1,
         }
     }
 }

@@ -17,6 +17,17 @@ pub enum LogError {
     /// A batch whose fields disagree (record count vs. offset delta, negative count, ...).
     #[error("invalid record batch: {0}")]
     InvalidBatch(String),
+    /// Records refused one by one (KIP-467): `INVALID_TIMESTAMP` when any
+    /// has a timestamp out of range, else `INVALID_RECORD`.
+    #[error("{message}")]
+    RecordErrors {
+        timestamp: bool,
+        message: String,
+        errors: Vec<RecordError>,
+    },
+    /// A codec the request's version may not use (zstd below Produce v7).
+    #[error("{0}")]
+    UnsupportedCompression(String),
     /// A batch larger than `max.message.bytes`.
     #[error("record batch of {size} bytes exceeds the limit of {max} bytes")]
     BatchTooLarge { size: usize, max: usize },
@@ -32,4 +43,18 @@ pub enum LogError {
     Offline,
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+/// One refused record of a batch: its position and why (Kafka's
+/// `ProduceResponse.RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record {}: {}", self.batch_index, self.message)
+    }
 }

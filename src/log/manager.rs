@@ -5,10 +5,17 @@
 //! closed cleanly, so its presence at start means no recovery scan is needed.
 //!
 //! Layout: `<log dir>/<topic>-<partition>/` per log (the topic may contain
-//! '-', the partition is after the last one). A deleted log is first renamed
-//! to `<topic>-<partition>.<uuid>-delete` (atomic, so a crash mid-delete
-//! never resurrects it) and then removed; leftovers of that form are removed
-//! at open. Unlike Kafka, `__cluster_metadata-0` is opened (and recovered)
+//! '-', the partition is after the last one), holding `partition.metadata`
+//! with the topic id (Kafka's `PartitionMetadataFile`), written durably
+//! before the log is first used. A deleted log is first renamed to
+//! `<topic>-<partition>.<uuid>-delete` (atomic, so a crash mid-delete never
+//! resurrects it) and then removed; leftovers of that form are removed at
+//! open. A log whose topic id the metadata image does not know (a topic
+//! deleted while this broker was down, or whose delete was cut short) is a
+//! stray: it is renamed to `<topic>-<partition>.<uuid>-stray` and kept for
+//! an operator, as Kafka does, and never adopted by a new topic of that
+//! name. Both names cap the topic part so they fit a file name's 255 bytes
+//! (Kafka's `LocalLog.logDirNameWithSuffixCappedLength`). Unlike Kafka, `__cluster_metadata-0` is opened (and recovered)
 //! here like any log: the broker keeps its metadata log in a `PartitionLog`
 //! obtained through [`LogManager::get_or_create`].
 //!
@@ -25,7 +32,12 @@ use crate::log::{LogConfig, LogError, PartitionLog};
 
 /// Kafka's clean-shutdown marker file name.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// The file holding a partition log's topic id (Kafka's name and format).
+pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
 const DELETE_SUFFIX: &str = "-delete";
+const STRAY_SUFFIX: &str = "-stray";
+/// The longest file name ext4, xfs and friends accept.
+const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// The topic and partition a log directory name stands for.
 pub fn parse_log_dir_name(name: &str) -> Option<(String, i32)> {
@@ -41,15 +53,81 @@ pub fn log_dir_name(topic: &str, partition: i32) -> String {
     format!("{topic}-{partition}")
 }
 
+/// `<topic>-<partition>.<32 hex><suffix>`, the topic cut so the whole name
+/// fits in 255 bytes.
+fn aside_dir_name(topic: &str, partition: i32, suffix: &str) -> String {
+    let tail = format!("-{partition}.{}{suffix}", uuid::Uuid::new_v4().simple());
+    let mut cut = topic.len().min(MAX_FILE_NAME_BYTES - tail.len());
+    while !topic.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{tail}", &topic[..cut])
+}
+
+/// A topic id as Kafka writes it (`Uuid.toString`): URL-safe base64 of
+/// the 16 bytes, without padding.
+pub fn kafka_uuid_string(id: &uuid::Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn parse_kafka_uuid(s: &str) -> Option<uuid::Uuid> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim())
+        .ok()?;
+    uuid::Uuid::from_slice(&bytes).ok()
+}
+
+/// The topic id in a log dir's `partition.metadata`: None when there is no
+/// such file (a log written before Runnel kept one); an error when the
+/// file exists but does not parse.
+fn read_topic_id(dir: &Path) -> Result<Option<uuid::Uuid>, LogError> {
+    let text = match std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let field = |name: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    match (
+        field("version").as_deref(),
+        field("topic_id").and_then(|v| parse_kafka_uuid(&v)),
+    ) {
+        (Some("0"), Some(id)) => Ok(Some(id)),
+        _ => Err(LogError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} is not a valid partition metadata file",
+                dir.join(PARTITION_METADATA_FILE).display()
+            ),
+        ))),
+    }
+}
+
+fn write_topic_id(dir: &Path, id: &uuid::Uuid) -> Result<(), LogError> {
+    let text = format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(id));
+    Ok(write_file_durably(
+        dir,
+        PARTITION_METADATA_FILE,
+        text.as_bytes(),
+    )?)
+}
+
 struct Entry {
     log_dir: usize,
     log: Arc<PartitionLog>,
+    /// From `partition.metadata`; None for the metadata log and for logs
+    /// written before Runnel kept the file.
+    topic_id: Option<uuid::Uuid>,
 }
 
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
-    /// Whether each log dir had the clean-shutdown marker at open.
-    clean_shutdowns: Vec<bool>,
     default_config: LogConfig,
     logs: RwLock<HashMap<(String, i32), Entry>>,
     create_lock: Mutex<()>,
@@ -65,12 +143,10 @@ impl LogManager {
         now_ms: i64,
     ) -> Result<LogManager, LogError> {
         let mut logs = HashMap::new();
-        let mut clean_shutdowns = Vec::with_capacity(log_dirs.len());
         for (i, log_dir) in log_dirs.iter().enumerate() {
             std::fs::create_dir_all(log_dir)?;
             let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
             let clean_shutdown = marker.exists();
-            clean_shutdowns.push(clean_shutdown);
             for entry in std::fs::read_dir(log_dir)? {
                 let entry = entry?;
                 if !entry.file_type()?.is_dir() {
@@ -82,10 +158,15 @@ impl LogManager {
                     std::fs::remove_dir_all(entry.path())?;
                     continue;
                 }
+                if name.ends_with(STRAY_SUFFIX) {
+                    tracing::warn!(dir = %entry.path().display(), "stray log kept aside; remove it when it is not needed");
+                    continue;
+                }
                 let Some((topic, partition)) = parse_log_dir_name(name) else {
                     tracing::debug!(dir = %entry.path().display(), "not a log directory; ignored");
                     continue;
                 };
+                let topic_id = read_topic_id(&entry.path())?;
                 let log = PartitionLog::open(
                     &entry.path(),
                     default_config.clone(),
@@ -114,6 +195,7 @@ impl LogManager {
                     Entry {
                         log_dir: i,
                         log: Arc::new(log),
+                        topic_id,
                     },
                 );
             }
@@ -125,7 +207,6 @@ impl LogManager {
         }
         Ok(LogManager {
             log_dirs: log_dirs.to_vec(),
-            clean_shutdowns,
             default_config,
             logs: RwLock::new(logs),
             create_lock: Mutex::new(()),
@@ -155,17 +236,20 @@ impl LogManager {
             .map(|e| Arc::clone(&e.log))
     }
 
-    /// The log of a partition, created (in the log dir with fewest partitions) if absent.
+    /// The log of a partition, created (in the log dir with fewest
+    /// partitions) if absent. With a `topic_id`, a log of that name that
+    /// belongs to another topic id is moved aside as a stray first, so a
+    /// re-created topic never reads its predecessor's records; a log
+    /// without a recorded id (written by an older Runnel) is adopted and
+    /// gets the id.
     pub fn get_or_create(
         &self,
         topic: &str,
         partition: i32,
+        topic_id: Option<uuid::Uuid>,
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Arc<PartitionLog>, LogError> {
-        if let Some(log) = self.get(topic, partition) {
-            return Ok(log);
-        }
         if topic.is_empty() || partition < 0 || topic.contains('/') || topic == "." || topic == ".."
         {
             return Err(LogError::Io(std::io::Error::new(
@@ -174,41 +258,98 @@ impl LogManager {
             )));
         }
         let _create = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(log) = self.get(topic, partition) {
-            return Ok(log);
+        let key = (topic.to_string(), partition);
+        let existing = self
+            .read_logs()
+            .get(&key)
+            .map(|e| (Arc::clone(&e.log), e.topic_id));
+        match (existing, topic_id) {
+            (Some((log, _)), None) => return Ok(log),
+            (Some((log, Some(found))), Some(wanted)) if found == wanted => return Ok(log),
+            (Some((log, None)), Some(wanted)) => {
+                tracing::warn!(dir = %log.dir().display(), topic_id = %kafka_uuid_string(&wanted),
+                    "log has no partition.metadata (written by an older version); adopting it for this topic id");
+                write_topic_id(log.dir(), &wanted)?;
+                if let Some(e) = self.write_logs().get_mut(&key) {
+                    e.topic_id = Some(wanted);
+                }
+                return Ok(log);
+            }
+            (Some((_, Some(found))), Some(wanted)) => {
+                tracing::warn!(topic, partition, found = %kafka_uuid_string(&found), wanted = %kafka_uuid_string(&wanted),
+                    "a log of another topic id holds this name; moving it aside as a stray");
+                self.move_aside_locked(topic, partition)?;
+            }
+            (None, _) => {}
         }
         let name = log_dir_name(topic, partition);
-        // A directory left on disk (created after open, or by another
-        // process) is reopened where it is, recovered unless its log dir
-        // was shut down cleanly.
-        let existing = (0..self.log_dirs.len()).find(|i| self.log_dirs[*i].join(&name).is_dir());
-        let (log_dir, clean_shutdown) = match existing {
-            Some(i) => (i, self.clean_shutdowns[i]),
-            None => {
-                let mut counts = vec![0usize; self.log_dirs.len()];
-                for entry in self.read_logs().values() {
-                    counts[entry.log_dir] += 1;
-                }
-                let i = (0..self.log_dirs.len())
-                    .min_by_key(|i| counts[*i])
-                    .ok_or_else(|| LogError::Io(std::io::Error::other("no log.dirs configured")))?;
-                (i, true)
-            }
-        };
-        let dir = self.log_dirs[log_dir].join(&name);
-        if existing.is_none() {
-            std::fs::create_dir_all(&dir)?;
-            sync_dir(&self.log_dirs[log_dir])?;
+        let mut counts = vec![0usize; self.log_dirs.len()];
+        for entry in self.read_logs().values() {
+            counts[entry.log_dir] += 1;
         }
-        let log = Arc::new(PartitionLog::open(&dir, config, clean_shutdown, now_ms)?);
+        let log_dir = (0..self.log_dirs.len())
+            .min_by_key(|i| counts[*i])
+            .ok_or_else(|| LogError::Io(std::io::Error::other("no log.dirs configured")))?;
+        let dir = self.log_dirs[log_dir].join(&name);
+        if dir.exists() {
+            // Created by someone else since open: never adopted unseen.
+            let aside = self.log_dirs[log_dir].join(aside_dir_name(topic, partition, STRAY_SUFFIX));
+            tracing::warn!(dir = %dir.display(), aside = %aside.display(), "unknown log dir in the way; moving it aside as a stray");
+            std::fs::rename(&dir, &aside)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        if let Some(id) = &topic_id {
+            write_topic_id(&dir, id)?;
+        }
+        sync_dir(&self.log_dirs[log_dir])?;
+        let log = Arc::new(PartitionLog::open(&dir, config, true, now_ms)?);
         self.write_logs().insert(
-            (topic.to_string(), partition),
+            key,
             Entry {
                 log_dir,
                 log: Arc::clone(&log),
+                topic_id,
             },
         );
         Ok(log)
+    }
+
+    /// Moves aside every log `keep` refuses (given its topic, partition and
+    /// recorded topic id): logs of topics the metadata image no longer has.
+    /// They are renamed `-stray` and kept, never deleted. Returns how many.
+    pub fn move_aside_strays(&self, keep: impl Fn(&str, i32, Option<uuid::Uuid>) -> bool) -> usize {
+        let _create = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let strays: Vec<(String, i32)> = self
+            .read_logs()
+            .iter()
+            .filter(|((t, p), e)| !keep(t, *p, e.topic_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut moved = 0;
+        for (topic, partition) in strays {
+            match self.move_aside_locked(&topic, partition) {
+                Ok(()) => moved += 1,
+                Err(e) => {
+                    tracing::error!(%topic, partition, error = %e, "could not move a stray log aside")
+                }
+            }
+        }
+        moved
+    }
+
+    fn move_aside_locked(&self, topic: &str, partition: i32) -> Result<(), LogError> {
+        let Some(entry) = self.write_logs().remove(&(topic.to_string(), partition)) else {
+            return Ok(());
+        };
+        entry.log.retire();
+        let dir = entry.log.dir().to_path_buf();
+        let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let aside = parent.join(aside_dir_name(topic, partition, STRAY_SUFFIX));
+        std::fs::rename(&dir, &aside)?;
+        sync_dir(&parent)?;
+        tracing::warn!(dir = %dir.display(), aside = %aside.display(),
+            "log of a topic id the metadata does not know moved aside as a stray");
+        Ok(())
     }
 
     /// Every open log.
@@ -230,11 +371,7 @@ impl LogManager {
         entry.log.retire();
         let dir = entry.log.dir().to_path_buf();
         let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-        let doomed = parent.join(format!(
-            "{}.{}{DELETE_SUFFIX}",
-            log_dir_name(topic, partition),
-            uuid::Uuid::new_v4().simple()
-        ));
+        let doomed = parent.join(aside_dir_name(topic, partition, DELETE_SUFFIX));
         std::fs::rename(&dir, &doomed)?;
         sync_dir(&parent)?;
         std::fs::remove_dir_all(&doomed)?;
@@ -242,8 +379,8 @@ impl LogManager {
         Ok(())
     }
 
-    /// One round of background work: retention, time-based roll, `flush.ms`.
-    /// The broker calls it from a periodic task (`log.retention.check.interval.ms`).
+    /// One round of background work: retention and recovery points. The
+    /// broker calls it from a periodic task (`log.retention.check.interval.ms`).
     pub fn run_maintenance(&self, now_ms: i64) {
         for (topic, partition, log) in self.all() {
             match log.run_maintenance(now_ms) {
@@ -254,6 +391,19 @@ impl LogManager {
                 Err(LogError::Offline) => {}
                 Err(e) => {
                     tracing::error!(%topic, partition, error = %e, "log maintenance failed");
+                }
+            }
+        }
+    }
+
+    /// The flusher's round: every log whose `flush.ms` has passed is
+    /// fsynced. The broker calls it every `log.flush.scheduler.interval.ms`.
+    pub fn flush_dirty(&self, now_ms: i64) {
+        for (topic, partition, log) in self.all() {
+            match log.flush_if_due(now_ms) {
+                Ok(_) | Err(LogError::Offline) => {}
+                Err(e) => {
+                    tracing::error!(%topic, partition, error = %e, "scheduled log flush failed")
                 }
             }
         }
@@ -292,6 +442,32 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<LogManager>();
         assert_send_sync::<PartitionLog>();
+    }
+
+    #[test]
+    fn aside_names_fit_a_file_name_and_do_not_parse_as_logs() {
+        let long = "x".repeat(249);
+        for suffix in [DELETE_SUFFIX, STRAY_SUFFIX] {
+            let name = aside_dir_name(&long, 12345, suffix);
+            assert!(name.len() <= MAX_FILE_NAME_BYTES, "{}", name.len());
+            assert!(name.ends_with(suffix) && name.starts_with("xxx"));
+            assert_eq!(parse_log_dir_name(&name), None);
+            let short = aside_dir_name("orders", 3, suffix);
+            assert!(short.starts_with("orders-3.") && short.ends_with(suffix));
+        }
+    }
+
+    #[test]
+    fn topic_ids_are_written_as_kafka_writes_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        write_topic_id(tmp.path(), &id).unwrap();
+        let text = std::fs::read_to_string(tmp.path().join(PARTITION_METADATA_FILE)).unwrap();
+        assert_eq!(text, "version: 0\ntopic_id: ASNFZ4mrze8BI0VniavN7w\n");
+        assert_eq!(read_topic_id(tmp.path()).unwrap(), Some(id));
+        std::fs::write(tmp.path().join(PARTITION_METADATA_FILE), "garbage").unwrap();
+        assert!(read_topic_id(tmp.path()).is_err());
+        assert_eq!(read_topic_id(&tmp.path().join("none")).unwrap(), None);
     }
 
     #[test]

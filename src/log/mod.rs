@@ -5,6 +5,10 @@
 //! `LocalLog` → `UnifiedLog`), written as Rust ownership rather than class
 //! shapes:
 //! - [`batch`]: a zero-copy view over RecordBatch v2 bytes and its validation.
+//! - [`codec`]: the compression codecs, as streams over a batch's records.
+//! - [`record_walk`]: a copy-free walk over the records inside a batch.
+//! - [`validate`]: what a produced batch must pass before it is appended
+//!   (Kafka's `LogValidator`), and the rewrites Kafka makes.
 //! - [`index`]: the sparse `.index` and `.timeindex` files.
 //! - [`segment`]: one `.log` file with its two indexes.
 //! - [`partition_log`]: the ordered segments of one partition: append, read,
@@ -14,7 +18,8 @@
 //! - [`metrics`]: metric names and probes.
 //! - [`testing`]: builders of valid batches for tests.
 //! - [`manager`]: every partition log under `log.dirs`, the clean-shutdown
-//!   marker and the background retention and flush task.
+//!   marker and the background retention and flush rounds.
+//! - [`dir_lock`]: the exclusive `.lock` on each log dir.
 //!
 //! Invariants: offsets in a log only grow; a reader never observes a batch
 //! before all of its bytes are written (the end offset is published last);
@@ -22,18 +27,22 @@
 //! when recovered.
 
 pub mod batch;
+pub mod codec;
 pub mod config;
+pub mod dir_lock;
 pub mod error;
 pub mod index;
 pub mod manager;
 pub mod metrics;
 pub mod partition_log;
+pub mod record_walk;
 pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod testing;
+pub mod validate;
 
-pub use batch::{BatchHeader, TimestampType};
+pub use batch::{BatchHeader, CompressionCodec, TimestampType};
 pub use config::LogConfig;
 pub use error::LogError;
 pub use manager::LogManager;

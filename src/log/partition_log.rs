@@ -13,12 +13,9 @@
 //!
 //! Where we differ from Kafka, on purpose: deleted segments are unlinked at
 //! once instead of lingering as `.deleted` for `file.delete.delay.ms`
-//! (readers holding a segment keep reading the unlinked file); retention
-//! never deletes the active segment; the recovery point and log start
-//! offset live in a per-partition `runnel.checkpoint` (see `recovery`)
-//! rather than in per-log-dir checkpoint files; `segment.ms` counts from
-//! the segment's creation on the broker clock, not from its first batch's
-//! timestamp, so producers with skewed clocks cannot force a roll per append.
+//! (readers holding a segment keep reading the unlinked file); the recovery
+//! point and log start offset live in a per-partition `runnel.checkpoint`
+//! (see `recovery`) rather than in per-log-dir checkpoint files.
 //!
 //! Invariants: `log_start_offset <= log_end_offset`; the first segment's
 //! base offset <= `log_start_offset`; `recovery_point <= log_end_offset`;
@@ -32,14 +29,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use bytes::{Bytes, BytesMut};
 
 use crate::log::batch::{
-    BatchHeader, BatchIter, TimestampType, Validation, record_offsets_and_timestamps,
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
+    BatchHeader, BatchIter, TimestampType, Validation, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch, validate_batch,
 };
 use crate::log::metrics;
+use crate::log::record_walk::record_offsets_and_timestamps;
 use crate::log::recovery::{
     Checkpoint, first_segment_to_recover, read_checkpoint, sync_dir, write_checkpoint,
 };
 use crate::log::segment::{FileSlice, LOG_SUFFIX, Segment, parse_segment_file_name};
+use crate::log::validate::ValidatedBatch;
 use crate::log::{LogConfig, LogError};
 
 /// What an append did.
@@ -77,6 +76,16 @@ pub struct SliceInfo {
     pub slice: Option<FileSlice>,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+}
+
+/// Where a read starts: the batch holding the offset, in its segment of
+/// `end` bytes, and the offset the read may not reach.
+struct Located {
+    segment: Arc<Segment>,
+    pos: u64,
+    first: BatchHeader,
+    end: u64,
+    max_offset: i64,
 }
 
 /// Answer of a look-up by timestamp.
@@ -420,10 +429,12 @@ impl PartitionLog {
     }
 
     /// Validates every batch in `records` (one or more RecordBatch v2 back to
-    /// back, as in a Produce request), assigns offsets from the log end
-    /// offset by rewriting each `baseOffset` and `partitionLeaderEpoch`,
-    /// applies `LogAppendTime` when configured, and appends. All or nothing:
-    /// if any batch is invalid nothing is written.
+    /// back, as the broker's own writers build them), assigns offsets from
+    /// the log end offset by rewriting each `baseOffset` and
+    /// `partitionLeaderEpoch`, applies `LogAppendTime` when configured, and
+    /// appends. All or nothing: if any batch is invalid nothing is written.
+    /// Client batches go through [`crate::log::validate`] and
+    /// [`append_validated`](Self::append_validated) instead.
     pub fn append(
         &self,
         records: Bytes,
@@ -431,14 +442,10 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
-        self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let config = self.config();
         let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
         let mut batches = parse_batches(&records, config.max_message_bytes, Validation::Produce)?;
-        // LogAppendTime rewrites fields under the CRC: that needs a copy of
-        // the batches to rewrite. Otherwise only the first 16 bytes of each
-        // batch change (baseOffset, partitionLeaderEpoch; outside the CRC)
-        // and the rest is written from the request's own bytes.
+        // LogAppendTime rewrites fields under the CRC: that needs a copy.
         let mut copy = None;
         if log_append_time {
             let mut buf = BytesMut::from(&records[..]);
@@ -450,6 +457,36 @@ impl PartitionLog {
             copy = Some(buf.freeze());
         }
         let bytes: &[u8] = copy.as_deref().unwrap_or(&records);
+        self.append_batches(bytes, &mut batches, leader_epoch, now_ms, &config)
+    }
+
+    /// Appends one batch that passed [`crate::log::validate`] (which made
+    /// every rewrite Kafka makes), without parsing it again. Only its first
+    /// 16 bytes (base offset, leader epoch; outside the CRC) are written
+    /// from a separate buffer: the rest goes from the request's own bytes.
+    pub fn append_validated(
+        &self,
+        batch: &ValidatedBatch,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.check_writable()?;
+        let config = self.config();
+        let mut batches = [(0, batch.header)];
+        self.append_batches(&batch.bytes, &mut batches, leader_epoch, now_ms, &config)
+    }
+
+    /// The shared tail of the appends: `bytes` holds `batches` (positions
+    /// and headers, already validated) back to back.
+    fn append_batches(
+        &self,
+        bytes: &[u8],
+        batches: &mut [(usize, BatchHeader)],
+        leader_epoch: i32,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> Result<AppendInfo, LogError> {
+        self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let _writer = lock(&self.writer);
         self.check_writable()?;
         let base_offset = self.log_end_offset.load(Ordering::Relaxed);
@@ -472,14 +509,18 @@ impl PartitionLog {
             parts.push(prefix);
             parts.push(&bytes[*pos + BATCH_PREFIX_LEN..*pos + header.size()]);
         }
-        self.write_locked(&parts, &batches, next, now_ms, &config)?;
+        self.write_locked(&parts, batches, next, now_ms, config)?;
         drop(_writer);
-        metrics::on_append(records.len(), record_count);
-        self.maybe_flush_by_messages(&config)?;
+        metrics::on_append(bytes.len(), record_count);
+        self.maybe_flush_by_messages(config)?;
+        let log_append_time_ms = match batches.first() {
+            Some((_, h)) if h.timestamp_type() == TimestampType::LogAppendTime => h.max_timestamp,
+            _ => -1,
+        };
         Ok(AppendInfo {
             base_offset,
             last_offset: next - 1,
-            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_append_time_ms,
             log_start_offset: self.log_start_offset(),
             record_count,
         })
@@ -557,9 +598,14 @@ impl PartitionLog {
         let size = active.size();
         let would_overflow = size + len as u64 > u64::from(u32::MAX)
             || next_offset - 1 - active.base_offset() > i64::from(i32::MAX);
+        let max_timestamp = batches
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(-1);
         if size > 0
             && (size + len as u64 > config.segment_bytes
-                || now_ms - active.created_ms() >= config.segment_ms
+                || active.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
                 || active.index_full(config.segment_index_bytes)
                 || would_overflow)
         {
@@ -658,6 +704,88 @@ impl PartitionLog {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<SliceInfo, LogError> {
+        let (mut info, found) = self.locate(offset, max_offset)?;
+        let Some(Located {
+            segment,
+            pos,
+            first,
+            end,
+            max_offset,
+        }) = found
+        else {
+            return Ok(info);
+        };
+        let limit = (pos + first.size().max(max_bytes) as u64).min(end);
+        let stop = segment.whole_batches_end(pos, limit, end, max_offset)?;
+        debug_assert!(stop >= pos + first.size() as u64);
+        let len = (stop - pos) as usize;
+        metrics::on_read(len);
+        info.slice = Some(FileSlice::new(segment, pos, len));
+        Ok(info)
+    }
+
+    /// What a Fetch reads, as Kafka's `LogSegment.read` does: the bytes
+    /// from the batch holding `offset` onwards in its segment, at most
+    /// `max_bytes` of them (or the whole first batch, when
+    /// `min_one_message` and it is larger: KIP-74), never past the first
+    /// batch at or after `max_offset`. The last batch may be cut short at
+    /// the byte limit, as Kafka sends it; clients drop a partial trailing
+    /// batch and fetch it again.
+    pub fn fetch_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_message: bool,
+    ) -> Result<SliceInfo, LogError> {
+        let (mut info, found) = self.locate(offset, max_offset)?;
+        let Some(Located {
+            segment,
+            pos,
+            first,
+            end,
+            max_offset,
+        }) = found
+        else {
+            return Ok(info);
+        };
+        let max_bytes = if min_one_message {
+            max_bytes.max(first.size())
+        } else {
+            max_bytes
+        };
+        if max_bytes == 0 {
+            return Ok(info);
+        }
+        let limit = pos.saturating_add(max_bytes as u64).min(end);
+        let whole = segment.whole_batches_end(pos, limit, end, max_offset)?;
+        // A batch below `max_offset` that does not fit whole is sent cut
+        // at the limit.
+        let mut stop = whole;
+        if whole < limit {
+            segment.scan_headers(whole, end, |_, header| {
+                if header.base_offset < max_offset {
+                    stop = limit;
+                }
+                false
+            })?;
+        }
+        if stop > pos {
+            let len = (stop - pos) as usize;
+            metrics::on_read(len);
+            info.slice = Some(FileSlice::new(segment, pos, len));
+        }
+        Ok(info)
+    }
+
+    /// The shared start of the reads: the offsets, the range check, and the
+    /// batch holding `offset` with its segment, unless nothing below
+    /// `max_offset` is there to read.
+    fn locate(
+        &self,
+        offset: i64,
+        max_offset: i64,
+    ) -> Result<(SliceInfo, Option<Located>), LogError> {
         if self.offline.load(Ordering::Acquire) {
             return Err(LogError::Offline);
         }
@@ -672,13 +800,13 @@ impl PartitionLog {
                 log_end_offset,
             });
         }
-        let mut info = SliceInfo {
+        let info = SliceInfo {
             slice: None,
             log_start_offset,
             log_end_offset,
         };
         if offset == log_end_offset {
-            return Ok(info);
+            return Ok((info, None));
         }
         // Nothing at or past the end offset loaded above is returned, even
         // if appended since: its bytes may be past the sizes we load.
@@ -691,17 +819,18 @@ impl PartitionLog {
                 continue;
             };
             if first.base_offset >= max_offset {
-                return Ok(info);
+                return Ok((info, None));
             }
-            let limit = (pos + first.size().max(max_bytes) as u64).min(end);
-            let stop = segment.whole_batches_end(pos, limit, end, max_offset)?;
-            debug_assert!(stop >= pos + first.size() as u64);
-            let len = (stop - pos) as usize;
-            metrics::on_read(len);
-            info.slice = Some(FileSlice::new(segment, pos, len));
-            return Ok(info);
+            let found = Located {
+                segment,
+                pos,
+                first,
+                end,
+                max_offset,
+            };
+            return Ok((info, Some(found)));
         }
-        Ok(info)
+        Ok((info, None))
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -731,8 +860,7 @@ impl PartitionLog {
 
     /// The first offset whose timestamp is >= `timestamp` (Kafka's
     /// ListOffsets by time), or None if every record is older. Exact to the
-    /// record for uncompressed batches; a compressed batch answers with its
-    /// base offset and max timestamp.
+    /// record: a compressed batch is decompressed as a stream.
     pub fn offset_for_timestamp(
         &self,
         timestamp: i64,
@@ -760,14 +888,16 @@ impl PartitionLog {
                 })?;
                 let Some((pos, header)) = found else { break };
                 let bytes = segment.read_bytes(pos, header.size())?;
+                // Exact to the record, compressed or not (Kafka's
+                // `FileRecords.searchForTimestamp`). The records at or past
+                // the target may all be below the log start offset; then the
+                // answer is in a later batch.
                 let answer = match record_offsets_and_timestamps(&bytes) {
-                    // Uncompressed: exact to the record. The records at or
-                    // past the target may all be below the log start offset;
-                    // then the answer is in a later batch.
                     Some(records) => records
                         .into_iter()
                         .find(|(o, ts)| *ts >= timestamp && *o >= log_start_offset),
-                    // Compressed: batch granularity, as the brief allows.
+                    // Records that cannot be walked (never on a log this
+                    // broker validated): the batch as a whole.
                     None => Some((
                         header.base_offset.max(log_start_offset),
                         header.max_timestamp,
@@ -953,20 +1083,28 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Deletes segments past `retention.ms` / `retention.bytes` and rolls a
-    /// segment older than `segment.ms`. Returns how many segments were deleted.
+    /// Deletes the oldest segments that Kafka's retention rules allow
+    /// (`UnifiedLog.deleteOldSegments`): those wholly below the log start
+    /// offset always; with a `delete` cleanup policy also those whose newest
+    /// record is older than `retention.ms` and those that keep the log over
+    /// `retention.bytes`. The active segment counts too: when every segment
+    /// goes, a new empty one is rolled at the log end offset first, so an
+    /// idle topic is purged without waiting for `segment.ms`. Deletion stops
+    /// at the first segment that is kept. Returns how many were deleted.
+    ///
+    /// On a single replica everything below the log end offset is
+    /// committed; with replication the bound becomes the high watermark.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let _writer = lock(&self.writer);
         self.check_writable()?;
         let config = self.config();
-        let active = self.active_segment();
-        if active.size() > 0 && now_ms - active.created_ms() >= config.segment_ms {
-            self.roll_locked(self.log_end_offset.load(Ordering::Relaxed), now_ms)?;
-        }
         let segments = self.segments_snapshot();
         let start = self.log_start_offset.load(Ordering::Relaxed);
+        let log_end_offset = self.log_end_offset.load(Ordering::Relaxed);
         let total: u64 = segments.iter().map(|s| s.size()).sum();
-        let mut excess = if config.retention_bytes >= 0 {
+        let by_size = config.cleanup_delete && config.retention_bytes >= 0;
+        let by_time = config.cleanup_delete && config.retention_ms >= 0;
+        let mut excess = if by_size {
             total as i64 - config.retention_bytes
         } else {
             i64::MIN
@@ -974,17 +1112,13 @@ impl PartitionLog {
         let mut doomed = Vec::new();
         for (i, segment) in segments.iter().enumerate() {
             let next = segments.get(i + 1);
-            if next.is_none() {
-                // Never the active segment: its data goes once `segment.ms`
-                // or `segment.bytes` rolls it. (Kafka rolls and deletes an
-                // expired active segment; the issue asks us not to.)
+            if next.is_none() && segment.size() == 0 {
                 break;
             }
-            let by_time = config.retention_ms >= 0
-                && now_ms - segment.largest_timestamp() > config.retention_ms;
-            let by_bytes = config.retention_bytes >= 0 && excess - segment.size() as i64 >= 0;
-            let by_start = next.is_some_and(|n| n.base_offset() <= start);
-            if !(by_time || by_bytes || by_start) {
+            let expired = by_time && now_ms - segment.largest_timestamp() > config.retention_ms;
+            let oversize = by_size && excess - segment.size() as i64 >= 0;
+            let below_start = next.is_some_and(|n| n.base_offset() <= start);
+            if !(expired || oversize || below_start) {
                 break;
             }
             excess = excess.saturating_sub(segment.size() as i64);
@@ -993,6 +1127,10 @@ impl PartitionLog {
         if doomed.is_empty() {
             return Ok(0);
         }
+        if doomed.len() == segments.len() {
+            // Kafka's `deleteSegments`: never leave a log without segments.
+            self.roll_locked(log_end_offset, now_ms)?;
+        }
         let new_first = self
             .segments
             .read()
@@ -1000,9 +1138,10 @@ impl PartitionLog {
             .keys()
             .find(|b| !doomed.iter().any(|d| d.base_offset() == **b))
             .copied()
-            .unwrap_or(self.log_end_offset.load(Ordering::Relaxed));
+            .unwrap_or(log_end_offset);
         self.log_start_offset.fetch_max(new_first, Ordering::AcqRel);
         if self.log_start_offset.load(Ordering::Relaxed) != start {
+            // Durable before the files go, so a crash cannot bring them back.
             self.write_checkpoint_now()?;
         }
         self.delete_segments_locked(&doomed)?;
@@ -1069,20 +1208,32 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Periodic work: retention, `segment.ms` roll, `flush.ms`, and the
-    /// recovery point checkpoint. Called by [`crate::log::LogManager::run_maintenance`].
+    /// Periodic work: retention and the recovery point checkpoint. Called
+    /// by [`crate::log::LogManager::run_maintenance`] every
+    /// `log.retention.check.interval.ms`.
     pub fn run_maintenance(&self, now_ms: i64) -> Result<usize, LogError> {
         self.latest_now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let deleted = self.enforce_retention(now_ms)?;
-        let config = self.config();
-        if config.flush_ms != i64::MAX
-            && now_ms - self.last_flush_ms.load(Ordering::Relaxed) >= config.flush_ms
-        {
-            self.flush()?;
-            self.last_flush_ms.store(now_ms, Ordering::Relaxed);
-        }
         self.flush_inactive()?;
         Ok(deleted)
+    }
+
+    /// fsyncs the log when its last flush is `flush.ms` or more ago and it
+    /// has unflushed data (Kafka's `LogManager.flushDirtyLogs`, run every
+    /// `log.flush.scheduler.interval.ms`). Returns whether it flushed.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<bool, LogError> {
+        let config = self.config();
+        if config.flush_ms == i64::MAX
+            || now_ms.saturating_sub(self.last_flush_ms.load(Ordering::Relaxed)) < config.flush_ms
+        {
+            return Ok(false);
+        }
+        self.last_flush_ms.store(now_ms, Ordering::Relaxed);
+        if self.recovery_point() >= self.log_end_offset() {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
     }
 
     /// Replaces the settings (topic config changed).
@@ -1439,36 +1590,160 @@ mod tests {
         log.enforce_retention(30_000).expect("retention");
         assert!(log.size_bytes() <= 300 + 250);
         assert!(log.size_bytes() >= 300 || log.segment_count() == 1);
-        // Everything expired: all but the active segment go.
+        // Everything expired, the active segment too: a new empty segment
+        // starts at the log end offset (Kafka's `deleteSegments` roll).
         config.retention_ms = 1;
         config.retention_bytes = -1;
         log.update_config(config);
         log.enforce_retention(1_000_000).expect("retention");
-        assert_eq!(log.segment_count(), 1);
-        let active_base = log.segment_base_offsets()[0];
-        assert!(active_base > 20 && active_base < 30);
-        assert_eq!(log.log_start_offset(), active_base);
+        assert_eq!(log.segment_base_offsets(), vec![30]);
+        assert_eq!(log.log_start_offset(), 30);
         assert_eq!(log.log_end_offset(), 30);
+        assert!(log.read(30, 100, i64::MAX).unwrap().records.is_empty());
         log.append(make_value_batch(1, 60, 0), 0, 0)
             .expect("append after");
         assert_eq!(log.log_end_offset(), 31);
+        // Nothing to delete in an empty active segment.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let empty = PartitionLog::open(
+            dir2.path(),
+            LogConfig {
+                retention_ms: 1,
+                ..small_config(250, 0)
+            },
+            true,
+            0,
+        )
+        .expect("open");
+        assert_eq!(empty.enforce_retention(1_000_000).expect("retention"), 0);
     }
 
     #[test]
-    fn segment_ms_rolls_in_maintenance() {
+    fn compacted_logs_are_never_aged_out() {
+        // Issue 10 item 1: time and size retention only apply with a
+        // `delete` cleanup policy; the log start rule always does.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            cleanup_delete: false,
+            cleanup_compact: true,
+            retention_ms: 1,
+            retention_bytes: 1,
+            ..small_config(250, 0)
+        };
+        let log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("open");
+        for i in 0..10i64 {
+            log.append(make_value_batch(1, 60, i), 0, 0)
+                .expect("append");
+        }
+        let segments = log.segment_count();
+        assert!(segments > 2);
+        assert_eq!(log.enforce_retention(1_000_000_000).expect("retention"), 0);
+        assert_eq!(log.log_start_offset(), 0);
+        assert_eq!(log.segment_count(), segments);
+        // `compact,delete` ages out as `delete` does.
+        log.update_config(LogConfig {
+            cleanup_delete: true,
+            ..config
+        });
+        assert_eq!(
+            log.enforce_retention(1_000_000_000).expect("retention"),
+            segments
+        );
+        assert_eq!(log.log_start_offset(), 10);
+    }
+
+    #[test]
+    fn segment_ms_counts_from_the_first_batch_and_survives_a_restart() {
+        // Issue 10 item 8: `segment.ms` is measured on the records' clock
+        // from the active segment's first batch (Kafka's
+        // `LogSegment.timeWaitedForRoll`), so a restart does not reset it.
         let dir = tempfile::tempdir().expect("tempdir");
         let config = LogConfig {
             segment_ms: 100,
             ..small_config(1 << 20, 0)
         };
-        let log = PartitionLog::open(dir.path(), config, true, 0).expect("open");
-        log.append(make_value_batch(1, 6, 1), 0, 10)
+        let log = PartitionLog::open(dir.path(), config.clone(), true, 0).expect("open");
+        log.append(make_value_batch(1, 6, 1_000), 0, 5_000)
             .expect("append");
-        log.run_maintenance(50).expect("maintenance");
-        assert_eq!(log.segment_count(), 1);
-        log.run_maintenance(150).expect("maintenance");
-        assert_eq!(log.segment_base_offsets(), vec![0, 1]);
-        assert_eq!(log.recovery_point(), 1);
+        log.append(make_value_batch(1, 6, 1_100), 0, 99_000)
+            .expect("append");
+        assert_eq!(
+            log.segment_count(),
+            1,
+            "100 ms on the records' clock is not past 100"
+        );
+        log.run_maintenance(1_000_000).expect("maintenance");
+        assert_eq!(log.segment_count(), 1, "maintenance never rolls by time");
+        log.close().expect("close");
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config, true, 2_000_000).expect("reopen");
+        log.append(make_value_batch(1, 6, 1_101), 0, 2_000_000)
+            .expect("append");
+        assert_eq!(
+            log.segment_base_offsets(),
+            vec![0, 2],
+            "101 ms after the first batch"
+        );
+        log.append(make_value_batch(1, 6, 1_150), 0, 2_000_000)
+            .expect("append");
+        assert_eq!(log.segment_count(), 2);
+    }
+
+    #[test]
+    fn fetch_slices_honour_the_byte_limit_as_kafka_does() {
+        // Issue 10 item 12: Kafka's `LogSegment.read` sends at most
+        // `max_bytes` (the last batch cut there) unless `min_one_message`
+        // asks for the whole first batch.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+        let mut sizes = Vec::new();
+        for i in 0..3 {
+            let b = make_value_batch(1, 1000, i);
+            sizes.push(b.len());
+            log.append(b, 0, 0).expect("append");
+        }
+        let len = |s: SliceInfo| s.slice.map_or(0, |s| s.len());
+        let slice = |offset, max, min_one| log.fetch_slice(offset, max, i64::MAX, min_one).unwrap();
+        // The first batch whole although it is larger than the limit.
+        assert_eq!(len(slice(0, 10, true)), sizes[0]);
+        // Without `min_one_message`: exactly the limit, cut mid-batch.
+        assert_eq!(len(slice(0, 10, false)), 10);
+        assert_eq!(len(slice(0, 0, false)), 0);
+        // Whole batches plus a cut one up to the limit.
+        assert_eq!(len(slice(0, sizes[0] + 100, true)), sizes[0] + 100);
+        // Never past the bound offset, even with room.
+        let bounded = log.fetch_slice(0, 1 << 20, 2, true).unwrap();
+        assert_eq!(len(bounded), sizes[0] + sizes[1]);
+        let bounded = log.fetch_slice(0, sizes[0] + 50, 1, true).unwrap();
+        assert_eq!(
+            len(bounded),
+            sizes[0],
+            "the next batch is past the bound: nothing of it"
+        );
+        // Everything, when it fits.
+        assert_eq!(len(slice(1, 1 << 20, true)), sizes[1] + sizes[2]);
+        assert_eq!(len(slice(3, 1 << 20, true)), 0);
+    }
+
+    #[test]
+    fn time_lookups_are_exact_inside_compressed_batches() {
+        // Issue 10 item 13: Kafka's `FileRecords.searchForTimestamp` walks
+        // the records of a compressed batch.
+        use crate::log::batch::CompressionCodec;
+        use crate::log::testing::make_compressed_batch;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path(), small_config(1 << 20, 0), true, 0).expect("open");
+        let recs: Vec<_> = (0..10).map(|_| (None, Some(&b"v"[..]))).collect();
+        log.append(
+            make_compressed_batch(&recs, 1_000, CompressionCodec::Lz4),
+            0,
+            0,
+        )
+        .expect("append");
+        let t = log.offset_for_timestamp(1_005).unwrap().unwrap();
+        assert_eq!((t.offset, t.timestamp), (5, 1_005));
+        let t = log.max_timestamp().unwrap().unwrap();
+        assert_eq!((t.offset, t.timestamp), (9, 1_009));
     }
 
     #[test]

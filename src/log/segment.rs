@@ -213,9 +213,17 @@ pub struct Segment {
     /// Last offset of the batch carrying `max_timestamp`.
     offset_of_max_timestamp: AtomicI64,
     bytes_since_last_index_entry: AtomicU64,
-    /// Broker time the segment started filling, for `segment.ms`.
+    /// Broker time the segment was created or opened: the `segment.ms`
+    /// clock when its batches carry no timestamps.
     created_ms: AtomicI64,
+    /// Max timestamp of the first batch (Kafka's `rollingBasedTimestamp`):
+    /// `segment.ms` counts from it, so the clock survives restarts.
+    /// [`NOT_LOADED`] until read; -1 when the segment is empty or unstamped.
+    first_batch_timestamp: AtomicI64,
 }
+
+/// `first_batch_timestamp` not read from the file yet.
+const NOT_LOADED: i64 = i64::MIN;
 
 fn open_rw(path: &Path, truncate: bool) -> io::Result<File> {
     OpenOptions::new()
@@ -248,6 +256,7 @@ impl Segment {
             offset_of_max_timestamp: AtomicI64::new(base_offset),
             bytes_since_last_index_entry: AtomicU64::new(0),
             created_ms: AtomicI64::new(now_ms),
+            first_batch_timestamp: AtomicI64::new(-1),
         })
     }
 
@@ -309,6 +318,7 @@ impl Segment {
             offset_of_max_timestamp: AtomicI64::new(offset_of_max),
             bytes_since_last_index_entry: AtomicU64::new(0),
             created_ms: AtomicI64::new(now_ms),
+            first_batch_timestamp: AtomicI64::new(if size == 0 { -1 } else { NOT_LOADED }),
         };
         Ok((segment, sane))
     }
@@ -336,6 +346,32 @@ impl Segment {
 
     pub fn created_ms(&self) -> i64 {
         self.created_ms.load(Ordering::Relaxed)
+    }
+
+    /// How long this segment has waited for a time-based roll when a batch
+    /// whose max timestamp is `message_timestamp` arrives at `now_ms`
+    /// (Kafka's `LogSegment.timeWaitedForRoll`): counted on the records'
+    /// clock from the first batch, or on the broker's clock from creation
+    /// when the first batch has no timestamp.
+    pub fn time_waited_for_roll(&self, now_ms: i64, message_timestamp: i64) -> i64 {
+        match self.first_batch_timestamp() {
+            Some(first) => message_timestamp.saturating_sub(first),
+            None => now_ms.saturating_sub(self.created_ms()),
+        }
+    }
+
+    /// The first batch's max timestamp, read once from the file after open.
+    fn first_batch_timestamp(&self) -> Option<i64> {
+        let mut ts = self.first_batch_timestamp.load(Ordering::Acquire);
+        if ts == NOT_LOADED {
+            let mut header = [0u8; BATCH_HEADER_LEN];
+            ts = match self.log.read_exact_at(&mut header, 0) {
+                Ok(()) => BatchHeader::parse(&header).map_or(-1, |h| h.max_timestamp),
+                Err(_) => -1,
+            };
+            self.first_batch_timestamp.store(ts, Ordering::Release);
+        }
+        (ts >= 0).then_some(ts)
     }
 
     pub fn log_path(&self) -> &Path {
@@ -435,6 +471,12 @@ impl Segment {
             // Leave no half batch behind for a later append to follow.
             let _ = self.log.set_len(start);
             return Err(e);
+        }
+        if start == 0
+            && let Some((_, first)) = batches.first()
+        {
+            self.first_batch_timestamp
+                .store(first.max_timestamp.max(-1), Ordering::Release);
         }
         for (pos, header) in batches {
             self.index_batch(start + *pos as u64, header, index_interval_bytes)?;
@@ -622,6 +664,8 @@ impl Segment {
             .store(self.base_offset, Ordering::Release);
         self.bytes_since_last_index_entry
             .store(0, Ordering::Relaxed);
+        self.first_batch_timestamp
+            .store(NOT_LOADED, Ordering::Release);
         Ok(())
     }
 

@@ -5,7 +5,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::log::batch::{BATCH_HEADER_LEN, LOG_OVERHEAD, compute_crc};
+use crate::log::batch::{BATCH_HEADER_LEN, CompressionCodec, LOG_OVERHEAD, compute_crc};
+use crate::log::codec::compress;
 
 /// A record as `(key, value)`; None is a null key or value.
 pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
@@ -37,6 +38,24 @@ pub fn make_batch(
     base_timestamp: i64,
     producer: Option<(i64, i16, i32)>,
 ) -> Bytes {
+    build_batch(records, base_timestamp, producer, CompressionCodec::None)
+}
+
+/// [`make_batch`] with its records section compressed by `codec`.
+pub fn make_compressed_batch(
+    records: &[TestRecord<'_>],
+    base_timestamp: i64,
+    codec: CompressionCodec,
+) -> Bytes {
+    build_batch(records, base_timestamp, None, codec)
+}
+
+fn build_batch(
+    records: &[TestRecord<'_>],
+    base_timestamp: i64,
+    producer: Option<(i64, i16, i32)>,
+    codec: CompressionCodec,
+) -> Bytes {
     let (producer_id, producer_epoch, base_sequence) = producer.unwrap_or((-1, -1, -1));
     let mut body = BytesMut::new();
     for (i, (key, value)) in records.iter().enumerate() {
@@ -50,6 +69,7 @@ pub fn make_batch(
         put_varlong(&mut body, rec.len() as i64);
         body.put_slice(&rec);
     }
+    let body = compress(codec, &body).expect("test records compress");
     let count = records.len() as i32;
     let max_timestamp = base_timestamp + i64::from(count.max(1) - 1);
     let mut buf = BytesMut::with_capacity(BATCH_HEADER_LEN + body.len());
@@ -58,7 +78,7 @@ pub fn make_batch(
     buf.put_i32(-1); // partition leader epoch
     buf.put_i8(2); // magic
     buf.put_u32(0); // crc, filled below
-    buf.put_i16(0); // attributes
+    buf.put_i16(i16::from(codec.id())); // attributes
     buf.put_i32(count - 1); // last offset delta
     buf.put_i64(base_timestamp);
     buf.put_i64(max_timestamp);

@@ -199,6 +199,10 @@ impl Connection {
         let response = match response {
             Reply::Send(response) => response,
             Reply::Nothing => return Ok(()),
+            Reply::Close => {
+                tracing::debug!("acks=0 produce failed; closing the connection as Kafka does");
+                return Err(Close::Normal);
+            }
             Reply::Unhandled => {
                 return Err(Close::Protocol(format!("{} has no handler", range.name)));
             }

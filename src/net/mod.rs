@@ -7,4 +7,4 @@
 pub mod connection;
 pub mod server;
 
-pub use server::Server;
+pub use server::{BoundListeners, Server};

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use super::connection::Connection;
 use crate::broker::Broker;
+use crate::config::BrokerConfig;
 use crate::ops::metrics;
 
 pub struct Server {
@@ -30,16 +31,18 @@ pub struct Server {
     pub bound: Vec<(String, SocketAddr)>,
 }
 
-impl Server {
-    pub async fn start(broker: Arc<Broker>) -> anyhow::Result<Server> {
-        let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let max = broker.config.max_connections.max(1) as usize;
-        let permits = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
-        let open = Arc::new(AtomicUsize::new(0));
-        let mut bound = Vec::new();
-        for l in &broker.config.listeners {
-            if broker.config.controller_listener_names.contains(&l.name) {
+/// The client listeners, bound but not accepting yet: the node binds them
+/// before it opens any log, so a port in use stops a start before it
+/// touches the data dirs.
+pub struct BoundListeners {
+    listeners: Vec<(String, TcpListener)>,
+}
+
+impl BoundListeners {
+    pub async fn bind(config: &BrokerConfig) -> anyhow::Result<BoundListeners> {
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            if config.controller_listener_names.contains(&l.name) {
                 tracing::info!(
                     listener = %l.name,
                     "controller listener not opened: the controller quorum runs in this process"
@@ -50,12 +53,26 @@ impl Server {
             let listener = TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr} for listener {}", l.name))?;
+            listeners.push((l.name.clone(), listener));
+        }
+        Ok(BoundListeners { listeners })
+    }
+
+    /// Starts accepting on every listener.
+    pub fn serve(self, broker: Arc<Broker>) -> anyhow::Result<Server> {
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let max = broker.config.max_connections.max(1) as usize;
+        let permits = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut bound = Vec::new();
+        for (name, listener) in self.listeners {
             let local = listener.local_addr()?;
-            tracing::info!(listener = %l.name, address = %local, "listening");
-            bound.push((l.name.clone(), local));
+            tracing::info!(listener = %name, address = %local, "listening");
+            bound.push((name.clone(), local));
             tasks.spawn(accept_loop(
                 listener,
-                l.name.clone(),
+                name,
                 broker.clone(),
                 permits.clone(),
                 open.clone(),
@@ -69,7 +86,9 @@ impl Server {
             bound,
         })
     }
+}
 
+impl Server {
     /// Stops accepting, lets connections finish their current request, and
     /// waits (bounded) for them.
     pub async fn shutdown(self) {

@@ -15,6 +15,7 @@ use super::Partition;
 use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
 use crate::log::LogManager;
+use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::protocol::ApiError;
 
@@ -163,7 +164,13 @@ impl ReplicaManager {
                     existing.set_leader_epoch(state.leader_epoch);
                     continue;
                 }
-                match self.logs.get_or_create(name, p, log_config.clone(), now_ms) {
+                match self.logs.get_or_create(
+                    name,
+                    p,
+                    Some(topic.topic_id),
+                    log_config.clone(),
+                    now_ms,
+                ) {
                     Ok(log) => {
                         log.update_config(log_config.clone());
                         let partition = Partition::open(
@@ -185,12 +192,24 @@ impl ReplicaManager {
             }
             applied.insert(name.clone(), topic.clone());
         }
+        drop(applied);
+
+        // Logs no partition of the image claims (a topic deleted while this
+        // broker was down, a delete cut short) are strays: moved aside,
+        // never served or adopted by a new topic of the same name.
+        self.logs.move_aside_strays(|topic, partition, topic_id| {
+            topic == METADATA_TOPIC
+                || image.topic(topic).is_some_and(|t| {
+                    t.partitions.contains_key(&partition)
+                        && topic_id.is_none_or(|id| id == t.topic_id)
+                })
+        });
     }
 
     /// Writes every partition's producer snapshot; with `flush_log` the
     /// logs are fsynced first (clean shutdown).
     pub fn checkpoint_all(&self, now_ms: i64, flush_log: bool) {
-        let expiration = self.config.producer_id_expiration_ms as i64;
+        let expiration = i64::from(self.effective_config().producer_id_expiration_ms);
         for entry in self.partitions.iter() {
             for (p, partition) in entry.value() {
                 if let Err(e) = partition.checkpoint(now_ms, expiration, flush_log) {

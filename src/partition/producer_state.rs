@@ -142,9 +142,14 @@ impl ProducerStateManager {
     }
 
     /// Forgets producers idle for longer than `producer.id.expiration.ms`.
-    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
+    /// Forgets producers whose last batch is `expiration_ms` or more older
+    /// than `now_ms` (Kafka's `ProducerStateManager.removeExpiredProducers`;
+    /// times are the batches' own timestamps). Returns how many went.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
         self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp_ms) <= expiration_ms);
+            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp_ms) < expiration_ms);
+        before - self.producers.len()
     }
 }
 

@@ -10,7 +10,7 @@
 //! high watermark follows the log end offset after every append; the
 //! replication work replaces that rule with the ISR minimum.
 
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -19,9 +19,10 @@ use uuid::Uuid;
 
 use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
 use super::snapshot::{self, ProducerSnapshot};
-use crate::log::batch::{BatchHeader, BatchIter, LOG_OVERHEAD, peek_batch_size};
+use crate::log::batch::{BatchHeader, BatchIter};
 use crate::log::partition_log::SliceInfo;
-use crate::log::{LogError, PartitionLog, ReadInfo};
+use crate::log::validate::{AppendOrigin, ProduceRules, ValidatedBatch, validate_produced_batch};
+use crate::log::{LogConfig, LogError, PartitionLog, ReadInfo};
 use crate::ops::metrics::ProduceProbe;
 use crate::protocol::ApiError;
 
@@ -44,6 +45,11 @@ pub struct Partition {
     /// Publishes each new high watermark; long-polling fetches wait on it.
     high_watermark_changed: watch::Sender<i64>,
     producers: Mutex<ProducerStateManager>,
+    /// Bumped whenever the producer state changes; snapshots are written
+    /// only when it moved since the last one.
+    producers_changed: AtomicU64,
+    /// The `producers_changed` value the last snapshot holds.
+    snapshot_written: Mutex<Option<u64>>,
     probe: ProduceProbe,
 }
 
@@ -73,6 +79,8 @@ impl Partition {
             log,
             leader_epoch: AtomicI32::new(leader_epoch),
             producers: Mutex::new(state),
+            producers_changed: AtomicU64::new(0),
+            snapshot_written: Mutex::new(None),
         };
         if let Err(e) = p.rebuild_producer_state(from) {
             tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "could not rebuild producer state from the log");
@@ -146,19 +154,50 @@ impl Partition {
     }
 
     /// Appends the records of one Produce partition entry: exactly one v2
-    /// batch, checked against its producer's sequence when idempotent.
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<ProduceResult, ApiError> {
-        let header = single_batch_header(&records)?;
-        if header.is_transactional() {
+    /// batch, validated as Kafka validates a client's batch
+    /// ([`crate::log::validate`]), then checked against its producer's
+    /// sequence when idempotent. `acks` -1 needs `min.insync.replicas`
+    /// in-sync replicas, and this partition has one.
+    pub fn append_produce(
+        &self,
+        records: Bytes,
+        produce_version: i16,
+        acks: i16,
+        now_ms: i64,
+    ) -> Result<ProduceResult, ApiError> {
+        let config = self.log.config();
+        if acks == -1 && IN_SYNC_REPLICAS < config.min_insync_replicas {
+            return Err(ApiError::NotEnoughReplicas(format!(
+                "the in-sync replicas of {}-{} ({IN_SYNC_REPLICAS}) are fewer than min.insync.replicas ({})",
+                self.topic, self.partition, config.min_insync_replicas
+            )));
+        }
+        let rules = produce_rules(&config, AppendOrigin::Client { produce_version }, now_ms);
+        let batch = validate_produced_batch(records, &rules)?;
+        if batch.header.is_transactional() {
             return Err(ApiError::InvalidRecord(
                 "transactional batches need the transaction coordinator, which this broker does not run yet".into(),
             ));
         }
+        self.append_batch(batch, now_ms)
+    }
+
+    /// Appends one batch the broker built itself (a coordinator's records):
+    /// validated without the client-only checks.
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<ProduceResult, ApiError> {
+        let config = self.log.config();
+        let rules = produce_rules(&config, AppendOrigin::Coordinator, now_ms);
+        let batch = validate_produced_batch(records, &rules)?;
+        self.append_batch(batch, now_ms)
+    }
+
+    fn append_batch(&self, batch: ValidatedBatch, now_ms: i64) -> Result<ProduceResult, ApiError> {
+        let header = batch.header;
         let mut producers = self.lock_producers();
         let idempotent = header.producer_id >= 0;
         if idempotent {
-            let (batch, _) = producer_entry(&header, -1, -1);
-            if let SequenceCheck::Duplicate(meta) = producers.check(batch)? {
+            let (entry, _) = producer_entry(&header, -1, -1);
+            if let SequenceCheck::Duplicate(meta) = producers.check(entry)? {
                 tracing::debug!(topic = %self.topic, partition = self.partition, producer_id = header.producer_id,
                     first_seq = meta.first_seq, "duplicate batch answered with its original offsets");
                 return Ok(ProduceResult {
@@ -169,12 +208,23 @@ impl Partition {
                 });
             }
         }
-        let bytes = records.len();
-        let info = self.log.append(records, self.leader_epoch(), now_ms)?;
+        let bytes = batch.bytes.len();
+        let segments_before = self.log.segment_count();
+        let info = self
+            .log
+            .append_validated(&batch, self.leader_epoch(), now_ms)?;
         self.probe.record(bytes, info.record_count);
         if idempotent {
-            let (batch, meta) = producer_entry(&header, info.base_offset, info.log_append_time_ms);
-            producers.record(batch, meta, now_ms);
+            let (entry, meta) = producer_entry(&header, info.base_offset, info.log_append_time_ms);
+            // The batch's own time, as on rebuild and in Kafka: expiry
+            // counts from the producer's last timestamp.
+            let timestamp = if info.log_append_time_ms >= 0 {
+                info.log_append_time_ms
+            } else {
+                header.max_timestamp
+            };
+            producers.record(entry, meta, timestamp);
+            self.producers_changed.fetch_add(1, Ordering::AcqRel);
         }
         drop(producers);
         // A single replica: everything appended is committed.
@@ -183,6 +233,13 @@ impl Partition {
             .fetch_max(high_watermark, Ordering::AcqRel);
         self.high_watermark_changed.send_replace(high_watermark);
         debug_assert!(self.high_watermark() <= self.log.log_end_offset());
+        if idempotent && self.log.segment_count() != segments_before {
+            // Kafka snapshots producer state on every roll, so a recovery
+            // replays at most the active segment.
+            if let Err(e) = self.snapshot_producers(now_ms, i64::MAX, false) {
+                tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "producer snapshot on roll failed");
+            }
+        }
         Ok(ProduceResult {
             base_offset: info.base_offset,
             log_append_time_ms: info.log_append_time_ms,
@@ -196,15 +253,31 @@ impl Partition {
         Ok(self.log.read(offset, max_bytes, self.high_watermark())?)
     }
 
-    /// [`read`](Self::read), left in the segment file for a zero-copy send.
-    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<SliceInfo, ApiError> {
+    /// What a consumer's Fetch reads, never past the high watermark, left in
+    /// the segment file for a zero-copy send (see
+    /// [`PartitionLog::fetch_slice`] for the byte limits).
+    pub fn fetch_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+    ) -> Result<SliceInfo, ApiError> {
         Ok(self
             .log
-            .read_slice(offset, max_bytes, self.high_watermark())?)
+            .fetch_slice(offset, max_bytes, self.high_watermark(), min_one_message)?)
     }
 
-    /// Raises the log start offset (DeleteRecords). `-1` means the high watermark.
+    /// Raises the log start offset (DeleteRecords). `-1` means the high
+    /// watermark. Only a `delete` cleanup policy allows it: a compacted
+    /// topic keeps every key's latest value (Kafka's
+    /// `Partition.deleteRecordsOnLeader`).
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, ApiError> {
+        if !self.log.config().cleanup_delete {
+            return Err(ApiError::PolicyViolation(format!(
+                "records of partition {}-{} can not be deleted due to the configured policy",
+                self.topic, self.partition
+            )));
+        }
         let hw = self.high_watermark();
         let target = if offset == -1 { hw } else { offset };
         if target < 0 || target > hw {
@@ -213,8 +286,9 @@ impl Partition {
         Ok(self.log.delete_records_before(target)?)
     }
 
-    /// Expires idle producers and persists the producer state. With
-    /// `flush_log` (clean shutdown) the log is fsynced first, so the
+    /// Expires idle producers and persists the producer state when it
+    /// changed since the last snapshot (or always, with `flush_log`, at a
+    /// clean shutdown). With `flush_log` the log is fsynced first, so the
     /// snapshot never covers bytes the disk may not have; without it
     /// (periodic), a snapshot past the log end after a power loss is
     /// discarded at open and the state rebuilt from the log.
@@ -224,17 +298,44 @@ impl Partition {
         producer_expiration_ms: i64,
         flush_log: bool,
     ) -> Result<(), ApiError> {
+        if flush_log {
+            self.log.flush()?;
+        }
+        self.snapshot_producers(now_ms, producer_expiration_ms, flush_log)
+    }
+
+    fn snapshot_producers(
+        &self,
+        now_ms: i64,
+        producer_expiration_ms: i64,
+        always: bool,
+    ) -> Result<(), ApiError> {
+        // One snapshot at a time per partition: they share the temp file.
+        let mut written = self.lock_snapshot();
         let mut producers = self.lock_producers();
-        producers.expire(now_ms, producer_expiration_ms);
+        let expired = producers.expire(now_ms, producer_expiration_ms);
+        if expired > 0 {
+            self.producers_changed.fetch_add(1, Ordering::AcqRel);
+        }
+        let version = self.producers_changed.load(Ordering::Acquire);
+        if !always && *written == Some(version) {
+            return Ok(());
+        }
         let snap = ProducerSnapshot {
             offset: self.log.log_end_offset(),
             state: producers.clone(),
         };
         drop(producers);
-        if flush_log {
-            self.log.flush()?;
-        }
-        snapshot::write(self.log.dir(), &snap).map_err(|e| ApiError::KafkaStorage(e.to_string()))
+        snapshot::write(self.log.dir(), &snap)
+            .map_err(|e| ApiError::KafkaStorage(e.to_string()))?;
+        *written = Some(version);
+        Ok(())
+    }
+
+    fn lock_snapshot(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.snapshot_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -265,38 +366,26 @@ fn producer_entry(
     )
 }
 
-/// Kafka requires exactly one batch per partition in a v3+ Produce request.
-fn single_batch_header(records: &Bytes) -> Result<BatchHeader, ApiError> {
-    // Like Kafka's batch iterator, a batch cut short is no batch at all:
-    // "at least one record batch" (INVALID_RECORD), not a corrupt one.
-    let incomplete = records.len() < LOG_OVERHEAD
-        || matches!(peek_batch_size(records), Ok(size) if size > records.len());
-    if incomplete {
-        return Err(ApiError::InvalidRecord(
-            "produce requests must carry at least one complete record batch per partition".into(),
-        ));
+/// Replicas of a partition in sync with the leader: this broker alone
+/// until replication.
+const IN_SYNC_REPLICAS: i32 = 1;
+
+fn produce_rules(config: &LogConfig, origin: AppendOrigin, now_ms: i64) -> ProduceRules {
+    ProduceRules {
+        origin,
+        max_message_bytes: config.max_message_bytes,
+        timestamp_type: config.message_timestamp_type,
+        timestamp_before_max_ms: config.message_timestamp_before_max_ms,
+        timestamp_after_max_ms: config.message_timestamp_after_max_ms,
+        compacted: config.cleanup_compact,
+        compression: config.compression,
+        now_ms,
     }
-    let mut iter = BatchIter::new(records);
-    let header = match iter.next() {
-        Some(item) => item?.0,
-        None => {
-            return Err(ApiError::InvalidRecord(
-                "produce request has no record batch".into(),
-            ));
-        }
-    };
-    if iter.next().is_some() {
-        return Err(ApiError::InvalidRecord(
-            "produce requests must carry exactly one record batch per partition".into(),
-        ));
-    }
-    Ok(header)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::LogConfig;
     use crate::log::testing::make_batch;
 
     fn open(dir: &std::path::Path, clean: bool) -> Partition {

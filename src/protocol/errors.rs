@@ -5,6 +5,7 @@
 use kafka_protocol::ResponseError as Kafka;
 
 use crate::log::LogError;
+pub use crate::log::error::RecordError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -30,6 +31,22 @@ pub enum ApiError {
     CorruptMessage(String),
     #[error("{0}")]
     InvalidRecord(String),
+    /// Records of a batch refused one by one (KIP-467), with their indexes.
+    #[error("{message}")]
+    InvalidRecords {
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
+    /// The same, when any of them had a timestamp out of range.
+    #[error("{message}")]
+    InvalidTimestamps {
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
+    #[error("{0}")]
+    UnsupportedCompressionType(String),
+    #[error("{0}")]
+    NotEnoughReplicas(String),
     #[error("{0}")]
     MessageTooLarge(String),
     #[error("{0}")]
@@ -123,6 +140,10 @@ impl ApiError {
             ApiError::InvalidRequest(_) => Kafka::InvalidRequest,
             ApiError::CorruptMessage(_) => Kafka::CorruptMessage,
             ApiError::InvalidRecord(_) => Kafka::InvalidRecord,
+            ApiError::InvalidRecords { .. } => Kafka::InvalidRecord,
+            ApiError::InvalidTimestamps { .. } => Kafka::InvalidTimestamp,
+            ApiError::UnsupportedCompressionType(_) => Kafka::UnsupportedCompressionType,
+            ApiError::NotEnoughReplicas(_) => Kafka::NotEnoughReplicas,
             ApiError::MessageTooLarge(_) => Kafka::MessageTooLarge,
             ApiError::UnsupportedForMessageFormat(_) => Kafka::UnsupportedForMessageFormat,
             ApiError::OffsetOutOfRange => Kafka::OffsetOutOfRange,
@@ -164,6 +185,15 @@ impl ApiError {
     pub fn message(&self) -> String {
         self.to_string()
     }
+
+    /// The refused records of a Produce partition (KIP-467), if any.
+    pub fn record_errors(&self) -> &[RecordError] {
+        match self {
+            ApiError::InvalidRecords { record_errors, .. }
+            | ApiError::InvalidTimestamps { record_errors, .. } => record_errors,
+            _ => &[],
+        }
+    }
 }
 
 impl From<LogError> for ApiError {
@@ -175,6 +205,23 @@ impl From<LogError> for ApiError {
             LogError::UnsupportedMagic(_) | LogError::InvalidBatch(_) => {
                 ApiError::InvalidRecord(e.to_string())
             }
+            LogError::RecordErrors {
+                timestamp: false,
+                message,
+                errors,
+            } => ApiError::InvalidRecords {
+                message,
+                record_errors: errors,
+            },
+            LogError::RecordErrors {
+                timestamp: true,
+                message,
+                errors,
+            } => ApiError::InvalidTimestamps {
+                message,
+                record_errors: errors,
+            },
+            LogError::UnsupportedCompression(m) => ApiError::UnsupportedCompressionType(m),
             LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
             LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
             LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
@@ -199,6 +246,22 @@ mod tests {
             (ApiError::InvalidRequest(String::new()), 42),
             (ApiError::CorruptMessage(String::new()), 2),
             (ApiError::InvalidRecord(String::new()), 87),
+            (
+                ApiError::InvalidRecords {
+                    message: String::new(),
+                    record_errors: vec![],
+                },
+                87,
+            ),
+            (
+                ApiError::InvalidTimestamps {
+                    message: String::new(),
+                    record_errors: vec![],
+                },
+                32,
+            ),
+            (ApiError::UnsupportedCompressionType(String::new()), 76),
+            (ApiError::NotEnoughReplicas(String::new()), 19),
             (ApiError::MessageTooLarge(String::new()), 10),
             (ApiError::UnsupportedForMessageFormat(String::new()), 43),
             (ApiError::OffsetOutOfRange, 1),
