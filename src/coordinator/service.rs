@@ -862,8 +862,9 @@ impl GroupCoordinator {
     /// Each group is rewritten under its own lock, so any record of it
     /// older than the rewrite is superseded or was deleted; what a reader
     /// (or the next load) sees from the new log start is the latest value
-    /// of every key, as after Kafka's cleaner. Whole segments below the log
-    /// start are then deleted. Returns the new log start offset.
+    /// of every key, as after Kafka's cleaner. The rewrite is fsynced before
+    /// the log start moves; whole segments below the log start are then
+    /// deleted. Returns the new log start offset.
     pub async fn compact(&self, partition: i32) -> Result<i64, ApiError> {
         let p = self
             .replicas
@@ -878,6 +879,12 @@ impl GroupCoordinator {
                 self.append(partition, &records)?;
             }
         }
+        // The new log start is made durable before the records below it
+        // are deleted; the rewrite must be durable before that, or a power
+        // cut leaves a log start past every surviving record and each key
+        // of the partition is lost (Kafka's cleaner fsyncs the cleaned
+        // segment before swapping it in).
+        p.log.flush()?;
         let new_start = p.delete_records_before(start)?;
         tracing::info!(
             partition,
