@@ -313,10 +313,7 @@ impl GroupCoordinator {
 
     /// The group's `__consumer_offsets` partition, hosted here.
     async fn partition_for(&self, group_id: &str) -> Result<i32, ApiError> {
-        let partitions = match self.metadata.current().topic(OFFSETS_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => self.create_offsets_topic().await?,
-        };
+        let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
         if self.replicas.partition(OFFSETS_TOPIC, partition).is_none() {
             return Err(ApiError::NotCoordinator(format!(
@@ -324,6 +321,20 @@ impl GroupCoordinator {
             )));
         }
         Ok(partition)
+    }
+
+    /// The partition count of `__consumer_offsets`, creating the topic with
+    /// the coordinator's settings (`offsets.topic.num.partitions`,
+    /// `cleanup.policy=compact`, ...) if it does not exist. This is the only
+    /// way the topic is created: on a group's first request, and for a
+    /// Metadata request that may auto-create it (Kafka's
+    /// `AutoTopicCreationManager` also hands that to the coordinator's
+    /// settings); a client's CreateTopics is refused.
+    pub async fn ensure_offsets_topic(&self) -> Result<i32, ApiError> {
+        match self.metadata.current().topic(OFFSETS_TOPIC) {
+            Some(t) => Ok(t.partitions.len() as i32),
+            None => self.create_offsets_topic().await,
+        }
     }
 
     async fn create_offsets_topic(&self) -> Result<i32, ApiError> {
