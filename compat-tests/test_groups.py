@@ -466,3 +466,49 @@ def test_kip848_group_is_described_listed_and_guards_its_offsets(broker_factory,
     finally:
         for m in members:
             m.cleanup()
+
+
+def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """DeleteTopics, then CreateTopics under the same name (a new topic id)."""
+    admin = AdminClient(ck_conf(bootstrap))
+    admin.delete_topics([topic], operation_timeout=30)[topic].result(timeout=30)
+    deadline = time.monotonic() + 30
+    while topic in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{topic} still listed after DeleteTopics"
+        time.sleep(0.1)
+    ck_create_topic(bootstrap, topic, partitions)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["live", "restarted"])
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_a_recreated_topic_is_consumed_from_its_start(broker_factory, topic_name, tmp_path, client,
+                                                      restart):
+    """DeleteTopics takes the topic's committed offsets with it (Kafka writes
+    offset tombstones for the deleted partitions in every group), so a group
+    reading a topic re-created under the same name starts at its beginning,
+    not at the old topic's offset. With `restart`, the broker restarts after
+    the re-creation: the tombstones must be in `__consumer_offsets`."""
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, 1)
+    ck_produce(b.bootstrap, topic, make_records(10, 1, seed="old", headers=False))
+    old = Member(client, b.bootstrap, topic, group, tmp_path, "old")
+    try:
+        assert wait_consumed([old], 10, "the old topic") == [(0, o) for o in range(10)]
+        old.stop()
+    finally:
+        old.cleanup()
+    assert committed(b.bootstrap, group, topic, 1) == {0: 10}
+
+    recreate_topic(b.bootstrap, topic, 1)
+    ck_produce(b.bootstrap, topic, make_records(20, 1, seed="new", headers=False))
+    if restart:
+        b.restart()
+    assert committed(b.bootstrap, group, topic, 1) == {0: ck.OFFSET_INVALID}
+    new = Member(client, b.bootstrap, topic, group, tmp_path, "new")
+    try:
+        assert sorted(wait_consumed([new], 20, "the re-created topic")) == [(0, o) for o in range(20)]
+    finally:
+        new.cleanup()
+

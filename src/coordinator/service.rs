@@ -41,7 +41,8 @@ use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::controller::topics::NewTopic;
 use crate::log::records::{encode_batch, replay_log};
-use crate::metadata::MetadataCache;
+use crate::metadata::listener::{ImageListener, ListenerFuture, deleted_partitions};
+use crate::metadata::{MetadataCache, MetadataImage};
 use crate::ops::metrics;
 use crate::partition::ReplicaManager;
 use crate::protocol::ApiError;
@@ -220,8 +221,28 @@ impl GroupCoordinator {
             .map_err(|e| anyhow::anyhow!("loading {OFFSETS_TOPIC}-{partition}: {e}"))?;
         }
         let now = crate::now_ms();
-        let mut count = 0;
+        let image = self.metadata.current();
+        let (mut count, mut orphaned) = (0, 0);
         for (group_id, mut inner) in loaded {
+            // Offsets of partitions the image no longer has: their topic was
+            // deleted and the process stopped before the tombstones were
+            // written (or before they were written at all, by an older
+            // version). Deleted now, as the listener would have.
+            let gone: Vec<(String, i32)> = inner
+                .offsets
+                .fetch(None)
+                .into_iter()
+                .filter(|(t, p, _)| !image.topic(t).is_some_and(|t| t.partitions.contains_key(p)))
+                .map(|(t, p, _)| (t, p))
+                .collect();
+            if !gone.is_empty() {
+                match self.delete_offsets_of(&mut inner, &gone) {
+                    Ok(n) => orphaned += n,
+                    Err(e) => {
+                        tracing::warn!(%group_id, error = %e, "could not delete the offsets of deleted topics")
+                    }
+                }
+            }
             if inner.group.state() == GroupState::Dead {
                 if inner.offsets.is_empty() {
                     continue;
@@ -239,6 +260,12 @@ impl GroupCoordinator {
                 Arc::new(Slot {
                     inner: Mutex::new(inner),
                 }),
+            );
+        }
+        if orphaned > 0 {
+            tracing::info!(
+                offsets = orphaned,
+                "deleted committed offsets of topics that no longer exist"
             );
         }
         metrics::set_groups(count);
@@ -606,6 +633,19 @@ impl GroupCoordinator {
             None => return Err(ApiError::IllegalGeneration),
         };
         let mut g = slot.inner.lock().await;
+        // The handler checked the topics against an earlier image. Checked
+        // again under the group lock: a topic deleted since then may already
+        // have had its offsets tombstoned (`on_partitions_deleted` takes this
+        // lock after the image without it is published), and a commit
+        // landing after that would outlive the topic.
+        let mut input = input;
+        let image = self.metadata.current();
+        let (known, gone): (Vec<_>, Vec<_>) = input.partitions.into_iter().partition(|p| {
+            image
+                .topic(&p.topic)
+                .is_some_and(|t| t.partitions.contains_key(&p.partition))
+        });
+        input.partitions = known;
         let keys: Vec<(String, i32)> = input
             .partitions
             .iter()
@@ -630,19 +670,38 @@ impl GroupCoordinator {
                 offsets.commit(group, &self.config, input, now)?
             }
         };
-        let GroupInner {
-            offsets,
-            group_id: id,
-            partition,
-            ..
-        } = &mut *g;
-        let encoded = schema::encode_offsets(id, &outcome.records);
-        if !encoded.is_empty()
-            && let Err(e) = self.append(*partition, &encoded)
-        {
-            // Put back what the store held, so memory matches the log.
+        let written = self.append_offsets(&mut g, before, &outcome.records)?;
+        metrics::record_offset_commits(written);
+        Ok(outcome
+            .partitions
+            .into_iter()
+            .map(|(t, p, r)| (t, p, r.map_err(ApiError::from)))
+            .collect::<PartitionResults>()
+            .into_iter()
+            .chain(
+                gone.into_iter()
+                    .map(|p| (p.topic, p.partition, Err(ApiError::UnknownTopicOrPartition))),
+            )
+            .collect())
+    }
+
+    /// Appends offset records the store has already replayed. If the append
+    /// fails, the store gets back what it held (`before`, as
+    /// [`OffsetStore::fetch`] gave it), so memory never runs ahead of the
+    /// log. Returns how many records were written.
+    fn append_offsets(
+        &self,
+        g: &mut GroupInner,
+        before: Vec<(String, i32, Option<OffsetAndMetadata>)>,
+        records: &[OffsetRecord],
+    ) -> Result<usize, ApiError> {
+        let encoded = schema::encode_offsets(&g.group_id, records);
+        if encoded.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.append(g.partition, &encoded) {
             for (topic, partition, old) in before {
-                offsets.replay(&match old {
+                g.offsets.replay(&match old {
                     Some(value) => OffsetRecord::Commit {
                         topic,
                         partition,
@@ -653,12 +712,59 @@ impl GroupCoordinator {
             }
             return Err(e);
         }
-        metrics::record_offset_commits(encoded.len());
-        Ok(outcome
-            .partitions
+        Ok(encoded.len())
+    }
+
+    /// Tombstones every group's offsets of these partitions (of topics just
+    /// deleted), through the ordinary write path, and drops them from
+    /// memory, so a topic re-created under the same name is consumed from
+    /// its start and not from the old topic's offsets. Kafka:
+    /// `OffsetMetadataManager.onPartitionsDeleted`. A group whose append
+    /// fails keeps its offsets (logged); the others go on.
+    pub async fn on_partitions_deleted(&self, partitions: &[(String, i32)]) {
+        let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
+        let (mut deleted, mut groups) = (0usize, 0usize);
+        for slot in slots {
+            let mut g = slot.inner.lock().await;
+            match self.delete_offsets_of(&mut g, partitions) {
+                Ok(0) => {}
+                Ok(n) => {
+                    deleted += n;
+                    groups += 1;
+                }
+                Err(e) => {
+                    tracing::error!(group_id = %g.group_id, error = %e,
+                        "could not delete the offsets of deleted partitions; they stay committed");
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(
+                offsets = deleted,
+                groups,
+                "deleted the committed offsets of deleted topics"
+            );
+        }
+    }
+
+    /// Tombstones the group's offsets of `partitions`; how many it held.
+    fn delete_offsets_of(
+        &self,
+        g: &mut GroupInner,
+        partitions: &[(String, i32)],
+    ) -> Result<usize, ApiError> {
+        let before: Vec<_> = g
+            .offsets
+            .fetch(Some(partitions))
             .into_iter()
-            .map(|(t, p, r)| (t, p, r.map_err(ApiError::from)))
-            .collect())
+            .filter(|(_, _, v)| v.is_some())
+            .collect();
+        if before.is_empty() {
+            return Ok(0);
+        }
+        let held: Vec<(String, i32)> = before.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        let records = g.offsets.delete(&held);
+        self.append_offsets(g, before, &records)
     }
 
     /// OffsetFetch: the named partitions, or every committed one.
@@ -908,6 +1014,23 @@ impl GroupCoordinator {
 
 /// Below this many records a partition is never compacted.
 const COMPACT_MIN_RECORDS: i64 = 10_000;
+
+/// Committed metadata reaches the coordinator here: a topic id that left
+/// the image takes its partitions' offsets with it, in every group.
+impl ImageListener for GroupCoordinator {
+    fn on_image_published<'a>(
+        &'a self,
+        previous: &'a MetadataImage,
+        next: &'a MetadataImage,
+    ) -> ListenerFuture<'a> {
+        Box::pin(async move {
+            let deleted = deleted_partitions(previous, next);
+            if !deleted.is_empty() {
+                self.on_partitions_deleted(&deleted).await;
+            }
+        })
+    }
+}
 
 fn summarize_slot(g: &GroupInner) -> GroupSummary {
     match &g.consumer {
