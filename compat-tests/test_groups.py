@@ -512,3 +512,40 @@ def test_a_recreated_topic_is_consumed_from_its_start(broker_factory, topic_name
     finally:
         new.cleanup()
 
+
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_a_commit_too_large_for_the_offsets_topic_fails_at_once(broker_factory, topic_name, client):
+    """An OffsetCommit whose records exceed `__consumer_offsets`'
+    max.message.bytes can never be written. Kafka answers
+    UNKNOWN_SERVER_ERROR, which clients do not retry; a retriable
+    COORDINATOR_NOT_AVAILABLE made kafka-python retry until its timeout."""
+    b = broker_factory({**GROUP_OVERRIDES, "offset.metadata.max.bytes": "100000"})
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    partitions = 40
+    ck_create_topic(b.bootstrap, topic, partitions)
+    metadata = "m" * 30_000  # 40 x 30 kB: one 1.2 MB batch
+    started = time.monotonic()
+    if client == "ck":
+        c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "message.max.bytes": 10_000_000}))
+        try:
+            with pytest.raises(ck.KafkaException) as err:
+                c.commit(offsets=[ck.TopicPartition(topic, p, 5, metadata=metadata) for p in range(partitions)],
+                         asynchronous=False)
+            assert err.value.args[0].code() == ck.KafkaError.UNKNOWN
+        finally:
+            c.close()
+    else:
+        from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+        from kafka.errors import UnknownError
+
+        c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=group, enable_auto_commit=False)
+        try:
+            with pytest.raises(UnknownError):
+                c.commit({TopicPartition(topic, p): OffsetAndMetadata(5, metadata, -1) for p in range(partitions)},
+                         timeout_ms=30_000)
+        finally:
+            c.close()
+    assert time.monotonic() - started < 10, "the client retried a commit that cannot succeed"
+    # Nothing of the refused commit was kept.
+    assert committed(b.bootstrap, group, topic, partitions) == {p: ck.OFFSET_INVALID for p in range(partitions)}

@@ -473,21 +473,20 @@ impl GroupCoordinator {
     /// any response that follows them is released.
     fn settle(&self, slot: &Arc<Slot>, g: &mut GroupInner, outputs: Vec<Output>) {
         let mut pending: Vec<KeyValue> = Vec::new();
-        let mut failed = false;
+        let mut failed: Option<GroupError> = None;
         for output in outputs {
             match output {
                 Output::Record(record) => pending.push(g.encode_group_record(record)),
                 Output::Timer { deadline_ms } => self.arm_timer(slot, g, deadline_ms),
                 response => {
-                    if !pending.is_empty() {
-                        failed |= self
-                            .append(g.partition, &std::mem::take(&mut pending))
-                            .is_err();
+                    if !pending.is_empty()
+                        && let Err(e) = self.append(g.partition, &std::mem::take(&mut pending))
+                    {
+                        failed = Some(e);
                     }
-                    let response = if failed {
-                        fail_response(response)
-                    } else {
-                        response
+                    let response = match &failed {
+                        Some(e) => fail_response(response, e.clone()),
+                        None => response,
                     };
                     if let Output::Join { response: r, .. } = &response
                         && r.error.is_none()
@@ -506,22 +505,16 @@ impl GroupCoordinator {
         }
     }
 
-    fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), ApiError> {
+    /// Appends one batch to the group's partition. A failure comes back as
+    /// what the client must be told ([`write_error`]).
+    fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), GroupError> {
         let now = crate::now_ms();
         let result = self
             .replicas
             .partition(OFFSETS_TOPIC, partition)
             .ok_or_else(|| ApiError::NotCoordinator(format!("{OFFSETS_TOPIC}-{partition} is gone")))
             .and_then(|p| p.append(encode_batch(records, now), now));
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::error!(partition, error = %e, "appending to {OFFSETS_TOPIC} failed");
-                Err(ApiError::CoordinatorNotAvailable(format!(
-                    "writing group state failed: {e}"
-                )))
-            }
-        }
+        result.map(|_| ()).map_err(|e| write_error(partition, e))
     }
 
     fn arm_timer(&self, slot: &Arc<Slot>, g: &mut GroupInner, deadline_ms: i64) {
@@ -710,7 +703,7 @@ impl GroupCoordinator {
                     None => OffsetRecord::Tombstone { topic, partition },
                 });
             }
-            return Err(e);
+            return Err(e.into());
         }
         Ok(encoded.len())
     }
@@ -823,11 +816,9 @@ impl GroupCoordinator {
                 results.push((topic, partition, Ok(())));
             }
         }
+        let before = g.offsets.fetch(Some(&deletable));
         let records = g.offsets.delete(&deletable);
-        let encoded = schema::encode_offsets(&g.group_id, &records);
-        if !encoded.is_empty() {
-            self.append(g.partition, &encoded)?;
-        }
+        self.append_offsets(&mut g, before, &records)?;
         Ok(results)
     }
 
@@ -892,7 +883,7 @@ impl GroupCoordinator {
         self.groups
             .remove_if(&g.group_id, |_, v| Arc::ptr_eq(v, slot));
         metrics::set_groups(self.groups.len());
-        self.append(g.partition, &encoded)
+        Ok(self.append(g.partition, &encoded)?)
     }
 
     /// KIP-211 expiry, then removal of Empty groups left without offsets.
@@ -1091,10 +1082,34 @@ fn request_of(output: &Output) -> RequestId {
     }
 }
 
-/// The answer to give when the records before it could not be written: the
-/// client must find the coordinator again and retry.
-fn fail_response(output: Output) -> Output {
-    let err = GroupError::CoordinatorNotAvailable;
+/// What a client is told when a coordinator write fails, by Kafka's rules
+/// (`CoordinatorOperationExceptionHelper.handleOperationException`): a batch
+/// too large for the offsets topic is UNKNOWN_SERVER_ERROR, which clients do
+/// not retry (retrying could never succeed); a partition that is gone or a
+/// failed log is NOT_COORDINATOR; anything else is our own fault.
+fn write_error(partition: i32, e: ApiError) -> GroupError {
+    match e {
+        ApiError::MessageTooLarge(m) => {
+            tracing::debug!(partition, error = %m, "a coordinator write is too large for {OFFSETS_TOPIC}");
+            GroupError::UnknownServerError(format!(
+                "the group state to write is too large for {OFFSETS_TOPIC}: {m}"
+            ))
+        }
+        ApiError::UnknownTopicOrPartition => GroupError::CoordinatorNotAvailable,
+        ApiError::NotCoordinator(m) => GroupError::NotCoordinator(m),
+        ApiError::KafkaStorage(m) => {
+            tracing::error!(partition, error = %m, "appending to {OFFSETS_TOPIC} failed");
+            GroupError::NotCoordinator(format!("writing group state failed: {m}"))
+        }
+        other => {
+            tracing::error!(partition, error = %other, "appending to {OFFSETS_TOPIC} failed");
+            GroupError::UnknownServerError(format!("writing group state failed: {other}"))
+        }
+    }
+}
+
+/// The answer to give when the records before it could not be written.
+fn fail_response(output: Output, err: GroupError) -> Output {
     match output {
         Output::Join {
             request,
