@@ -19,6 +19,7 @@
 //! required), KIP-211 (offset expiry of empty groups).
 
 pub mod assignor;
+pub mod clock;
 pub mod consumer_group;
 pub mod group;
 pub mod offsets;

@@ -9,7 +9,8 @@
 //! (JoinGroup, SyncGroup) wait on a oneshot channel keyed by their
 //! [`RequestId`]; whichever later call completes them sends the answer.
 //! Each group has at most one timer task, re-armed at the core's latest
-//! deadline.
+//! deadline. Time comes from an injected [`Clock`]: deadlines on its
+//! monotonic clock, stored timestamps on its wall clock.
 //!
 //! On start, every partition of `__consumer_offsets` is replayed into the
 //! groups before the listeners open, so no request ever sees a group half
@@ -28,6 +29,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, oneshot};
 
+use super::clock::{Clock, Now, SystemClock};
 use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
     ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
@@ -48,6 +50,8 @@ use crate::partition::ReplicaManager;
 use crate::protocol::ApiError;
 
 mod consumer;
+#[cfg(test)]
+mod tests;
 
 pub use consumer::CONSUMER_PROTOCOL;
 
@@ -136,6 +140,7 @@ pub struct GroupCoordinator {
     topics: std::sync::Mutex<Option<Arc<TopicsImage>>>,
     groups: DashMap<String, Arc<Slot>>,
     next_request: AtomicU64,
+    clock: Arc<dyn Clock>,
     me: Weak<GroupCoordinator>,
 }
 
@@ -145,6 +150,23 @@ impl GroupCoordinator {
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
         controller: Arc<Controller>,
+    ) -> Arc<GroupCoordinator> {
+        Self::with_clock(
+            broker_config,
+            metadata,
+            replicas,
+            controller,
+            Arc::new(SystemClock::new()),
+        )
+    }
+
+    /// [`GroupCoordinator::new`] on a clock of the caller's (tests).
+    pub fn with_clock(
+        broker_config: Arc<BrokerConfig>,
+        metadata: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+        controller: Arc<Controller>,
+        clock: Arc<dyn Clock>,
     ) -> Arc<GroupCoordinator> {
         let config = GroupConfig {
             min_session_timeout_ms: broker_config.group_min_session_timeout_ms,
@@ -166,6 +188,7 @@ impl GroupCoordinator {
             topics: std::sync::Mutex::new(None),
             groups: DashMap::new(),
             next_request: AtomicU64::new(1),
+            clock,
             me: me.clone(),
         })
     }
@@ -220,7 +243,7 @@ impl GroupCoordinator {
             })
             .map_err(|e| anyhow::anyhow!("loading {OFFSETS_TOPIC}-{partition}: {e}"))?;
         }
-        let now = crate::now_ms();
+        let now = self.clock.now();
         let image = self.metadata.current();
         let (mut count, mut orphaned) = (0, 0);
         for (group_id, mut inner) in loaded {
@@ -447,7 +470,7 @@ impl GroupCoordinator {
     async fn call(
         &self,
         slot: Arc<Slot>,
-        f: impl FnOnce(&mut ClassicGroup, RequestId, i64) -> Vec<Output>,
+        f: impl FnOnce(&mut ClassicGroup, RequestId, Now) -> Vec<Output>,
     ) -> Result<Output, ApiError> {
         let request = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
@@ -460,7 +483,7 @@ impl GroupCoordinator {
                 )));
             }
             g.waiters.insert(request, tx);
-            let outputs = f(&mut g.group, request, crate::now_ms());
+            let outputs = f(&mut g.group, request, self.clock.now());
             self.settle(&slot, &mut g, outputs);
         }
         Ok(rx.await.unwrap_or(Output::Heartbeat {
@@ -508,7 +531,7 @@ impl GroupCoordinator {
     /// Appends one batch to the group's partition. A failure comes back as
     /// what the client must be told ([`write_error`]).
     fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), GroupError> {
-        let now = crate::now_ms();
+        let now = self.clock.now().wall_ms;
         let result = self
             .replicas
             .partition(OFFSETS_TOPIC, partition)
@@ -523,17 +546,19 @@ impl GroupCoordinator {
         }
         let me = self.me.clone();
         let task_slot = slot.clone();
+        // Deadlines are on the monotonic clock: a wall-clock step neither
+        // fires this timer early nor holds it back.
+        let wake = self.clock.sleep_until(deadline_ms);
         let task = tokio::spawn(async move {
-            let delay = (deadline_ms - crate::now_ms()).max(0) as u64;
-            tokio::time::sleep(Duration::from_millis(delay)).await;
+            wake.await;
             let Some(me) = me.upgrade() else { return };
             let mut g = task_slot.inner.lock().await;
             // This task is the current timer; arming a new one must not
             // abort the task that is doing the arming.
             g.timer = None;
-            let now = crate::now_ms();
+            let now = me.clock.now();
             if let Some(consumer) = g.consumer.as_mut() {
-                let outcome = consumer.tick(now);
+                let outcome = consumer.tick(now.monotonic_ms);
                 for (member, reason) in &outcome.removed {
                     tracing::info!(group_id = %g.group_id, member_id = %member, ?reason, "consumer group member removed");
                 }
@@ -645,7 +670,7 @@ impl GroupCoordinator {
             .map(|p| (p.topic.clone(), p.partition))
             .collect();
         let before = g.offsets.fetch(Some(&keys));
-        let now = crate::now_ms();
+        let now = self.clock.now();
         let outcome = match &g.consumer {
             Some(consumer) => {
                 consumer::validate_commit(
@@ -656,7 +681,7 @@ impl GroupCoordinator {
                     api_version,
                 )?;
                 g.offsets
-                    .commit_validated(&self.config, input.partitions, now)
+                    .commit_validated(&self.config, input.partitions, now.wall_ms)
             }
             None => {
                 let GroupInner { group, offsets, .. } = &mut *g;
@@ -888,7 +913,7 @@ impl GroupCoordinator {
 
     /// KIP-211 expiry, then removal of Empty groups left without offsets.
     pub async fn expire_offsets(&self) {
-        let now = crate::now_ms();
+        let now = self.clock.now().wall_ms;
         let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
         let mut expired = 0usize;
         for slot in slots {
