@@ -466,3 +466,86 @@ def test_kip848_group_is_described_listed_and_guards_its_offsets(broker_factory,
     finally:
         for m in members:
             m.cleanup()
+
+
+def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """DeleteTopics, then CreateTopics under the same name (a new topic id)."""
+    admin = AdminClient(ck_conf(bootstrap))
+    admin.delete_topics([topic], operation_timeout=30)[topic].result(timeout=30)
+    deadline = time.monotonic() + 30
+    while topic in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{topic} still listed after DeleteTopics"
+        time.sleep(0.1)
+    ck_create_topic(bootstrap, topic, partitions)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["live", "restarted"])
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_a_recreated_topic_is_consumed_from_its_start(broker_factory, topic_name, tmp_path, client,
+                                                      restart):
+    """DeleteTopics takes the topic's committed offsets with it (Kafka writes
+    offset tombstones for the deleted partitions in every group), so a group
+    reading a topic re-created under the same name starts at its beginning,
+    not at the old topic's offset. With `restart`, the broker restarts after
+    the re-creation: the tombstones must be in `__consumer_offsets`."""
+    b = broker_factory(GROUP_OVERRIDES)
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ck_create_topic(b.bootstrap, topic, 1)
+    ck_produce(b.bootstrap, topic, make_records(10, 1, seed="old", headers=False))
+    old = Member(client, b.bootstrap, topic, group, tmp_path, "old")
+    try:
+        assert wait_consumed([old], 10, "the old topic") == [(0, o) for o in range(10)]
+        old.stop()
+    finally:
+        old.cleanup()
+    assert committed(b.bootstrap, group, topic, 1) == {0: 10}
+
+    recreate_topic(b.bootstrap, topic, 1)
+    ck_produce(b.bootstrap, topic, make_records(20, 1, seed="new", headers=False))
+    if restart:
+        b.restart()
+    assert committed(b.bootstrap, group, topic, 1) == {0: ck.OFFSET_INVALID}
+    new = Member(client, b.bootstrap, topic, group, tmp_path, "new")
+    try:
+        assert sorted(wait_consumed([new], 20, "the re-created topic")) == [(0, o) for o in range(20)]
+    finally:
+        new.cleanup()
+
+
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_a_commit_too_large_for_the_offsets_topic_fails_at_once(broker_factory, topic_name, client):
+    """An OffsetCommit whose records exceed `__consumer_offsets`'
+    max.message.bytes can never be written. Kafka answers
+    UNKNOWN_SERVER_ERROR, which clients do not retry; a retriable
+    COORDINATOR_NOT_AVAILABLE made kafka-python retry until its timeout."""
+    b = broker_factory({**GROUP_OVERRIDES, "offset.metadata.max.bytes": "100000"})
+    topic = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    partitions = 40
+    ck_create_topic(b.bootstrap, topic, partitions)
+    metadata = "m" * 30_000  # 40 x 30 kB: one 1.2 MB batch
+    started = time.monotonic()
+    if client == "ck":
+        c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "message.max.bytes": 10_000_000}))
+        try:
+            with pytest.raises(ck.KafkaException) as err:
+                c.commit(offsets=[ck.TopicPartition(topic, p, 5, metadata=metadata) for p in range(partitions)],
+                         asynchronous=False)
+            assert err.value.args[0].code() == ck.KafkaError.UNKNOWN
+        finally:
+            c.close()
+    else:
+        from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+        from kafka.errors import UnknownError
+
+        c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=group, enable_auto_commit=False)
+        try:
+            with pytest.raises(UnknownError):
+                c.commit({TopicPartition(topic, p): OffsetAndMetadata(5, metadata, -1) for p in range(partitions)},
+                         timeout_ms=30_000)
+        finally:
+            c.close()
+    assert time.monotonic() - started < 10, "the client retried a commit that cannot succeed"
+    # Nothing of the refused commit was kept.
+    assert committed(b.bootstrap, group, topic, partitions) == {p: ck.OFFSET_INVALID for p in range(partitions)}

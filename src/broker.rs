@@ -76,6 +76,8 @@ impl Broker {
             .load()
             .context("loading consumer groups from __consumer_offsets")?;
         tracing::info!(groups = loaded, "consumer groups loaded");
+        let groups_listener: std::sync::Weak<GroupCoordinator> = Arc::downgrade(&groups);
+        controller.add_listener(groups_listener);
         Ok(Broker {
             _log_dir_locks: log_dir_locks,
             config,

@@ -1942,3 +1942,69 @@ fn consumer_group_describe_refuses_classic_and_unknown_groups() {
         },
     );
 }
+
+// ---- coordinator writes too large for __consumer_offsets
+
+const UNKNOWN_SERVER_ERROR: i16 = -1;
+
+/// A coordinator write larger than `__consumer_offsets`' max.message.bytes
+/// can never succeed. Kafka answers UNKNOWN_SERVER_ERROR, which clients do
+/// not retry (`CoordinatorOperationExceptionHelper` maps MESSAGE_TOO_LARGE
+/// so), for OffsetCommit and for the SyncGroup that writes the group's
+/// metadata; COORDINATOR_NOT_AVAILABLE would send them looking for the
+/// coordinator again and again. Nothing of the refused write stays behind.
+#[test]
+fn coordinator_writes_too_large_for_the_offsets_topic_are_not_retriable() {
+    let b = BrokerProcess::start(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("offset.metadata.max.bytes", "100000"),
+    ]);
+    let mut c = b.connect();
+    // Forty partitions of 30,000 bytes of metadata each (the most a string
+    // can hold before v8): one commit of 1.2 MB.
+    let t = unique_topic("too-large");
+    create_topic(&mut c, &t, 40);
+    let metadata = "m".repeat(30_000);
+    let huge: Vec<Commit> = (0..40).map(|p| (p, 5, -1, metadata.as_str())).collect();
+    for v in [2, 7, 9] {
+        let group = format!("too-large-commit-v{v}");
+        let codes = commit(&mut c, v, &group, -1, "", &t, &huge).expect("OffsetCommit answered");
+        assert_eq!(
+            codes,
+            (0..40)
+                .map(|p| (t.clone(), p, UNKNOWN_SERVER_ERROR))
+                .collect::<Vec<_>>(),
+            "OffsetCommit v{v}"
+        );
+        // Nothing of it was kept, and a commit that fits goes through.
+        let codes = commit(&mut c, v, &group, -1, "", &t, &[(0, 7, -1, "ok")])
+            .expect("OffsetCommit answered");
+        assert_eq!(codes, vec![(t.clone(), 0, NONE)], "OffsetCommit v{v}");
+        let (code, fetched) = fetch_offsets(&mut c, 5, &group, None).expect("OffsetFetch");
+        assert_eq!(code, NONE);
+        assert_eq!(
+            fetched.iter().map(|f| (f.1, f.2)).collect::<Vec<_>>(),
+            vec![(0, 7)]
+        );
+    }
+
+    // The group's metadata record carries every member's subscription.
+    let group = "too-large-group";
+    let j = Join::new(group, Bytes::from(vec![0u8; 1_500_000]))
+        .join_new(&mut c, 5)
+        .expect("JoinGroup answered");
+    assert_eq!(j.error_code, NONE, "JoinGroup");
+    let member = j.member_id.to_string();
+    let s = c.call(
+        &sync_request(
+            5,
+            group,
+            j.generation_id,
+            &member,
+            None,
+            &[(&member, assignment(&t, &[0]))],
+        ),
+        5,
+    );
+    assert_eq!(s.error_code, UNKNOWN_SERVER_ERROR, "SyncGroup");
+}

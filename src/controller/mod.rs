@@ -2,7 +2,9 @@
 //! records. Decisions are pure functions of the current image
 //! ([`topics`], [`configs`]); [`Controller`] is the thin driver that
 //! serializes them, makes the records durable in the metadata log,
-//! publishes the new image and lets the broker side react.
+//! publishes the new image and lets the broker side react: the replica
+//! manager applies it, then each registered
+//! [`ImageListener`] is told of it.
 //!
 //! Kafka counterparts: `QuorumController`, `ReplicationControlManager`,
 //! `ConfigurationControlManager`, `ProducerIdControlManager`. Today the
@@ -12,8 +14,9 @@
 pub mod configs;
 pub mod topics;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 
+use crate::metadata::listener::ImageListener;
 use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataCache, MetadataImage, MetadataRecord};
 use crate::partition::ReplicaManager;
@@ -30,6 +33,9 @@ pub struct Controller {
     replicas: Arc<ReplicaManager>,
     /// Serializes decisions: each one sees the image its predecessor made.
     lock: tokio::sync::Mutex<ProducerIdRange>,
+    /// Told of every published image, in order (weak: listeners such as the
+    /// group coordinator hold the controller themselves).
+    listeners: RwLock<Vec<Weak<dyn ImageListener>>>,
 }
 
 /// The unused part of the producer-id block this node holds.
@@ -52,7 +58,16 @@ impl Controller {
             cache,
             replicas,
             lock: tokio::sync::Mutex::new(ProducerIdRange::default()),
+            listeners: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Registers a listener for every image published from now on.
+    pub fn add_listener(&self, listener: Weak<dyn ImageListener>) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
     }
 
     pub fn image(&self) -> Arc<MetadataImage> {
@@ -60,17 +75,17 @@ impl Controller {
     }
 
     /// Runs one decision against the current image and commits its records.
-    /// The result is returned only after the records are durable and the
-    /// new image is published.
+    /// The result is returned only after the records are durable, the new
+    /// image is published and every listener has handled it.
     pub async fn decide<R>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
     ) -> Result<R, ApiError> {
         let _guard = self.lock.lock().await;
-        self.commit_locked(decide)
+        self.commit_locked(decide).await
     }
 
-    fn commit_locked<R>(
+    async fn commit_locked<R>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
     ) -> Result<R, ApiError> {
@@ -92,6 +107,16 @@ impl Controller {
         let next = Arc::new(next);
         self.cache.publish(next.clone());
         self.replicas.apply_image(&next, now);
+        let listeners: Vec<Arc<dyn ImageListener>> = self
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for listener in listeners {
+            listener.on_image_published(&image, &next).await;
+        }
         Ok(result)
     }
 
@@ -100,17 +125,19 @@ impl Controller {
         let mut range = self.lock.lock().await;
         if range.next >= range.end {
             let node_id = self.node_id;
-            let (start, end) = self.commit_locked(|image| {
-                let start = image.next_producer_id;
-                let end = start + PRODUCER_ID_BLOCK_SIZE;
-                (
-                    vec![MetadataRecord::ProducerIds {
-                        node_id,
-                        next_producer_id: end,
-                    }],
-                    (start, end),
-                )
-            })?;
+            let (start, end) = self
+                .commit_locked(|image| {
+                    let start = image.next_producer_id;
+                    let end = start + PRODUCER_ID_BLOCK_SIZE;
+                    (
+                        vec![MetadataRecord::ProducerIds {
+                            node_id,
+                            next_producer_id: end,
+                        }],
+                        (start, end),
+                    )
+                })
+                .await?;
             range.next = start;
             range.end = end;
         }

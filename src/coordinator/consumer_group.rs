@@ -31,6 +31,10 @@
 //! rejoin with epoch 0, as the protocol foresees. Committed offsets are
 //! persisted by the existing `OffsetStore` and survive.
 //!
+//! Time: `now_ms` is the coordinator's monotonic clock (see
+//! [`super::clock`]); nothing here is stored, so no wall-clock time is
+//! needed.
+//!
 //! Who calls it: the group coordinator's driver, holding the group behind
 //! its lock. After each call it arms (replacing any earlier one) a timer at
 //! the returned deadline and calls [`ConsumerGroup::tick`] then; a tick with

@@ -27,12 +27,19 @@
 //! the responses that follow them once the append commits, and calls
 //! [`ClassicGroup::tick`] at the last [`Output::Timer`] deadline.
 //!
+//! Time: every input carries a [`Now`]. Deadlines (sessions, the rebalance
+//! and sync timeouts, KIP-394 pending members) and [`Output::Timer`] are on
+//! its monotonic clock, so a wall-clock step neither fires nor holds them
+//! back; the state timestamp that offset expiry counts from, which is
+//! stored, is wall-clock time.
+//!
 //! Kafka counterpart: `GroupCoordinator`/`GroupMetadata` (classic), KIP-345,
 //! KIP-394, KIP-814 (skip assignment for a rejoining static leader).
 
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use super::clock::Now;
 use super::record::{GroupMetadataValue, GroupRecord, MemberMetadataValue};
 use super::{GroupConfig, GroupError};
 
@@ -173,7 +180,8 @@ pub enum Output {
         request: RequestId,
         result: Result<Vec<LeaveResult>, GroupError>,
     },
-    /// Call `tick` at (or after) this time; replaces any earlier timer.
+    /// Call `tick` at (or after) this monotonic time; replaces any earlier
+    /// timer.
     Timer { deadline_ms: i64 },
 }
 
@@ -316,7 +324,7 @@ impl ClassicGroup {
         self.metadata_value().members
     }
 
-    /// The earliest time `tick` has work to do.
+    /// The earliest time `tick` has work to do (monotonic).
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let sessions = self
             .members
@@ -332,9 +340,9 @@ impl ClassicGroup {
     }
 
     /// Arms session timers after the group was loaded by `replay`.
-    pub fn on_loaded(&mut self, now_ms: i64) -> Vec<Output> {
+    pub fn on_loaded(&mut self, now: Now) -> Vec<Output> {
         for m in self.members.values_mut() {
-            m.heartbeat_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+            m.heartbeat_deadline_ms = now.monotonic_ms + i64::from(m.session_timeout_ms);
         }
         let mut out = Vec::new();
         self.push_timer(&mut out);
@@ -343,9 +351,9 @@ impl ClassicGroup {
 
     // ---- JoinGroup ----
 
-    pub fn join(&mut self, request: RequestId, input: JoinInput, now_ms: i64) -> Vec<Output> {
+    pub fn join(&mut self, request: RequestId, input: JoinInput, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
-        if let Err(e) = self.join_inner(request, input.clone(), now_ms, &mut out) {
+        if let Err(e) = self.join_inner(request, input.clone(), now, &mut out) {
             out.push(Output::Join {
                 request,
                 response: JoinResponse::error(&input.member_id, e),
@@ -359,7 +367,7 @@ impl ClassicGroup {
         &mut self,
         request: RequestId,
         input: JoinInput,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
@@ -372,9 +380,9 @@ impl ClassicGroup {
         }
         self.check_protocols(&input)?;
         if input.member_id.is_empty() {
-            self.join_unknown_member(request, input, now_ms, out)
+            self.join_unknown_member(request, input, now, out)
         } else {
-            self.join_known_member(request, input, now_ms, out)
+            self.join_known_member(request, input, now, out)
         }
     }
 
@@ -430,7 +438,7 @@ impl ClassicGroup {
         &mut self,
         request: RequestId,
         input: JoinInput,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) -> Result<(), GroupError> {
         let new_member_id = self.ids.generate(&input.client_id);
@@ -441,12 +449,12 @@ impl ClassicGroup {
                     input,
                     &old_member_id,
                     new_member_id,
-                    now_ms,
+                    now,
                     out,
                 );
             }
             self.check_not_full()?;
-            self.add_member_and_rebalance(request, input, new_member_id, now_ms, out);
+            self.add_member_and_rebalance(request, input, new_member_id, now, out);
             return Ok(());
         }
         if input.require_known_member_id {
@@ -455,7 +463,7 @@ impl ClassicGroup {
             self.check_not_full()?;
             self.pending_members.insert(
                 new_member_id.clone(),
-                now_ms + i64::from(input.session_timeout_ms),
+                now.monotonic_ms + i64::from(input.session_timeout_ms),
             );
             out.push(Output::Join {
                 request,
@@ -464,7 +472,7 @@ impl ClassicGroup {
             return Ok(());
         }
         self.check_not_full()?;
-        self.add_member_and_rebalance(request, input, new_member_id, now_ms, out);
+        self.add_member_and_rebalance(request, input, new_member_id, now, out);
         Ok(())
     }
 
@@ -479,7 +487,7 @@ impl ClassicGroup {
         &mut self,
         request: RequestId,
         input: JoinInput,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) -> Result<(), GroupError> {
         if self
@@ -488,7 +496,7 @@ impl ClassicGroup {
             .is_some()
         {
             let member_id = input.member_id.clone();
-            self.add_member_and_rebalance(request, input, member_id, now_ms, out);
+            self.add_member_and_rebalance(request, input, member_id, now, out);
             return Ok(());
         }
         self.check_static_fencing(&input.member_id, input.group_instance_id.as_deref())?;
@@ -499,7 +507,7 @@ impl ClassicGroup {
         let is_leader = self.leader.as_deref() == Some(input.member_id.as_str());
         match self.state {
             GroupState::PreparingRebalance => {
-                self.update_member_and_rebalance(request, input, now_ms, out);
+                self.update_member_and_rebalance(request, input, now, out);
             }
             // The member lost the join response: resend it if nothing changed.
             GroupState::CompletingRebalance if unchanged => {
@@ -508,12 +516,12 @@ impl ClassicGroup {
             }
             GroupState::Stable if unchanged && !is_leader => {
                 let response = self.join_response(&input.member_id, false);
-                self.touch(&input.member_id, now_ms);
+                self.touch(&input.member_id, now);
                 out.push(Output::Join { request, response });
             }
             // The leader rejoining, or new protocols, mean a new assignment.
             GroupState::CompletingRebalance | GroupState::Stable => {
-                self.update_member_and_rebalance(request, input, now_ms, out);
+                self.update_member_and_rebalance(request, input, now, out);
             }
             GroupState::Empty | GroupState::Dead => return Err(GroupError::UnknownMemberId),
         }
@@ -541,7 +549,7 @@ impl ClassicGroup {
         request: RequestId,
         input: JoinInput,
         member_id: String,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) {
         if self.members.is_empty() {
@@ -564,7 +572,7 @@ impl ClassicGroup {
                 assignment: Bytes::new(),
                 pending_join: Some(request),
                 pending_sync: None,
-                heartbeat_deadline_ms: now_ms + i64::from(input.session_timeout_ms),
+                heartbeat_deadline_ms: now.monotonic_ms + i64::from(input.session_timeout_ms),
                 awaiting_sync: false,
             },
         );
@@ -574,14 +582,14 @@ impl ClassicGroup {
         if self.state == GroupState::PreparingRebalance && self.generation_id == 0 {
             self.new_member_added = true;
         }
-        self.maybe_prepare_rebalance(now_ms, out);
+        self.maybe_prepare_rebalance(now, out);
     }
 
     fn update_member_and_rebalance(
         &mut self,
         request: RequestId,
         input: JoinInput,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) {
         let member = self
@@ -600,8 +608,8 @@ impl ClassicGroup {
                 response: JoinResponse::error(&input.member_id, GroupError::RebalanceInProgress),
             });
         }
-        member.heartbeat_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
-        self.maybe_prepare_rebalance(now_ms, out);
+        member.heartbeat_deadline_ms = now.monotonic_ms + i64::from(member.session_timeout_ms);
+        self.maybe_prepare_rebalance(now, out);
     }
 
     /// KIP-345: a static member rejoined with a new member id. The old id is
@@ -613,7 +621,7 @@ impl ClassicGroup {
         input: JoinInput,
         old_member_id: &str,
         new_member_id: String,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) -> Result<(), GroupError> {
         let mut member = self
@@ -634,7 +642,7 @@ impl ClassicGroup {
         }
         let unchanged = member.protocols == input.protocols;
         member.member_id = new_member_id.clone();
-        member.heartbeat_deadline_ms = now_ms + i64::from(input.session_timeout_ms);
+        member.heartbeat_deadline_ms = now.monotonic_ms + i64::from(input.session_timeout_ms);
         member.client_id = input.client_id.clone();
         member.client_host = input.client_host.clone();
         member.session_timeout_ms = input.session_timeout_ms;
@@ -667,7 +675,7 @@ impl ClassicGroup {
             _ => {
                 let mut input = input;
                 input.member_id = new_member_id;
-                self.update_member_and_rebalance(request, input, now_ms, out);
+                self.update_member_and_rebalance(request, input, now, out);
             }
         }
         Ok(())
@@ -710,17 +718,17 @@ impl ClassicGroup {
             .unwrap_or(0)
     }
 
-    fn maybe_prepare_rebalance(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+    fn maybe_prepare_rebalance(&mut self, now: Now, out: &mut Vec<Output>) {
         match self.state {
             GroupState::Empty | GroupState::Stable | GroupState::CompletingRebalance => {
-                self.prepare_rebalance(now_ms, out)
+                self.prepare_rebalance(now, out)
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, out),
+            GroupState::PreparingRebalance => self.try_complete_join(now, out),
             GroupState::Dead => {}
         }
     }
 
-    fn prepare_rebalance(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+    fn prepare_rebalance(&mut self, now: Now, out: &mut Vec<Output>) {
         if self.state == GroupState::CompletingRebalance {
             // The assignment being synced is void: tell the waiting members.
             for m in self.members.values_mut() {
@@ -743,30 +751,30 @@ impl ClassicGroup {
             self.initial_delay = Some(InitialDelay {
                 remaining_ms: (timeout - delay).max(0),
             });
-            self.rebalance_deadline_ms = Some(now_ms + delay);
+            self.rebalance_deadline_ms = Some(now.monotonic_ms + delay);
         } else {
             self.initial_delay = None;
-            self.rebalance_deadline_ms = Some(now_ms + timeout);
+            self.rebalance_deadline_ms = Some(now.monotonic_ms + timeout);
         }
-        self.transition(GroupState::PreparingRebalance, now_ms);
+        self.transition(GroupState::PreparingRebalance, now);
         // With no member left to wait for (the last one left), the join
         // phase is already complete.
-        self.try_complete_join(now_ms, out);
+        self.try_complete_join(now, out);
     }
 
     /// Completes the join phase early once every member has rejoined (never
     /// during the initial delay, which waits for stragglers on purpose).
-    fn try_complete_join(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+    fn try_complete_join(&mut self, now: Now, out: &mut Vec<Output>) {
         if self.state == GroupState::PreparingRebalance
             && self.initial_delay.is_none()
             && self.pending_members.is_empty()
             && self.members.values().all(|m| m.pending_join.is_some())
         {
-            self.complete_join(now_ms, out);
+            self.complete_join(now, out);
         }
     }
 
-    fn complete_join(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+    fn complete_join(&mut self, now: Now, out: &mut Vec<Output>) {
         // Dynamic members that did not rejoin are gone. Static ones stay
         // (KIP-345): only their session timeout removes them.
         let missing: Vec<String> = self
@@ -781,7 +789,7 @@ impl ClassicGroup {
         if !self.members.is_empty() && self.members.values().all(|m| m.pending_join.is_none()) {
             // Only absent static members are left: wait another rebalance
             // timeout for them to rejoin or for their sessions to expire.
-            self.rebalance_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
+            self.rebalance_deadline_ms = Some(now.monotonic_ms + self.rebalance_timeout_ms());
             self.initial_delay = None;
             return;
         }
@@ -804,20 +812,20 @@ impl ClassicGroup {
         self.generation_id += 1;
         if self.members.is_empty() {
             self.protocol_name = None;
-            self.transition(GroupState::Empty, now_ms);
+            self.transition(GroupState::Empty, now);
             let record = GroupRecord::Metadata(self.metadata_value());
             self.replay(&record);
             out.push(Output::Record(record));
             return;
         }
         self.protocol_name = self.select_protocol();
-        self.transition(GroupState::CompletingRebalance, now_ms);
-        self.sync_deadline_ms = Some(now_ms + self.rebalance_timeout_ms());
+        self.transition(GroupState::CompletingRebalance, now);
+        self.sync_deadline_ms = Some(now.monotonic_ms + self.rebalance_timeout_ms());
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for member_id in ids {
             let response = self.join_response(&member_id, false);
             let member = self.members.get_mut(&member_id).expect("listed above");
-            member.heartbeat_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
+            member.heartbeat_deadline_ms = now.monotonic_ms + i64::from(member.session_timeout_ms);
             member.awaiting_sync = true;
             if let Some(request) = member.pending_join.take() {
                 out.push(Output::Join { request, response });
@@ -846,9 +854,9 @@ impl ClassicGroup {
         best.map(|(name, _)| name)
     }
 
-    fn transition(&mut self, state: GroupState, now_ms: i64) {
+    fn transition(&mut self, state: GroupState, now: Now) {
         self.state = state;
-        self.current_state_timestamp_ms = Some(now_ms);
+        self.current_state_timestamp_ms = Some(now.wall_ms);
     }
 
     /// Removes a member and answers whatever it had parked with `error`.
@@ -876,27 +884,27 @@ impl ClassicGroup {
         }
     }
 
-    fn on_member_removed(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+    fn on_member_removed(&mut self, now: Now, out: &mut Vec<Output>) {
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
-                self.prepare_rebalance(now_ms, out)
+                self.prepare_rebalance(now, out)
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now_ms, out),
+            GroupState::PreparingRebalance => self.try_complete_join(now, out),
             GroupState::Empty | GroupState::Dead => {}
         }
     }
 
-    fn touch(&mut self, member_id: &str, now_ms: i64) {
+    fn touch(&mut self, member_id: &str, now: Now) {
         if let Some(m) = self.members.get_mut(member_id) {
-            m.heartbeat_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+            m.heartbeat_deadline_ms = now.monotonic_ms + i64::from(m.session_timeout_ms);
         }
     }
 
     // ---- SyncGroup ----
 
-    pub fn sync(&mut self, request: RequestId, input: SyncInput, now_ms: i64) -> Vec<Output> {
+    pub fn sync(&mut self, request: RequestId, input: SyncInput, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
-        if let Err(e) = self.sync_inner(request, input, now_ms, &mut out) {
+        if let Err(e) = self.sync_inner(request, input, now, &mut out) {
             out.push(Output::Sync {
                 request,
                 result: Err(e),
@@ -910,7 +918,7 @@ impl ClassicGroup {
         &mut self,
         request: RequestId,
         input: SyncInput,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) -> Result<(), GroupError> {
         self.validate_member(
@@ -937,7 +945,8 @@ impl ClassicGroup {
             GroupState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
             GroupState::CompletingRebalance => {
                 let member = self.members.get_mut(&input.member_id).expect("validated");
-                member.heartbeat_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
+                member.heartbeat_deadline_ms =
+                    now.monotonic_ms + i64::from(member.session_timeout_ms);
                 member.awaiting_sync = false;
                 if let Some(old) = member.pending_sync.replace(request) {
                     out.push(Output::Sync {
@@ -946,13 +955,13 @@ impl ClassicGroup {
                     });
                 }
                 if self.leader.as_deref() == Some(input.member_id.as_str()) {
-                    self.complete_sync(input.assignments, now_ms, out);
+                    self.complete_sync(input.assignments, now, out);
                 }
                 self.maybe_clear_sync_deadline();
                 Ok(())
             }
             GroupState::Stable => {
-                self.touch(&input.member_id, now_ms);
+                self.touch(&input.member_id, now);
                 if let Some(m) = self.members.get_mut(&input.member_id) {
                     m.awaiting_sync = false;
                 }
@@ -971,11 +980,11 @@ impl ClassicGroup {
     fn complete_sync(
         &mut self,
         assignments: Vec<(String, Bytes)>,
-        now_ms: i64,
+        now: Now,
         out: &mut Vec<Output>,
     ) {
         let mut value = self.metadata_value();
-        value.current_state_timestamp_ms = Some(now_ms);
+        value.current_state_timestamp_ms = Some(now.wall_ms);
         for m in &mut value.members {
             m.assignment = assignments
                 .iter()
@@ -1046,7 +1055,7 @@ impl ClassicGroup {
         member_id: &str,
         group_instance_id: Option<&str>,
         generation_id: i32,
-        now_ms: i64,
+        now: Now,
     ) -> Vec<Output> {
         let result = self
             .validate_member(member_id, group_instance_id, generation_id)
@@ -1054,11 +1063,11 @@ impl ClassicGroup {
                 GroupState::Empty => Err(GroupError::UnknownMemberId),
                 GroupState::Dead => Err(GroupError::CoordinatorNotAvailable),
                 GroupState::PreparingRebalance => {
-                    self.touch(member_id, now_ms);
+                    self.touch(member_id, now);
                     Err(GroupError::RebalanceInProgress)
                 }
                 GroupState::CompletingRebalance | GroupState::Stable => {
-                    self.touch(member_id, now_ms);
+                    self.touch(member_id, now);
                     Ok(())
                 }
             });
@@ -1073,7 +1082,7 @@ impl ClassicGroup {
         &mut self,
         request: RequestId,
         leaving: Vec<LeaveMember>,
-        now_ms: i64,
+        now: Now,
     ) -> Vec<Output> {
         let mut out = Vec::new();
         if self.state == GroupState::Dead {
@@ -1091,7 +1100,7 @@ impl ClassicGroup {
             results.push((lm, result));
         }
         if removed_any {
-            self.on_member_removed(now_ms, &mut out);
+            self.on_member_removed(now, &mut out);
         }
         // The leave answer goes out after any record the departure caused.
         out.push(Output::Leave {
@@ -1132,12 +1141,12 @@ impl ClassicGroup {
     // ---- timers ----
 
     /// Expires sessions, KIP-394 pending members and the rebalance timeout.
-    pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
+    pub fn tick(&mut self, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
         let expired_pending: Vec<String> = self
             .pending_members
             .iter()
-            .filter(|&(_, &deadline)| deadline <= now_ms)
+            .filter(|&(_, &deadline)| deadline <= now.monotonic_ms)
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired_pending {
@@ -1149,7 +1158,7 @@ impl ClassicGroup {
             .filter(|m| {
                 m.pending_join.is_none()
                     && m.pending_sync.is_none()
-                    && m.heartbeat_deadline_ms <= now_ms
+                    && m.heartbeat_deadline_ms <= now.monotonic_ms
             })
             .map(|m| m.member_id.clone())
             .collect();
@@ -1158,12 +1167,12 @@ impl ClassicGroup {
             self.remove_member(id, GroupError::UnknownMemberId, &mut out);
         }
         if !expired.is_empty() || !expired_pending.is_empty() {
-            self.on_member_removed(now_ms, &mut out);
+            self.on_member_removed(now, &mut out);
         }
         if matches!(
             self.state,
             GroupState::CompletingRebalance | GroupState::Stable
-        ) && self.sync_deadline_ms.is_some_and(|d| d <= now_ms)
+        ) && self.sync_deadline_ms.is_some_and(|d| d <= now.monotonic_ms)
         {
             self.sync_deadline_ms = None;
             let unsynced: Vec<String> = self
@@ -1177,11 +1186,13 @@ impl ClassicGroup {
                 self.remove_member(id, GroupError::UnknownMemberId, &mut out);
             }
             if !unsynced.is_empty() {
-                self.on_member_removed(now_ms, &mut out);
+                self.on_member_removed(now, &mut out);
             }
         }
         if self.state == GroupState::PreparingRebalance
-            && self.rebalance_deadline_ms.is_some_and(|d| d <= now_ms)
+            && self
+                .rebalance_deadline_ms
+                .is_some_and(|d| d <= now.monotonic_ms)
         {
             match self.initial_delay {
                 Some(delay) if self.new_member_added && delay.remaining_ms > 0 => {
@@ -1192,9 +1203,9 @@ impl ClassicGroup {
                     self.initial_delay = Some(InitialDelay {
                         remaining_ms: (delay.remaining_ms - step).max(0),
                     });
-                    self.rebalance_deadline_ms = Some(now_ms + step);
+                    self.rebalance_deadline_ms = Some(now.monotonic_ms + step);
                 }
-                _ => self.complete_join(now_ms, &mut out),
+                _ => self.complete_join(now, &mut out),
             }
         }
         self.push_timer(&mut out);
@@ -1240,7 +1251,7 @@ impl ClassicGroup {
         member_id: &str,
         group_instance_id: Option<&str>,
         generation_id: i32,
-        now_ms: i64,
+        now: Now,
     ) -> Result<(), GroupError> {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
@@ -1252,7 +1263,7 @@ impl ClassicGroup {
         match self.state {
             GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
             _ => {
-                self.touch(member_id, now_ms);
+                self.touch(member_id, now);
                 Ok(())
             }
         }
@@ -1475,16 +1486,16 @@ mod tests {
     fn joined(g: &mut ClassicGroup, inputs: Vec<JoinInput>) -> (Vec<String>, i64) {
         let n = inputs.len();
         for (i, inp) in inputs.into_iter().enumerate() {
-            let out = g.join(RequestId(i as u64), inp, 0);
+            let out = g.join(RequestId(i as u64), inp, Now::at(0));
             assert!(joins(&out).is_empty(), "parked during the initial delay");
         }
         let mut now = DELAY_MS;
-        let mut out = g.tick(now);
+        let mut out = g.tick(Now::at(now));
         if n > 1 {
             // Members arrived during the delay: it runs once more.
             assert!(joins(&out).is_empty());
             now += DELAY_MS;
-            out = g.tick(now);
+            out = g.tick(Now::at(now));
         }
         let answered = joins(&out);
         assert_eq!(answered.len(), n);
@@ -1507,7 +1518,11 @@ mod tests {
     fn sync_all(g: &mut ClassicGroup, ids: &[String], now: i64) -> Vec<Output> {
         let generation = g.generation_id();
         for id in ids.iter().skip(1) {
-            let out = g.sync(RequestId(100), sync_input(id, generation, &[]), now);
+            let out = g.sync(
+                RequestId(100),
+                sync_input(id, generation, &[]),
+                Now::at(now),
+            );
             assert!(syncs(&out).is_empty(), "followers wait for the leader");
         }
         let assignments: Vec<(String, String)> = ids
@@ -1519,7 +1534,11 @@ mod tests {
             .iter()
             .map(|(m, a)| (m.as_str(), a.as_str()))
             .collect();
-        let out = g.sync(RequestId(200), sync_input(&ids[0], generation, &refs), now);
+        let out = g.sync(
+            RequestId(200),
+            sync_input(&ids[0], generation, &refs),
+            Now::at(now),
+        );
         assert_eq!(g.state(), GroupState::Stable);
         out
     }
@@ -1557,10 +1576,10 @@ mod tests {
     #[test]
     fn only_the_leader_sees_the_member_list() {
         let mut g = new_group();
-        g.join(RequestId(1), input("", "a"), 0);
-        g.join(RequestId(2), input("", "b"), 0);
-        g.tick(DELAY_MS);
-        let out = g.tick(2 * DELAY_MS);
+        g.join(RequestId(1), input("", "a"), Now::at(0));
+        g.join(RequestId(2), input("", "b"), Now::at(0));
+        g.tick(Now::at(DELAY_MS));
+        let out = g.tick(Now::at(2 * DELAY_MS));
         let answered = joins(&out);
         let leader = &answered.iter().find(|(r, _)| *r == RequestId(1)).unwrap().1;
         let follower = &answered.iter().find(|(r, _)| *r == RequestId(2)).unwrap().1;
@@ -1580,7 +1599,7 @@ mod tests {
                 member_id: ids[1].clone(),
                 group_instance_id: None,
             }],
-            now,
+            Now::at(now),
         );
         assert!(
             matches!(out.iter().find(|o| matches!(o, Output::Leave { .. })),
@@ -1588,12 +1607,12 @@ mod tests {
         );
         assert_eq!(g.state(), GroupState::PreparingRebalance);
         assert_eq!(
-            heartbeat_result(&g.heartbeat(RequestId(1), &ids[0], None, 1, now)),
+            heartbeat_result(&g.heartbeat(RequestId(1), &ids[0], None, 1, Now::at(now))),
             Err(GroupError::RebalanceInProgress)
         );
-        assert!(joins(&g.join(RequestId(10), input(&ids[0], "c0"), now)).is_empty());
+        assert!(joins(&g.join(RequestId(10), input(&ids[0], "c0"), Now::at(now))).is_empty());
         // The last remaining member's rejoin completes the join at once.
-        let out = g.join(RequestId(11), input(&ids[2], "c2"), now);
+        let out = g.join(RequestId(11), input(&ids[2], "c2"), Now::at(now));
         assert_eq!(joins(&out).len(), 2);
         assert_eq!(g.generation_id(), 2);
         assert_eq!(g.member_ids(), vec![ids[0].clone(), ids[2].clone()]);
@@ -1608,7 +1627,7 @@ mod tests {
                 member_id: ids[0].clone(),
                 group_instance_id: None,
             }],
-            now,
+            Now::at(now),
         );
         assert_eq!(g.leader(), Some(ids[1].as_str()));
     }
@@ -1622,7 +1641,7 @@ mod tests {
                 member_id: ids[0].clone(),
                 group_instance_id: None,
             }],
-            now + 5,
+            Now::at(now + 5),
         );
         assert_eq!(g.state(), GroupState::Empty);
         assert_eq!(g.generation_id(), 2);
@@ -1639,41 +1658,67 @@ mod tests {
         let later = now + i64::from(SESSION_MS) - 1;
         for id in &ids[..2] {
             assert_eq!(
-                heartbeat_result(&g.heartbeat(RequestId(1), id, None, 1, later)),
+                heartbeat_result(&g.heartbeat(RequestId(1), id, None, 1, Now::at(later))),
                 Ok(())
             );
         }
         assert_eq!(g.next_deadline_ms(), Some(now + i64::from(SESSION_MS)));
         assert!(
-            g.tick(now + i64::from(SESSION_MS) - 1)
+            g.tick(Now::at(now + i64::from(SESSION_MS) - 1))
                 .iter()
                 .all(|o| matches!(o, Output::Timer { .. }))
         );
         assert_eq!(g.state(), GroupState::Stable);
-        let out = g.tick(now + i64::from(SESSION_MS));
+        let out = g.tick(Now::at(now + i64::from(SESSION_MS)));
         assert_eq!(g.state(), GroupState::PreparingRebalance);
         assert!(!g.has_member(&ids[2]));
         // Next wake-up: the earliest of the survivors' sessions.
         assert_eq!(timers(&out), vec![later + i64::from(SESSION_MS)]);
         assert_eq!(
-            heartbeat_result(&g.heartbeat(RequestId(1), &ids[2], None, 1, later)),
+            heartbeat_result(&g.heartbeat(RequestId(1), &ids[2], None, 1, Now::at(later))),
             Err(GroupError::UnknownMemberId)
         );
+    }
+
+    /// Deadlines follow the monotonic clock, whatever the wall clock does;
+    /// the state timestamp (stored, and what offset expiry counts from) is
+    /// wall-clock time.
+    #[test]
+    fn sessions_run_on_the_monotonic_clock_and_state_times_on_the_wall_clock() {
+        let (mut g, ids, now) = stable(1);
+        let wall = 1_800_000_000_000;
+        let at = |monotonic_ms: i64, wall_ms: i64| Now {
+            wall_ms,
+            monotonic_ms,
+        };
+        let session = i64::from(SESSION_MS);
+        // The wall clock jumps a day ahead: no session is over.
+        let out = g.tick(at(now + 1, wall + 86_400_000));
+        assert!(records(&out).is_empty());
+        assert_eq!(g.state(), GroupState::Stable);
+        // It jumps an hour back: the session still ends on time.
+        let ahead = g.tick(at(now + session - 1, wall - 3_600_000));
+        assert!(ahead.iter().all(|o| matches!(o, Output::Timer { .. })));
+        assert_eq!(g.state(), GroupState::Stable);
+        g.tick(at(now + session, wall - 3_600_000));
+        assert!(!g.has_member(&ids[0]));
+        assert_eq!(g.state(), GroupState::Empty);
+        assert_eq!(g.current_state_timestamp_ms(), Some(wall - 3_600_000));
     }
 
     #[test]
     fn rebalance_timeout_drops_members_that_did_not_rejoin() {
         let (mut g, ids, now) = stable(2);
         // A third member joins; only it and the first member rejoin.
-        let out = g.join(RequestId(5), input("", "new"), now);
+        let out = g.join(RequestId(5), input("", "new"), Now::at(now));
         assert!(joins(&out).is_empty());
-        g.join(RequestId(6), input(&ids[0], "c0"), now);
+        g.join(RequestId(6), input(&ids[0], "c0"), Now::at(now));
         // Keep the second member's session alive past the rebalance timeout.
         let deadline = now + i64::from(REBALANCE_MS);
         for t in (now..deadline).step_by(5_000) {
-            g.heartbeat(RequestId(7), &ids[1], None, 1, t);
+            g.heartbeat(RequestId(7), &ids[1], None, 1, Now::at(t));
         }
-        let out = g.tick(deadline);
+        let out = g.tick(Now::at(deadline));
         assert_eq!(joins(&out).len(), 2);
         assert_eq!(g.generation_id(), 2);
         assert!(!g.has_member(&ids[1]));
@@ -1685,13 +1730,13 @@ mod tests {
         let mut g = new_group();
         let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
         sync_all(&mut g, &ids, now);
-        g.join(RequestId(5), input("", "new"), now);
-        g.join(RequestId(6), static_input(&ids[1], "i1"), now);
+        g.join(RequestId(5), input("", "new"), Now::at(now));
+        g.join(RequestId(6), static_input(&ids[1], "i1"), Now::at(now));
         let deadline = now + i64::from(REBALANCE_MS);
         for t in (now..deadline).step_by(5_000) {
-            g.heartbeat(RequestId(7), &ids[0], Some("i0"), 1, t);
+            g.heartbeat(RequestId(7), &ids[0], Some("i0"), 1, Now::at(t));
         }
-        let out = g.tick(deadline);
+        let out = g.tick(Now::at(deadline));
         let answered = joins(&out);
         assert_eq!(answered.len(), 2);
         assert!(
@@ -1703,7 +1748,7 @@ mod tests {
         let leader = answered.iter().find(|(r, _)| *r == RequestId(6)).unwrap();
         assert_eq!(leader.1.members.len(), 3);
         // Its old generation tells the absent member to rejoin.
-        let hb = g.heartbeat(RequestId(8), &ids[0], Some("i0"), 1, deadline);
+        let hb = g.heartbeat(RequestId(8), &ids[0], Some("i0"), 1, Now::at(deadline));
         assert_eq!(heartbeat_result(&hb), Err(GroupError::IllegalGeneration));
     }
 
@@ -1713,10 +1758,10 @@ mod tests {
         let (ids, now) = joined(&mut g, vec![static_input("", "i0")]);
         sync_all(&mut g, &ids, now);
         // A dynamic newcomer joins, then leaves; i0 never rejoins.
-        g.join(RequestId(1), input("", "d"), now);
+        g.join(RequestId(1), input("", "d"), Now::at(now));
         let deadline = now + i64::from(REBALANCE_MS);
         for t in (now..deadline).step_by(5_000) {
-            g.heartbeat(RequestId(2), &ids[0], Some("i0"), 1, t);
+            g.heartbeat(RequestId(2), &ids[0], Some("i0"), 1, Now::at(t));
         }
         let newcomer = g.member_ids()[1].clone();
         g.leave(
@@ -1725,14 +1770,14 @@ mod tests {
                 member_id: newcomer,
                 group_instance_id: None,
             }],
-            now,
+            Now::at(now),
         );
-        let out = g.tick(deadline);
+        let out = g.tick(Now::at(deadline));
         assert!(joins(&out).is_empty());
         assert_eq!(g.state(), GroupState::PreparingRebalance);
         assert_eq!(g.generation_id(), 1);
         // Its session runs out; with nobody left the group empties.
-        let out = g.tick(deadline + i64::from(SESSION_MS));
+        let out = g.tick(Now::at(deadline + i64::from(SESSION_MS)));
         assert!(!records(&out).is_empty());
         assert_eq!(g.state(), GroupState::Empty);
     }
@@ -1744,17 +1789,17 @@ mod tests {
         let out = g.sync(
             RequestId(1),
             sync_input(&ids[0], 1, &[(&ids[0], "a0")]),
-            now,
+            Now::at(now),
         );
         assert_eq!(syncs(&out).len(), 1);
         assert_eq!(g.state(), GroupState::Stable);
         let deadline = now + i64::from(REBALANCE_MS);
         // c1 heartbeats happily but never asks for its assignment.
         for t in (now..deadline).step_by(5_000) {
-            g.heartbeat(RequestId(2), &ids[1], None, 1, t);
-            g.heartbeat(RequestId(2), &ids[0], None, 1, t);
+            g.heartbeat(RequestId(2), &ids[1], None, 1, Now::at(t));
+            g.heartbeat(RequestId(2), &ids[0], None, 1, Now::at(t));
         }
-        g.tick(deadline);
+        g.tick(Now::at(deadline));
         assert!(!g.has_member(&ids[1]));
         assert_eq!(g.state(), GroupState::PreparingRebalance);
     }
@@ -1765,9 +1810,9 @@ mod tests {
         let deadline = now + i64::from(REBALANCE_MS);
         for t in (now..=deadline).step_by(5_000) {
             for id in &ids {
-                g.heartbeat(RequestId(2), id, None, 1, t);
+                g.heartbeat(RequestId(2), id, None, 1, Now::at(t));
             }
-            g.tick(t);
+            g.tick(Now::at(t));
         }
         assert_eq!(g.state(), GroupState::Stable);
         assert_eq!(g.member_ids(), ids);
@@ -1813,7 +1858,7 @@ mod tests {
         }
         fn preparing() -> (ClassicGroup, Vec<String>, i64) {
             let (mut g, ids, now) = stable(2);
-            g.join(RequestId(50), input("", "x"), now);
+            g.join(RequestId(50), input("", "x"), Now::at(now));
             (g, ids, now)
         }
         fn empty() -> (ClassicGroup, Vec<String>, i64) {
@@ -1822,7 +1867,7 @@ mod tests {
                 member_id: ids[0].clone(),
                 group_instance_id: None,
             }];
-            g.leave(RequestId(50), leaving, now);
+            g.leave(RequestId(50), leaving, Now::at(now));
             (g, ids, now)
         }
         fn dead() -> (ClassicGroup, Vec<String>, i64) {
@@ -1832,11 +1877,11 @@ mod tests {
         }
         for (name, setup, member, generation, expected) in cases {
             let (mut g, ids, now) = setup();
-            let out = g.heartbeat(RequestId(1), &ids[*member], None, *generation, now);
+            let out = g.heartbeat(RequestId(1), &ids[*member], None, *generation, Now::at(now));
             assert_eq!(heartbeat_result(&out), *expected, "{name}");
         }
         let (mut g, _, now) = stable(1);
-        let out = g.heartbeat(RequestId(1), "nobody", None, 1, now);
+        let out = g.heartbeat(RequestId(1), "nobody", None, 1, Now::at(now));
         assert_eq!(heartbeat_result(&out), Err(GroupError::UnknownMemberId));
     }
 
@@ -1845,7 +1890,7 @@ mod tests {
         let mut g = new_group();
         let mut first = input("", "c");
         first.require_known_member_id = true;
-        let out = g.join(RequestId(1), first.clone(), 0);
+        let out = g.join(RequestId(1), first.clone(), Now::at(0));
         let answered = joins(&out);
         assert_eq!(answered.len(), 1);
         assert_eq!(answered[0].1.error, Some(GroupError::MemberIdRequired));
@@ -1856,10 +1901,10 @@ mod tests {
         assert_eq!(timers(&out), vec![i64::from(SESSION_MS)]);
 
         first.member_id = "c-1".into();
-        let out = g.join(RequestId(2), first, 10);
+        let out = g.join(RequestId(2), first, Now::at(10));
         assert!(joins(&out).is_empty());
         assert_eq!(g.state(), GroupState::PreparingRebalance);
-        let out = g.tick(10 + DELAY_MS);
+        let out = g.tick(Now::at(10 + DELAY_MS));
         let answered = joins(&out);
         assert_eq!(answered[0].1.member_id, "c-1");
         assert_eq!(answered[0].1.error, None);
@@ -1871,13 +1916,13 @@ mod tests {
         let (mut g, ids, now) = stable(1);
         let mut newcomer = input("", "n");
         newcomer.require_known_member_id = true;
-        g.join(RequestId(1), newcomer, now);
+        g.join(RequestId(1), newcomer, Now::at(now));
         // The rejoin of the only member does not complete: a pending member
         // is expected.
-        g.join(RequestId(2), input("", "z"), now); // a second newcomer, no KIP-394
-        let out = g.join(RequestId(3), input(&ids[0], "c0"), now);
+        g.join(RequestId(2), input("", "z"), Now::at(now)); // a second newcomer, no KIP-394
+        let out = g.join(RequestId(3), input(&ids[0], "c0"), Now::at(now));
         assert!(joins(&out).is_empty());
-        let out = g.tick(now + i64::from(SESSION_MS));
+        let out = g.tick(Now::at(now + i64::from(SESSION_MS)));
         assert_eq!(joins(&out).len(), 2);
         assert_eq!(g.generation_id(), 2);
     }
@@ -1890,7 +1935,7 @@ mod tests {
         let generation = g.generation_id();
 
         // i1 restarts and joins with no member id and the same protocols.
-        let out = g.join(RequestId(7), static_input("", "i1"), now + 100);
+        let out = g.join(RequestId(7), static_input("", "i1"), Now::at(now + 100));
         assert_eq!(g.state(), GroupState::Stable);
         assert_eq!(g.generation_id(), generation);
         let recs = records(&out);
@@ -1902,20 +1947,26 @@ mod tests {
         assert_eq!(answered[0].1.error, None);
 
         // The old id is fenced; the new one gets the old assignment.
-        let hb = g.heartbeat(RequestId(8), &ids[1], Some("i1"), generation, now + 100);
+        let hb = g.heartbeat(
+            RequestId(8),
+            &ids[1],
+            Some("i1"),
+            generation,
+            Now::at(now + 100),
+        );
         assert_eq!(heartbeat_result(&hb), Err(GroupError::FencedInstanceId));
-        let hb = g.heartbeat(RequestId(8), &ids[1], None, generation, now + 100);
+        let hb = g.heartbeat(RequestId(8), &ids[1], None, generation, Now::at(now + 100));
         assert_eq!(heartbeat_result(&hb), Err(GroupError::UnknownMemberId));
         let mut s = sync_input(&new_id, generation, &[]);
         s.group_instance_id = Some("i1".into());
-        let out = g.sync(RequestId(9), s, now + 100);
+        let out = g.sync(RequestId(9), s, Now::at(now + 100));
         assert_eq!(
             syncs(&out)[0].1.as_ref().unwrap().assignment,
             Bytes::from_static(b"a1")
         );
         let mut old = static_input(&ids[1], "i1");
         old.member_id = ids[1].clone();
-        let out = g.join(RequestId(10), old, now + 100);
+        let out = g.join(RequestId(10), old, Now::at(now + 100));
         assert_eq!(joins(&out)[0].1.error, Some(GroupError::FencedInstanceId));
     }
 
@@ -1924,7 +1975,7 @@ mod tests {
         let mut g = new_group();
         let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
         sync_all(&mut g, &ids, now);
-        let out = g.join(RequestId(7), static_input("", "i0"), now);
+        let out = g.join(RequestId(7), static_input("", "i0"), Now::at(now));
         let answered = joins(&out);
         assert_eq!(g.state(), GroupState::Stable);
         assert!(answered[0].1.skip_assignment);
@@ -1939,7 +1990,7 @@ mod tests {
         sync_all(&mut g, &ids, now);
         let mut rejoin = static_input("", "i0");
         rejoin.supports_skip_assignment = false;
-        let out = g.join(RequestId(7), rejoin, now);
+        let out = g.join(RequestId(7), rejoin, Now::at(now));
         let answered = joins(&out);
         assert_eq!(g.state(), GroupState::Stable);
         let r = &answered[0].1;
@@ -1958,7 +2009,7 @@ mod tests {
         sync_all(&mut g, &ids, now);
         let mut changed = static_input("", "i1");
         changed.protocols = vec![("range".into(), Bytes::from_static(b"other"))];
-        let out = g.join(RequestId(7), changed, now);
+        let out = g.join(RequestId(7), changed, Now::at(now));
         assert!(joins(&out).is_empty());
         assert!(records(&out).is_empty());
         assert_eq!(g.state(), GroupState::PreparingRebalance);
@@ -1981,7 +2032,7 @@ mod tests {
                     group_instance_id: Some("nope".into()),
                 },
             ],
-            now,
+            Now::at(now),
         );
         let Some(Output::Leave { result: Ok(r), .. }) = out.last() else {
             panic!("expected a leave answer: {out:?}")
@@ -1994,13 +2045,13 @@ mod tests {
     #[test]
     fn concurrent_joins_during_preparing_rebalance() {
         let (mut g, ids, now) = stable(2);
-        let out = g.join(RequestId(1), input("", "n"), now);
+        let out = g.join(RequestId(1), input("", "n"), Now::at(now));
         assert!(joins(&out).is_empty());
         assert_eq!(g.state(), GroupState::PreparingRebalance);
-        let out = g.join(RequestId(2), input(&ids[0], "c0"), now + 1);
+        let out = g.join(RequestId(2), input(&ids[0], "c0"), Now::at(now + 1));
         assert!(joins(&out).is_empty());
         // A retried join from the same member replaces the parked one.
-        let out = g.join(RequestId(3), input(&ids[0], "c0"), now + 2);
+        let out = g.join(RequestId(3), input(&ids[0], "c0"), Now::at(now + 2));
         assert_eq!(
             joins(&out),
             vec![(
@@ -2008,7 +2059,7 @@ mod tests {
                 JoinResponse::error(&ids[0], GroupError::RebalanceInProgress)
             )]
         );
-        let out = g.join(RequestId(4), input(&ids[1], "c1"), now + 3);
+        let out = g.join(RequestId(4), input(&ids[1], "c1"), Now::at(now + 3));
         let mut answered: Vec<RequestId> = joins(&out).into_iter().map(|(r, _)| r).collect();
         answered.sort();
         assert_eq!(answered, vec![RequestId(1), RequestId(3), RequestId(4)]);
@@ -2022,20 +2073,20 @@ mod tests {
         let mut g = new_group();
         let mut a = input("", "a");
         a.rebalance_timeout_ms = 5_000; // remaining after the first delay: 2000
-        let out = g.join(RequestId(1), a.clone(), 0);
+        let out = g.join(RequestId(1), a.clone(), Now::at(0));
         assert_eq!(timers(&out), vec![DELAY_MS]);
-        g.join(RequestId(2), input("", "b"), 1_000);
+        g.join(RequestId(2), input("", "b"), Now::at(1_000));
         // b's rebalance timeout (30 s) raised the group's; use a's for both.
-        let out = g.tick(DELAY_MS);
+        let out = g.tick(Now::at(DELAY_MS));
         assert!(joins(&out).is_empty(), "b arrived: wait another delay");
-        let out = g.tick(2 * DELAY_MS);
+        let out = g.tick(Now::at(2 * DELAY_MS));
         assert_eq!(joins(&out).len(), 2);
 
         // A lone member waits exactly one delay.
         let mut g = new_group();
-        g.join(RequestId(1), a, 0);
-        assert!(joins(&g.tick(DELAY_MS - 1)).is_empty());
-        assert_eq!(joins(&g.tick(DELAY_MS)).len(), 1);
+        g.join(RequestId(1), a, Now::at(0));
+        assert!(joins(&g.tick(Now::at(DELAY_MS - 1))).is_empty());
+        assert_eq!(joins(&g.tick(Now::at(DELAY_MS))).len(), 1);
     }
 
     #[test]
@@ -2043,20 +2094,20 @@ mod tests {
         let mut g = new_group();
         let mut a = input("", "a");
         a.rebalance_timeout_ms = 4_000; // 1000 left after the first delay
-        g.join(RequestId(1), a.clone(), 0);
-        g.join(RequestId(2), a, 100);
-        let out = g.tick(DELAY_MS);
+        g.join(RequestId(1), a.clone(), Now::at(0));
+        g.join(RequestId(2), a, Now::at(100));
+        let out = g.tick(Now::at(DELAY_MS));
         assert_eq!(timers(&out), vec![DELAY_MS + 1_000]);
-        assert_eq!(joins(&g.tick(DELAY_MS + 1_000)).len(), 2);
+        assert_eq!(joins(&g.tick(Now::at(DELAY_MS + 1_000))).len(), 2);
     }
 
     #[test]
     fn follower_sync_is_cancelled_by_a_new_rebalance() {
         let mut g = new_group();
         let (ids, now) = joined(&mut g, vec![input("", "c0"), input("", "c1")]);
-        let out = g.sync(RequestId(5), sync_input(&ids[1], 1, &[]), now);
+        let out = g.sync(RequestId(5), sync_input(&ids[1], 1, &[]), Now::at(now));
         assert!(syncs(&out).is_empty());
-        let out = g.join(RequestId(6), input("", "late"), now);
+        let out = g.join(RequestId(6), input("", "late"), Now::at(now));
         assert_eq!(
             syncs(&out),
             vec![(RequestId(5), Err(GroupError::RebalanceInProgress))]
@@ -2082,12 +2133,12 @@ mod tests {
             ),
         ];
         for (inp, expected) in cases {
-            let out = g.sync(RequestId(1), inp, now);
+            let out = g.sync(RequestId(1), inp, Now::at(now));
             assert_eq!(syncs(&out), vec![(RequestId(1), Err(expected))]);
         }
         let (mut g, ids, now) = stable(2);
-        g.join(RequestId(2), input("", "x"), now);
-        let out = g.sync(RequestId(3), sync_input(&ids[1], 1, &[]), now);
+        g.join(RequestId(2), input("", "x"), Now::at(now));
+        let out = g.sync(RequestId(3), sync_input(&ids[1], 1, &[]), Now::at(now));
         assert_eq!(
             syncs(&out),
             vec![(RequestId(3), Err(GroupError::RebalanceInProgress))]
@@ -2110,7 +2161,7 @@ mod tests {
             (input("unknown", "x"), 25),
         ];
         for (inp, code) in cases {
-            let out = g.join(RequestId(1), inp.clone(), now);
+            let out = g.join(RequestId(1), inp.clone(), Now::at(now));
             let answered = joins(&out);
             assert_eq!(
                 answered[0].1.error.as_ref().map(GroupError::code),
@@ -2129,8 +2180,8 @@ mod tests {
             },
             Box::new(SeqIds(0)),
         );
-        g.join(RequestId(1), input("", "a"), 0);
-        let out = g.join(RequestId(2), input("", "b"), 0);
+        g.join(RequestId(1), input("", "a"), Now::at(0));
+        let out = g.join(RequestId(2), input("", "b"), Now::at(0));
         assert_eq!(
             joins(&out)[0].1.error,
             Some(GroupError::GroupMaxSizeReached)
@@ -2175,9 +2226,9 @@ mod tests {
         assert_eq!(rebuilt.leader(), h.leader());
         assert_eq!(rebuilt.member_ids(), h.member_ids());
         assert_eq!(rebuilt.assignment(&ids2[1]), h.assignment(&ids2[1]));
-        let out = rebuilt.on_loaded(1_000);
+        let out = rebuilt.on_loaded(Now::at(1_000));
         assert_eq!(timers(&out), vec![1_000 + i64::from(SESSION_MS)]);
-        let hb = rebuilt.heartbeat(RequestId(1), &ids2[2], None, 1, 1_000);
+        let hb = rebuilt.heartbeat(RequestId(1), &ids2[2], None, 1, Now::at(1_000));
         assert_eq!(heartbeat_result(&hb), Ok(()));
     }
 
@@ -2191,7 +2242,7 @@ mod tests {
             vec![Output::Record(GroupRecord::Tombstone)]
         );
         assert_eq!(g.state(), GroupState::Dead);
-        let out = g.join(RequestId(1), input("", "a"), now);
+        let out = g.join(RequestId(1), input("", "a"), Now::at(now));
         assert_eq!(
             joins(&out)[0].1.error,
             Some(GroupError::CoordinatorNotAvailable)
@@ -2203,10 +2254,10 @@ mod tests {
         let mut g = new_group();
         let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
         sync_all(&mut g, &ids, now);
-        g.join(RequestId(1), input("", "n"), now);
-        g.join(RequestId(2), static_input(&ids[1], "i1"), now);
+        g.join(RequestId(1), input("", "n"), Now::at(now));
+        g.join(RequestId(2), static_input(&ids[1], "i1"), Now::at(now));
         // i1 restarts before the rebalance completes.
-        let out = g.join(RequestId(3), static_input("", "i1"), now + 1);
+        let out = g.join(RequestId(3), static_input("", "i1"), Now::at(now + 1));
         assert_eq!(
             joins(&out),
             vec![(
@@ -2214,7 +2265,7 @@ mod tests {
                 JoinResponse::error(&ids[1], GroupError::FencedInstanceId)
             )]
         );
-        let out = g.join(RequestId(4), static_input(&ids[0], "i0"), now + 2);
+        let out = g.join(RequestId(4), static_input(&ids[0], "i0"), Now::at(now + 2));
         let mut answered: Vec<RequestId> = joins(&out).into_iter().map(|(r, _)| r).collect();
         answered.sort();
         assert_eq!(answered, vec![RequestId(1), RequestId(3), RequestId(4)]);
@@ -2226,19 +2277,19 @@ mod tests {
         let (mut g, ids, now) = stable(1);
         let mut newcomer = input("", "n");
         newcomer.require_known_member_id = true;
-        let pending_id = joins(&g.join(RequestId(1), newcomer, now))[0]
+        let pending_id = joins(&g.join(RequestId(1), newcomer, Now::at(now)))[0]
             .1
             .member_id
             .clone();
-        g.join(RequestId(2), input("", "z"), now);
-        assert!(joins(&g.join(RequestId(3), input(&ids[0], "c0"), now)).is_empty());
+        g.join(RequestId(2), input("", "z"), Now::at(now));
+        assert!(joins(&g.join(RequestId(3), input(&ids[0], "c0"), Now::at(now))).is_empty());
         let out = g.leave(
             RequestId(4),
             vec![LeaveMember {
                 member_id: pending_id,
                 group_instance_id: None,
             }],
-            now,
+            Now::at(now),
         );
         assert_eq!(joins(&out).len(), 2);
         assert_eq!(g.state(), GroupState::CompletingRebalance);
@@ -2248,7 +2299,7 @@ mod tests {
     fn rebalance_deadline_is_announced_as_a_timer() {
         let (mut g, _, now) = stable(2);
         // Sessions end at now + SESSION_MS; the rebalance timeout is later.
-        let out = g.join(RequestId(1), input("", "n"), now);
+        let out = g.join(RequestId(1), input("", "n"), Now::at(now));
         assert!(
             timers(&out).is_empty(),
             "the earliest deadline is unchanged"
@@ -2346,14 +2397,14 @@ mod tests {
                             inp.require_known_member_id = kip394;
                             inp.group_instance_id = instance.map(|i| format!("i{i}"));
                             issued.push(request);
-                            g.join(request, inp, now)
+                            g.join(request, inp, Now::at(now))
                         }
                         Op::Rejoin { member } => {
                             let Some((id, instance)) = pick(&known, member) else { continue };
                             let mut inp = input(&id, "c");
                             inp.group_instance_id = instance;
                             issued.push(request);
-                            g.join(request, inp, now)
+                            g.join(request, inp, Now::at(now))
                         }
                         Op::Sync { member, leader_assigns } => {
                             let Some((id, instance)) = pick(&known, member) else { continue };
@@ -2367,21 +2418,21 @@ mod tests {
                                     .collect();
                             }
                             issued.push(request);
-                            g.sync(request, s, now)
+                            g.sync(request, s, Now::at(now))
                         }
                         Op::Heartbeat { member } => {
                             let Some((id, instance)) = pick(&known, member) else { continue };
                             issued.push(request);
-                            g.heartbeat(request, &id, instance.as_deref(), g.generation_id(), now)
+                            g.heartbeat(request, &id, instance.as_deref(), g.generation_id(), Now::at(now))
                         }
                         Op::Leave { member } => {
                             let Some((id, instance)) = pick(&known, member) else { continue };
                             issued.push(request);
-                            g.leave(request, vec![LeaveMember { member_id: id, group_instance_id: instance }], now)
+                            g.leave(request, vec![LeaveMember { member_id: id, group_instance_id: instance }], Now::at(now))
                         }
                         Op::Advance { ms } => {
                             now += i64::from(ms);
-                            g.tick(now)
+                            g.tick(Now::at(now))
                         }
                     };
                     for o in &out {
@@ -2404,12 +2455,12 @@ mod tests {
                     .map(|m| LeaveMember { member_id: m, group_instance_id: None })
                     .collect();
                 issued.push(RequestId(next));
-                record_answers(&g.leave(RequestId(next), leaving, now), &mut answered);
+                record_answers(&g.leave(RequestId(next), leaving, Now::at(now)), &mut answered);
                 // An initial delay may extend itself a few times.
                 for _ in 0..100 {
                     let Some(deadline) = g.next_deadline_ms() else { break };
                     now = now.max(deadline);
-                    record_answers(&g.tick(now), &mut answered);
+                    record_answers(&g.tick(Now::at(now)), &mut answered);
                 }
                 prop_assert_eq!(g.state(), GroupState::Empty);
                 for r in &issued {

@@ -19,6 +19,7 @@
 //! required), KIP-211 (offset expiry of empty groups).
 
 pub mod assignor;
+pub mod clock;
 pub mod consumer_group;
 pub mod group;
 pub mod offsets;
@@ -104,6 +105,16 @@ pub enum GroupError {
     GroupIdNotFound,
     #[error("{0}")]
     InvalidRequest(String),
+    /// The group's `__consumer_offsets` partition is not here (any more),
+    /// or its log failed: the client must find the coordinator again.
+    #[error("{0}")]
+    NotCoordinator(String),
+    /// A write the coordinator can never make, such as a record batch over
+    /// the offsets topic's `max.message.bytes`. Not retriable: Kafka maps
+    /// MESSAGE_TOO_LARGE and RECORD_LIST_TOO_LARGE to UNKNOWN_SERVER_ERROR
+    /// (`CoordinatorOperationExceptionHelper`).
+    #[error("{0}")]
+    UnknownServerError(String),
 }
 
 impl From<GroupError> for ApiError {
@@ -126,6 +137,8 @@ impl From<GroupError> for ApiError {
             GroupError::UnsupportedAssignor(m) => ApiError::UnsupportedAssignor(m),
             GroupError::GroupIdNotFound => ApiError::GroupIdNotFound,
             GroupError::InvalidRequest(m) => ApiError::InvalidRequest(m),
+            GroupError::NotCoordinator(m) => ApiError::NotCoordinator(m),
+            GroupError::UnknownServerError(m) => ApiError::Internal(m),
         }
     }
 }
@@ -161,6 +174,8 @@ mod tests {
             (GroupError::UnsupportedAssignor(String::new()), 112),
             (GroupError::GroupIdNotFound, 69),
             (GroupError::InvalidRequest(String::new()), 42),
+            (GroupError::NotCoordinator(String::new()), 16),
+            (GroupError::UnknownServerError(String::new()), -1),
         ];
         for (err, code) in table {
             assert_eq!(err.code(), *code, "{err:?}");

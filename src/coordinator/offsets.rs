@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use super::clock::Now;
 use super::group::{ClassicGroup, GroupState};
 use super::record::{OffsetAndMetadata, OffsetRecord};
 use super::{GroupConfig, GroupError};
@@ -72,21 +73,23 @@ impl OffsetStore {
     }
 
     /// OffsetCommit. A membership failure fails every partition alike (the
-    /// `Err`); an oversized metadata string fails only its partition.
+    /// `Err`); an oversized metadata string fails only its partition. The
+    /// commit is stamped with the wall clock; the member's session is
+    /// extended on the monotonic one.
     pub fn commit(
         &mut self,
         group: &mut ClassicGroup,
         config: &GroupConfig,
         input: CommitInput,
-        now_ms: i64,
+        now: Now,
     ) -> Result<CommitOutcome, GroupError> {
         group.validate_offset_commit(
             &input.member_id,
             input.group_instance_id.as_deref(),
             input.generation_id,
-            now_ms,
+            now,
         )?;
-        Ok(self.commit_validated(config, input.partitions, now_ms))
+        Ok(self.commit_validated(config, input.partitions, now.wall_ms))
     }
 
     /// Records the commits of a request whose membership the caller has
@@ -256,7 +259,7 @@ mod tests {
             require_known_member_id: false,
             supports_skip_assignment: true,
         };
-        g.join(RequestId(0), input, now)
+        g.join(RequestId(0), input, Now::at(now))
     }
 
     /// A group whose single member `c-1` has joined generation 1 and, if
@@ -264,7 +267,7 @@ mod tests {
     fn group(sync: bool, instance: Option<&str>) -> ClassicGroup {
         let mut g = ClassicGroup::new("g", config(), Box::new(SeqIds(0)));
         join(&mut g, "c", instance, 0);
-        g.tick(i64::from(config().initial_rebalance_delay_ms));
+        g.tick(Now::at(i64::from(config().initial_rebalance_delay_ms)));
         if sync {
             g.sync(
                 RequestId(1),
@@ -276,7 +279,7 @@ mod tests {
                     protocol_name: None,
                     assignments: vec![("c-1".into(), Bytes::from_static(b"p0"))],
                 },
-                3_000,
+                Now::at(3_000),
             );
         }
         g
@@ -398,7 +401,7 @@ mod tests {
         for (name, setup, input, expected) in cases {
             let mut g = setup();
             let mut store = OffsetStore::new();
-            let result = store.commit(&mut g, &config(), input, 5_000);
+            let result = store.commit(&mut g, &config(), input, Now::at(5_000));
             match (&result, &expected) {
                 (Ok(outcome), Ok(())) => {
                     assert_eq!(outcome.records.len(), 1, "{name}");
@@ -425,7 +428,9 @@ mod tests {
             leader_epoch: None,
             metadata: Some("far too long".into()),
         });
-        let outcome = store.commit(&mut g, &config(), input, 100).unwrap();
+        let outcome = store
+            .commit(&mut g, &config(), input, Now::at(100))
+            .unwrap();
         assert_eq!(
             outcome.records,
             vec![OffsetRecord::Commit {
@@ -473,7 +478,12 @@ mod tests {
         let mut g = group(true, None);
         let mut store = OffsetStore::new();
         store
-            .commit(&mut g, &config(), commit_input("c-1", None, 1), 4_000)
+            .commit(
+                &mut g,
+                &config(),
+                commit_input("c-1", None, 1),
+                Now::at(4_000),
+            )
             .unwrap();
         // Members keep the offsets alive regardless of age.
         assert!(
@@ -489,7 +499,7 @@ mod tests {
                 member_id: "c-1".into(),
                 group_instance_id: None,
             }],
-            emptied_at,
+            Now::at(emptied_at),
         );
         assert_eq!(g.state(), GroupState::Empty);
         // The clock starts when the group became Empty, not at the commit.
@@ -515,10 +525,14 @@ mod tests {
         let mut store = OffsetStore::new();
         let mut first = commit_input("", None, -1);
         first.partitions[0].partition = 0;
-        store.commit(&mut g, &config(), first, 1_000).unwrap();
+        store
+            .commit(&mut g, &config(), first, Now::at(1_000))
+            .unwrap();
         let mut second = commit_input("", None, -1);
         second.partitions[0].partition = 1;
-        store.commit(&mut g, &config(), second, 2_000).unwrap();
+        store
+            .commit(&mut g, &config(), second, Now::at(2_000))
+            .unwrap();
         let expired = store.expire(&g, RETENTION_MS, 1_000 + RETENTION_MS);
         assert_eq!(
             expired,

@@ -9,7 +9,8 @@
 //! (JoinGroup, SyncGroup) wait on a oneshot channel keyed by their
 //! [`RequestId`]; whichever later call completes them sends the answer.
 //! Each group has at most one timer task, re-armed at the core's latest
-//! deadline.
+//! deadline. Time comes from an injected [`Clock`]: deadlines on its
+//! monotonic clock, stored timestamps on its wall clock.
 //!
 //! On start, every partition of `__consumer_offsets` is replayed into the
 //! groups before the listeners open, so no request ever sees a group half
@@ -28,6 +29,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, oneshot};
 
+use super::clock::{Clock, Now, SystemClock};
 use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
     ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
@@ -41,12 +43,15 @@ use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::controller::topics::NewTopic;
 use crate::log::records::{encode_batch, replay_log};
-use crate::metadata::MetadataCache;
+use crate::metadata::listener::{ImageListener, ListenerFuture, deleted_partitions};
+use crate::metadata::{MetadataCache, MetadataImage};
 use crate::ops::metrics;
 use crate::partition::ReplicaManager;
 use crate::protocol::ApiError;
 
 mod consumer;
+#[cfg(test)]
+mod tests;
 
 pub use consumer::CONSUMER_PROTOCOL;
 
@@ -135,6 +140,7 @@ pub struct GroupCoordinator {
     topics: std::sync::Mutex<Option<Arc<TopicsImage>>>,
     groups: DashMap<String, Arc<Slot>>,
     next_request: AtomicU64,
+    clock: Arc<dyn Clock>,
     me: Weak<GroupCoordinator>,
 }
 
@@ -144,6 +150,23 @@ impl GroupCoordinator {
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
         controller: Arc<Controller>,
+    ) -> Arc<GroupCoordinator> {
+        Self::with_clock(
+            broker_config,
+            metadata,
+            replicas,
+            controller,
+            Arc::new(SystemClock::new()),
+        )
+    }
+
+    /// [`GroupCoordinator::new`] on a clock of the caller's (tests).
+    pub fn with_clock(
+        broker_config: Arc<BrokerConfig>,
+        metadata: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+        controller: Arc<Controller>,
+        clock: Arc<dyn Clock>,
     ) -> Arc<GroupCoordinator> {
         let config = GroupConfig {
             min_session_timeout_ms: broker_config.group_min_session_timeout_ms,
@@ -165,6 +188,7 @@ impl GroupCoordinator {
             topics: std::sync::Mutex::new(None),
             groups: DashMap::new(),
             next_request: AtomicU64::new(1),
+            clock,
             me: me.clone(),
         })
     }
@@ -219,9 +243,29 @@ impl GroupCoordinator {
             })
             .map_err(|e| anyhow::anyhow!("loading {OFFSETS_TOPIC}-{partition}: {e}"))?;
         }
-        let now = crate::now_ms();
-        let mut count = 0;
+        let now = self.clock.now();
+        let image = self.metadata.current();
+        let (mut count, mut orphaned) = (0, 0);
         for (group_id, mut inner) in loaded {
+            // Offsets of partitions the image no longer has: their topic was
+            // deleted and the process stopped before the tombstones were
+            // written (or before they were written at all, by an older
+            // version). Deleted now, as the listener would have.
+            let gone: Vec<(String, i32)> = inner
+                .offsets
+                .fetch(None)
+                .into_iter()
+                .filter(|(t, p, _)| !image.topic(t).is_some_and(|t| t.partitions.contains_key(p)))
+                .map(|(t, p, _)| (t, p))
+                .collect();
+            if !gone.is_empty() {
+                match self.delete_offsets_of(&mut inner, &gone) {
+                    Ok(n) => orphaned += n,
+                    Err(e) => {
+                        tracing::warn!(%group_id, error = %e, "could not delete the offsets of deleted topics")
+                    }
+                }
+            }
             if inner.group.state() == GroupState::Dead {
                 if inner.offsets.is_empty() {
                     continue;
@@ -239,6 +283,12 @@ impl GroupCoordinator {
                 Arc::new(Slot {
                     inner: Mutex::new(inner),
                 }),
+            );
+        }
+        if orphaned > 0 {
+            tracing::info!(
+                offsets = orphaned,
+                "deleted committed offsets of topics that no longer exist"
             );
         }
         metrics::set_groups(count);
@@ -313,10 +363,7 @@ impl GroupCoordinator {
 
     /// The group's `__consumer_offsets` partition, hosted here.
     async fn partition_for(&self, group_id: &str) -> Result<i32, ApiError> {
-        let partitions = match self.metadata.current().topic(OFFSETS_TOPIC) {
-            Some(t) => t.partitions.len() as i32,
-            None => self.create_offsets_topic().await?,
-        };
+        let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
         if self.replicas.partition(OFFSETS_TOPIC, partition).is_none() {
             return Err(ApiError::NotCoordinator(format!(
@@ -324,6 +371,20 @@ impl GroupCoordinator {
             )));
         }
         Ok(partition)
+    }
+
+    /// The partition count of `__consumer_offsets`, creating the topic with
+    /// the coordinator's settings (`offsets.topic.num.partitions`,
+    /// `cleanup.policy=compact`, ...) if it does not exist. This is the only
+    /// way the topic is created: on a group's first request, and for a
+    /// Metadata request that may auto-create it (Kafka's
+    /// `AutoTopicCreationManager` also hands that to the coordinator's
+    /// settings); a client's CreateTopics is refused.
+    pub async fn ensure_offsets_topic(&self) -> Result<i32, ApiError> {
+        match self.metadata.current().topic(OFFSETS_TOPIC) {
+            Some(t) => Ok(t.partitions.len() as i32),
+            None => self.create_offsets_topic().await,
+        }
     }
 
     async fn create_offsets_topic(&self) -> Result<i32, ApiError> {
@@ -409,7 +470,7 @@ impl GroupCoordinator {
     async fn call(
         &self,
         slot: Arc<Slot>,
-        f: impl FnOnce(&mut ClassicGroup, RequestId, i64) -> Vec<Output>,
+        f: impl FnOnce(&mut ClassicGroup, RequestId, Now) -> Vec<Output>,
     ) -> Result<Output, ApiError> {
         let request = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
@@ -422,7 +483,7 @@ impl GroupCoordinator {
                 )));
             }
             g.waiters.insert(request, tx);
-            let outputs = f(&mut g.group, request, crate::now_ms());
+            let outputs = f(&mut g.group, request, self.clock.now());
             self.settle(&slot, &mut g, outputs);
         }
         Ok(rx.await.unwrap_or(Output::Heartbeat {
@@ -435,21 +496,20 @@ impl GroupCoordinator {
     /// any response that follows them is released.
     fn settle(&self, slot: &Arc<Slot>, g: &mut GroupInner, outputs: Vec<Output>) {
         let mut pending: Vec<KeyValue> = Vec::new();
-        let mut failed = false;
+        let mut failed: Option<GroupError> = None;
         for output in outputs {
             match output {
                 Output::Record(record) => pending.push(g.encode_group_record(record)),
                 Output::Timer { deadline_ms } => self.arm_timer(slot, g, deadline_ms),
                 response => {
-                    if !pending.is_empty() {
-                        failed |= self
-                            .append(g.partition, &std::mem::take(&mut pending))
-                            .is_err();
+                    if !pending.is_empty()
+                        && let Err(e) = self.append(g.partition, &std::mem::take(&mut pending))
+                    {
+                        failed = Some(e);
                     }
-                    let response = if failed {
-                        fail_response(response)
-                    } else {
-                        response
+                    let response = match &failed {
+                        Some(e) => fail_response(response, e.clone()),
+                        None => response,
                     };
                     if let Output::Join { response: r, .. } = &response
                         && r.error.is_none()
@@ -468,22 +528,16 @@ impl GroupCoordinator {
         }
     }
 
-    fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), ApiError> {
-        let now = crate::now_ms();
+    /// Appends one batch to the group's partition. A failure comes back as
+    /// what the client must be told ([`write_error`]).
+    fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), GroupError> {
+        let now = self.clock.now().wall_ms;
         let result = self
             .replicas
             .partition(OFFSETS_TOPIC, partition)
             .ok_or_else(|| ApiError::NotCoordinator(format!("{OFFSETS_TOPIC}-{partition} is gone")))
             .and_then(|p| p.append(encode_batch(records, now), now));
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::error!(partition, error = %e, "appending to {OFFSETS_TOPIC} failed");
-                Err(ApiError::CoordinatorNotAvailable(format!(
-                    "writing group state failed: {e}"
-                )))
-            }
-        }
+        result.map(|_| ()).map_err(|e| write_error(partition, e))
     }
 
     fn arm_timer(&self, slot: &Arc<Slot>, g: &mut GroupInner, deadline_ms: i64) {
@@ -492,17 +546,19 @@ impl GroupCoordinator {
         }
         let me = self.me.clone();
         let task_slot = slot.clone();
+        // Deadlines are on the monotonic clock: a wall-clock step neither
+        // fires this timer early nor holds it back.
+        let wake = self.clock.sleep_until(deadline_ms);
         let task = tokio::spawn(async move {
-            let delay = (deadline_ms - crate::now_ms()).max(0) as u64;
-            tokio::time::sleep(Duration::from_millis(delay)).await;
+            wake.await;
             let Some(me) = me.upgrade() else { return };
             let mut g = task_slot.inner.lock().await;
             // This task is the current timer; arming a new one must not
             // abort the task that is doing the arming.
             g.timer = None;
-            let now = crate::now_ms();
+            let now = me.clock.now();
             if let Some(consumer) = g.consumer.as_mut() {
-                let outcome = consumer.tick(now);
+                let outcome = consumer.tick(now.monotonic_ms);
                 for (member, reason) in &outcome.removed {
                     tracing::info!(group_id = %g.group_id, member_id = %member, ?reason, "consumer group member removed");
                 }
@@ -595,13 +651,26 @@ impl GroupCoordinator {
             None => return Err(ApiError::IllegalGeneration),
         };
         let mut g = slot.inner.lock().await;
+        // The handler checked the topics against an earlier image. Checked
+        // again under the group lock: a topic deleted since then may already
+        // have had its offsets tombstoned (`on_partitions_deleted` takes this
+        // lock after the image without it is published), and a commit
+        // landing after that would outlive the topic.
+        let mut input = input;
+        let image = self.metadata.current();
+        let (known, gone): (Vec<_>, Vec<_>) = input.partitions.into_iter().partition(|p| {
+            image
+                .topic(&p.topic)
+                .is_some_and(|t| t.partitions.contains_key(&p.partition))
+        });
+        input.partitions = known;
         let keys: Vec<(String, i32)> = input
             .partitions
             .iter()
             .map(|p| (p.topic.clone(), p.partition))
             .collect();
         let before = g.offsets.fetch(Some(&keys));
-        let now = crate::now_ms();
+        let now = self.clock.now();
         let outcome = match &g.consumer {
             Some(consumer) => {
                 consumer::validate_commit(
@@ -612,26 +681,45 @@ impl GroupCoordinator {
                     api_version,
                 )?;
                 g.offsets
-                    .commit_validated(&self.config, input.partitions, now)
+                    .commit_validated(&self.config, input.partitions, now.wall_ms)
             }
             None => {
                 let GroupInner { group, offsets, .. } = &mut *g;
                 offsets.commit(group, &self.config, input, now)?
             }
         };
-        let GroupInner {
-            offsets,
-            group_id: id,
-            partition,
-            ..
-        } = &mut *g;
-        let encoded = schema::encode_offsets(id, &outcome.records);
-        if !encoded.is_empty()
-            && let Err(e) = self.append(*partition, &encoded)
-        {
-            // Put back what the store held, so memory matches the log.
+        let written = self.append_offsets(&mut g, before, &outcome.records)?;
+        metrics::record_offset_commits(written);
+        Ok(outcome
+            .partitions
+            .into_iter()
+            .map(|(t, p, r)| (t, p, r.map_err(ApiError::from)))
+            .collect::<PartitionResults>()
+            .into_iter()
+            .chain(
+                gone.into_iter()
+                    .map(|p| (p.topic, p.partition, Err(ApiError::UnknownTopicOrPartition))),
+            )
+            .collect())
+    }
+
+    /// Appends offset records the store has already replayed. If the append
+    /// fails, the store gets back what it held (`before`, as
+    /// [`OffsetStore::fetch`] gave it), so memory never runs ahead of the
+    /// log. Returns how many records were written.
+    fn append_offsets(
+        &self,
+        g: &mut GroupInner,
+        before: Vec<(String, i32, Option<OffsetAndMetadata>)>,
+        records: &[OffsetRecord],
+    ) -> Result<usize, ApiError> {
+        let encoded = schema::encode_offsets(&g.group_id, records);
+        if encoded.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.append(g.partition, &encoded) {
             for (topic, partition, old) in before {
-                offsets.replay(&match old {
+                g.offsets.replay(&match old {
                     Some(value) => OffsetRecord::Commit {
                         topic,
                         partition,
@@ -640,14 +728,61 @@ impl GroupCoordinator {
                     None => OffsetRecord::Tombstone { topic, partition },
                 });
             }
-            return Err(e);
+            return Err(e.into());
         }
-        metrics::record_offset_commits(encoded.len());
-        Ok(outcome
-            .partitions
+        Ok(encoded.len())
+    }
+
+    /// Tombstones every group's offsets of these partitions (of topics just
+    /// deleted), through the ordinary write path, and drops them from
+    /// memory, so a topic re-created under the same name is consumed from
+    /// its start and not from the old topic's offsets. Kafka:
+    /// `OffsetMetadataManager.onPartitionsDeleted`. A group whose append
+    /// fails keeps its offsets (logged); the others go on.
+    pub async fn on_partitions_deleted(&self, partitions: &[(String, i32)]) {
+        let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
+        let (mut deleted, mut groups) = (0usize, 0usize);
+        for slot in slots {
+            let mut g = slot.inner.lock().await;
+            match self.delete_offsets_of(&mut g, partitions) {
+                Ok(0) => {}
+                Ok(n) => {
+                    deleted += n;
+                    groups += 1;
+                }
+                Err(e) => {
+                    tracing::error!(group_id = %g.group_id, error = %e,
+                        "could not delete the offsets of deleted partitions; they stay committed");
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(
+                offsets = deleted,
+                groups,
+                "deleted the committed offsets of deleted topics"
+            );
+        }
+    }
+
+    /// Tombstones the group's offsets of `partitions`; how many it held.
+    fn delete_offsets_of(
+        &self,
+        g: &mut GroupInner,
+        partitions: &[(String, i32)],
+    ) -> Result<usize, ApiError> {
+        let before: Vec<_> = g
+            .offsets
+            .fetch(Some(partitions))
             .into_iter()
-            .map(|(t, p, r)| (t, p, r.map_err(ApiError::from)))
-            .collect())
+            .filter(|(_, _, v)| v.is_some())
+            .collect();
+        if before.is_empty() {
+            return Ok(0);
+        }
+        let held: Vec<(String, i32)> = before.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        let records = g.offsets.delete(&held);
+        self.append_offsets(g, before, &records)
     }
 
     /// OffsetFetch: the named partitions, or every committed one.
@@ -706,11 +841,9 @@ impl GroupCoordinator {
                 results.push((topic, partition, Ok(())));
             }
         }
+        let before = g.offsets.fetch(Some(&deletable));
         let records = g.offsets.delete(&deletable);
-        let encoded = schema::encode_offsets(&g.group_id, &records);
-        if !encoded.is_empty() {
-            self.append(g.partition, &encoded)?;
-        }
+        self.append_offsets(&mut g, before, &records)?;
         Ok(results)
     }
 
@@ -775,12 +908,12 @@ impl GroupCoordinator {
         self.groups
             .remove_if(&g.group_id, |_, v| Arc::ptr_eq(v, slot));
         metrics::set_groups(self.groups.len());
-        self.append(g.partition, &encoded)
+        Ok(self.append(g.partition, &encoded)?)
     }
 
     /// KIP-211 expiry, then removal of Empty groups left without offsets.
     pub async fn expire_offsets(&self) {
-        let now = crate::now_ms();
+        let now = self.clock.now().wall_ms;
         let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
         let mut expired = 0usize;
         for slot in slots {
@@ -862,8 +995,9 @@ impl GroupCoordinator {
     /// Each group is rewritten under its own lock, so any record of it
     /// older than the rewrite is superseded or was deleted; what a reader
     /// (or the next load) sees from the new log start is the latest value
-    /// of every key, as after Kafka's cleaner. Whole segments below the log
-    /// start are then deleted. Returns the new log start offset.
+    /// of every key, as after Kafka's cleaner. The rewrite is fsynced before
+    /// the log start moves; whole segments below the log start are then
+    /// deleted. Returns the new log start offset.
     pub async fn compact(&self, partition: i32) -> Result<i64, ApiError> {
         let p = self
             .replicas
@@ -878,6 +1012,12 @@ impl GroupCoordinator {
                 self.append(partition, &records)?;
             }
         }
+        // The new log start is made durable before the records below it
+        // are deleted; the rewrite must be durable before that, or a power
+        // cut leaves a log start past every surviving record and each key
+        // of the partition is lost (Kafka's cleaner fsyncs the cleaned
+        // segment before swapping it in).
+        p.log.flush()?;
         let new_start = p.delete_records_before(start)?;
         tracing::info!(
             partition,
@@ -890,6 +1030,23 @@ impl GroupCoordinator {
 
 /// Below this many records a partition is never compacted.
 const COMPACT_MIN_RECORDS: i64 = 10_000;
+
+/// Committed metadata reaches the coordinator here: a topic id that left
+/// the image takes its partitions' offsets with it, in every group.
+impl ImageListener for GroupCoordinator {
+    fn on_image_published<'a>(
+        &'a self,
+        previous: &'a MetadataImage,
+        next: &'a MetadataImage,
+    ) -> ListenerFuture<'a> {
+        Box::pin(async move {
+            let deleted = deleted_partitions(previous, next);
+            if !deleted.is_empty() {
+                self.on_partitions_deleted(&deleted).await;
+            }
+        })
+    }
+}
 
 fn summarize_slot(g: &GroupInner) -> GroupSummary {
     match &g.consumer {
@@ -950,10 +1107,34 @@ fn request_of(output: &Output) -> RequestId {
     }
 }
 
-/// The answer to give when the records before it could not be written: the
-/// client must find the coordinator again and retry.
-fn fail_response(output: Output) -> Output {
-    let err = GroupError::CoordinatorNotAvailable;
+/// What a client is told when a coordinator write fails, by Kafka's rules
+/// (`CoordinatorOperationExceptionHelper.handleOperationException`): a batch
+/// too large for the offsets topic is UNKNOWN_SERVER_ERROR, which clients do
+/// not retry (retrying could never succeed); a partition that is gone or a
+/// failed log is NOT_COORDINATOR; anything else is our own fault.
+fn write_error(partition: i32, e: ApiError) -> GroupError {
+    match e {
+        ApiError::MessageTooLarge(m) => {
+            tracing::debug!(partition, error = %m, "a coordinator write is too large for {OFFSETS_TOPIC}");
+            GroupError::UnknownServerError(format!(
+                "the group state to write is too large for {OFFSETS_TOPIC}: {m}"
+            ))
+        }
+        ApiError::UnknownTopicOrPartition => GroupError::CoordinatorNotAvailable,
+        ApiError::NotCoordinator(m) => GroupError::NotCoordinator(m),
+        ApiError::KafkaStorage(m) => {
+            tracing::error!(partition, error = %m, "appending to {OFFSETS_TOPIC} failed");
+            GroupError::NotCoordinator(format!("writing group state failed: {m}"))
+        }
+        other => {
+            tracing::error!(partition, error = %other, "appending to {OFFSETS_TOPIC} failed");
+            GroupError::UnknownServerError(format!("writing group state failed: {other}"))
+        }
+    }
+}
+
+/// The answer to give when the records before it could not be written.
+fn fail_response(output: Output, err: GroupError) -> Output {
     match output {
         Output::Join {
             request,

@@ -19,12 +19,17 @@ use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::config::Listener;
 use crate::controller::topics::{NewTopic, validate_topic_name};
+use crate::coordinator::service::OFFSETS_TOPIC;
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::protocol::ApiError;
 
-/// Internal topics as Kafka marks them.
+/// Internal topics as Kafka marks them (`Topic.isInternal`). Each belongs to
+/// its coordinator, which alone creates it with its own settings.
 pub fn is_internal(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state"
+    matches!(
+        name,
+        OFFSETS_TOPIC | "__transaction_state" | "__share_group_state"
+    )
 }
 
 /// ACL operation codes (Kafka's `AclOperation`), as bits of the
@@ -105,7 +110,20 @@ pub async fn metadata(
             .filter(|n| image.topic(n).is_none() && validate_topic_name(n).is_ok())
             .collect();
         if auto_create && !missing.is_empty() {
-            auto_create_topics(broker, missing).await;
+            let (internal, ordinary): (Vec<String>, Vec<String>) =
+                missing.into_iter().partition(|n| is_internal(n));
+            // An internal topic is created by its coordinator with its own
+            // settings, never with the broker defaults, as in Kafka's
+            // AutoTopicCreationManager. Only the group coordinator exists
+            // here; the other internal names stay unknown.
+            if internal.iter().any(|n| n == OFFSETS_TOPIC)
+                && let Err(e) = broker.groups.ensure_offsets_topic().await
+            {
+                tracing::debug!(error = %e, "auto-create of {OFFSETS_TOPIC} failed");
+            }
+            if !ordinary.is_empty() {
+                auto_create_topics(broker, ordinary).await;
+            }
             image = broker.metadata.current();
         }
     }
@@ -120,7 +138,10 @@ pub async fn metadata(
                         let err = validate_topic_name(&name)
                             .err()
                             .unwrap_or(ApiError::UnknownTopicOrPartition);
+                        // Kafka marks an internal name internal even when
+                        // the topic does not exist.
                         MetadataResponseTopic::default()
+                            .with_is_internal(is_internal(&name))
                             .with_name(Some(TopicName(str_bytes(name))))
                             .with_error_code(err.code())
                     }
@@ -164,7 +185,9 @@ pub async fn metadata(
 
 /// Creates topics named in a Metadata request with the broker defaults.
 /// Failures (e.g. a concurrent create) are logged; the caller re-reads the image.
+/// Never called with an internal name.
 pub async fn auto_create_topics(broker: &Broker, names: Vec<String>) {
+    debug_assert!(!names.iter().any(|n| is_internal(n)));
     let new: Vec<NewTopic> = names
         .into_iter()
         .map(|name| NewTopic {

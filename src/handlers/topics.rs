@@ -22,6 +22,20 @@ pub fn cluster_view(broker: &Broker) -> ClusterView {
     ClusterView::of_node(&broker.config)
 }
 
+/// A client may not create an internal topic: its coordinator creates it,
+/// with its own settings, when it is first needed. One that exists is
+/// answered TOPIC_ALREADY_EXISTS like any other. (Kafka refuses only
+/// `__cluster_metadata` here and would create `__consumer_offsets` with the
+/// request's settings.)
+fn refused_internal(image: &crate::metadata::MetadataImage, t: &NewTopic) -> Option<ApiError> {
+    (super::metadata::is_internal(&t.name) && image.topic(&t.name).is_none()).then(|| {
+        ApiError::InvalidRequest(format!(
+            "Creation of internal topic {} is prohibited; its coordinator creates it",
+            t.name
+        ))
+    })
+}
+
 pub async fn create_topics(
     broker: &Broker,
     version: i16,
@@ -56,7 +70,23 @@ pub async fn create_topics(
     let decided = broker
         .controller
         .decide(|image| {
-            let (records, results) = topics::create_topics(image, &cluster, &new, Uuid::new_v4);
+            let refused: Vec<Option<ApiError>> =
+                new.iter().map(|t| refused_internal(image, t)).collect();
+            let allowed: Vec<NewTopic> = new
+                .iter()
+                .zip(&refused)
+                .filter(|(_, r)| r.is_none())
+                .map(|(t, _)| t.clone())
+                .collect();
+            let (records, results) = topics::create_topics(image, &cluster, &allowed, Uuid::new_v4);
+            let mut results = results.into_iter();
+            let results = refused
+                .into_iter()
+                .map(|r| match r {
+                    Some(e) => Err(e),
+                    None => results.next().expect("one result per allowed topic"),
+                })
+                .collect::<Vec<_>>();
             (if validate_only { vec![] } else { records }, results)
         })
         .await;

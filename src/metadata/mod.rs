@@ -1,12 +1,14 @@
 //! Cluster metadata the KRaft way: a log of [`records::MetadataRecord`]s
 //! (stored as the partition log `__cluster_metadata-0`) replayed into an
 //! immutable [`image::MetadataImage`]. Readers take the current image from
-//! [`MetadataCache`]; only the controller writes records.
+//! [`MetadataCache`]; only the controller writes records. Components that
+//! react to changes are [`listener::ImageListener`]s.
 //!
 //! Kafka counterparts: `MetadataRecordType` records, `MetadataImage`,
 //! `MetadataDelta`, the broker's `MetadataCache`.
 
 pub mod image;
+pub mod listener;
 pub mod records;
 pub mod store;
 

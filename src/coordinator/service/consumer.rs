@@ -91,7 +91,7 @@ impl GroupCoordinator {
             ));
         }
         let consumer = g.consumer.as_mut().expect("set above");
-        let outcome = consumer.heartbeat(input, &topics, crate::now_ms());
+        let outcome = consumer.heartbeat(input, &topics, self.clock.now().monotonic_ms);
         if let Some(deadline) = outcome.timer {
             self.arm_timer(&slot, &mut g, deadline);
         }

@@ -1,0 +1,146 @@
+//! The shell's timers on an injected clock: deadlines are kept on the
+//! monotonic clock, so a step of the wall clock neither loses nor delays a
+//! session expiry. Driven through the real coordinator on a real broker's
+//! logs; only the clock is the test's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::GroupCoordinator;
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::coordinator::clock::{ManualClock, Now};
+use crate::coordinator::consumer_group::HeartbeatInput;
+use crate::coordinator::group::{JoinInput, SyncInput};
+
+const SESSION_MS: i32 = 10_000;
+/// An NTP correction or a resumed VM: the wall clock jumps an hour back.
+const STEP_MS: i64 = -3_600_000;
+
+/// A broker on a fresh directory and, over its logs, a coordinator on a
+/// manual clock (the broker's own coordinator stays idle).
+fn setup() -> (
+    tempfile::TempDir,
+    Broker,
+    Arc<ManualClock>,
+    Arc<GroupCoordinator>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = Broker::start(BrokerConfig {
+        log_dirs: vec![dir.path().to_path_buf()],
+        offsets_topic_num_partitions: 1,
+        group_initial_rebalance_delay_ms: 0,
+        group_consumer_session_timeout_ms: SESSION_MS,
+        ..BrokerConfig::default()
+    })
+    .expect("broker starts");
+    let clock = Arc::new(ManualClock::new(Now {
+        wall_ms: 1_800_000_000_000,
+        monotonic_ms: 0,
+    }));
+    let g = GroupCoordinator::with_clock(
+        b.config.clone(),
+        b.metadata.clone(),
+        b.replicas.clone(),
+        b.controller.clone(),
+        clock.clone(),
+    );
+    (dir, b, clock, g)
+}
+
+/// The group's state once the coordinator's tasks have run (they react to
+/// the manual clock on other workers).
+async fn state_after_timers(g: &GroupCoordinator, group: &str, want: &str) -> &'static str {
+    let mut state = g.describe(group).await.state;
+    for _ in 0..100 {
+        if state == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        state = g.describe(group).await.state;
+    }
+    state
+}
+
+/// The group's only member stops heartbeating and the wall clock steps an
+/// hour back: the member is still there a millisecond before its session
+/// ends on the monotonic clock, and gone (the group Empty) when it ends.
+async fn expires_on_time_after_a_step_back(g: &GroupCoordinator, clock: &ManualClock, group: &str) {
+    clock.step_wall(STEP_MS);
+    clock.advance(i64::from(SESSION_MS) - 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(g.describe(group).await.state, "Stable", "expired early");
+    clock.advance(2);
+    assert_eq!(
+        state_after_timers(g, group, "Empty").await,
+        "Empty",
+        "the dead member's session did not expire"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classic_member_expires_on_time_when_the_wall_clock_steps_back() {
+    let (_dir, _broker, clock, g) = setup();
+    let joined = g
+        .join(
+            "classic",
+            JoinInput {
+                member_id: String::new(),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: "h".into(),
+                rebalance_timeout_ms: SESSION_MS,
+                session_timeout_ms: SESSION_MS,
+                protocol_type: "consumer".into(),
+                protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+                require_known_member_id: false,
+                supports_skip_assignment: false,
+            },
+        )
+        .await
+        .expect("joined");
+    assert_eq!(joined.error, None);
+    let member = joined.member_id.clone();
+    g.sync(
+        "classic",
+        SyncInput {
+            member_id: member.clone(),
+            group_instance_id: None,
+            generation_id: joined.generation_id,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![(member, Bytes::from_static(b"a"))],
+        },
+    )
+    .await
+    .expect("synced");
+    assert_eq!(g.describe("classic").await.state, "Stable");
+
+    expires_on_time_after_a_step_back(&g, &clock, "classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_group_member_expires_on_time_when_the_wall_clock_steps_back() {
+    let (_dir, _broker, clock, g) = setup();
+    let joined = g
+        .consumer_heartbeat(
+            "kip848",
+            HeartbeatInput {
+                member_epoch: 0,
+                rebalance_timeout_ms: SESSION_MS,
+                subscribed_topic_names: Some(vec!["orders".into()]),
+                topic_partitions: Some(vec![]),
+                client_id: "c".into(),
+                client_host: "h".into(),
+                ..HeartbeatInput::default()
+            },
+        )
+        .await
+        .expect("joined");
+    assert!(!joined.member_id.is_empty());
+    assert_eq!(g.describe("kip848").await.state, "Stable");
+
+    expires_on_time_after_a_step_back(&g, &clock, "kip848").await;
+}

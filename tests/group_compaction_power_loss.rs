@@ -1,0 +1,152 @@
+//! The `__consumer_offsets` rewrite compaction against a power loss: the
+//! real coordinator commits and compacts, then every byte the log had not
+//! fsynced (everything at or past its recovery point) is thrown away, as a
+//! power cut would, and the broker is started again on what is left.
+//!
+//! The recovery point is the log's own record of what it fsynced
+//! (`PartitionLog::flush` moves it only after `fdatasync` returned), so
+//! cutting the segments there is the worst case a power cut may leave.
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::path::Path;
+
+use runnel::broker::Broker;
+use runnel::config::BrokerConfig;
+use runnel::controller::topics::{ClusterView, NewTopic, create_topics};
+use runnel::coordinator::offsets::{CommitInput, PartitionCommit};
+use runnel::coordinator::service::OFFSETS_TOPIC;
+
+const GROUP: &str = "billing";
+const COMMITS: i64 = 10_300;
+
+fn config(dir: &Path) -> BrokerConfig {
+    BrokerConfig {
+        log_dirs: vec![dir.to_path_buf()],
+        offsets_topic_num_partitions: 1,
+        ..BrokerConfig::default()
+    }
+}
+
+fn commit(offset: i64) -> CommitInput {
+    CommitInput {
+        member_id: String::new(),
+        group_instance_id: None,
+        generation_id: -1,
+        partitions: vec![PartitionCommit {
+            topic: "orders".into(),
+            partition: 0,
+            committed_offset: offset,
+            leader_epoch: None,
+            metadata: None,
+        }],
+    }
+}
+
+/// Cuts every segment of `dir` at the first batch that ends at or past
+/// `recovery_point`: what a power cut may leave of bytes never fsynced.
+fn lose_unsynced_bytes(dir: &Path, recovery_point: i64) -> u64 {
+    let mut lost = 0;
+    for entry in std::fs::read_dir(dir).expect("reading the partition dir") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("log") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        OpenOptions::new()
+            .read(true)
+            .open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .expect("reading a segment");
+        let mut keep = 0usize;
+        while keep + 27 <= bytes.len() {
+            let base = i64::from_be_bytes(bytes[keep..keep + 8].try_into().expect("8 bytes"));
+            let len = i32::from_be_bytes(bytes[keep + 8..keep + 12].try_into().expect("4 bytes"));
+            let delta =
+                i32::from_be_bytes(bytes[keep + 23..keep + 27].try_into().expect("4 bytes"));
+            if base + i64::from(delta) >= recovery_point {
+                break;
+            }
+            keep += 12 + len as usize;
+        }
+        lost += (bytes.len() - keep) as u64;
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(keep as u64))
+            .expect("truncating a segment");
+    }
+    lost
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_survive_a_power_cut_after_compaction() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("data");
+    let broker = Broker::start(config(&dir)).expect("broker starts");
+    let cluster = ClusterView::of_node(&broker.config);
+    let orders = NewTopic {
+        name: "orders".into(),
+        num_partitions: 1,
+        replication_factor: 1,
+        assignments: vec![],
+        configs: vec![],
+    };
+    let created = broker
+        .controller
+        .decide(|image| create_topics(image, &cluster, &[orders], uuid::Uuid::new_v4))
+        .await
+        .expect("decided");
+    assert!(created[0].is_ok(), "{created:?}");
+    let partition = broker
+        .groups
+        .coordinator_for(GROUP)
+        .await
+        .map(|_| 0)
+        .expect("__consumer_offsets created");
+    for offset in 1..=COMMITS {
+        let results = broker
+            .groups
+            .commit(GROUP, commit(offset), 8)
+            .await
+            .expect("commit accepted");
+        assert!(results.iter().all(|(_, _, r)| r.is_ok()), "{results:?}");
+    }
+    let log = broker
+        .replicas
+        .partition(OFFSETS_TOPIC, partition)
+        .expect("hosted")
+        .log
+        .clone();
+    let rewrite_start = log.log_end_offset();
+    let new_start = broker.groups.compact(partition).await.expect("compacted");
+    assert_eq!(
+        new_start, rewrite_start,
+        "the log start moved to the rewrite"
+    );
+    assert!(
+        log.log_end_offset() > rewrite_start,
+        "the rewrite was appended"
+    );
+
+    // Power cut: the process dies without closing anything, and the disk
+    // keeps only what was fsynced.
+    let recovery_point = log.recovery_point();
+    let partition_dir = log.dir().to_path_buf();
+    drop(log);
+    drop(broker);
+    let lost = lose_unsynced_bytes(&partition_dir, recovery_point);
+    eprintln!("recovery point {recovery_point}, {lost} bytes lost");
+
+    let broker = Broker::start(config(&dir)).expect("broker restarts");
+    let fetched = broker
+        .groups
+        .fetch_offsets(GROUP, Some(vec![("orders".into(), 0)]))
+        .await;
+    let offset = fetched[0].2.as_ref().map(|o| o.committed_offset);
+    assert_eq!(
+        offset,
+        Some(COMMITS),
+        "the last committed offset after a power cut that followed a compaction"
+    );
+}
