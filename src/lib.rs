@@ -2,6 +2,7 @@
 //! `docs/architecture.md` for the layers and how a request flows.
 
 pub mod broker;
+pub mod common;
 pub mod config;
 pub mod controller;
 pub mod coordinator;

@@ -16,9 +16,16 @@ use runnel::config::BrokerConfig;
 use runnel::controller::topics::{ClusterView, NewTopic, create_topics};
 use runnel::coordinator::offsets::{CommitInput, PartitionCommit};
 use runnel::coordinator::service::OFFSETS_TOPIC;
+use runnel::log::dir_lock::LogDirLocks;
 
 const GROUP: &str = "billing";
 const COMMITS: i64 = 10_300;
+
+fn start(dir: &Path) -> anyhow::Result<Broker> {
+    let config = config(dir);
+    let locks = LogDirLocks::acquire(&config.log_dirs)?;
+    Broker::start(config, locks)
+}
 
 fn config(dir: &Path) -> BrokerConfig {
     BrokerConfig {
@@ -83,7 +90,7 @@ fn lose_unsynced_bytes(dir: &Path, recovery_point: i64) -> u64 {
 async fn committed_offsets_survive_a_power_cut_after_compaction() {
     let root = tempfile::tempdir().expect("temp dir");
     let dir = root.path().join("data");
-    let broker = Broker::start(config(&dir)).expect("broker starts");
+    let broker = start(&dir).expect("broker starts");
     let cluster = ClusterView::of_node(&broker.config);
     let orders = NewTopic {
         name: "orders".into(),
@@ -138,7 +145,7 @@ async fn committed_offsets_survive_a_power_cut_after_compaction() {
     let lost = lose_unsynced_bytes(&partition_dir, recovery_point);
     eprintln!("recovery point {recovery_point}, {lost} bytes lost");
 
-    let broker = Broker::start(config(&dir)).expect("broker restarts");
+    let broker = start(&dir).expect("broker restarts");
     let fetched = broker
         .groups
         .fetch_offsets(GROUP, Some(vec![("orders".into(), 0)]))

@@ -16,6 +16,7 @@ pub mod topics;
 
 use std::sync::{Arc, RwLock, Weak};
 
+use crate::common::blocking;
 use crate::metadata::listener::ImageListener;
 use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataCache, MetadataImage, MetadataRecord};
@@ -95,18 +96,18 @@ impl Controller {
             return Ok(result);
         }
         let now = crate::now_ms();
-        let base =
-            tokio::task::block_in_place(|| self.store.append(&records, now)).map_err(|e| {
-                tracing::error!(error = %e, "metadata log append failed");
-                ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
-            })?;
+        let base = blocking(|| self.store.append(&records, now)).map_err(|e| {
+            tracing::error!(error = %e, "metadata log append failed");
+            ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
+        })?;
         let mut next = (*image).clone();
         for (i, r) in records.iter().enumerate() {
             next.replay(base + i as i64, r);
         }
         let next = Arc::new(next);
         self.cache.publish(next.clone());
-        self.replicas.apply_image(&next, now);
+        // Creating, reconfiguring and deleting logs: directory fsyncs.
+        blocking(|| self.replicas.apply_image(&next, now));
         let listeners: Vec<Arc<dyn ImageListener>> = self
             .listeners
             .read()

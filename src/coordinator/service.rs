@@ -39,6 +39,7 @@ use super::offsets::{CommitInput, OffsetStore};
 use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
 use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
+use crate::common::blocking;
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::controller::topics::NewTopic;
@@ -536,7 +537,7 @@ impl GroupCoordinator {
             .replicas
             .partition(OFFSETS_TOPIC, partition)
             .ok_or_else(|| ApiError::NotCoordinator(format!("{OFFSETS_TOPIC}-{partition} is gone")))
-            .and_then(|p| p.append(encode_batch(records, now), now));
+            .and_then(|p| blocking(|| p.append(encode_batch(records, now), now)));
         result.map(|_| ()).map_err(|e| write_error(partition, e))
     }
 

@@ -14,6 +14,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::broker::Broker;
+use crate::common::blocking;
 use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;
 use crate::ops::metrics;
@@ -39,7 +40,9 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     loop {
         let mut waiters = Vec::new();
-        let (response, slices, bytes, any_error) = read_once(broker, version, &req, &mut waiters);
+        // Index look-ups and header reads: off the async workers.
+        let (response, slices, bytes, any_error) =
+            blocking(|| read_once(broker, version, &req, &mut waiters));
         let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
         if satisfied || tokio::time::Instant::now() >= deadline {
             metrics::record_fetch(bytes);
@@ -50,7 +53,8 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
             .await
             .is_err()
         {
-            let (response, slices, bytes, _) = read_once(broker, version, &req, &mut Vec::new());
+            let (response, slices, bytes, _) =
+                blocking(|| read_once(broker, version, &req, &mut Vec::new()));
             metrics::record_fetch(bytes);
             return attach_records(response, slices);
         }

@@ -22,6 +22,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::common::blocking;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone)]
@@ -76,14 +77,15 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         }
         RequestKind::Produce(r) => return produce::produce(broker, v, r).await,
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(broker, v, r).await),
+        // Look-ups by time read batches; DeleteRecords fsyncs a checkpoint.
         RequestKind::ListOffsets(r) => {
-            ResponseKind::ListOffsets(offsets::list_offsets(broker, v, r))
+            ResponseKind::ListOffsets(blocking(|| offsets::list_offsets(broker, v, r)))
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(broker, r))
         }
         RequestKind::DeleteRecords(r) => {
-            ResponseKind::DeleteRecords(offsets::delete_records(broker, r))
+            ResponseKind::DeleteRecords(blocking(|| offsets::delete_records(broker, r)))
         }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(topics::create_topics(broker, v, r).await)

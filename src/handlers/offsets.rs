@@ -142,7 +142,7 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                     let result = broker
                         .replicas
                         .leader(t.name.0.as_str(), p.partition_index)
-                        .and_then(|part| part.delete_records_before(p.offset));
+                        .and_then(|part| part.delete_records(p.offset));
                     let resp = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
                     match result {

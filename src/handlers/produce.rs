@@ -12,9 +12,15 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{Reply, str_bytes};
 use crate::broker::Broker;
+use crate::common::blocking;
 use crate::protocol::ApiError;
 
 pub async fn produce(broker: &Broker, version: i16, req: ProduceRequest) -> Reply {
+    // Appends write and may fsync: off the async workers (common::blocking).
+    blocking(|| produce_blocking(broker, version, req))
+}
+
+fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply {
     let acks = req.acks;
     let acks_valid = matches!(acks, -1..=1);
     let now = crate::now_ms();

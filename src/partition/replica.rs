@@ -267,17 +267,23 @@ impl Partition {
             .fetch_slice(offset, max_bytes, self.high_watermark(), min_one_message)?)
     }
 
-    /// Raises the log start offset (DeleteRecords). `-1` means the high
-    /// watermark. Only a `delete` cleanup policy allows it: a compacted
-    /// topic keeps every key's latest value (Kafka's
-    /// `Partition.deleteRecordsOnLeader`).
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ApiError> {
+    /// A client's DeleteRecords: only a `delete` cleanup policy allows it,
+    /// since a compacted topic keeps every key's latest value (Kafka's
+    /// `Partition.deleteRecordsOnLeader`). `-1` means the high watermark.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, ApiError> {
         if !self.log.config().cleanup_delete {
             return Err(ApiError::PolicyViolation(format!(
                 "records of partition {}-{} can not be deleted due to the configured policy",
                 self.topic, self.partition
             )));
         }
+        self.delete_records_before(offset)
+    }
+
+    /// Raises the log start offset, whatever the policy (the group
+    /// coordinator's own compaction of its topic). `-1` means the high
+    /// watermark.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ApiError> {
         let hw = self.high_watermark();
         let target = if offset == -1 { hw } else { offset };
         if target < 0 || target > hw {

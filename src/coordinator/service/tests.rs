@@ -14,6 +14,7 @@ use crate::config::BrokerConfig;
 use crate::coordinator::clock::{ManualClock, Now};
 use crate::coordinator::consumer_group::HeartbeatInput;
 use crate::coordinator::group::{JoinInput, SyncInput};
+use crate::log::dir_lock::LogDirLocks;
 
 const SESSION_MS: i32 = 10_000;
 /// An NTP correction or a resumed VM: the wall clock jumps an hour back.
@@ -28,13 +29,18 @@ fn setup() -> (
     Arc<GroupCoordinator>,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = Broker::start(BrokerConfig {
-        log_dirs: vec![dir.path().to_path_buf()],
-        offsets_topic_num_partitions: 1,
-        group_initial_rebalance_delay_ms: 0,
-        group_consumer_session_timeout_ms: SESSION_MS,
-        ..BrokerConfig::default()
-    })
+    let log_dirs = vec![dir.path().to_path_buf()];
+    let locks = LogDirLocks::acquire(&log_dirs).expect("log dir lock");
+    let b = Broker::start(
+        BrokerConfig {
+            log_dirs,
+            offsets_topic_num_partitions: 1,
+            group_initial_rebalance_delay_ms: 0,
+            group_consumer_session_timeout_ms: SESSION_MS,
+            ..BrokerConfig::default()
+        },
+        locks,
+    )
     .expect("broker starts");
     let clock = Arc::new(ManualClock::new(Now {
         wall_ms: 1_800_000_000_000,
