@@ -283,6 +283,66 @@ def broker_factory(request, tmp_path):
                 pass
 
 
+# Group timers short enough for tests: no initial rebalance delay, and KIP-848
+# members' session and heartbeat interval (set by the broker) in seconds.
+GROUP_OVERRIDES = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.consumer.session.timeout.ms": "6000",
+    "group.consumer.heartbeat.interval.ms": "500",
+}
+
+
+@pytest.fixture(scope="session")
+def _shared_group_broker(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("group-broker"), GROUP_OVERRIDES, name="groups")
+    b.start()
+    yield b
+    if b.alive:
+        b.stop()
+
+
+@pytest.fixture
+def group_broker(request, _shared_group_broker: Broker) -> Broker:
+    """A second shared broker with GROUP_OVERRIDES, for group tests that need no broker of their own."""
+    if not _shared_group_broker.alive:
+        _shared_group_broker.start()
+    _note_broker(request, _shared_group_broker)
+    yield _shared_group_broker
+    if not _shared_group_broker.alive:
+        pytest.fail(f"group broker exited ({_shared_group_broker.proc.returncode}) during this test\n"
+                    + _shared_group_broker.tail())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _driver_processes():
+    """The per-language driver processes live for the session (drivers.py)."""
+    import drivers
+
+    yield
+    drivers.close_all()
+
+
+# --- the feature x client table (make compat-matrix) ---------------------------------
+
+def pytest_addoption(parser):
+    parser.addoption("--matrix", metavar="PATH", default=None,
+                     help="write the feature x client table of the collected tests to PATH (markdown)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "covers(*features, clients=[...]): features a test proves, and with "
+                                       "which clients when it is not parametrized over `client`")
+
+
+def pytest_collection_finish(session):
+    path = session.config.getoption("--matrix")
+    if not path:
+        return
+    import matrix
+
+    Path(path).write_text(matrix.render(session.items))
+
+
 @pytest.fixture
 def topic_name(request):
     """Unique topic names derived from the test name: `topic_name()`, `topic_name("suffix")`."""
