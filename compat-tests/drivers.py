@@ -67,6 +67,15 @@ def java_argv(version: str, *args: str) -> list[str]:
             "-cp", java_classpath(version), *args]
 
 
+def tools_argv(*args: str) -> list[str]:
+    """The Java driver (its 4.4.0 build, which has ToolRunner) on Kafka's tools classpath."""
+    tools = need_file(KAFKA_TOOLS_CP, "Kafka tools classpath").read_text().strip()
+    classes = JAVA_BUILD / f"kafka-{JAVA_VERSIONS[-1]}" / "classes"
+    need_file(classes / "runnel" / "compat" / "ToolRunner.class", "Java driver")
+    return [java_bin(), "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-Xmx512m",
+            "-cp", f"{classes}{os.pathsep}{tools}", "runnel.compat.Driver", *args]
+
+
 def go_argv(*args: str) -> list[str]:
     return [str(need_file(GO_BIN, "Go driver")), *args]
 

@@ -312,12 +312,20 @@ AIOKAFKA = Client(name="aiokafka", stack="aiokafka", version="aiokafka 0.14",
                   features=BASE, codecs=ALL_CODECS, _produce=_kp_like(aio_produce), _consume=aio_consume)
 KCAT = Client(name="kcat", stack="librdkafka", version="kcat (Debian's librdkafka)", features=frozenset())
 
+# Applications built on the Java client, run from Maven Central jars
+# (drivers/kafka-tools, drivers/java, drivers/connect pom files).
+KAFKA_TOOLS = Client(name="kafka-tools", stack="java", version="kafka-tools 4.4.0", features=frozenset({"tools"}))
+STREAMS = Client(name="kafka-streams", stack="java", version="kafka-streams 4.4.0", features=frozenset({"streams"}))
+CONNECT = Client(name="kafka-connect", stack="java", version="connect-runtime, connect-file, connect-json 4.3.1",
+                 features=frozenset({"connect"}))
+
 # sarama's codec code does not depend on Config.Version, only the Produce
 # version does (zstd needs v7+): the second sarama runs zstd alone.
 DRIVER_CLIENTS = [*(_java(v) for v in drivers.JAVA_VERSIONS), FRANZ, _sarama("sarama", "default", ALL_CODECS),
                   _sarama("sarama-v4.1", "4.1.0", ("zstd",)), KAFKAJS]
 PYTHON_CLIENTS = [LIBRDKAFKA, KAFKA_PYTHON, AIOKAFKA, KCAT]
-CLIENTS = DRIVER_CLIENTS + PYTHON_CLIENTS
+APPLICATIONS = [KAFKA_TOOLS, STREAMS, CONNECT]
+CLIENTS = DRIVER_CLIENTS + PYTHON_CLIENTS + APPLICATIONS
 BY_NAME = {c.name: c for c in CLIENTS}
 
 # Old short names used by the pre-registry tests (clients.py prefixes).

@@ -38,7 +38,8 @@ def wait_gone(bootstrap: str, topic: str) -> None:
 
 def ck_topic_config(bootstrap: str, topic: str) -> dict[str, str]:
     res = ConfigResource(ResourceType.TOPIC, topic)
-    entries = AdminClient(ck_conf(bootstrap)).describe_configs([res])[res].result(timeout=30)
+    admin = AdminClient(ck_conf(bootstrap))  # kept alive until the future resolves
+    entries = admin.describe_configs([res])[res].result(timeout=30)
     return {name: e.value for name, e in entries.items()}
 
 
@@ -78,7 +79,8 @@ def test_create_describe_partition_and_delete_topics(broker, topic_name, client)
     assert cluster["controller"]["id"] == node["id"]
     assert all(p["leader"] == node["id"] and p["replicas"] == 1 and p["isr"] == 1 for p in parts), parts
     if cluster.get("cluster_id") is not None:
-        assert cluster["cluster_id"] == AdminClient(ck_conf(b)).describe_cluster().result(timeout=30).cluster_id
+        ck_admin = AdminClient(ck_conf(b))
+        assert cluster["cluster_id"] == ck_admin.describe_cluster().result(timeout=30).cluster_id
 
     ok(client.admin(b, [{"call": "createPartitions", "counts": {topic: 5}}]))
     wait_for_topic(b, topic, 5)
@@ -114,7 +116,7 @@ def test_describe_and_alter_topic_and_broker_configs(broker, topic_name, client)
     assert broker_cfg["1"]["log.retention.hours"]["value"] == "168"
     # A broker change, validated only: the shared broker stays as it is.
     [res] = client.admin(b, [{"call": call, "validate_only": True, "resources": [{"type": "broker", "name": "1", "ops": [
-        {"name": "log.cleaner.threads", "value": "2", "op": "SET"}]}]}])
+        {"name": "log.retention.ms", "value": "3600000", "op": "SET"}]}]}])
     assert res["ok"], res
 
 
@@ -145,7 +147,8 @@ def test_list_describe_alter_and_delete_group_offsets(broker, topic_name, client
         assert committed(b, group, topic, 2) == {0: 2, 1: ck.OFFSET_INVALID}
     ok(client.admin(b, [{"call": "deleteConsumerGroups", "groups": [group]}]))
     assert committed(b, group, topic, 2) == {0: ck.OFFSET_INVALID, 1: ck.OFFSET_INVALID}
-    listed = AdminClient(ck_conf(b)).list_consumer_groups().result(timeout=30)
+    ck_admin = AdminClient(ck_conf(b))
+    listed = ck_admin.list_consumer_groups().result(timeout=30)
     assert group not in {g.group_id for g in listed.valid}
 
 

@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/IBM/sarama"
 )
 
 // memberOut writes group_member.py's format: "started", "assigned p,p,...",
@@ -71,6 +74,8 @@ func terminated() <-chan os.Signal {
 }
 
 func member(c *Cmd) error {
+	// The client's own log goes to stderr (the member's log file).
+	sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags|log.Lmicroseconds)
 	out, err := newMemberOut(c.Out)
 	if err != nil {
 		return err

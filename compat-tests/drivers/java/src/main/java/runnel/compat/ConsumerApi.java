@@ -36,6 +36,8 @@ final class ConsumerApi {
         }
         ObjectNode out = Driver.JSON.createObjectNode();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+            // Assigned first: the client warns about offsets it looked up for unassigned partitions.
+            c.assign(tps);
             ObjectNode beginning = out.putObject("beginning");
             c.beginningOffsets(tps).forEach((tp, o) -> beginning.put(String.valueOf(tp.partition()), o));
             ObjectNode end = out.putObject("end");
@@ -54,8 +56,7 @@ final class ConsumerApi {
                 }
             }
 
-            // assign + seek: the first record polled from each partition is the one sought.
-            c.assign(tps);
+            // seek: the first record polled from each partition is the one sought.
             Map<Integer, Long> seek = new HashMap<>();
             cmd.path("seek").fields().forEachRemaining(e -> seek.put(Integer.parseInt(e.getKey()), e.getValue().asLong()));
             for (TopicPartition tp : tps) {

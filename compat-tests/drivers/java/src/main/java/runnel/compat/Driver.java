@@ -117,6 +117,10 @@ public final class Driver {
             }
         };
         System.setErr(new PrintStream(tee, true, StandardCharsets.UTF_8));
+        // A missing or mismatched binding logs nothing: the log check would pass on silence.
+        if (org.slf4j.LoggerFactory.getILoggerFactory() instanceof org.slf4j.helpers.NOPLoggerFactory) {
+            throw new IllegalStateException("no SLF4J binding: the client's log would not be captured");
+        }
     }
 
     static List<String> drainLog() {
@@ -173,6 +177,7 @@ public final class Driver {
             case "consume" -> consume(cmd);
             case "consumer_api" -> ConsumerApi.run(cmd);
             case "admin" -> AdminOps.run(cmd);
+            case "tool" -> ToolRunner.run(cmd);
             default -> throw new IllegalArgumentException("unknown op " + op);
         };
     }
