@@ -20,8 +20,9 @@ def coverage(items) -> dict[tuple[str, str], int]:
         for mark in item.iter_markers("covers"):
             names = list(mark.kwargs.get("clients") or [])
             callspec = getattr(item, "callspec", None)
-            if callspec is not None and "client" in callspec.params:
-                names = [str(callspec.params["client"])]
+            param = callspec.params.get("client") if callspec is not None else None
+            if isinstance(param, registry.Client):
+                names = [param.name]
             for feature in mark.args:
                 for name in names:
                     cells[(feature, name)] += 1
@@ -31,15 +32,20 @@ def coverage(items) -> dict[tuple[str, str], int]:
 def render(items) -> str:
     cells = coverage(items)
     clients = [c.name for c in registry.CLIENTS]
-    lines = ["| feature | " + " | ".join(clients) + " |",
-             "| --- | " + " | ".join("---" for _ in clients) + " |"]
+    lines = ["| client | version | features proven by tests |", "| --- | --- | --- |"]
+    for c in registry.CLIENTS:
+        proven = [f for f in registry.FEATURES if cells.get((f, c.name))]
+        tests = sum(n for (f, name), n in cells.items() if name == c.name)
+        lines.append(f"| {c.name} | {c.version} | {', '.join(proven) or '-'} ({tests}) |")
+    lines += ["", "| feature | " + " | ".join(clients) + " |",
+              "| --- | " + " | ".join("---" for _ in clients) + " |"]
     for feature in registry.FEATURES:
         row = [str(cells.get((feature, c), "")) for c in clients]
         if any(row):
             lines.append(f"| {feature} | " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("Each cell counts the tests (parametrizations included) that prove the feature with that "
-                 "client; an empty cell means no test does.")
+    lines.append("A cell counts the tests (each parametrization once) that prove the feature with that client; "
+                 "the number after a client's features is the sum of its cells. An empty cell: no test.")
     return "\n".join(lines) + "\n"
 
 

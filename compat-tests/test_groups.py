@@ -33,7 +33,13 @@ def produce(bootstrap: str, topic: str, n: int, seed: str) -> None:
     ck_produce(bootstrap, topic, make_records(n, PARTITIONS, seed=seed, headers=False))
 
 
-@pytest.mark.parametrize("client", ["ck", "ck-coop", "ck-848", "kp", "aio"])
+@pytest.mark.parametrize("client", [
+    pytest.param("ck", marks=covers("groups", clients=["ck"])),
+    pytest.param("ck-coop", marks=covers("groups", "cooperative", clients=["ck"])),
+    pytest.param("ck-848", marks=covers("kip848", clients=["ck"])),
+    pytest.param("kp", marks=covers("groups", clients=["kp"])),
+    pytest.param("aio", marks=covers("groups", clients=["aio"])),
+])
 def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, topic_name, tmp_path, client):
     b = broker_factory(GROUP_OVERRIDES)
     topic = topic_name()
@@ -70,6 +76,7 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int = PARTITIO
         c.close()
 
 
+@covers("groups", clients=["ck"])
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, tmp_path, how):
     b = broker_factory(GROUP_OVERRIDES)
@@ -114,6 +121,7 @@ def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, 
         after.cleanup()
 
 
+@covers("static", clients=["ck", "kp"])
 @pytest.mark.parametrize("client", ["ck", "kp"])
 def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker_factory, topic_name,
                                                                          tmp_path, client):
@@ -157,6 +165,7 @@ def metric(port: int, name: str) -> float:
     return values[0]
 
 
+@covers("admin-groups", clients=["ck", "kp"])
 def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, topic_name, tmp_path):
     mport = free_port()
     b = broker_factory({**GROUP_OVERRIDES, "runnel.metrics.listener": f"127.0.0.1:{mport}"})
@@ -224,6 +233,7 @@ def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, 
         m.cleanup()
 
 
+@covers("groups", clients=["kcat"])
 def test_kcat_balanced_consumers_split_the_topic(broker_factory, topic_name, tmp_path, kcat_path):
     b = broker_factory(GROUP_OVERRIDES)
     topic = topic_name()
@@ -343,6 +353,7 @@ def offset_delete(bootstrap: str, group: str, topic: str, partition: int) -> tup
     return top_error, part_error
 
 
+@covers("kip848", "admin-groups", clients=["ck"])
 def test_kip848_group_is_described_listed_and_guards_its_offsets(broker_factory, topic_name, tmp_path):
     """group.protocol=consumer: the admin client sees the group through
     ConsumerGroupDescribe and ListGroups' type filter; offsets of a topic

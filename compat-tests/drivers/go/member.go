@@ -34,6 +34,7 @@ func newMemberOut(path string) (*memberOut, error) {
 func (m *memberOut) line(s string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	log.Printf("member: %s", s) // timestamped in the member's log
 	fmt.Fprintln(m.f, s)
 	m.f.Sync()
 }
@@ -75,6 +76,7 @@ func terminated() <-chan os.Signal {
 
 func member(c *Cmd) error {
 	// The client's own log goes to stderr (the member's log file).
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags|log.Lmicroseconds)
 	out, err := newMemberOut(c.Out)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"strconv"
 	"sync"
 	"time"
@@ -217,8 +218,10 @@ func saramaConsume(c *Cmd, conf *sarama.Config) (any, error) {
 
 // saramaMember: a sarama ConsumerGroup (classic protocol; sarama has no
 // KIP-848). sarama's session.Commit reports no errors, so each record is
-// committed with an OffsetCommit of the session's generation sent through
-// sarama's own coordinator connection, and written only when it succeeded.
+// committed with an OffsetCommit of the session's generation, sent by a
+// second sarama client, and written only when it succeeded. (On the group's
+// own client the commit would queue behind the partition consumers' long
+// polls: a broker serves one request per connection at a time.)
 func saramaMember(c *Cmd, out *memberOut) error {
 	conf, err := saramaConfig(c)
 	if err != nil {
@@ -233,15 +236,21 @@ func saramaMember(c *Cmd, out *memberOut) error {
 	if err != nil {
 		return err
 	}
+	committer, err := sarama.NewClient([]string{c.Bootstrap}, conf)
+	if err != nil {
+		return err
+	}
+	defer committer.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-terminated(); cancel() }()
 	go func() {
 		for range g.Errors() {
 		}
 	}()
-	h := &saramaHandler{out: out, client: client, conf: conf, group: c.Group}
+	h := &saramaHandler{out: out, client: committer, conf: conf, group: c.Group}
 	for ctx.Err() == nil {
 		if err := g.Consume(ctx, []string{c.Topic}, h); err != nil && ctx.Err() == nil {
+			log.Printf("member: consume: %v", err)
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
@@ -310,6 +319,7 @@ func (h *saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama
 			}
 			if err := h.commit(s, m); err != nil {
 				// Not committed: the session is ending; the next owner reads it.
+				log.Printf("member: commit of %d/%d failed: %v", m.Partition, m.Offset, err)
 				return nil
 			}
 			h.out.record(m.Partition, m.Offset)

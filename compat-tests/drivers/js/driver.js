@@ -160,7 +160,8 @@ async function adminCall(admin, c) {
       const out = {};
       for (const t of c.topics) {
         try {
-          await admin.createTopics({
+          // kafkajs answers false, not an error, when the topic exists already.
+          const created = await admin.createTopics({
             validateOnly: !!c.validate_only,
             waitForLeaders: !c.validate_only,
             topics: [{
@@ -170,7 +171,9 @@ async function adminCall(admin, c) {
               configEntries: Object.entries(t.configs || {}).map(([name, value]) => ({ name, value })),
             }],
           });
-          out[t.name] = { ok: true };
+          out[t.name] = created || c.validate_only
+            ? { ok: true }
+            : { ok: false, error: { class: 'TOPIC_ALREADY_EXISTS', message: 'createTopics returned false' } };
         } catch (e) {
           out[t.name] = { ok: false, error: errorOf(e) };
         }
@@ -239,6 +242,8 @@ async function adminCall(admin, c) {
       });
       return null;
     case 'deleteRecords':
+      // kafkajs reads the partitions' leaders from metadata it must have loaded.
+      await admin.fetchTopicMetadata({ topics: [c.topic] });
       await admin.deleteTopicRecords({
         topic: c.topic,
         partitions: Object.entries(c.offsets).map(([p, o]) => ({ partition: Number(p), offset: String(o) })),

@@ -217,7 +217,7 @@ final class AdminOps {
                     default -> OffsetSpec.forTimestamp(Long.parseLong(spec));
                 };
                 Map<TopicPartition, OffsetSpec> m = new HashMap<>();
-                for (int i = 0; i < c.path("partitions").asInt(); i++) {
+                for (int i = 0; i < c.path("partition_count").asInt(); i++) {
                     m.put(new TopicPartition(c.path("topic").asText(), i), os);
                 }
                 Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> r = get(admin.listOffsets(m).all());
