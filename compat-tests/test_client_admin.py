@@ -11,7 +11,7 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from clients import ck_conf, ck_create_topic, ck_produce, make_records, wait_for_topic
+from clients import ck_committed, ck_conf, ck_create_topic, ck_produce, make_records, wait_for_topic
 from registry import for_clients
 
 DEFAULT_RETENTION_MS = str(7 * 24 * 3600 * 1000)
@@ -41,15 +41,6 @@ def ck_topic_config(bootstrap: str, topic: str) -> dict[str, str]:
     admin = AdminClient(ck_conf(bootstrap))  # kept alive until the future resolves
     entries = admin.describe_configs([res])[res].result(timeout=30)
     return {name: e.value for name, e in entries.items()}
-
-
-def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    c = ck.Consumer(ck_conf(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
-    try:
-        tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=30)
-        return {tp.partition: tp.offset for tp in tps}
-    finally:
-        c.close()
 
 
 @for_clients("admin-topics")
@@ -142,13 +133,13 @@ def test_list_describe_alter_and_delete_group_offsets(broker, topic_name, client
     assert {k: v["offset"] for k, v in offsets.items()} == {f"{topic}:0": 5, f"{topic}:1": 7}
 
     ok(client.admin(b, [{"call": "alterConsumerGroupOffsets", "group": group, "topic": topic, "offsets": {"0": 2}}]))
-    assert committed(b, group, topic, 2) == {0: 2, 1: 7}
+    assert ck_committed(b, group, topic, 2) == {0: 2, 1: 7}
     if client.stack != "kafkajs":  # kafkajs has no OffsetDelete
         ok(client.admin(b, [{"call": "deleteConsumerGroupOffsets", "group": group, "topic": topic,
                              "partitions": [1]}]))
-        assert committed(b, group, topic, 2) == {0: 2, 1: ck.OFFSET_INVALID}
+        assert ck_committed(b, group, topic, 2) == {0: 2, 1: ck.OFFSET_INVALID}
     ok(client.admin(b, [{"call": "deleteConsumerGroups", "groups": [group]}]))
-    assert committed(b, group, topic, 2) == {0: ck.OFFSET_INVALID, 1: ck.OFFSET_INVALID}
+    assert ck_committed(b, group, topic, 2) == {0: ck.OFFSET_INVALID, 1: ck.OFFSET_INVALID}
     ck_admin = AdminClient(ck_conf(b))
     listed = ck_admin.list_consumer_groups().result(timeout=30)
     assert group not in {g.group_id for g in listed.valid}

@@ -10,11 +10,14 @@ unique topic and group names.
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import confluent_kafka as ck
 import pytest
+from confluent_kafka.admin import AdminClient
 
-from clients import ck_create_topic, ck_produce, make_records
+from clients import ck_conf, ck_create_topic, ck_produce, make_records
 from members import PARTITIONS, Member, assert_exact, wait_assignments, wait_consumed
 from registry import clients_with, covers, group_flavours
 
@@ -64,6 +67,23 @@ def test_kip848_group_members_share_and_survive_leave_and_kill(group_broker, top
     share_leave_and_kill(group_broker, topic_name, tmp_path, client, flavour)
 
 
+def wait_stable(bootstrap: str, group: str, members: list[Member], quiet_s: float = 1.5) -> None:
+    """Until the group is Stable and no member wrote an assignment line for `quiet_s`."""
+    admin = AdminClient(ck_conf(bootstrap))
+    deadline = time.monotonic() + 60
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = [sum(1 for l in m.lines() if l.startswith("assigned")) for m in members]
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            state = admin.describe_consumer_groups([group])[group].result(timeout=30).state
+            if state == ck.ConsumerGroupState.STABLE:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"group {group} not stable and quiet within 60 s")
+
+
 def static_params():
     return [pytest.param(c, id=c.name) for c in clients_with("static")]
 
@@ -86,6 +106,8 @@ def test_static_member_restart_keeps_its_partitions(group_broker, topic_name, tm
     try:
         wait_assignments([a, s], [3, 3], "two static members")
         assert_exact(wait_consumed([a, s], BATCH, "two static members"), BATCH // PARTITIONS)
+        # A cooperative rebalance may still be finishing: count once the group is Stable and quiet.
+        wait_stable(b.bootstrap, group, [a, s])
         kept = s.last_assignment()
         a_assignments = sum(1 for line in a.lines() if line.startswith("assigned"))
 

@@ -22,7 +22,7 @@ from kafka import KafkaAdminClient
 
 import wire
 from conftest import GROUP_OVERRIDES, free_port
-from clients import Rec, ck_conf, ck_create_topic, ck_produce, make_records
+from clients import Rec, ck_committed, ck_conf, ck_create_topic, ck_produce, make_records
 from members import PARTITIONS, WAIT_S, Member, assert_exact, wait_assignments, wait_consumed
 from registry import covers
 
@@ -68,12 +68,7 @@ def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, top
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int = PARTITIONS) -> dict[int, int]:
-    c = ck.Consumer(ck_conf(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
-    try:
-        tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=30)
-        return {tp.partition: tp.offset for tp in tps}
-    finally:
-        c.close()
+    return ck_committed(bootstrap, group, topic, partitions)
 
 
 @covers("groups", clients=["ck"])

@@ -17,8 +17,8 @@ import confluent_kafka as ck
 import pytest
 
 import drivers
-from clients import ck_conf, ck_consume, ck_create_topic, ck_produce, make_records, wait_for_topic
-from conftest import GROUP_OVERRIDES, Broker
+from clients import ck_committed, ck_conf, ck_consume, ck_create_topic, ck_produce, make_records, wait_for_topic
+from conftest import GROUP_OVERRIDES, lend, long_lived_broker
 from registry import covers
 
 pytestmark = covers("tools", clients=["kafka-tools"])
@@ -27,20 +27,14 @@ TOOL_TIMEOUT_S = 90
 
 
 @pytest.fixture(scope="module")
-def tools_broker(tmp_path_factory):
-    b = Broker(tmp_path_factory.mktemp("tools-broker"), GROUP_OVERRIDES, name="tools")
-    b.start()
-    yield b
-    if b.alive:
-        b.stop()
+def _tools_broker(tmp_path_factory):
+    yield from long_lived_broker(tmp_path_factory, "tools", GROUP_OVERRIDES)
 
 
 @pytest.fixture
-def b(request, tools_broker):
-    from conftest import _note_broker
-
-    _note_broker(request, tools_broker)
-    return tools_broker
+def b(request, _tools_broker):
+    """This module's own broker: the tools change broker configs."""
+    yield from lend(request, _tools_broker)
 
 
 @dataclass
@@ -166,12 +160,7 @@ def test_consumer_groups_list_describe_reset_delete_offsets_and_delete(b, topic_
     assert sorted(re.findall(rf"{group}\s+{t}\s+(\d)\s+(\d+)", out)) == [("0", "0"), ("1", "0")], out
     out = tool("consumer.group.ConsumerGroupCommand", *bs, "--delete-offsets", "--group", group, "--topic", f"{t}:1").stdout
     assert re.search(rf"{t}\s+1\s+Successful", out), out
-    c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "enable.auto.commit": False}))
-    try:
-        got = {tp.partition: tp.offset for tp in c.committed([ck.TopicPartition(t, 0), ck.TopicPartition(t, 1)],
-                                                             timeout=30)}
-    finally:
-        c.close()
+    got = ck_committed(b.bootstrap, group, t, 2)
     assert got == {0: 0, 1: ck.OFFSET_INVALID}
     out = tool("consumer.group.ConsumerGroupCommand", *bs, "--delete", "--group", group).stdout
     assert "successful" in out, out

@@ -32,6 +32,15 @@ type adminArgs struct {
 	} `json:"resources"`
 }
 
+// stringPtrs is a config map as both client libraries take it.
+func stringPtrs(m map[string]string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = &v
+	}
+	return out
+}
+
 type adminClient interface {
 	call(name string, raw json.RawMessage) (any, error)
 }

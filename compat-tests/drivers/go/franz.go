@@ -252,11 +252,7 @@ func (f franzAdmin) call(name string, raw json.RawMessage) (any, error) {
 	case "createTopics":
 		out := map[string]any{}
 		for _, t := range a.Topics {
-			cfg := map[string]*string{}
-			for k, v := range t.Configs {
-				v := v
-				cfg[k] = &v
-			}
+			cfg := stringPtrs(t.Configs)
 			var rs kadm.CreateTopicResponses
 			var err error
 			if a.ValidateOnly {

@@ -348,11 +348,7 @@ func (s saramaAdmin) call(name string, raw json.RawMessage) (any, error) {
 	case "createTopics":
 		out := map[string]any{}
 		for _, t := range a.Topics {
-			d := &sarama.TopicDetail{NumPartitions: t.Partitions, ReplicationFactor: t.RF, ConfigEntries: map[string]*string{}}
-			for k, v := range t.Configs {
-				v := v
-				d.ConfigEntries[k] = &v
-			}
+			d := &sarama.TopicDetail{NumPartitions: t.Partitions, ReplicationFactor: t.RF, ConfigEntries: stringPtrs(t.Configs)}
 			if err := s.a.CreateTopic(t.Name, d, a.ValidateOnly); err != nil {
 				out[t.Name] = map[string]any{"ok": false, "error": errOut(err)}
 			} else {
