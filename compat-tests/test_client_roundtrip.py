@@ -11,7 +11,7 @@ import pytest
 import wire
 from clients import assert_same_records, ck_consume, ck_create_topic, ck_produce, counts, expected_offsets, \
     make_records
-from registry import for_clients
+from registry import DRIVER_CLIENTS, for_clients
 from test_idempotence import assert_idempotent_batches
 
 TS_BASE = 1_710_000_000_000
@@ -99,4 +99,18 @@ def test_idempotent_producer(broker, topic_name, client):
     for p in (0, 1):
         batches = assert_idempotent_batches(broker.bootstrap, topic, p, 1000)
         assert len({b.producer_id for b in batches}) == 1
+    assert_same_records(recs, ck_consume(broker.bootstrap, topic, counts(recs)), first_offset={0: 0, 1: 0})
+
+
+SARAMA = [c for c in DRIVER_CLIENTS if c.stack == "sarama"]
+
+
+@pytest.mark.covers("produce")
+@pytest.mark.parametrize("client", SARAMA, ids=[c.name for c in SARAMA])
+def test_sarama_async_producer(broker, topic_name, client):
+    """sarama's AsyncProducer (the round trips above use its SyncProducer)."""
+    topic = topic_name()
+    ck_create_topic(broker.bootstrap, topic, partitions=2)
+    recs = records_for(client, 600, 2, "async")
+    assert sorted(client.produce(broker.bootstrap, topic, recs, mode="async")) == sorted(expected_offsets(recs))
     assert_same_records(recs, ck_consume(broker.bootstrap, topic, counts(recs)), first_offset={0: 0, 1: 0})
