@@ -100,12 +100,6 @@ class Client:
         args["config"] = {**self.base_config, **args.get("config", {})}
         return self.driver().call(op, allow_log=allow_log, timeout=timeout, **args)
 
-    def raw(self, op: str, timeout: float = 150, **args) -> drivers.Reply:
-        if self.driver_client:
-            args["client"] = self.driver_client
-        args["config"] = {**self.base_config, **args.get("config", {})}
-        return self.driver().raw(op, timeout=timeout, **args)
-
     # --- the uniform operations ------------------------------------------------------
 
     def produce(self, bootstrap: str, topic: str, recs: list[Rec], **opts) -> list[tuple[int, int]]:
