@@ -230,7 +230,9 @@ def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, 
 
 @covers("groups", clients=["kcat"])
 def test_kcat_balanced_consumers_split_the_topic(broker_factory, topic_name, tmp_path, kcat_path):
-    b = broker_factory(GROUP_OVERRIDES)
+    # An initial delay, so both members join the first generation: with none,
+    # the first could read all 300 records before the second one joins.
+    b = broker_factory({**GROUP_OVERRIDES, "group.initial.rebalance.delay.ms": "1500"})
     topic = topic_name()
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
