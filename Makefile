@@ -18,7 +18,7 @@ COMPAT_TEST_TIMEOUT ?= 180
 PYTEST_ARGS ?=
 
 .PHONY: build run venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
-  loadgen clean docker docker-client test-docker docker-smoke
+  loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix
 
 build:
 	$(CARGO) build --release
@@ -76,9 +76,48 @@ test-rust:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-compat: build venv kcat
+compat: build venv kcat drivers
 	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/pytest compat-tests -q \
 	  --timeout=$(COMPAT_TEST_TIMEOUT) $(PYTEST_ARGS)
+
+# --- client drivers (compat-tests/drivers, compat-tests/drivers.py) -----------
+# The Java client at each version under test, Kafka's tools and Connect
+# (Maven Central, pinned in the pom files; Maven caches them in ~/.m2),
+# franz-go and sarama (go.mod/go.sum), kafkajs (package-lock.json). Each is
+# rebuilt only when its sources or pins change. A missing toolchain fails.
+DRIVERS_DIR := compat-tests/drivers
+JAVA_CLIENT_VERSIONS := 4.1.2 4.4.0
+MVN ?= mvn -B -q
+GO ?= go
+NPM ?= npm
+JAVA_DRIVER_SRC := $(wildcard $(DRIVERS_DIR)/java/src/main/java/runnel/compat/*.java)
+JAVA_DRIVERS := $(foreach v,$(JAVA_CLIENT_VERSIONS),$(DRIVERS_DIR)/java/target/kafka-$(v)/classpath.txt)
+KAFKA_TOOLS_CP := $(DRIVERS_DIR)/kafka-tools/target/classpath.txt
+CONNECT_CP := $(DRIVERS_DIR)/connect/target/classpath.txt
+GO_DRIVER := $(DRIVERS_DIR)/go/bin/compat-go
+JS_DRIVER_STAMP := $(DRIVERS_DIR)/js/node_modules/.installed
+
+drivers: $(JAVA_DRIVERS) $(KAFKA_TOOLS_CP) $(CONNECT_CP) $(GO_DRIVER) $(JS_DRIVER_STAMP)
+
+$(DRIVERS_DIR)/java/target/kafka-%/classpath.txt: $(DRIVERS_DIR)/java/pom.xml $(JAVA_DRIVER_SRC)
+	$(MVN) -f $(DRIVERS_DIR)/java/pom.xml -Dkafka.version=$* package
+
+$(DRIVERS_DIR)/%/target/classpath.txt: $(DRIVERS_DIR)/%/pom.xml
+	$(MVN) -f $< package
+
+$(GO_DRIVER): $(DRIVERS_DIR)/go/go.mod $(DRIVERS_DIR)/go/go.sum $(wildcard $(DRIVERS_DIR)/go/*.go)
+	cd $(DRIVERS_DIR)/go && $(GO) build -mod=readonly -trimpath -o bin/compat-go .
+
+$(JS_DRIVER_STAMP): $(DRIVERS_DIR)/js/package.json $(DRIVERS_DIR)/js/package-lock.json
+	cd $(DRIVERS_DIR)/js && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+# The feature x client table of the collected tests, written into
+# docs/compatibility.md between its matrix markers.
+compat-matrix: venv
+	$(VENV)/bin/pytest compat-tests -q --collect-only --matrix=target/compat-matrix.md >/dev/null
+	$(VENV)/bin/python compat-tests/matrix.py docs/compatibility.md target/compat-matrix.md
+	@cat target/compat-matrix.md
 
 # cargo-fuzz targets (fuzz/README.md). cargo-fuzz passes nightly -Z flags;
 # RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. No sanitizer: the
@@ -204,4 +243,5 @@ docker-smoke: docker docker-client venv
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) data compat-tests/.pytest_cache
+	rm -rf $(VENV) data compat-tests/.pytest_cache compat-tests/.driver-logs $(DRIVERS_DIR)/*/target \
+	  $(DRIVERS_DIR)/go/bin $(DRIVERS_DIR)/js/node_modules

@@ -225,6 +225,16 @@ def ck_consume(bootstrap: str, topic: str, want: dict[int, int], start: dict[int
         c.close()
 
 
+def ck_committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed offsets per partition, as librdkafka reads them (OFFSET_INVALID: none)."""
+    c = ck.Consumer(ck_conf(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=30)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        c.close()
+
+
 def counts_of(got: dict[int, list]) -> dict[int, int]:
     return {p: len(v) for p, v in got.items()}
 

@@ -232,31 +232,39 @@ class ExternalBroker(Broker):
         return 0
 
 
-@pytest.fixture(scope="session")
-def _shared_broker(tmp_path_factory):
-    external = os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP")
-    if external:
-        yield ExternalBroker(tmp_path_factory.mktemp("external-broker"), external)
-        return
-    b = Broker(tmp_path_factory.mktemp("shared-broker"), name="shared")
+def long_lived_broker(tmp_path_factory, name: str, overrides: dict[str, str] | None = None):
+    """Generator for a fixture of a wider scope: one broker for many tests."""
+    b = Broker(tmp_path_factory.mktemp(f"{name}-broker"), overrides, name=name)
     b.start()
     yield b
     if b.alive:
         b.stop()
 
 
+def lend(request: pytest.FixtureRequest, b: Broker):
+    """Generator for a test's fixture over a long-lived broker. A crash fails
+    the test that saw it; the next test gets the broker back."""
+    if not b.alive:
+        b.start()
+    _note_broker(request, b)
+    yield b
+    if not b.alive:
+        pytest.fail(f"{b.name} broker exited ({b.proc.returncode}) during this test\n" + b.tail())
+
+
+@pytest.fixture(scope="session")
+def _shared_broker(tmp_path_factory):
+    external = os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP")
+    if external:
+        yield ExternalBroker(tmp_path_factory.mktemp("external-broker"), external)
+        return
+    yield from long_lived_broker(tmp_path_factory, "shared")
+
+
 @pytest.fixture
 def broker(request, _shared_broker: Broker) -> Broker:
-    """The session's broker. A crash fails the test that saw it; the next test gets it back."""
-    if not _shared_broker.alive:
-        _shared_broker.start()
-    _note_broker(request, _shared_broker)
-    yield _shared_broker
-    if not _shared_broker.alive:
-        pytest.fail(
-            f"shared broker exited ({_shared_broker.proc.returncode}) during this test\n"
-            + _shared_broker.tail()
-        )
+    """The session's broker (default config, auto-create on)."""
+    yield from lend(request, _shared_broker)
 
 
 @pytest.fixture
@@ -281,6 +289,56 @@ def broker_factory(request, tmp_path):
                 b.stop()
             except BrokerError:
                 pass
+
+
+# Group timers short enough for tests: no initial rebalance delay, and KIP-848
+# members' session and heartbeat interval (set by the broker) in seconds.
+GROUP_OVERRIDES = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.consumer.session.timeout.ms": "6000",
+    "group.consumer.heartbeat.interval.ms": "500",
+}
+
+
+@pytest.fixture(scope="session")
+def _shared_group_broker(tmp_path_factory):
+    yield from long_lived_broker(tmp_path_factory, "groups", GROUP_OVERRIDES)
+
+
+@pytest.fixture
+def group_broker(request, _shared_group_broker: Broker) -> Broker:
+    """A second shared broker with GROUP_OVERRIDES, for group tests that need no broker of their own."""
+    yield from lend(request, _shared_group_broker)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _driver_processes():
+    """The per-language driver processes live for the session (drivers.py)."""
+    import drivers
+
+    yield
+    drivers.close_all()
+
+
+# --- the feature x client table (make compat-matrix) ---------------------------------
+
+def pytest_addoption(parser):
+    parser.addoption("--matrix", metavar="PATH", default=None,
+                     help="write the feature x client table of the collected tests to PATH (markdown)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "covers(*features, clients=[...]): features a test proves, and with "
+                                       "which clients when it is not parametrized over `client`")
+
+
+def pytest_collection_finish(session):
+    path = session.config.getoption("--matrix")
+    if not path:
+        return
+    import matrix
+
+    Path(path).write_text(matrix.render(session.items))
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ DYNAMIC_TOPIC_CONFIG = 1
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 DEFAULT_RETENTION_MS = str(7 * 24 * 3600 * 1000)
+from registry import covers
 
 
 @pytest.fixture
@@ -73,6 +74,7 @@ def kcat_partition_count(bootstrap: str, topic: str) -> int | None:
     return None
 
 
+@covers("admin-topics", clients=["ck"])
 def test_confluent_create_validate_only_configs_and_duplicate(broker, ck_admin, kp_admin, topic_name, kcat_path):
     topic = topic_name()
     new = NewTopic(topic, num_partitions=4, replication_factor=1, config={"retention.ms": "3600000"})
@@ -94,6 +96,7 @@ def test_confluent_create_validate_only_configs_and_duplicate(broker, ck_admin, 
     assert e.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
 
 
+@covers("admin-topics", clients=["kp"])
 def test_kafka_python_create_validate_only_configs_and_duplicate(broker, ck_admin, kp_admin, topic_name):
     topic = topic_name()
     new = KpNewTopic(topic, num_partitions=3, replication_factor=1,
@@ -116,6 +119,7 @@ def test_kafka_python_create_validate_only_configs_and_duplicate(broker, ck_admi
         kp_admin.create_topics([new])
 
 
+@covers("admin-configs", clients=["ck"])
 def test_incremental_alter_configs(broker, ck_admin, kp_admin, topic_name):
     """Incremental changes touch only the named keys (KIP-339), from librdkafka and from raw frames."""
     topic = topic_name()
@@ -158,6 +162,7 @@ def test_incremental_alter_configs(broker, ck_admin, kp_admin, topic_name):
     assert ck_configs(ck_admin, topic)["segment.bytes"][1] != DYNAMIC_TOPIC_CONFIG
 
 
+@covers("admin-configs", clients=["ck", "kp"])
 def test_legacy_alter_configs_replaces_the_whole_set(broker, ck_admin, kp_admin, topic_name):
     """AlterConfigs (non-incremental) sets exactly the given keys; every other override is dropped."""
     topic = topic_name()
@@ -178,6 +183,7 @@ def test_legacy_alter_configs_replaces_the_whole_set(broker, ck_admin, kp_admin,
     assert configs["cleanup.policy"] == ("delete", DEFAULT_CONFIG)
 
 
+@covers("admin-topics", clients=["ck", "kp"])
 def test_create_partitions(broker, ck_admin, kp_admin, topic_name, kcat_path):
     topic = topic_name()
     ck_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
@@ -202,6 +208,7 @@ def test_create_partitions(broker, ck_admin, kp_admin, topic_name, kcat_path):
     assert [g.value for g in ck_consume(broker.bootstrap, topic, {5: 1})[5]] == [b"in a new partition"]
 
 
+@covers("admin-topics", clients=["ck", "kp"])
 def test_delete_topics(broker, ck_admin, kp_admin, topic_name, kcat_path):
     t_ck, t_kp = topic_name("a"), topic_name("b")
     ck_admin.create_topics([NewTopic(t_ck, 2, 1)])[t_ck].result(timeout=30)

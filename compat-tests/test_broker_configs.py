@@ -22,6 +22,7 @@ import wire
 from clients import ck_create_topic
 
 RESOURCE_BROKER = 4
+from registry import covers
 
 
 def ck_describe(admin: AdminClient, rtype, name: str) -> dict:
@@ -35,6 +36,7 @@ def ck_set(admin: AdminClient, name: str, key: str, value: str) -> None:
     admin.incremental_alter_configs([res])[res].result(timeout=30)
 
 
+@covers("admin-configs", clients=["ck"])
 def test_incremental_broker_config_reaches_topics_and_survives_restart(broker_factory, topic_name):
     b = broker_factory()
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
@@ -76,6 +78,7 @@ def test_static_broker_keys_are_refused(broker):
     assert listeners.is_read_only
 
 
+@covers("admin-configs", clients=["kp"])
 def test_kafka_python_alter_broker_config(broker_factory):
     b = broker_factory()
     kp = KafkaAdminClient(bootstrap_servers=b.bootstrap)

@@ -23,6 +23,7 @@ from clients import (
 
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
 N = 2000
+from registry import covers
 
 
 def produce(client, bootstrap, topic, recs, codec):
@@ -47,7 +48,8 @@ def assert_stored_with(bootstrap, topic, partitions, codec):
 
 
 @pytest.mark.parametrize("codec", CODECS)
-@pytest.mark.parametrize("producer", ["ck", "kp", "aio"])
+@pytest.mark.parametrize("producer", [
+    pytest.param(p, marks=covers("compression", clients=[p, CONSUMER_OF[p][0]])) for p in ("ck", "kp", "aio")])
 def test_codec_round_trip(broker, topic_name, producer, codec):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
@@ -60,6 +62,7 @@ def test_codec_round_trip(broker, topic_name, producer, codec):
     assert_stored_with(broker.bootstrap, topic, 2, codec)
 
 
+@covers("compression", clients=["kcat", "ck"])
 @pytest.mark.parametrize("codec", CODECS)
 def test_kcat_codec_read_by_confluent(broker, topic_name, codec, kcat_path):
     topic = topic_name()

@@ -11,11 +11,9 @@ from __future__ import annotations
 import signal
 import struct
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import confluent_kafka as ck
 import pytest
@@ -23,111 +21,32 @@ from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 
 import wire
-from conftest import free_port
-from clients import Rec, ck_conf, ck_create_topic, ck_produce, make_records
+from conftest import GROUP_OVERRIDES, free_port
+from clients import Rec, ck_committed, ck_conf, ck_create_topic, ck_produce, make_records
+from members import PARTITIONS, WAIT_S, Member, assert_exact, wait_assignments, wait_consumed
+from registry import covers
 
-HERE = Path(__file__).resolve().parent
-PARTITIONS = 6
 BATCH = 300
-GROUP_OVERRIDES = {
-    "group.initial.rebalance.delay.ms": "0",
-    # KIP-848 members: the broker sets their session and heartbeat interval.
-    "group.consumer.session.timeout.ms": "6000",
-    "group.consumer.heartbeat.interval.ms": "500",
-}
-WAIT_S = 90.0
-
-
-class Member:
-    def __init__(self, client: str, bootstrap: str, topic: str, group: str, workdir: Path, name: str,
-                 **opts: str):
-        self.name = name
-        self.out = workdir / f"{name}.out"
-        self.log = open(workdir / f"{name}.log", "wb")
-        args = [sys.executable, str(HERE / "group_member.py"), client, bootstrap, topic, group, str(self.out)]
-        args += [f"{k}={v}" for k, v in opts.items()]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def lines(self) -> list[str]:
-        try:
-            return self.out.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-
-    def consumed(self) -> list[tuple[int, int]]:
-        out = []
-        for line in self.lines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0].isdigit():
-                out.append((int(parts[0]), int(parts[1])))
-        return out
-
-    def last_assignment(self) -> list[int] | None:
-        found = None
-        for line in self.lines():
-            if line.startswith("assigned"):
-                rest = line[len("assigned"):].strip()
-                found = sorted(int(p) for p in rest.split(",") if p)
-        return found
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        assert "closed" in self.lines(), f"{self.name} did not close cleanly"
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
 
 
 def produce(bootstrap: str, topic: str, n: int, seed: str) -> None:
     ck_produce(bootstrap, topic, make_records(n, PARTITIONS, seed=seed, headers=False))
 
 
-def wait_consumed(members: list[Member], total: int, what: str) -> list[tuple[int, int]]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        seen = [r for m in members for r in m.consumed()]
-        if len(seen) >= total or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    dupes = len(seen) - len(set(seen))
-    assert dupes == 0, f"{what}: {dupes} records consumed twice"
-    assert len(seen) == total, f"{what}: consumed {len(seen)} of {total} within {WAIT_S}s"
-    return seen
-
-
-def assert_exact(seen: list[tuple[int, int]], per_partition: int) -> None:
-    want = {(p, o) for p in range(PARTITIONS) for o in range(per_partition)}
-    assert set(seen) == want, f"missing {sorted(want - set(seen))[:10]}, extra {sorted(set(seen) - want)[:10]}"
-
-
-def wait_assignments(members: list[Member], sizes: list[int], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        got = [m.last_assignment() for m in members]
-        if all(g is not None for g in got) and sorted(len(g) for g in got) == sorted(sizes):
-            union = sorted(p for g in got for p in g)
-            if union == list(range(PARTITIONS)):
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: assignments {[m.last_assignment() for m in members]}, want sizes {sizes}")
-
-
-@pytest.mark.parametrize("client", ["ck", "ck-coop", "ck-848", "kp", "aio"])
+@pytest.mark.parametrize("client", [
+    pytest.param("ck", marks=covers("groups", clients=["ck"])),
+    pytest.param("ck-coop", marks=covers("groups", "cooperative", clients=["ck"])),
+    pytest.param("ck-848", marks=covers("kip848", clients=["ck"])),
+    pytest.param("kp", marks=covers("groups", clients=["kp"])),
+    pytest.param("aio", marks=covers("groups", clients=["aio"])),
+])
 def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, topic_name, tmp_path, client):
     b = broker_factory(GROUP_OVERRIDES)
     topic = topic_name()
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
     produce(b.bootstrap, topic, BATCH, "a")
-    members = [Member(client, b.bootstrap, topic, group, tmp_path, f"m{i}") for i in range(3)]
+    members = [Member.python(client, b.bootstrap, topic, group, tmp_path, f"m{i}") for i in range(3)]
     try:
         wait_assignments(members, [2, 2, 2], "three members over six partitions")
         assert_exact(wait_consumed(members, BATCH, "all three members"), BATCH // PARTITIONS)
@@ -149,14 +68,10 @@ def test_members_share_partitions_and_survive_leave_and_kill(broker_factory, top
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int = PARTITIONS) -> dict[int, int]:
-    c = ck.Consumer(ck_conf(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
-    try:
-        tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=30)
-        return {tp.partition: tp.offset for tp in tps}
-    finally:
-        c.close()
+    return ck_committed(bootstrap, group, topic, partitions)
 
 
+@covers("groups", clients=["ck"])
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, tmp_path, how):
     b = broker_factory(GROUP_OVERRIDES)
@@ -164,7 +79,7 @@ def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, 
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
     produce(b.bootstrap, topic, BATCH, "a")
-    first = Member("ck", b.bootstrap, topic, group, tmp_path, "before")
+    first = Member.python("ck", b.bootstrap, topic, group, tmp_path, "before")
     try:
         assert_exact(wait_consumed([first], BATCH, "before the restart"), BATCH // PARTITIONS)
         first.stop()
@@ -193,7 +108,7 @@ def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, 
         kc.close()
     # The group resumes where it was: only new records are consumed.
     produce(b.bootstrap, topic, BATCH, "b")
-    after = Member("ck", b.bootstrap, topic, group, tmp_path, "after")
+    after = Member.python("ck", b.bootstrap, topic, group, tmp_path, "after")
     try:
         seen = wait_consumed([after], BATCH, "after the restart")
         assert min(o for _, o in seen) == BATCH // PARTITIONS
@@ -201,6 +116,7 @@ def test_committed_offsets_survive_a_broker_restart(broker_factory, topic_name, 
         after.cleanup()
 
 
+@covers("static", clients=["ck", "kp"])
 @pytest.mark.parametrize("client", ["ck", "kp"])
 def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker_factory, topic_name,
                                                                          tmp_path, client):
@@ -211,8 +127,8 @@ def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker_f
     produce(b.bootstrap, topic, BATCH, "a")
     # A long session: the restarted member is back well before it expires.
     opts = {"session": "30000"}
-    a = Member(client, b.bootstrap, topic, group, tmp_path, "a", instance="static-a", **opts)
-    s = Member(client, b.bootstrap, topic, group, tmp_path, "b", instance="static-b", **opts)
+    a = Member.python(client, b.bootstrap, topic, group, tmp_path, "a", instance="static-a", **opts)
+    s = Member.python(client, b.bootstrap, topic, group, tmp_path, "b", instance="static-b", **opts)
     try:
         wait_assignments([a, s], [3, 3], "two static members")
         assert_exact(wait_consumed([a, s], BATCH, "two static members"), BATCH // PARTITIONS)
@@ -221,7 +137,7 @@ def test_static_member_restart_keeps_its_partitions_without_a_rebalance(broker_f
 
         # A static member that stops does not leave the group (KIP-345).
         s.kill()
-        s2 = Member(client, b.bootstrap, topic, group, tmp_path, "b2", instance="static-b", **opts)
+        s2 = Member.python(client, b.bootstrap, topic, group, tmp_path, "b2", instance="static-b", **opts)
         try:
             wait_assignments([a, s2], [3, 3], "static member back")
             assert s2.last_assignment() == kept
@@ -244,6 +160,7 @@ def metric(port: int, name: str) -> float:
     return values[0]
 
 
+@covers("admin-groups", clients=["ck", "kp"])
 def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, topic_name, tmp_path):
     mport = free_port()
     b = broker_factory({**GROUP_OVERRIDES, "runnel.metrics.listener": f"127.0.0.1:{mport}"})
@@ -251,7 +168,7 @@ def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, 
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
     produce(b.bootstrap, topic, BATCH, "a")
-    m = Member("ck", b.bootstrap, topic, group, tmp_path, "m")
+    m = Member.python("ck", b.bootstrap, topic, group, tmp_path, "m")
     admin = AdminClient(ck_conf(b.bootstrap))
     kadmin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
     try:
@@ -311,8 +228,11 @@ def test_admin_lists_describes_and_deletes_groups_and_reads_lag(broker_factory, 
         m.cleanup()
 
 
+@covers("groups", clients=["kcat"])
 def test_kcat_balanced_consumers_split_the_topic(broker_factory, topic_name, tmp_path, kcat_path):
-    b = broker_factory(GROUP_OVERRIDES)
+    # An initial delay, so both members join the first generation: with none,
+    # the first could read all 300 records before the second one joins.
+    b = broker_factory({**GROUP_OVERRIDES, "group.initial.rebalance.delay.ms": "1500"})
     topic = topic_name()
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
@@ -430,6 +350,7 @@ def offset_delete(bootstrap: str, group: str, topic: str, partition: int) -> tup
     return top_error, part_error
 
 
+@covers("kip848", "admin-groups", clients=["ck"])
 def test_kip848_group_is_described_listed_and_guards_its_offsets(broker_factory, topic_name, tmp_path):
     """group.protocol=consumer: the admin client sees the group through
     ConsumerGroupDescribe and ListGroups' type filter; offsets of a topic
@@ -439,7 +360,7 @@ def test_kip848_group_is_described_listed_and_guards_its_offsets(broker_factory,
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, PARTITIONS)
     produce(b.bootstrap, topic, BATCH, "a")
-    members = [Member("ck-848", b.bootstrap, topic, group, tmp_path, f"m{i}") for i in range(2)]
+    members = [Member.python("ck-848", b.bootstrap, topic, group, tmp_path, f"m{i}") for i in range(2)]
     admin = AdminClient(ck_conf(b.bootstrap))
     try:
         wait_assignments(members, [3, 3], "two KIP-848 members")

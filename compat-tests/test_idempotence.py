@@ -25,6 +25,7 @@ from clients import (
     kp_produce,
     make_records,
 )
+from registry import covers
 
 
 def assert_idempotent_batches(bootstrap, topic, partition, n_records):
@@ -41,6 +42,7 @@ def assert_idempotent_batches(bootstrap, topic, partition, n_records):
     return batches
 
 
+@covers("idempotence", clients=["ck"])
 def test_confluent_idempotent_read_by_kafka_python(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
@@ -54,6 +56,7 @@ def test_confluent_idempotent_read_by_kafka_python(broker, topic_name):
         assert len({b.producer_id for b in batches}) == 1
 
 
+@covers("idempotence", clients=["aio"])
 def test_aiokafka_idempotent_read_by_confluent(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
@@ -64,6 +67,7 @@ def test_aiokafka_idempotent_read_by_confluent(broker, topic_name):
         assert_idempotent_batches(broker.bootstrap, topic, part, 2_500)
 
 
+@covers("idempotence", clients=["kp"])
 def test_kafka_python_idempotent_read_by_aiokafka(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
@@ -74,6 +78,7 @@ def test_kafka_python_idempotent_read_by_aiokafka(broker, topic_name):
         assert_idempotent_batches(broker.bootstrap, topic, part, 2_500)
 
 
+@covers("idempotence", "restart", clients=["ck"])
 def test_idempotent_retries_across_kill_mid_stream(broker_factory, topic_name):
     """kill -9 with batches in flight: librdkafka retries them with the same sequences.
 

@@ -18,6 +18,7 @@ from clients import ck_consume, ck_consumer, ck_create_topic, kp_consume, kp_pro
 LIMIT = 100_000
 UNDER = LIMIT - 300  # value bytes; batch ~ LIMIT - 220
 OVER = LIMIT + 100
+from registry import covers
 
 
 @pytest.fixture
@@ -30,6 +31,7 @@ def value_of(size: int, tag: str) -> bytes:
     return head + bytes(i % 251 for i in range(size - len(head)))
 
 
+@covers("large-records", clients=["ck"])
 def test_confluent_near_and_over_limit(small_broker, topic_name):
     topic = topic_name()
     ck_create_topic(small_broker.bootstrap, topic)
@@ -57,6 +59,7 @@ def test_confluent_near_and_over_limit(small_broker, topic_name):
     assert [(g.offset, g.key, g.value) for g in got] == [(0, b"k", under), (1, b"k2", b"small after refusal")]
 
 
+@covers("large-records", clients=["kp", "aio"])
 def test_kafka_python_and_aiokafka_near_and_over_limit(small_broker, topic_name):
     topic = topic_name()
     ck_create_topic(small_broker.bootstrap, topic)

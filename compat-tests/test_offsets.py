@@ -23,6 +23,7 @@ N = 100
 TS0 = 1_710_000_000_000
 SPIKE_OFFSET = 57
 SPIKE_TS = TS0 + 10_000_000
+from registry import covers
 
 
 def ts_of(i: int) -> int:
@@ -63,6 +64,7 @@ def timed_topic(broker, topic_name):
     return topic
 
 
+@covers("offsets", clients=["ck"])
 def test_confluent_list_offsets(broker, timed_topic):
     tp = TopicPartition(timed_topic, 0)
     c = ck_consumer(broker.bootstrap)
@@ -88,6 +90,7 @@ def test_confluent_list_offsets(broker, timed_topic):
     assert (found.offset, found.timestamp) == (31, ts_of(31))
 
 
+@covers("offsets", clients=["kp"])
 def test_kafka_python_list_offsets(broker, timed_topic):
     tp = KpTP(timed_topic, 0)
     c = kp_consumer(broker.bootstrap)
@@ -104,6 +107,7 @@ def test_kafka_python_list_offsets(broker, timed_topic):
         c.close()
 
 
+@covers("offsets", clients=["aio"])
 def test_aiokafka_list_offsets(broker, timed_topic):
     async def run():
         c = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False)
@@ -124,6 +128,7 @@ def test_aiokafka_list_offsets(broker, timed_topic):
     asyncio.run(run())
 
 
+@covers("delete-records", clients=["ck", "kp"])
 def test_delete_records_moves_log_start_offset(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=3)

@@ -29,6 +29,7 @@ from clients import (
 )
 from conftest import BrokerError
 from test_idempotence import assert_idempotent_batches
+from registry import covers
 
 
 def watermarks(bootstrap, topic, partitions):
@@ -39,6 +40,7 @@ def watermarks(bootstrap, topic, partitions):
         c.close()
 
 
+@covers("restart", clients=["ck"])
 def test_sigterm_keeps_every_acked_record(broker_factory, topic_name):
     b = broker_factory()
     topic = topic_name()
@@ -94,6 +96,7 @@ def test_restart_twice_in_a_row_with_writes_between(broker_factory, topic_name):
     assert_same_records(first + second, aio_consume(b.bootstrap, topic, {0: 2_000}), first_offset={0: 0})
 
 
+@covers("restart", "idempotence", clients=["ck"])
 def test_idempotent_producer_continues_after_restart(broker_factory, topic_name):
     """The same librdkafka producer keeps producing after a restart; a new producer works too."""
     b = broker_factory()

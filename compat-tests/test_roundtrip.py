@@ -28,8 +28,10 @@ from clients import (
 )
 
 TS_BASE = 1_700_000_000_000
+from registry import covers
 
 
+@covers("admin-topics", clients=["ck", "kp", "aio", "kcat"])
 def test_all_clients_see_the_broker(broker, kcat_path):
     """Four metadata implementations agree on the one broker and its port."""
     from confluent_kafka.admin import AdminClient
@@ -66,6 +68,7 @@ def test_all_clients_see_the_broker(broker, kcat_path):
     assert aio_cluster["cluster_id"] == cluster["cluster_id"] and cluster["cluster_id"]
 
 
+@covers("produce", "consume", clients=["ck", "kp"])
 @pytest.mark.timeout(300)
 def test_confluent_100k_with_keys_headers_timestamps(broker, topic_name):
     """100k records over 4 partitions from librdkafka, read back by librdkafka and kafka-python."""
@@ -91,7 +94,9 @@ PRODUCE = {"ck": ck_produce, "kp": kp_produce, "aio": aio_produce}
 CONSUME = {"ck": ck_consume, "kp": kp_consume, "aio": aio_consume}
 
 
-@pytest.mark.parametrize("producer,consumer", CROSS, ids=[f"{p}-to-{c}" for p, c in CROSS])
+@pytest.mark.parametrize("producer,consumer", [
+    pytest.param(p, c, id=f"{p}-to-{c}", marks=[covers("produce", clients=[p]), covers("consume", clients=[c])])
+    for p, c in CROSS])
 def test_cross_client_10k(broker, topic_name, producer, consumer):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=3)
@@ -102,6 +107,8 @@ def test_cross_client_10k(broker, topic_name, producer, consumer):
     assert_same_records(recs, CONSUME[consumer](broker.bootstrap, topic, want), first_offset={p: 0 for p in want})
 
 
+@covers("produce", clients=["kcat"])
+@covers("consume", clients=["kp"])
 def test_kcat_produce_read_by_kafka_python(broker, topic_name, kcat_path):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
@@ -120,6 +127,8 @@ def test_kcat_produce_read_by_kafka_python(broker, topic_name, kcat_path):
         assert all(before_ms - 1000 <= g.timestamp_ms <= after_ms + 1000 for g in got[p])
 
 
+@covers("produce", clients=["ck"])
+@covers("consume", clients=["kcat"])
 def test_confluent_produce_read_by_kcat(broker, topic_name, kcat_path):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=1)

@@ -8,7 +8,7 @@ use common::*;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use runnel::protocol::versions::SUPPORTED_APIS;
+use runnel::protocol::versions::{FEATURES, SUPPORTED_APIS};
 
 const UNSUPPORTED_VERSION: i16 = 35;
 
@@ -33,6 +33,62 @@ fn request(version: i16) -> ApiVersionsRequest {
     } else {
         r
     }
+}
+
+/// v3+ reports the feature flags (KIP-584): every supported range, and the
+/// finalized levels above 0 with an epoch; v0-2 have no such fields.
+#[test]
+fn v3_and_later_report_supported_and_finalized_features() {
+    let broker = shared_broker();
+    let mut failures = Failures::new("ApiVersions features");
+    for v in 0..=4 {
+        let mut c = broker.connect();
+        failures.check(
+            v,
+            (|| {
+                let resp = c.try_call(&request(v), v).map_err(call_err("call"))?;
+                let supported: Vec<(String, i16, i16)> = resp
+                    .supported_features
+                    .iter()
+                    .map(|f| (f.name.to_string(), f.min_version, f.max_version))
+                    .collect();
+                let finalized: Vec<(String, i16, i16)> = resp
+                    .finalized_features
+                    .iter()
+                    .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+                    .collect();
+                if v < 3 {
+                    ensure_eq!(
+                        supported,
+                        Vec::<(String, i16, i16)>::new(),
+                        "supported_features below v3"
+                    );
+                    ensure_eq!(
+                        finalized,
+                        Vec::<(String, i16, i16)>::new(),
+                        "finalized_features below v3"
+                    );
+                    return Ok(());
+                }
+                let want: Vec<(String, i16, i16)> = FEATURES
+                    .iter()
+                    .map(|f| (f.name.to_string(), f.min, f.max))
+                    .collect();
+                ensure_eq!(supported, want, "supported_features");
+                ensure_eq!(
+                    finalized,
+                    vec![
+                        ("metadata.version".to_string(), 27, 27),
+                        ("group.version".to_string(), 1, 1)
+                    ],
+                    "finalized_features"
+                );
+                ensure_eq!(resp.finalized_features_epoch, 0, "finalized_features_epoch");
+                Ok(())
+            })(),
+        );
+    }
+    failures.finish(broker);
 }
 
 #[test]

@@ -640,7 +640,10 @@ impl ClassicGroup {
                 result: Err(GroupError::FencedInstanceId),
             });
         }
-        let unchanged = member.protocols == input.protocols;
+        // Kafka stores the rejoining member's protocols and rebalances only
+        // when they change the protocol the group would select: a restarted
+        // client's metadata bytes differ (no owned partitions, generation -1).
+        member.protocols = input.protocols.clone();
         member.member_id = new_member_id.clone();
         member.heartbeat_deadline_ms = now.monotonic_ms + i64::from(input.session_timeout_ms);
         member.client_id = input.client_id.clone();
@@ -651,6 +654,7 @@ impl ClassicGroup {
         let instance_id = input.group_instance_id.clone().expect("static member");
         self.static_members
             .insert(instance_id, new_member_id.clone());
+        let unchanged = self.select_protocol() == self.protocol_name;
         let was_leader = self.leader.as_deref() == Some(old_member_id);
         let supports_skip = input.supports_skip_assignment;
         if was_leader {
@@ -1971,6 +1975,31 @@ mod tests {
     }
 
     #[test]
+    fn static_member_rejoining_with_new_metadata_keeps_the_group_stable() {
+        let mut g = new_group();
+        let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
+        sync_all(&mut g, &ids, now);
+        let generation = g.generation_id();
+
+        // A restarted client sends other subscription bytes for the same protocol.
+        let mut rejoin = static_input("", "i1");
+        rejoin.protocols = vec![("range".into(), Bytes::from_static(b"sub-after-restart"))];
+        let out = g.join(RequestId(7), rejoin, Now::at(now + 100));
+        assert_eq!(g.state(), GroupState::Stable);
+        assert_eq!(g.generation_id(), generation);
+        assert_eq!(joins(&out)[0].1.error, None);
+
+        // The leader (i0) sees the new metadata when it next rejoins.
+        let out = g.join(RequestId(8), static_input("", "i0"), Now::at(now + 200));
+        let members = &joins(&out)[0].1.members;
+        let i1 = members
+            .iter()
+            .find(|m| m.group_instance_id.as_deref() == Some("i1"))
+            .expect("i1 listed");
+        assert_eq!(i1.metadata, Bytes::from_static(b"sub-after-restart"));
+    }
+
+    #[test]
     fn static_leader_rejoin_skips_assignment() {
         let mut g = new_group();
         let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
@@ -2003,16 +2032,27 @@ mod tests {
     }
 
     #[test]
-    fn static_member_with_new_protocols_triggers_a_rebalance() {
+    fn static_member_changing_the_selected_protocol_triggers_a_rebalance() {
+        let both = |first: &str, second: &str| {
+            let mut i = static_input("", "i0");
+            i.protocols = vec![
+                (first.into(), Bytes::from_static(b"sub")),
+                (second.into(), Bytes::from_static(b"sub")),
+            ];
+            i
+        };
         let mut g = new_group();
-        let (ids, now) = joined(&mut g, vec![static_input("", "i0"), static_input("", "i1")]);
+        let (ids, now) = joined(&mut g, vec![both("range", "roundrobin")]);
         sync_all(&mut g, &ids, now);
-        let mut changed = static_input("", "i1");
-        changed.protocols = vec![("range".into(), Bytes::from_static(b"other"))];
-        let out = g.join(RequestId(7), changed, Now::at(now));
-        assert!(joins(&out).is_empty());
-        assert!(records(&out).is_empty());
-        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        let generation = g.generation_id();
+        // The only member now prefers roundrobin: the group would select it,
+        // so it rebalances (at once: every member has joined).
+        let out = g.join(RequestId(7), both("roundrobin", "range"), Now::at(now));
+        assert_eq!(g.generation_id(), generation + 1);
+        assert_eq!(g.state(), GroupState::CompletingRebalance);
+        let answered = joins(&out);
+        assert_eq!(answered.len(), 1);
+        assert_eq!(answered[0].1.protocol_name.as_deref(), Some("roundrobin"));
     }
 
     #[test]

@@ -81,6 +81,62 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ),
 ];
 
+/// A feature flag (KIP-584) as ApiVersions v3+ reports it: the levels this
+/// broker supports and the level finalized for the cluster (0: off, and
+/// then not listed as finalized, as in Kafka).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    pub name: &'static str,
+    pub min: i16,
+    pub max: i16,
+    pub finalized: i16,
+}
+
+/// Every feature flag, with the levels that match the versions table above
+/// (Kafka 4.1's protocol level). Clients read these: Kafka's admin
+/// `describeFeatures` and `kafka-features describe`, and the Java producer,
+/// which uses transactions V2 only when `transaction.version` >= 2.
+pub const FEATURES: &[Feature] = &[
+    // 3.3-IV3 (the oldest level Kafka 4 supports) to 4.1-IV1.
+    Feature {
+        name: "metadata.version",
+        min: 7,
+        max: 27,
+        finalized: 27,
+    },
+    // KIP-848 consumer groups are served.
+    Feature {
+        name: "group.version",
+        min: 0,
+        max: 1,
+        finalized: 1,
+    },
+    // No transactions V2 (KIP-890), no eligible leader replicas (KIP-966),
+    // a static controller quorum (no KIP-853), no share or streams groups.
+    Feature {
+        name: "transaction.version",
+        min: 0,
+        max: 0,
+        finalized: 0,
+    },
+    Feature {
+        name: "eligible.leader.replicas.version",
+        min: 0,
+        max: 0,
+        finalized: 0,
+    },
+    Feature {
+        name: "kraft.version",
+        min: 0,
+        max: 0,
+        finalized: 0,
+    },
+];
+
+/// The epoch of the finalized features: Kafka uses the metadata offset of
+/// the last feature change. Runnel's levels are fixed, so one epoch serves.
+pub const FINALIZED_FEATURES_EPOCH: i64 = 0;
+
 /// Produce versions that are advertised but refused (message formats v0/v1).
 pub const PRODUCE_REFUSED_BELOW: i16 = 3;
 

@@ -1,0 +1,213 @@
+"""Kafka's own command-line tools, from the kafka-tools jars on Maven Central
+(drivers/kafka-tools/pom.xml), run as `java -cp … org.apache.kafka.tools.X`
+against one broker of this module. Each tool's output is parsed and each
+change checked by another client. Tools that need an API Runnel does not
+serve yet are run too, and must fail naming that API's absence; the table
+in docs/compatibility.md lists the same.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+
+import confluent_kafka as ck
+import pytest
+
+import drivers
+from clients import ck_committed, ck_conf, ck_consume, ck_create_topic, ck_produce, make_records, wait_for_topic
+from conftest import GROUP_OVERRIDES, lend, long_lived_broker
+from registry import covers
+
+pytestmark = covers("tools", clients=["kafka-tools"])
+
+TOOL_TIMEOUT_S = 90
+
+
+@pytest.fixture(scope="module")
+def _tools_broker(tmp_path_factory):
+    yield from long_lived_broker(tmp_path_factory, "tools", GROUP_OVERRIDES)
+
+
+@pytest.fixture
+def b(request, _tools_broker):
+    """This module's own broker: the tools change broker configs."""
+    yield from lend(request, _tools_broker)
+
+
+@dataclass
+class ToolRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def tool(cls: str, *args: str, input: str | None = None, ok: bool = True) -> ToolRun:
+    """Run org.apache.kafka.tools.`cls` with `args` (in the tools driver's JVM, drivers/ToolRunner.java).
+    With ok=True it must exit 0 and the client must log no WARN/ERROR."""
+    d = drivers.driver("kafka-tools", lambda: drivers.tools_argv("serve"))
+    reply = d.raw("tool", timeout=TOOL_TIMEOUT_S, **{"class": f"org.apache.kafka.tools.{cls}", "args": list(args),
+                                                     "stdin": input or ""})
+    assert reply.ok, f"{cls}: {reply.error}"
+    run = ToolRun(reply.result["code"], reply.result["stdout"], reply.result["stderr"])
+    if ok:
+        assert run.returncode == 0, f"{cls} {' '.join(args)} exited {run.returncode}\n{run.stdout}\n{run.stderr}"
+        drivers.check_log(f"kafka-tools {cls}", " ".join(args), reply.log, ())
+    return run
+
+
+def test_topics_create_list_describe_alter_delete(b, topic_name):
+    t = topic_name()
+    bs = ["--bootstrap-server", b.bootstrap]
+    out = tool("TopicCommand", *bs, "--create", "--topic", t, "--partitions", "3", "--replication-factor", "1",
+               "--config", "retention.ms=3600000").stdout
+    assert f"Created topic {t}." in out
+    assert t in tool("TopicCommand", *bs, "--list").stdout.split()
+    desc = tool("TopicCommand", *bs, "--describe", "--topic", t).stdout
+    assert re.search(rf"Topic: {t}\s+TopicId: \S+\s+PartitionCount: 3\s+ReplicationFactor: 1\s+"
+                     r"Configs: .*retention\.ms=3600000", desc), desc
+    parts = re.findall(rf"Topic: {t}\s+Partition: (\d+)\s+Leader: 1\s+Replicas: 1\s+Isr: 1", desc)
+    assert parts == ["0", "1", "2"], desc
+    tool("TopicCommand", *bs, "--alter", "--topic", t, "--partitions", "5")
+    wait_for_topic(b.bootstrap, t, 5)
+    tool("TopicCommand", *bs, "--delete", "--topic", t)
+    assert t not in tool("TopicCommand", *bs, "--list").stdout.split()
+
+
+def test_configs_describe_and_alter_topic_and_broker(b, topic_name):
+    t = topic_name()
+    bs = ["--bootstrap-server", b.bootstrap]
+    ck_create_topic(b.bootstrap, t, partitions=1)
+    tool("ConfigCommand", *bs, "--alter", "--entity-type", "topics", "--entity-name", t,
+         "--add-config", "retention.ms=7200000,max.message.bytes=200000")
+    out = tool("ConfigCommand", *bs, "--describe", "--entity-type", "topics", "--entity-name", t).stdout
+    assert f"Dynamic configs for topic {t} are:" in out
+    assert re.search(r"retention\.ms=7200000 sensitive=false synonyms=\{DYNAMIC_TOPIC_CONFIG:retention\.ms=7200000",
+                     out), out
+    tool("ConfigCommand", *bs, "--alter", "--entity-type", "topics", "--entity-name", t,
+         "--delete-config", "max.message.bytes")
+    out = tool("ConfigCommand", *bs, "--describe", "--entity-type", "topics", "--entity-name", t).stdout
+    assert "max.message.bytes" not in out and "retention.ms=7200000" in out
+
+    # Brokers: a dynamic per-broker change, seen by describe --all and removed again.
+    tool("ConfigCommand", *bs, "--alter", "--entity-type", "brokers", "--entity-name", "1",
+         "--add-config", "log.retention.ms=3600000")
+    out = tool("ConfigCommand", *bs, "--describe", "--entity-type", "brokers", "--entity-name", "1").stdout
+    assert "log.retention.ms=3600000" in out, out
+    out = tool("ConfigCommand", *bs, "--describe", "--all", "--entity-type", "brokers", "--entity-name", "1").stdout
+    assert re.search(r"message\.max\.bytes=1048588 sensitive=false", out), out
+    tool("ConfigCommand", *bs, "--alter", "--entity-type", "brokers", "--entity-name", "1",
+         "--delete-config", "log.retention.ms")
+    out = tool("ConfigCommand", *bs, "--describe", "--entity-type", "brokers", "--entity-name", "1").stdout
+    assert "log.retention.ms" not in out
+
+
+def test_console_producer_and_consumer_with_keys_and_headers(b, topic_name):
+    t = topic_name()
+    bs = ["--bootstrap-server", b.bootstrap]
+    ck_create_topic(b.bootstrap, t, partitions=1)
+    lines = [f"origin:console,n:{i}\tkey-{i}:value-{i}" for i in range(50)]
+    tool("ConsoleProducer", *bs, "--topic", t, "--property", "parse.key=true", "--property", "key.separator=:",
+         "--property", "parse.headers=true", input="\n".join(lines) + "\n")
+    got = ck_consume(b.bootstrap, t, {0: 50})[0]
+    assert [(g.key, g.value) for g in got] == [(f"key-{i}".encode(), f"value-{i}".encode()) for i in range(50)]
+    assert got[7].headers == (("origin", b"console"), ("n", b"7"))
+
+    out = tool("consumer.ConsoleConsumer", *bs, "--topic", t, "--from-beginning", "--max-messages", "50",
+               "--formatter-property", "print.key=true", "--formatter-property", "print.offset=true",
+               "--formatter-property", "print.headers=true", "--formatter-property", "key.separator=|",
+               "--formatter-property", "line.separator=\n").stdout
+    rows = [l for l in out.splitlines() if l.startswith("Offset:")]
+    assert len(rows) == 50, out
+    assert rows[3] == "Offset:3|origin:console,n:3|key-3|value-3", rows[3]
+
+
+def test_get_offsets_and_delete_records(b, topic_name, tmp_path):
+    t = topic_name()
+    bs = ["--bootstrap-server", b.bootstrap]
+    ck_create_topic(b.bootstrap, t, partitions=2)
+    ck_produce(b.bootstrap, t, make_records(60, 2, seed="tools", headers=False))
+    out = tool("GetOffsetShell", *bs, "--topic", t, "--time", "-1").stdout
+    assert sorted(out.split()) == [f"{t}:0:30", f"{t}:1:30"], out
+    spec = tmp_path / "delete.json"
+    spec.write_text(json.dumps({"version": 1, "partitions": [{"topic": t, "partition": 0, "offset": 12}]}))
+    out = tool("DeleteRecordsCommand", *bs, "--offset-json-file", str(spec)).stdout
+    assert re.search(rf"partition: {t}-0\s+low_watermark: 12", out), out
+    out = tool("GetOffsetShell", *bs, "--topic", t, "--time", "-2").stdout
+    assert sorted(out.split()) == [f"{t}:0:12", f"{t}:1:0"], out
+
+
+def test_consumer_groups_list_describe_reset_delete_offsets_and_delete(b, topic_name):
+    t = topic_name()
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    bs = ["--bootstrap-server", b.bootstrap]
+    ck_create_topic(b.bootstrap, t, partitions=2)
+    ck_produce(b.bootstrap, t, make_records(40, 2, seed="cg", headers=False))
+    c = ck.Consumer(ck_conf(b.bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    c.commit(offsets=[ck.TopicPartition(t, 0, 15), ck.TopicPartition(t, 1, 20)], asynchronous=False)
+    c.close()
+
+    assert group in tool("consumer.group.ConsumerGroupCommand", *bs, "--list").stdout.split()
+    out = tool("consumer.group.ConsumerGroupCommand", *bs, "--describe", "--group", group).stdout
+    rows = {int(m[0]): (int(m[1]), int(m[2]), int(m[3]))
+            for m in re.findall(rf"{group}\s+{t}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", out)}
+    assert rows == {0: (15, 20, 5), 1: (20, 20, 0)}, out
+
+    out = tool("consumer.group.ConsumerGroupCommand", *bs, "--reset-offsets", "--group", group, "--topic", t,
+               "--to-earliest", "--execute").stdout
+    assert sorted(re.findall(rf"{group}\s+{t}\s+(\d)\s+(\d+)", out)) == [("0", "0"), ("1", "0")], out
+    out = tool("consumer.group.ConsumerGroupCommand", *bs, "--delete-offsets", "--group", group, "--topic", f"{t}:1").stdout
+    assert re.search(rf"{t}\s+1\s+Successful", out), out
+    got = ck_committed(b.bootstrap, group, t, 2)
+    assert got == {0: 0, 1: ck.OFFSET_INVALID}
+    out = tool("consumer.group.ConsumerGroupCommand", *bs, "--delete", "--group", group).stdout
+    assert "successful" in out, out
+    assert group not in tool("consumer.group.ConsumerGroupCommand", *bs, "--list").stdout.split()
+
+
+def test_producer_and_consumer_perf_tests(b, topic_name):
+    t = topic_name()
+    ck_create_topic(b.bootstrap, t, partitions=2)
+    n = 20_000
+    out = tool("ProducerPerformance", "--topic", t, "--num-records", str(n), "--record-size", "200",
+               "--throughput", "-1", "--producer-props", f"bootstrap.servers={b.bootstrap}", "acks=all").stdout
+    assert re.search(rf"^{n} records sent", out, re.M), out
+    out = tool("ConsumerPerformance", "--bootstrap-server", b.bootstrap, "--topic", t, "--messages", str(n),
+               "--timeout", "60000").stdout
+    header, data = [l for l in out.splitlines() if l.strip()][-2:]
+    row = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in data.split(",")]))
+    assert int(row["data.consumed.in.nMsg"]) == n, out
+
+
+def test_features_and_broker_api_versions(b):
+    out = tool("FeatureCommand", "--bootstrap-server", b.bootstrap, "describe").stdout
+    assert re.search(r"Feature: metadata\.version\s+SupportedMinVersion: 3\.3-IV3\s+SupportedMaxVersion: 4\.1-IV1\s+"
+                     r"FinalizedVersionLevel: 4\.1-IV1", out), out
+    assert re.search(r"Feature: group\.version\s+SupportedMinVersion: 0\s+SupportedMaxVersion: 1\s+"
+                     r"FinalizedVersionLevel: 1", out), out
+    out = tool("BrokerApiVersionsCommand", "--bootstrap-server", b.bootstrap).stdout
+    assert re.search(r"Produce\(0\): 0 to 11 \[usable: 11\]", out), out
+    assert re.search(r"ConsumerGroupHeartbeat\(68\): 0 to 1 \[usable: 1\]", out), out
+
+
+# Tools whose API Runnel does not serve yet, with that API; each must fail
+# saying the broker does not support it. docs/compatibility.md lists them.
+UNSERVED_TOOLS = [
+    ("LogDirsCommand", ["--describe"], "DescribeLogDirs"),
+    ("MetadataQuorumCommand", ["describe", "--status"], "DescribeQuorum"),
+    ("MetadataQuorumCommand", ["describe", "--replication"], "DescribeQuorum"),
+    ("LeaderElectionCommand", ["--election-type", "PREFERRED", "--all-topic-partitions"], "ElectLeaders"),
+    ("reassign.ReassignPartitionsCommand", ["--list"], "ListPartitionReassignments"),
+    ("AclCommand", ["--list"], "DescribeAcls"),
+    ("TransactionsCommand", ["list"], "ListTransactions"),
+]
+
+
+@pytest.mark.parametrize("cls,args,api", UNSERVED_TOOLS, ids=[f"{c}-{a[0]}" for c, a, _ in UNSERVED_TOOLS])
+def test_tools_needing_unserved_apis_fail_as_unsupported(b, cls, args, api):
+    proc = tool(cls, "--bootstrap-server", b.bootstrap, *args, ok=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text
+    assert "UnsupportedVersionException" in text or "does not support" in text, text
