@@ -281,6 +281,16 @@ def test_delete_records_on_a_compacted_topic_is_a_policy_violation(broker, topic
     finally:
         kadmin.close()
     assert earliest_latest(broker.bootstrap, topic) == (0, 2)
+    # An internal topic is refused before any policy, as Kafka refuses it.
+    offsets = TopicPartition("__consumer_offsets", 0, 0)
+    from confluent_kafka import Consumer
+    c = Consumer(ck_conf(broker.bootstrap, **{"group.id": topic}))
+    c.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)  # the offsets topic exists
+    c.close()
+    fut = admin.delete_records([offsets])[offsets]
+    with pytest.raises(KafkaException) as e:
+        fut.result(timeout=10)
+    assert e.value.args[0].code() == KafkaError.TOPIC_EXCEPTION
 
 
 # --- fetch and look-ups ----------------------------------------------------------------
@@ -384,3 +394,25 @@ def test_a_failed_acks0_produce_closes_the_connection(broker, topic_name):
         closed, _ = wire.closed_by_peer(s, timeout=1)
     assert not closed, "a successful acks=0 produce keeps the connection"
     assert earliest_latest(broker.bootstrap, topic) == (0, 2)
+
+
+def test_producer_expiry_follows_the_dynamic_config_and_batch_timestamps(broker_factory, topic_name):
+    """Item 14: producer.id.expiration.ms is a dynamic broker config in Kafka,
+    and a producer expires that long after its last batch's own timestamp."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    b = broker_factory(FAST_RETENTION)
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic)
+    now = int(time.time() * 1000)
+    idem = lambda seq: wr.batch([(None, b"v")], now, producer_id=777, producer_epoch=0, base_sequence=seq)  # noqa: E731
+    assert raw_produce(b.bootstrap, topic, idem(0)).error_code == 0
+    assert raw_produce(b.bootstrap, topic, idem(5)).error_code == 45, "a gap while the producer is known"
+    admin = AdminClient(ck_conf(b.bootstrap))
+    res = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry("producer.id.expiration.ms", "1000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res])[res].result(timeout=10)
+    # The batch is stamped `now`: a second later, the next round expires it,
+    # and an unknown producer may start at any sequence (KIP-360).
+    wait_until("the producer expired", lambda: raw_produce(b.bootstrap, topic, idem(5)).error_code == 0,
+               timeout=15, interval=0.5)
+    assert earliest_latest(b.bootstrap, topic) == (0, 2)

@@ -414,7 +414,7 @@ def test_a_recreated_topic_is_consumed_from_its_start(broker_factory, topic_name
     group = f"g-{uuid.uuid4().hex[:8]}"
     ck_create_topic(b.bootstrap, topic, 1)
     ck_produce(b.bootstrap, topic, make_records(10, 1, seed="old", headers=False))
-    old = Member(client, b.bootstrap, topic, group, tmp_path, "old")
+    old = Member.python(client, b.bootstrap, topic, group, tmp_path, "old")
     try:
         assert wait_consumed([old], 10, "the old topic") == [(0, o) for o in range(10)]
         old.stop()
@@ -427,7 +427,7 @@ def test_a_recreated_topic_is_consumed_from_its_start(broker_factory, topic_name
     if restart:
         b.restart()
     assert committed(b.bootstrap, group, topic, 1) == {0: ck.OFFSET_INVALID}
-    new = Member(client, b.bootstrap, topic, group, tmp_path, "new")
+    new = Member.python(client, b.bootstrap, topic, group, tmp_path, "new")
     try:
         assert sorted(wait_consumed([new], 20, "the re-created topic")) == [(0, o) for o in range(20)]
     finally:

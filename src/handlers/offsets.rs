@@ -139,10 +139,20 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                 .partitions
                 .into_iter()
                 .map(|p| {
+                    let name = t.name.0.as_str();
                     let result = broker
                         .replicas
-                        .leader(t.name.0.as_str(), p.partition_index)
-                        .and_then(|part| part.delete_records(p.offset));
+                        .leader(name, p.partition_index)
+                        .and_then(|part| {
+                            // Kafka's ReplicaManager.deleteRecordsOnLocalLog
+                            // refuses internal topics before any policy.
+                            if super::metadata::is_internal(name) {
+                                return Err(ApiError::InvalidTopic(format!(
+                                    "cannot delete records of internal topic {name}"
+                                )));
+                            }
+                            part.delete_records(p.offset)
+                        });
                     let resp = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
                     match result {
