@@ -191,27 +191,16 @@ class KafkaBroker:
         started = time.monotonic()
         self.proc = procs.spawn(cmd, self.log_path, self.workdir)
         self.accept_secs = self.answer_secs = self.ready_secs = None
-        deadline = started + timeout
         try:
-            while True:
-                if self.proc.poll() is not None:
-                    raise KafkaRefError(f"kafka exited ({self.proc.returncode}) while starting\n{self.tail()}")
-                if self.accept_secs is None and procs.accepts(self.port, 0.5):
-                    self.accept_secs = time.monotonic() - started
-                if self.accept_secs is not None and self.answer_secs is None \
-                        and procs.answers_api_versions(self.port, 2.0):
-                    self.answer_secs = time.monotonic() - started
-                if self.answer_secs is not None:
-                    ports = procs.metadata_broker_ports(self.port)
-                    if ports is not None and self.port in ports:
-                        self.ready_secs = time.monotonic() - started
-                        return self
-                if time.monotonic() > deadline:
-                    raise KafkaRefError(f"kafka on port {self.port} not ready after {timeout}s\n{self.tail()}")
-                time.sleep(0.005 if self.accept_secs is None else 0.02)
+            self.accept_secs, self.answer_secs, self.ready_secs = procs.wait_ready(
+                self.port, started, timeout, lambda: self.alive)
+        except procs.NotReady as e:
+            procs.kill_group(self.proc)
+            raise KafkaRefError(f"kafka on port {self.port}: {e}\n{self.tail()}") from None
         except BaseException:
             procs.kill_group(self.proc)
             raise
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:
         """Graceful shutdown (SIGTERM); the JVM's process group is killed after

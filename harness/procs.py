@@ -230,18 +230,31 @@ def metadata_broker_ports(port: int, timeout: float = 2.0) -> set[int] | None:
     return ports
 
 
-def wait_until(pred, timeout: float, period: float, alive, what: str) -> float:
-    """Polls `pred` until true; returns the seconds waited. Raises when `alive()`
-    turns false or the timeout passes."""
-    started = time.monotonic()
+class NotReady(Exception):
+    pass
+
+
+def wait_ready(port: int, started: float, timeout: float, alive) -> tuple[float, float, float]:
+    """Waits for a broker spawned at `started` (monotonic) to accept on
+    `port`, answer ApiVersions, and list itself in a Metadata answer.
+    Returns the seconds to each; raises NotReady when `alive()` turns false
+    or `timeout` passes. Polls every millisecond until the port accepts
+    (start-up times are measured with it), then every 10 ms."""
+    accept = answer = None
     while True:
-        if pred():
-            return time.monotonic() - started
         if not alive():
-            raise RuntimeError(f"process exited {what}")
+            raise NotReady(f"exited while starting (accepted: {accept}, answered: {answer})")
+        if accept is None and accepts(port, 0.5):
+            accept = time.monotonic() - started
+        if accept is not None and answer is None and answers_api_versions(port, 2.0):
+            answer = time.monotonic() - started
+        if answer is not None:
+            ports = metadata_broker_ports(port)
+            if ports is not None and port in ports:
+                return accept, answer, time.monotonic() - started
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"timed out after {timeout}s {what}")
-        time.sleep(period)
+            raise NotReady(f"not ready after {timeout}s (accepted: {accept}, answered: {answer})")
+        time.sleep(0.001 if accept is None else 0.01)
 
 
 def topic_leaders(port: int, topic: str, timeout: float = 2.0) -> int:

@@ -114,24 +114,13 @@ class RunnelBroker:
         return self
 
     def wait_ready(self, started: float, timeout: float) -> None:
-        deadline = started + timeout
         self.accept_secs = self.answer_secs = self.ready_secs = None
-        while True:
-            self._check_running("while starting")
-            if self.accept_secs is None and procs.accepts(self.port, 0.5):
-                self.accept_secs = time.monotonic() - started
-            if self.accept_secs is not None and self.answer_secs is None \
-                    and procs.answers_api_versions(self.port):
-                self.answer_secs = time.monotonic() - started
-            if self.answer_secs is not None:
-                ports = procs.metadata_broker_ports(self.port)
-                if ports is not None and self.port in ports:
-                    self.ready_secs = time.monotonic() - started
-                    return
-            if time.monotonic() > deadline:
-                raise BrokerError(f"runnel on port {self.port} not ready after {timeout}s "
-                                  f"(accepted: {self.accept_secs}, answered: {self.answer_secs})\n{self.tail()}")
-            time.sleep(0.001 if self.accept_secs is None else 0.01)
+        try:
+            self.accept_secs, self.answer_secs, self.ready_secs = procs.wait_ready(
+                self.port, started, timeout, lambda: self.alive)
+        except procs.NotReady as e:
+            code = None if self.proc.poll() is None else self.proc.returncode
+            raise BrokerError(f"runnel on port {self.port} (exit code {code}): {e}\n{self.tail()}") from None
 
     def _check_running(self, what: str) -> None:
         if self.proc is None or self.proc.poll() is not None:
