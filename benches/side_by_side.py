@@ -58,10 +58,11 @@ def machine_busy_secs() -> float:
 
 def wait_leaders(port: int, topic: str, partitions: int, timeout: float = 60.0) -> None:
     """Kafka creates a topic's partitions asynchronously: wait until a
-    Metadata answer shows a leader for each (raw Metadata v1)."""
+    Metadata answer shows a leader for each (raw Metadata v1) and the
+    partitions answer ListOffsets (the raw loadgen stops at any error)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if procs.topic_leaders(port, topic) == partitions:
+        if procs.topic_leaders(port, topic) == partitions and procs.partitions_serving(port, topic, partitions):
             return
         time.sleep(0.05)
     raise RuntimeError(f"{topic}: no leaders for {partitions} partitions within {timeout}s")

@@ -296,3 +296,32 @@ def topic_leaders(port: int, topic: str, timeout: float = 2.0) -> int:
         if perr == 0 and leader >= 0:
             led += 1
     return led if terr == 0 else 0
+
+
+def partitions_serving(port: int, topic: str, partitions: int, timeout: float = 2.0) -> bool:
+    """True when ListOffsets v1 (latest) answers every partition of `topic`
+    without error: the partitions are installed, not only in the metadata.
+    Kafka answers NOT_LEADER_OR_FOLLOWER for a moment after Metadata names
+    a new partition's leader."""
+    body = struct.pack(">i", -1) + struct.pack(">i", 1) + _string(topic) + struct.pack(">i", partitions)
+    for p in range(partitions):
+        body += struct.pack(">iq", p, -1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            resp = _request(s, struct.pack(">hhi", 2, 1, 4) + _string("harness") + body)
+    except (OSError, ConnectionError, struct.error):
+        return False
+    pos = 4
+    (ntopics,) = struct.unpack_from(">i", resp, pos)
+    pos += 4
+    ok = 0
+    for _ in range(ntopics):
+        (nlen,) = struct.unpack_from(">h", resp, pos)
+        pos += 2 + nlen
+        (nparts,) = struct.unpack_from(">i", resp, pos)
+        pos += 4
+        for _ in range(nparts):
+            _p, err, _ts, _off = struct.unpack_from(">ihqq", resp, pos)
+            pos += 22
+            ok += err == 0
+    return ok == partitions
