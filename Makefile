@@ -96,7 +96,8 @@ kafka-ref: kafka-ref-jars
 # scenarios marked `smoke`.
 DIFF_TEST_TIMEOUT ?= 300
 differential: build venv kafka-ref-jars
-	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/pytest differential -q \
+	DIFFERENTIAL_REPORT=docs/differential-report.md RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" \
+	  $(VENV)/bin/pytest differential -q \
 	  --timeout=$(DIFF_TEST_TIMEOUT) $(PYTEST_ARGS)
 
 differential-smoke: build venv kafka-ref-jars
