@@ -390,7 +390,9 @@ class Bench:
                         errors = [line for line in b.log_tail() if "ERROR" in line]
                         if errors:
                             log(f"{b.workdir.name} broker log:\n" + "\n".join(errors[-5:]))
-                    self.failures.append(f"{scenario.__name__}: {e}")
+                    # No machine paths in the committed record; a few lines suffice.
+                    text = "\n".join(str(e).replace(f"{REPO}/", "").splitlines()[:4])
+                    self.failures.append(f"{scenario.__name__}: {text}")
                     kill_all(self.brokers)
         finally:
             # No broker outlives the run, whatever happened.
