@@ -18,7 +18,8 @@ COMPAT_TEST_TIMEOUT ?= 180
 PYTEST_ARGS ?=
 
 .PHONY: build run venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
-  loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix
+  loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix kafka-ref \
+  kafka-ref-jars differential differential-smoke
 
 build:
 	$(CARGO) build --release
@@ -64,11 +65,51 @@ kcat:
 	  exit 1; \
 	fi
 
+# --- Apache Kafka beside Runnel (issue 12) ------------------------------------
+# The reference broker's jars (kafka-ref/pom.xml: kafka_2.13 and kafka-tools
+# at one pinned version, with their runtime dependencies) are copied by
+# Maven into target/kafka-ref/lib, refetched when the pom changes. Java and
+# Maven must be installed (.ci/run installs them); a missing one fails.
+KAFKA_REF_LIB := target/kafka-ref/lib
+KAFKA_REF_STAMP := target/kafka-ref/.stamp
+MVN ?= mvn
+
+$(KAFKA_REF_STAMP): kafka-ref/pom.xml
+	@command -v java >/dev/null || { echo "error: java not found (Kafka needs Java 17+)" >&2; exit 1; }
+	@command -v $(MVN) >/dev/null || { echo "error: mvn not found (install maven)" >&2; exit 1; }
+	rm -rf $(KAFKA_REF_LIB)
+	$(MVN) -q -B -f kafka-ref/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+	  -DoutputDirectory=$(abspath $(KAFKA_REF_LIB))
+	touch $@
+
+kafka-ref-jars: $(KAFKA_REF_STAMP)
+
+# Fetch Kafka, format a KRaft combined node in a scratch dir, start it on a
+# free loopback port, wait for its first answers, print the times, stop it.
+# `$(PYTHON) -m harness.kafka run` keeps one running until Ctrl-C.
+kafka-ref: kafka-ref-jars
+	$(PYTHON) -m harness.kafka check
+
+# The differential suite (differential/): each scenario against Kafka and
+# against Runnel, compared field by field; intended differences are in
+# differential/allowlist.toml. The smoke (part of `make test`) runs the
+# scenarios marked `smoke`.
+DIFF_TEST_TIMEOUT ?= 300
+differential: build venv kafka-ref-jars
+	DIFFERENTIAL_REPORT=docs/differential-report.md RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" \
+	  $(VENV)/bin/pytest differential -q \
+	  --timeout=$(DIFF_TEST_TIMEOUT) $(PYTEST_ARGS)
+
+differential-smoke: build venv kafka-ref-jars
+	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/pytest differential -q -m smoke \
+	  --timeout=$(DIFF_TEST_TIMEOUT) $(PYTEST_ARGS)
+
 # Sequential on purpose: the compat suite is slow and pointless if unit tests fail.
 test:
 	$(MAKE) test-rust
 	$(MAKE) fuzz-smoke
 	$(MAKE) compat
+	$(MAKE) differential-smoke
 	$(MAKE) bench-smoke
 
 test-rust:
@@ -177,12 +218,12 @@ loadgen:
 	$(CARGO) build --release --locked --manifest-path benches/loadgen/Cargo.toml \
 	  --target-dir $(abspath target)
 
-bench: build loadgen $(BENCH_VENV_STAMP)
+bench: build loadgen kafka-ref-jars $(BENCH_VENV_STAMP)
 	$(BENCH_PY) --runs $(BENCH_RUNS) --data-gib $(BENCH_DATA_GIB) $(BENCH_ARGS)
 
 # Part of `make test`: every scenario once, tiny, output to a scratch dir.
 # Keeps the benchmark working; never judges a figure.
-bench-smoke: build loadgen $(BENCH_VENV_STAMP)
+bench-smoke: build loadgen kafka-ref-jars $(BENCH_VENV_STAMP)
 	$(BENCH_PY) --smoke
 
 # The storage engine's criterion benchmark (benches/log_append_read.rs).
@@ -244,4 +285,4 @@ docker-smoke: docker docker-client venv
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV) data compat-tests/.pytest_cache compat-tests/.driver-logs $(DRIVERS_DIR)/*/target \
-	  $(DRIVERS_DIR)/go/bin $(DRIVERS_DIR)/js/node_modules
+	  $(DRIVERS_DIR)/go/bin $(DRIVERS_DIR)/js/node_modules differential/.pytest_cache

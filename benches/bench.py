@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""`make bench`: Runnel's end-to-end benchmark.
+"""`make bench`: Runnel's end-to-end benchmark, beside Apache Kafka.
 
 Starts the release broker on fresh data dirs, drives it with the load
 generators of benches/loadgen (librdkafka and raw kafka-protocol), runs each
 scenario several times, measures the machine's own limits in the same run,
-and writes
+runs the side-by-side scenarios against Runnel and Apache Kafka
+(benches/side_by_side.py; brokers from harness/), and writes
 
 - a JSON results file (docs/bench-results.json), the record later runs are
   compared against;
@@ -24,15 +25,12 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,120 +56,26 @@ def vm_setting(name: str) -> str:
         return "?"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(REPO))
+from harness.runnel import RunnelBroker  # noqa: E402
+from harness.procs import RssSampler  # noqa: E402
+from side_by_side import SideBySide, render_side_by_side, render_side_by_side_plot  # noqa: E402
 
 
-def raise_nofile() -> None:
-    """Many partitions hold three files per segment: lift the limit, as a
-    Kafka deployment would (root may raise the hard limit too)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for want in (262144, hard):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
-            return
-        except (ValueError, OSError):
-            continue
-
-
-class Broker:
-    """One `runnel` child process on a loopback port and its own data dir."""
+class Broker(RunnelBroker):
+    """The shared `runnel` launcher (harness/runnel.py) as the bench uses it:
+    `start()` returns the seconds to the first accepted connection."""
 
     def __init__(self, binary: Path, workdir: Path, overrides: dict[str, str] | None = None):
-        self.binary = binary
-        self.workdir = workdir
-        self.data_dir = workdir / "data"
-        self.port = free_port()
-        self.overrides = {
-            "node.id": "1",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "log.dirs": str(self.data_dir),
-            "runnel.metrics.listener": "",
-            **(overrides or {}),
-        }
-        self.proc: subprocess.Popen | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        super().__init__(workdir, overrides, name=workdir.name, binary=binary)
 
     def start(self, timeout: float = 120.0) -> float:
-        """Starts the broker; returns seconds to its first accepted connection."""
-        cmd = [str(self.binary)]
-        for k, v in self.overrides.items():
-            cmd += ["--override", f"{k}={v}"]
-        stderr = open(self.workdir / "broker.log", "ab")
-        started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                     preexec_fn=raise_nofile)
-        stderr.close()
-        deadline = started + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"runnel exited with {self.proc.returncode}; see {self.workdir}/broker.log")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return time.monotonic() - started
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"runnel not accepting after {timeout}s")
-                time.sleep(0.001)
-
-    def log_tail(self, lines: int = 200) -> list[str]:
-        try:
-            return (self.workdir / "broker.log").read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return []
-
-    def rss_mib(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
-
-    def cpu_secs(self) -> float:
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        super().start(timeout)
+        return self.accept_secs
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise RuntimeError("runnel did not stop within 120 s")
-
-
-class RssSampler:
-    """Samples the broker's RSS every 50 ms while load runs; keeps the peak."""
-
-    def __init__(self, broker: Broker):
-        self.broker, self.peak = broker, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self.broker.rss_mib())
-            except (OSError, RuntimeError):
-                pass
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self.proc is not None:
+            super().stop(sig, timeout=120)
 
 
 class Loadgen:
@@ -267,6 +171,9 @@ class Bench:
             secs = b.start()
             self.results.add("startup_empty_ms", secs * 1e3, label="startup to first accepted connection, empty data dir",
                              unit="ms", group="footprint", target="<= 50", better="lower")
+            self.results.add("startup_empty_answer_ms", b.answer_secs * 1e3,
+                             label="startup to first answered request, empty data dir",
+                             unit="ms", group="footprint", better="lower")
             time.sleep(self.s(1.0, 0.2))
             self.results.add("idle_rss_mib", b.rss_mib(), label="idle RSS after start", unit="MiB",
                              group="footprint", target="<= 16", better="lower")
@@ -280,7 +187,7 @@ class Bench:
         raw_secs = str(self.s(4, 0.3))
         rec_100 = int(self.s(2_000_000, 20_000))
         rec_1k = int(self.s(500_000, 5_000))
-        with RssSampler(b) as rss:
+        with RssSampler(b.pid) as rss:
             for run in range(self.runs):
                 log(f"throughput run {run + 1}/{self.runs}")
                 # Broker-bound produce and fetch.
@@ -461,12 +368,17 @@ class Bench:
         b.stop()
         shutil.rmtree(b.data_dir, ignore_errors=True)
 
+    def side_by_side(self) -> None:
+        """The scenarios of benches/side_by_side.py against Runnel and Kafka."""
+        self.sbs = SideBySide(self)
+        self.sbs.run()
+
     def run(self) -> dict:
         """Every scenario, each on its own broker; one that fails is
         reported (and fails a smoke run) but does not stop the others."""
         self.failures: list[str] = []
         try:
-            for scenario in (self.machine_limits, self.startup_empty, self.throughput,
+            for scenario in (self.machine_limits, self.startup_empty, self.side_by_side, self.throughput,
                              self.many_connections, self.many_partitions, self.lots_of_data):
                 if self.args.only and scenario.__name__ not in self.args.only:
                     continue
@@ -478,13 +390,13 @@ class Bench:
                         errors = [line for line in b.log_tail() if "ERROR" in line]
                         if errors:
                             log(f"{b.workdir.name} broker log:\n" + "\n".join(errors[-5:]))
-                    self.failures.append(f"{scenario.__name__}: {e}")
-                    for b in self.brokers:
-                        b.stop(signal.SIGKILL)
+                    # No machine paths in the committed record; a few lines suffice.
+                    text = "\n".join(str(e).replace(f"{REPO}/", "").splitlines()[:4])
+                    self.failures.append(f"{scenario.__name__}: {text}")
+                    kill_all(self.brokers)
         finally:
             # No broker outlives the run, whatever happened.
-            for b in self.brokers:
-                b.stop(signal.SIGKILL)
+            kill_all(self.brokers)
             if not self.args.keep:
                 shutil.rmtree(self.work, ignore_errors=True)
         return self.summary()
@@ -518,7 +430,17 @@ class Bench:
             "limits": limits,
             "figures": figures,
             "failures": self.failures,
+            "side_by_side": self.sbs.summary() if getattr(self, "sbs", None) else None,
         }
+
+
+def kill_all(brokers) -> None:
+    for b in brokers:
+        if b.proc is not None:
+            try:
+                b.stop(signal.SIGKILL)
+            except Exception:  # noqa: BLE001 - stop() has killed its process group anyway
+                pass
 
 
 def cpu_model() -> str:
@@ -562,7 +484,7 @@ def fmt(v: float) -> str:
     return f"{v:.2f}"
 
 
-def render_markdown(res: dict, previous: dict | None, plot_name: str) -> str:
+def render_markdown(res: dict, previous: dict | None, plot_name: str, sbs_plot_name: str) -> str:
     lines = [
         f"Generated by `make bench` on {res['date'][:10]} at commit `{res['commit']}`: "
         f"{res['cores']} cores ({res['cpu']}), {res['memory_gib']} GiB RAM, Linux {res['kernel']}; "
@@ -582,7 +504,9 @@ def render_markdown(res: dict, previous: dict | None, plot_name: str) -> str:
         if k in res["limits"]:
             l = res["limits"][k]
             lines.append(f"| {label} | {fmt(l['median'])} {unit} | {fmt(l['min'])} – {fmt(l['max'])} |")
-    lines += ["", "### Figures", ""]
+    if res.get("side_by_side"):
+        lines += ["", render_side_by_side(res["side_by_side"], sbs_plot_name)]
+    lines += ["", "### Runnel's own figures", ""]
     header = "| figure | median | spread | of limit | target | met |"
     sep = "| --- | --- | --- | --- | --- | --- |"
     if previous:
@@ -706,7 +630,10 @@ def main() -> int:
 
     out_json.write_text(json.dumps(res, indent=1) + "\n")
     render_plot(res, out_png)
-    write_markdown(out_md, render_markdown(res, previous, out_png.name))
+    sbs_png = out_png.with_name("bench-kafka-plot.png")
+    if res.get("side_by_side"):
+        render_side_by_side_plot(res["side_by_side"], sbs_png)
+    write_markdown(out_md, render_markdown(res, previous, out_png.name, sbs_png.name))
     for fid, f in res["figures"].items():
         log(f"{f['label']}: {fmt(f['median'])} {f['unit']} ({fmt(f['min'])} – {fmt(f['max'])})")
     log(f"done in {res['wall_secs']} s; wrote {out_json}, {out_md}, {out_png}")

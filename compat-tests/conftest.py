@@ -21,9 +21,7 @@ import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
-import time
+import sys
 import uuid
 from pathlib import Path
 
@@ -33,162 +31,16 @@ import pytest
 import aiokafka  # noqa: F401
 import confluent_kafka  # noqa: F401
 import kafka  # noqa: F401
-from confluent_kafka.admin import AdminClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BIN = REPO_ROOT / "target" / "release" / "runnel"
-READY_TIMEOUT_S = 30.0
+sys.path.insert(0, str(REPO_ROOT))
+
+# The launcher is shared with the differential suite and the bench.
+from harness.runnel import BrokerError, free_port, runnel_bin  # noqa: E402,F401
+from harness.runnel import RunnelBroker as Broker  # noqa: E402
+
 STOP_TIMEOUT_S = 20.0
-STDERR_TAIL_LINES = 80
-
-
-class BrokerError(Exception):
-    pass
-
-
-def runnel_bin() -> Path:
-    path = Path(os.environ.get("RUNNEL_BIN", DEFAULT_BIN))
-    if not path.is_file() or not os.access(path, os.X_OK):
-        raise BrokerError(
-            f"runnel binary not found or not executable at {path}; "
-            "run `make build` or set RUNNEL_BIN"
-        )
-    return path
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """One `runnel` child process; survives restarts on the same port and data dir."""
-
-    def __init__(self, workdir: Path, overrides: dict[str, str] | None = None, name: str = "broker",
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None):
-        self.name = name
-        self.extra_args = list(extra_args or [])
-        self.env = dict(env or {})
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.data_dir = workdir / "data"
-        self.stderr_path = workdir / "runnel.stderr.log"
-        self.port = free_port()
-        self.overrides = {
-            "node.id": "1",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "log.dirs": str(self.data_dir),
-            # Metrics off: a fixed metrics port would collide between brokers.
-            "runnel.metrics.listener": "",
-        }
-        self.overrides.update(overrides or {})
-        self.proc: subprocess.Popen | None = None
-        self.last_returncode: int | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def command(self) -> list[str]:
-        cmd = [str(runnel_bin())]
-        for key, value in self.overrides.items():
-            cmd += ["--override", f"{key}={value}"]
-        return cmd + self.extra_args
-
-    def start(self, timeout: float = READY_TIMEOUT_S) -> "Broker":
-        assert not self.alive, "broker already running"
-        cmd = self.command()
-        with open(self.stderr_path, "ab") as log:
-            log.write(f"\n=== compat: starting {' '.join(cmd)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=self.workdir,
-                env={**os.environ, "RUST_BACKTRACE": "1", **self.env},
-            )
-        self.wait_ready(timeout)
-        return self
-
-    def wait_ready(self, timeout: float) -> None:
-        """Ready = the port accepts and a real client gets metadata naming us."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_running("while starting")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise BrokerError(f"port {self.port} not accepting after {timeout}s\n{self.tail()}")
-                time.sleep(0.05)
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            self._check_running("while waiting for metadata")
-            try:
-                md = admin.list_topics(timeout=2)
-                ports = {b.port for b in md.brokers.values()}
-                if self.port in ports:
-                    return
-                last_error = BrokerError(f"metadata lists brokers on ports {ports}, not {self.port}")
-            except Exception as e:  # noqa: BLE001 - retried until the deadline
-                last_error = e
-            time.sleep(0.1)
-        raise BrokerError(f"no metadata within {timeout}s: {last_error!r}\n{self.tail()}")
-
-    def _check_running(self, what: str) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise BrokerError(f"runnel exited ({code}) {what}\n{self.tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:
-        """Send `sig` and wait; escalate to SIGKILL after `timeout`. Returns the exit code."""
-        if self.proc is None:
-            raise BrokerError("broker was never started")
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                self.last_returncode = self.proc.returncode
-                raise BrokerError(f"runnel ignored signal {sig} for {timeout}s; killed\n{self.tail()}")
-        self.last_returncode = self.proc.returncode
-        return self.last_returncode
-
-    def kill(self) -> int:
-        """kill -9: no chance to flush or clean up."""
-        return self.stop(signal.SIGKILL, timeout=10)
-
-    def restart(self, sig: int = signal.SIGTERM) -> int:
-        code = self.stop(sig)
-        self.start()
-        return code
-
-    def stderr_size(self) -> int:
-        try:
-            return self.stderr_path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def tail(self, since: int = 0, lines: int = STDERR_TAIL_LINES) -> str:
-        try:
-            with open(self.stderr_path, "rb") as f:
-                f.seek(since)
-                text = f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return "(no stderr captured)"
-        return "\n".join(text.splitlines()[-lines:])
+READY_TIMEOUT_S = 30.0
 
 
 # --- report hook: attach broker stderr to failing tests ----------------------

@@ -27,10 +27,18 @@ fn broker() -> &'static BrokerProcess {
 
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// ApiVersions as clients send it: v3+ names the client software (KIP-511),
+/// and a request without a valid name is refused with INVALID_REQUEST.
+fn api_versions() -> ApiVersionsRequest {
+    ApiVersionsRequest::default()
+        .with_client_software_name(str_bytes("runnel-protocol-tests"))
+        .with_client_software_version(str_bytes("0.1.0"))
+}
+
 /// The broker still serves a fresh connection.
 fn assert_still_serving() {
     let mut c = broker().connect();
-    let resp = c.call(&ApiVersionsRequest::default(), 3);
+    let resp = c.call(&api_versions(), 3);
     assert_eq!(resp.error_code, 0);
 }
 
@@ -62,10 +70,7 @@ fn a_frame_over_socket_request_max_bytes_closes_the_connection() {
         .expect("send");
     assert!(c.is_closed_within(CLOSE_WAIT), "oversize frame left open");
     assert_still_serving();
-    assert_eq!(
-        bystander.call(&ApiVersionsRequest::default(), 3).error_code,
-        0
-    );
+    assert_eq!(bystander.call(&api_versions(), 3).error_code, 0);
 
     // A real request just over the limit is refused too; one under is served.
     let topics: Vec<_> = (0..60)
@@ -242,9 +247,7 @@ fn pipelined_requests_are_answered_in_order() {
     let produce0 = produce_request(&topic, 0, make_value_batch(2, 10, 0), 0);
     let produce1 = produce_request(&topic, 0, make_value_batch(3, 10, 0), 1);
     let metadata = MetadataRequest::default().with_topics(None);
-    let (id_a, a) = c
-        .encode_request(&ApiVersionsRequest::default(), 3)
-        .expect("encode");
+    let (id_a, a) = c.encode_request(&api_versions(), 3).expect("encode");
     let (_, p0) = c.encode_request(&produce0, 9).expect("encode");
     let (id_m, m) = c.encode_request(&metadata, 12).expect("encode");
     let (id_p, p1) = c.encode_request(&produce1, 9).expect("encode");
@@ -280,7 +283,7 @@ fn many_concurrent_connections_are_served() {
             std::thread::spawn(move || {
                 let mut c = Client::try_connect(port).expect("connect");
                 for v in [0, 3, 4] {
-                    assert_eq!(c.call(&ApiVersionsRequest::default(), v).error_code, 0);
+                    assert_eq!(c.call(&api_versions(), v).error_code, 0);
                 }
                 c.call(&MetadataRequest::default().with_topics(None), 12);
             })

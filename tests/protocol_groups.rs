@@ -1869,9 +1869,25 @@ fn consumer_group_heartbeat_every_version() {
             if fenced.error_code != FENCED_MEMBER_EPOCH {
                 return Err(format!("wrong epoch: error {}", fenced.error_code));
             }
+            // From v1 the member id is the client's: an empty one is
+            // INVALID_REQUEST, as in Kafka, whatever else the request says.
+            let newcomer = if v >= 1 {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                String::new()
+            };
+            if v >= 1 {
+                let anonymous = c.call(&cg_join(&group, &t, ""), v);
+                if anonymous.error_code != INVALID_REQUEST || anonymous.member_epoch != 0 {
+                    return Err(format!(
+                        "empty member id: error {}, epoch {}",
+                        anonymous.error_code, anonymous.member_epoch
+                    ));
+                }
+            }
             // An unknown assignor is refused.
             let bad = c.call(
-                &cg_join(&group, &t, "").with_server_assignor(Some(str_bytes("nope"))),
+                &cg_join(&group, &t, &newcomer).with_server_assignor(Some(str_bytes("nope"))),
                 v,
             );
             if bad.error_code != UNSUPPORTED_ASSIGNOR {

@@ -1,11 +1,12 @@
-//! Topic-level configs: the catalogue of every key Kafka 3.x/4.x accepts on
-//! a topic, validation for CreateTopics/AlterConfigs, DescribeConfigs
+//! Topic-level configs: the catalogue of every key Kafka 4.x accepts on a
+//! topic (Kafka 4.0 removed `message.downconversion.enable` and
+//! `message.timestamp.difference.max.ms`, so they are refused), validation for CreateTopics/AlterConfigs, DescribeConfigs
 //! output, and the [`LogConfig`] a partition log runs with.
 //!
 //! A topic value comes from, in order: the topic's own override
 //! (TOPIC_CONFIG), the broker key it is a synonym of if that was set
 //! (STATIC_BROKER_CONFIG), else Kafka's default (DEFAULT_CONFIG). Synonyms
-//! are listed in that order, as Kafka lists them. Kafka counterparts:
+//! are listed as Kafka lists them (see `broker_synonyms`). Kafka counterparts:
 //! `LogConfig`, `ServerTopicConfigSynonyms`, `ConfigHelper`.
 
 use std::collections::BTreeMap;
@@ -251,14 +252,6 @@ pub static TOPIC_CONFIGS: &[TopicDef] = &[
         "Largest record batch this topic accepts, after compression.",
     ),
     topic(
-        "message.downconversion.enable",
-        Boolean,
-        "true",
-        Check::Any,
-        &["log.message.downconversion.enable"],
-        "Kafka 3.x: allow converting batches to old formats for old consumers.",
-    ),
-    topic(
         "message.timestamp.after.max.ms",
         Long,
         "3600000",
@@ -273,14 +266,6 @@ pub static TOPIC_CONFIGS: &[TopicDef] = &[
         at_least(0),
         &["log.message.timestamp.before.max.ms"],
         "How far behind the broker clock a CreateTime timestamp may be.",
-    ),
-    topic(
-        "message.timestamp.difference.max.ms",
-        Long,
-        LONG_MAX,
-        at_least(0),
-        &["log.message.timestamp.difference.max.ms"],
-        "Kafka 3.x: largest gap allowed between a CreateTime timestamp and the broker clock.",
     ),
     topic(
         "message.timestamp.type",
@@ -446,9 +431,12 @@ pub fn broker_source(broker: &BrokerConfig, key: &str) -> ConfigSource {
 
 /// Whether a broker key may be changed at runtime with
 /// IncrementalAlterConfigs/AlterConfigs: the broker-level defaults of topic
-/// configs, as in Kafka's dynamic log configs.
+/// configs, as in Kafka's dynamic log configs, which are the primary
+/// synonym of each (`log.retention.ms`, not `log.retention.hours`).
 pub fn is_dynamic_broker_key(key: &str) -> bool {
-    TOPIC_CONFIGS.iter().any(|d| d.synonyms.contains(&key))
+    TOPIC_CONFIGS
+        .iter()
+        .any(|d| d.synonyms.first() == Some(&key))
         || OTHER_DYNAMIC_BROKER_KEYS.contains(&key)
 }
 
@@ -466,6 +454,7 @@ pub fn describe_topic_configs(
         .iter()
         .map(|def| {
             let name = def.key.name;
+            let broker_synonyms = broker_synonyms(def, broker);
             let mut synonyms = Vec::new();
             if let Some(v) = overrides.get(name) {
                 synonyms.push((
@@ -474,32 +463,19 @@ pub fn describe_topic_configs(
                     ConfigSource::DynamicTopic,
                 ));
             }
-            for syn in def.synonyms {
-                if let Some(v) = broker.raw.get(*syn) {
-                    synonyms.push((syn.to_string(), Some(v.clone()), broker_source(broker, syn)));
-                }
-            }
-            let default_synonym = def
-                .synonyms
-                .iter()
-                .find_map(|s| broker_key(s).and_then(|d| d.default.map(|v| (*s, v))));
-            if let Some((syn, v)) = default_synonym {
-                synonyms.push((syn.to_string(), Some(v.to_string()), ConfigSource::Default));
-            }
+            synonyms.extend(broker_synonyms.iter().cloned());
+            // The value is what the topic gets; its source is the first
+            // synonym Kafka lists (DEFAULT_CONFIG when it lists none).
             let (value, source) = match overrides.get(name) {
                 Some(v) => (v.clone(), ConfigSource::DynamicTopic),
-                None => match broker_value(def, broker) {
-                    Some(v) => {
-                        let first_set = def.synonyms.iter().find(|s| broker.is_set(s));
-                        let source = first_set
-                            .map_or(ConfigSource::StaticBroker, |k| broker_source(broker, k));
-                        (v, source)
-                    }
-                    None => (
-                        def.key.default.unwrap_or_default().to_string(),
-                        ConfigSource::Default,
-                    ),
-                },
+                None => {
+                    let source = broker_synonyms
+                        .first()
+                        .map_or(ConfigSource::Default, |s| s.2);
+                    let value = broker_value(def, broker)
+                        .unwrap_or_else(|| def.key.default.unwrap_or_default().to_string());
+                    (value, source)
+                }
             };
             DescribedConfig {
                 name: name.to_string(),
@@ -515,6 +491,55 @@ pub fn describe_topic_configs(
         .collect()
 }
 
+/// The broker-level synonyms of a topic config as Kafka lists them
+/// (`ConfigHelper.configSynonyms`): every synonym that is set, ordered by
+/// source (dynamic for this broker, dynamic default, static), each source
+/// in synonym order, then the defaults of the synonyms that have one; and
+/// everything before the first entry named after the primary broker key
+/// (`log.retention.ms` for `retention.ms`) is dropped. So a topic on a
+/// broker that sets only `log.retention.hours` lists no synonym and says
+/// DEFAULT_CONFIG, exactly as Kafka 4.1 does.
+fn broker_synonyms(
+    def: &TopicDef,
+    broker: &BrokerConfig,
+) -> Vec<(String, Option<String>, ConfigSource)> {
+    ordered_synonyms(def.synonyms, broker)
+}
+
+/// Kafka's synonym list for `names` (the primary key first): set values by
+/// source, then defaults, cut to start at the primary key.
+fn ordered_synonyms(
+    names: &[&str],
+    broker: &BrokerConfig,
+) -> Vec<(String, Option<String>, ConfigSource)> {
+    let rank = |s: ConfigSource| match s {
+        ConfigSource::DynamicBroker => 0,
+        ConfigSource::DynamicDefaultBroker => 1,
+        ConfigSource::StaticBroker => 2,
+        _ => 3,
+    };
+    let mut set: Vec<(String, Option<String>, ConfigSource)> = names
+        .iter()
+        .filter_map(|syn| {
+            broker
+                .raw
+                .get(*syn)
+                .map(|v| (syn.to_string(), Some(v.clone()), broker_source(broker, syn)))
+        })
+        .collect();
+    // A stable sort keeps synonym order within one source.
+    set.sort_by_key(|s| rank(s.2));
+    set.extend(names.iter().filter_map(|syn| {
+        broker_key(syn)
+            .and_then(|d| d.default)
+            .map(|v| (syn.to_string(), Some(v.to_string()), ConfigSource::Default))
+    }));
+    match names.first() {
+        Some(primary) => set.into_iter().skip_while(|s| s.0 != *primary).collect(),
+        None => set,
+    }
+}
+
 /// Every broker config Runnel knows, with its value and source, sorted by
 /// name. Passwords are sensitive and their values withheld. Only the
 /// broker-level topic defaults are writable ([`is_dynamic_broker_key`]).
@@ -525,23 +550,17 @@ pub fn describe_broker_configs(broker: &BrokerConfig) -> Vec<DescribedConfig> {
             let sensitive = def.ty == ConfigType::Password;
             let hide = |v: Option<String>| if sensitive { None } else { v };
             let set = broker.raw.get(def.name).cloned();
-            let set_source = broker_source(broker, def.name);
-            let mut synonyms = Vec::new();
-            if let Some(v) = &set {
-                synonyms.push((def.name.to_string(), hide(Some(v.clone())), set_source));
-            }
-            if let Some(d) = def.default {
-                synonyms.push((
-                    def.name.to_string(),
-                    hide(Some(d.to_string())),
-                    ConfigSource::Default,
-                ));
-            }
-            let source = if set.is_some() {
-                set_source
-            } else {
-                ConfigSource::Default
-            };
+            // Kafka's `brokerConfigSynonyms`: a time-unit family (log.roll.ms,
+            // log.roll.hours) lists its coarser keys after the key itself.
+            let family: &[&str] = TOPIC_CONFIGS
+                .iter()
+                .find(|d| d.synonyms.first() == Some(&def.name))
+                .map_or(std::slice::from_ref(&def.name), |d| d.synonyms);
+            let synonyms: Vec<_> = ordered_synonyms(family, broker)
+                .into_iter()
+                .map(|(n, v, s)| (n, hide(v), s))
+                .collect();
+            let source = synonyms.first().map_or(ConfigSource::Default, |s| s.2);
             DescribedConfig {
                 name: def.name.to_string(),
                 value: hide(set.or_else(|| def.default.map(str::to_string))),
@@ -794,23 +813,11 @@ mod tests {
         assert!(!r.read_only && !r.is_sensitive && r.documentation.is_some());
         assert_eq!(
             r.synonyms,
-            vec![
-                (
-                    "retention.ms".to_string(),
-                    Some("1000".to_string()),
-                    ConfigSource::DynamicTopic
-                ),
-                (
-                    "log.retention.hours".to_string(),
-                    Some("24".to_string()),
-                    ConfigSource::StaticBroker
-                ),
-                (
-                    "log.retention.hours".to_string(),
-                    Some("168".to_string()),
-                    ConfigSource::Default
-                ),
-            ]
+            vec![(
+                "retention.ms".to_string(),
+                Some("1000".to_string()),
+                ConfigSource::DynamicTopic
+            ),]
         );
 
         let s = find(&described, "segment.bytes");
@@ -857,21 +864,47 @@ mod tests {
             &BTreeMap::new(),
             &broker(&[("log.retention.minutes", "5"), ("log.roll.hours", "1")]),
         );
+        // The value honours the minutes; the synonyms and the source follow
+        // Kafka 4.1, which lists nothing before the primary key
+        // (log.retention.ms) and so says DEFAULT_CONFIG (checked against
+        // Apache Kafka by differential/test_configs.py).
         let r = find(&described, "retention.ms");
         assert_eq!(
             (r.value.as_deref(), r.source),
-            (Some("300000"), ConfigSource::StaticBroker)
+            (Some("300000"), ConfigSource::Default)
         );
-        assert_eq!(
-            r.synonyms[0],
-            (
-                "log.retention.minutes".to_string(),
-                Some("5".to_string()),
-                ConfigSource::StaticBroker
-            )
-        );
+        assert!(r.synonyms.is_empty());
         let s = find(&described, "segment.ms");
         assert_eq!(s.value.as_deref(), Some("3600000"));
+        assert!(s.synonyms.is_empty());
+    }
+
+    #[test]
+    fn synonyms_start_at_the_primary_broker_key() {
+        // Kafka: segment.ms on a broker with log.roll.ms set lists the static
+        // log.roll.ms, then log.roll.hours' default.
+        let described =
+            describe_topic_configs(&BTreeMap::new(), &broker(&[("log.roll.ms", "3600000")]));
+        let s = find(&described, "segment.ms");
+        assert_eq!(
+            (s.value.as_deref(), s.source),
+            (Some("3600000"), ConfigSource::StaticBroker)
+        );
+        assert_eq!(
+            s.synonyms,
+            vec![
+                (
+                    "log.roll.ms".to_string(),
+                    Some("3600000".to_string()),
+                    ConfigSource::StaticBroker
+                ),
+                (
+                    "log.roll.hours".to_string(),
+                    Some("168".to_string()),
+                    ConfigSource::Default
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -83,6 +83,15 @@ fn plan(
     req: &AlterRequest,
 ) -> Result<Vec<MetadataRecord>, ApiError> {
     let is_broker = req.resource_type == RESOURCE_BROKER;
+    // Kafka refuses a resource that names one key twice, whatever the ops
+    // (ControllerConfigurationValidator / ConfigAdminManager).
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = req.changes.iter().find(|c| !seen.insert(c.name.as_str())) {
+        return Err(ApiError::InvalidRequest(format!(
+            "Error due to duplicate config keys: {}",
+            dup.name
+        )));
+    }
     let (resource, current) = match req.resource_type {
         RESOURCE_TOPIC => {
             let topic = image

@@ -334,10 +334,16 @@ pub fn create_partitions(
 ) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
     let mut records = Vec::new();
     let mut seen = HashSet::new();
+    // As for CreateTopics (and Kafka): a topic named twice fails in every entry.
+    let duplicated: HashSet<&str> = requests
+        .iter()
+        .filter(|r| !seen.insert(r.name.as_str()))
+        .map(|r| r.name.as_str())
+        .collect();
     let results = requests
         .iter()
         .map(|req| {
-            if !seen.insert(req.name.as_str()) {
+            if duplicated.contains(req.name.as_str()) {
                 return Err(ApiError::InvalidRequest(format!("duplicate topic {} in request", req.name)));
             }
             let topic = image.topic(&req.name).ok_or(ApiError::UnknownTopicOrPartition)?;

@@ -1,15 +1,44 @@
 //! ApiVersions, answered from the versions table (KIP-511 for unknown
-//! versions), with the feature flags (KIP-584) in v3+: the codec writes the
-//! tagged feature fields only from v3 on.
+//! versions and for the client software name and version, which v3+ carry),
+//! with the feature flags (KIP-584) in v3+: the codec writes the tagged
+//! feature fields only from v3 on.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::protocol::versions::{FEATURES, FINALIZED_FEATURES_EPOCH, SUPPORTED_APIS};
+use crate::protocol::versions::{
+    FEATURES, FINALIZED_FEATURES_EPOCH, SUPPORTED_APIS, supported_range,
+};
+
+/// The answer to an ApiVersions request: our ranges, or INVALID_REQUEST
+/// with no ranges when a v3+ client names itself outside KIP-511's pattern
+/// (as Kafka's `ApiVersionsRequest.isValid`).
+pub fn api_versions(version: i16, req: &ApiVersionsRequest) -> ApiVersionsResponse {
+    if version >= 3
+        && !(is_valid_software_token(&req.client_software_name)
+            && is_valid_software_token(&req.client_software_version))
+    {
+        return ApiVersionsResponse::default()
+            .with_error_code(ResponseError::InvalidRequest.code());
+    }
+    api_versions_response()
+}
+
+/// KIP-511: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+fn is_valid_software_token(s: &str) -> bool {
+    let b = s.as_bytes();
+    let edge = |c: &u8| c.is_ascii_alphanumeric();
+    let inner = |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.';
+    match b {
+        [] => false,
+        [only] => edge(only),
+        [first, middle @ .., last] => edge(first) && edge(last) && middle.iter().all(inner),
+    }
+}
 
 pub fn api_versions_response() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
@@ -51,8 +80,31 @@ pub fn api_versions_response() -> ApiVersionsResponse {
 }
 
 /// The answer to an ApiVersions request of a version we do not serve: a v0
-/// response with UNSUPPORTED_VERSION and our ranges, so the client retries
-/// with a version we know.
+/// response with UNSUPPORTED_VERSION and, as Kafka sends, only ApiVersions'
+/// own range, so the client retries with a version we know.
 pub fn unsupported_version_response() -> ApiVersionsResponse {
-    api_versions_response().with_error_code(ResponseError::UnsupportedVersion.code())
+    let own = supported_range(ApiKey::ApiVersions).expect("ApiVersions is served");
+    ApiVersionsResponse::default()
+        .with_error_code(ResponseError::UnsupportedVersion.code())
+        .with_api_keys(vec![
+            ApiVersion::default()
+                .with_api_key(own.key as i16)
+                .with_min_version(own.min)
+                .with_max_version(own.max),
+        ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_software_token;
+
+    #[test]
+    fn software_tokens_follow_kip_511() {
+        for ok in ["a", "librdkafka", "apache-kafka-java", "1.2.3-rc1", "x.y"] {
+            assert!(is_valid_software_token(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", ".a", "a.", "bad name", "a_b", "ü"] {
+            assert!(!is_valid_software_token(bad), "{bad}");
+        }
+    }
 }

@@ -15,7 +15,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
 use crate::broker::Broker;
-use crate::config::topic::{DescribedConfig, describe_broker_configs, describe_topic_configs};
+use crate::config::topic::{
+    ConfigSource, DescribedConfig, describe_broker_configs, describe_topic_configs,
+};
 use crate::controller::configs::{
     self, AlterOp, AlterRequest, ConfigChange, RESOURCE_BROKER, RESOURCE_TOPIC,
 };
@@ -38,9 +40,21 @@ pub fn describe_configs(
                     .topic(&name)
                     .map(|t| describe_topic_configs(&t.configs, &effective))
                     .ok_or(ApiError::UnknownTopicOrPartition),
-                RESOURCE_BROKER if name.is_empty() || name == broker.config.node_id.to_string() => {
+                RESOURCE_BROKER if name == broker.config.node_id.to_string() => {
                     Ok(describe_broker_configs(&effective))
                 }
+                // The cluster-wide default resource: only the keys set as
+                // dynamic defaults, with only those synonyms (Kafka's
+                // `perBrokerConfig = false`).
+                RESOURCE_BROKER if name.is_empty() => Ok(describe_broker_configs(&effective)
+                    .into_iter()
+                    .filter(|c| c.source == ConfigSource::DynamicDefaultBroker)
+                    .map(|mut c| {
+                        c.synonyms
+                            .retain(|s| s.2 == ConfigSource::DynamicDefaultBroker);
+                        c
+                    })
+                    .collect()),
                 RESOURCE_BROKER => Err(ApiError::InvalidRequest(format!(
                     "broker {name} is not this broker"
                 ))),

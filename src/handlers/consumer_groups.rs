@@ -47,8 +47,12 @@ pub async fn heartbeat(
         client_id: ctx.client_id.clone().unwrap_or_default(),
         client_host: ctx.client_host(),
     };
+    // Kafka's request checks (GroupMetadataManager.throwIfConsumerGroupHeartbeatRequestIsInvalid):
+    // an empty group id, and from v1 (client-chosen member ids) an empty member id.
     let result = if group_id.is_empty() {
-        Err(ApiError::InvalidGroupId)
+        Err(ApiError::InvalidRequest("GroupId can't be empty.".into()))
+    } else if ctx.api_version >= 1 && req.member_id.is_empty() {
+        Err(ApiError::InvalidRequest("MemberId can't be empty.".into()))
     } else {
         broker.groups.consumer_heartbeat(&group_id, input).await
     };
@@ -70,10 +74,11 @@ pub async fn heartbeat(
             })),
         Err(e) => {
             tracing::debug!(group_id, error = %e, "ConsumerGroupHeartbeat answered with an error");
+            // Only the error: member id, epoch and interval keep their
+            // defaults (null, 0, 0), as Kafka answers.
             ConsumerGroupHeartbeatResponse::default()
                 .with_error_code(e.code())
                 .with_error_message(Some(str_bytes(e.message())))
-                .with_member_epoch(-1)
         }
     }
 }
@@ -123,7 +128,10 @@ pub async fn describe(
                                     .map(|n| TopicName(str_bytes(n)))
                                     .collect(),
                             )
-                            .with_subscribed_topic_regex(m.subscribed_topic_regex.map(str_bytes))
+                            // Kafka describes "no regex" as an empty one.
+                            .with_subscribed_topic_regex(Some(str_bytes(
+                                m.subscribed_topic_regex.unwrap_or_default(),
+                            )))
                             .with_assignment(assignment(m.assignment))
                             .with_target_assignment(assignment(m.target_assignment));
                         // v1: 1 = a consumer-protocol member (0 = classic).
@@ -144,8 +152,10 @@ pub async fn describe(
                         .with_members(members),
                 );
             }
+            // An error answer carries no authorized operations.
             Err(e) => groups.push(
                 described
+                    .with_authorized_operations(i32::MIN)
                     .with_group_id(group_id.clone())
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(format!(

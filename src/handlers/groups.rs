@@ -262,7 +262,19 @@ pub async fn describe_groups(
         );
         // The empty group id is described like any unknown group, as in
         // Kafka (kept for backwards compatibility).
-        let summary = broker.groups.describe(group_id.as_str()).await;
+        let mut summary = broker.groups.describe(group_id.as_str()).await;
+        // Kafka's DescribeGroups describes classic groups only: a KIP-848
+        // consumer group reads as Dead there (ConsumerGroupDescribe shows it).
+        if summary.group_type != "classic" {
+            summary.state = "Dead";
+            summary.protocol_type = None;
+            summary.protocol_name = None;
+            summary.members.clear();
+        }
+        // The protocol is named only while the group is Stable.
+        if summary.state != "Stable" {
+            summary.protocol_name = None;
+        }
         let members = summary
             .members
             .into_iter()

@@ -167,8 +167,9 @@ pub async fn metadata(
         })
         .unwrap_or_default();
     // Authorized operations: topics v8+, cluster v8..=10, only when asked.
+    // Kafka sets them on every topic of the answer, unknown ones included.
     if ctx.api_version >= 8 && req.include_topic_authorized_operations {
-        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+        for t in topics.iter_mut() {
             t.topic_authorized_operations = topic_authorized_operations();
         }
     }
@@ -330,6 +331,8 @@ pub fn describe_topic_partitions(
                 .with_name(Some(TopicName(str_bytes(name))))
                 .with_topic_id(t.topic_id)
                 .with_is_internal(is_internal(&t.name))
+                // Always set: this API has no flag to ask for them.
+                .with_topic_authorized_operations(topic_authorized_operations())
                 .with_partitions(partitions),
         );
         if next_cursor.is_some() {

@@ -65,7 +65,7 @@ pub enum Reply {
 pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind) -> Reply {
     let v = ctx.api_version;
     Reply::Send(match request {
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions_response()),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::api_versions(v, &r)),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
         }

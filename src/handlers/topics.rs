@@ -102,7 +102,9 @@ pub async fn create_topics(
             match r {
                 Ok(created) => {
                     tracing::info!(topic = %t.name, partitions = created.num_partitions, validate_only, "created topic");
+                    // Kafka sends a null message on success, not an empty one.
                     let mut res = base
+                        .with_error_message(None)
                         .with_topic_id(if validate_only { Uuid::nil() } else { created.topic_id })
                         .with_num_partitions(created.num_partitions)
                         .with_replication_factor(created.replication_factor);
@@ -132,7 +134,18 @@ pub async fn create_topics(
             }
         })
         .collect();
-    CreateTopicsResponse::default().with_topics(topics)
+    CreateTopicsResponse::default()
+        .with_topics(one_result_per_name(topics, |t| t.name.0.to_string()))
+}
+
+/// Kafka answers a topic named twice in one request once (its responses are
+/// keyed by name): keep the first result for each name.
+fn one_result_per_name<T>(results: Vec<T>, name: impl Fn(&T) -> String) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    results
+        .into_iter()
+        .filter(|r| seen.insert(name(r)))
+        .collect()
 }
 
 pub async fn delete_topics(
@@ -232,12 +245,17 @@ pub async fn create_partitions(
             let base = CreatePartitionsTopicResult::default()
                 .with_name(TopicName(str_bytes(inc.name.clone())));
             match r {
-                Ok(()) => base,
+                Ok(()) => base.with_error_message(None),
+                // Kafka names no reason for an unknown topic here.
+                Err(e @ ApiError::UnknownTopicOrPartition) => {
+                    base.with_error_code(e.code()).with_error_message(None)
+                }
                 Err(e) => base
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
             }
         })
         .collect();
-    CreatePartitionsResponse::default().with_results(results)
+    CreatePartitionsResponse::default()
+        .with_results(one_result_per_name(results, |r| r.name.0.to_string()))
 }
