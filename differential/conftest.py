@@ -57,7 +57,11 @@ class Pair:
 
 
 def _started_pair(workdir: Path, overrides: dict[str, str]):
-    kafka = KafkaBroker(workdir / "kafka", overrides=overrides)
+    # Kafka's background log tasks (retention among them) first run
+    # `log.initial.task.delay.ms` (30 s) after start; Runnel's from the
+    # first interval. Without this the retention scenarios would compare
+    # Kafka's start-up delay, not its retention.
+    kafka = KafkaBroker(workdir / "kafka", overrides={**overrides, "log.initial.task.delay.ms": "0"})
     runnel = RunnelBroker(workdir / "runnel", overrides=overrides, name="runnel")
     try:
         kafka.start()

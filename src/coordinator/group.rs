@@ -56,18 +56,19 @@ pub enum GroupState {
     Dead,
 }
 
-/// Makes member ids. Injected so tests are deterministic.
+/// Makes member ids from a prefix (the group instance id of a static
+/// member, else the client id). Injected so tests are deterministic.
 pub trait MemberIdGenerator: Send {
-    fn generate(&mut self, client_id: &str) -> String;
+    fn generate(&mut self, prefix: &str) -> String;
 }
 
-/// Kafka's shape: `<client.id>-<uuid>`.
+/// Kafka's shape: `<prefix>-<uuid>`.
 #[derive(Debug, Default)]
 pub struct UuidMemberIds;
 
 impl MemberIdGenerator for UuidMemberIds {
-    fn generate(&mut self, client_id: &str) -> String {
-        format!("{client_id}-{}", uuid::Uuid::new_v4())
+    fn generate(&mut self, prefix: &str) -> String {
+        format!("{prefix}-{}", uuid::Uuid::new_v4())
     }
 }
 
@@ -441,7 +442,13 @@ impl ClassicGroup {
         now: Now,
         out: &mut Vec<Output>,
     ) -> Result<(), GroupError> {
-        let new_member_id = self.ids.generate(&input.client_id);
+        // Kafka's `generateMemberId`: `<group.instance.id>-<uuid>` for a
+        // static member, `<client.id>-<uuid>` otherwise.
+        let prefix = input
+            .group_instance_id
+            .as_deref()
+            .unwrap_or(&input.client_id);
+        let new_member_id = self.ids.generate(prefix);
         if let Some(instance_id) = input.group_instance_id.clone() {
             if let Some(old_member_id) = self.static_members.get(&instance_id).cloned() {
                 return self.replace_static_member(
@@ -761,6 +768,13 @@ impl ClassicGroup {
             self.rebalance_deadline_ms = Some(now.monotonic_ms + timeout);
         }
         self.transition(GroupState::PreparingRebalance, now);
+        if self.initial_delay.is_some() && self.config.initial_rebalance_delay_ms == 0 {
+            // A zero initial delay: Kafka's delayed join fires at once and
+            // completes with the members that joined so far, without
+            // waiting for one still pending after MEMBER_ID_REQUIRED.
+            self.complete_join(now, out);
+            return;
+        }
         // With no member left to wait for (the last one left), the join
         // phase is already complete.
         self.try_complete_join(now, out);

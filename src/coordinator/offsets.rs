@@ -262,22 +262,24 @@ mod tests {
         g.join(RequestId(0), input, Now::at(now))
     }
 
-    /// A group whose single member `c-1` has joined generation 1 and, if
-    /// `sync`, synced: Stable, else CompletingRebalance.
+    /// A group whose single member (`c-1`, or `<instance>-1` when static)
+    /// has joined generation 1 and, if `sync`, synced: Stable, else
+    /// CompletingRebalance.
     fn group(sync: bool, instance: Option<&str>) -> ClassicGroup {
         let mut g = ClassicGroup::new("g", config(), Box::new(SeqIds(0)));
         join(&mut g, "c", instance, 0);
         g.tick(Now::at(i64::from(config().initial_rebalance_delay_ms)));
+        let member_id = format!("{}-1", instance.unwrap_or("c"));
         if sync {
             g.sync(
                 RequestId(1),
                 SyncInput {
-                    member_id: "c-1".into(),
+                    member_id: member_id.clone(),
                     group_instance_id: instance.map(str::to_string),
                     generation_id: 1,
                     protocol_type: None,
                     protocol_name: None,
-                    assignments: vec![("c-1".into(), Bytes::from_static(b"p0"))],
+                    assignments: vec![(member_id, Bytes::from_static(b"p0"))],
                 },
                 Now::at(3_000),
             );
@@ -394,7 +396,8 @@ mod tests {
             (
                 "static member",
                 || group(true, Some("i")),
-                commit_input("c-1", Some("i"), 1),
+                // A static member's id starts with its instance id.
+                commit_input("i-1", Some("i"), 1),
                 Ok(()),
             ),
         ];

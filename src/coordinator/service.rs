@@ -1068,9 +1068,10 @@ fn summarize(group: &ClassicGroup) -> GroupSummary {
             .members()
             .into_iter()
             .map(|mut m| {
+                // Kafka's DescribeGroups outside Stable drops the members'
+                // metadata but keeps their last assignment.
                 if !stable {
                     m.subscription = Bytes::new();
-                    m.assignment = Bytes::new();
                 }
                 m
             })

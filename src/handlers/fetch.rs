@@ -121,6 +121,9 @@ fn read_once(
     };
     let mut total = 0usize;
     let mut any_error = false;
+    // No transactions yet, so none was aborted: read_committed gets an empty
+    // list, read_uncommitted none at all, as Kafka answers.
+    let aborted = (req.isolation_level == 1).then(Vec::new);
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut slices = Slices::new();
     for (ti, t) in req.topics.iter().enumerate() {
@@ -173,12 +176,12 @@ fn read_once(
                     slices.push((ti, pi, slice));
                     data = data
                         .with_records(Some(Default::default()))
-                        .with_aborted_transactions(Some(vec![]));
+                        .with_aborted_transactions(aborted.clone());
                 }
                 Ok(None) => {
                     data = data
                         .with_records(Some(Default::default()))
-                        .with_aborted_transactions(Some(vec![]));
+                        .with_aborted_transactions(aborted.clone());
                 }
                 Err(e) => {
                     any_error = true;
@@ -189,7 +192,8 @@ fn read_once(
                         .with_high_watermark(-1)
                         .with_last_stable_offset(-1)
                         .with_log_start_offset(-1)
-                        .with_records(Some(Default::default()));
+                        .with_records(Some(Default::default()))
+                        .with_aborted_transactions(errored_aborted_transactions(&e));
                 }
             }
             partitions.push(data);
@@ -206,4 +210,19 @@ fn read_once(
         .with_session_id(0)
         .with_responses(topics);
     (response, slices, total, any_error)
+}
+
+/// What an errored partition reports as aborted transactions: Kafka
+/// answers errors it finds before reading (unknown topic, partition or
+/// topic id; a zstd topic for an old version) with an empty list, and
+/// errors of the read itself with none.
+fn errored_aborted_transactions(
+    e: &ApiError,
+) -> Option<Vec<kafka_protocol::messages::fetch_response::AbortedTransaction>> {
+    match e {
+        ApiError::UnknownTopicOrPartition
+        | ApiError::UnknownTopicId
+        | ApiError::UnsupportedCompressionType(_) => Some(Vec::new()),
+        _ => None,
+    }
 }

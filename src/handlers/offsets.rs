@@ -43,7 +43,7 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
                         .leader(t.name.0.as_str(), p.partition_index)
                         .and_then(|part| {
                             part.check_leader_epoch(p.current_leader_epoch)?;
-                            look_up(&part, p.timestamp)
+                            look_up(&part, version, p.timestamp)
                         });
                     let resp = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
@@ -68,7 +68,24 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-fn look_up(part: &Partition, timestamp: i64) -> Result<OffsetAnswer, ApiError> {
+/// The first ListOffsets version that knows each special timestamp
+/// (KIP-734 MAX_TIMESTAMP, KIP-1005 EARLIEST_LOCAL and LATEST_TIERED);
+/// Kafka answers UNSUPPORTED_VERSION for one asked in an older version.
+fn special_timestamp_version(timestamp: i64) -> i16 {
+    match timestamp {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        _ => 0,
+    }
+}
+
+fn look_up(part: &Partition, version: i16, timestamp: i64) -> Result<OffsetAnswer, ApiError> {
+    if version < special_timestamp_version(timestamp) {
+        return Err(ApiError::UnsupportedVersion(format!(
+            "ListOffsets v{version} does not support the timestamp {timestamp}"
+        )));
+    }
     let epoch = part.leader_epoch();
     let hw = part.high_watermark();
     Ok(match timestamp {

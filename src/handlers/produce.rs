@@ -13,6 +13,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{Reply, str_bytes};
 use crate::broker::Broker;
 use crate::common::blocking;
+use crate::partition::Partition;
 use crate::protocol::ApiError;
 
 pub async fn produce(broker: &Broker, version: i16, req: ProduceRequest) -> Reply {
@@ -30,16 +31,17 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
         let name = topic.name.0.as_str();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
+            let hosted = broker.replicas.partition(name, pd.index);
             let result = if !acks_valid {
                 Err(ApiError::InvalidRequiredAcks)
-            } else if super::metadata::is_internal(name) {
+            } else if hosted.is_some() && super::metadata::is_internal(name) {
                 // Only the coordinators write their own topics; a client's
                 // record could make the group state unreadable.
                 Err(ApiError::InvalidTopic(format!(
                     "cannot append to internal topic {name}"
                 )))
             } else {
-                match broker.replicas.partition(name, pd.index) {
+                match &hosted {
                     Some(partition) => match pd.records {
                         Some(records) => partition.append_produce(records, version, acks, now),
                         None => Err(ApiError::CorruptMessage(
@@ -84,6 +86,7 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
                         .with_error_message(Some(str_bytes(e.message())))
                         .with_record_errors(record_errors)
                         .with_base_offset(-1)
+                        .with_log_start_offset(failed_log_start_offset(&e, hosted.as_deref()))
                 }
             });
         }
@@ -99,4 +102,27 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
     Reply::Send(kafka_protocol::messages::ResponseKind::Produce(
         ProduceResponse::default().with_responses(responses),
     ))
+}
+
+/// The log start offset a failed partition reports: Kafka's
+/// `ReplicaManager.appendToLocalLog` gives the log's start offset for a
+/// failure inside the log (validation, sequence, epoch), and -1 for one
+/// found before it (the request's own rules, an unknown partition) or in
+/// the storage (too large, corrupt, storage error).
+fn failed_log_start_offset(e: &ApiError, partition: Option<&Partition>) -> i64 {
+    match (e, partition) {
+        (
+            ApiError::UnknownTopicOrPartition
+            | ApiError::InvalidTopic(_)
+            | ApiError::InvalidRequiredAcks
+            | ApiError::InvalidRequestRecords(_)
+            | ApiError::UnsupportedCompressionType(_)
+            | ApiError::MessageTooLarge(_)
+            | ApiError::CorruptMessage(_)
+            | ApiError::KafkaStorage(_),
+            _,
+        )
+        | (_, None) => -1,
+        (_, Some(p)) => p.log_start_offset(),
+    }
 }

@@ -25,6 +25,10 @@ pub enum LogError {
         message: String,
         errors: Vec<RecordError>,
     },
+    /// Records that break the Produce request's own rules (Kafka's
+    /// `ProduceRequest.validateRecords`): not exactly one complete v2 batch.
+    #[error("{0}")]
+    RequestRecords(String),
     /// A codec the request's version may not use (zstd below Produce v7).
     #[error("{0}")]
     UnsupportedCompression(String),

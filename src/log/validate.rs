@@ -137,21 +137,27 @@ fn single_batch(records: &[u8]) -> Result<BatchHeader, LogError> {
     let incomplete = records.len() < LOG_OVERHEAD
         || matches!(peek_batch_size(records), Ok(size) if size > records.len());
     if incomplete {
-        return Err(LogError::InvalidBatch(
+        return Err(LogError::RequestRecords(
             "produce requests must carry at least one complete record batch per partition".into(),
         ));
     }
     let mut iter = BatchIter::new(records);
     let header = match iter.next() {
-        Some(item) => item?.0,
+        Some(Ok((header, _))) => header,
+        Some(Err(LogError::UnsupportedMagic(magic))) => {
+            return Err(LogError::RequestRecords(format!(
+                "produce requests may only carry record batches of magic 2, not {magic}"
+            )));
+        }
+        Some(Err(e)) => return Err(e),
         None => {
-            return Err(LogError::InvalidBatch(
+            return Err(LogError::RequestRecords(
                 "produce request has no record batch".into(),
             ));
         }
     };
     if iter.next().is_some() {
-        return Err(LogError::InvalidBatch(
+        return Err(LogError::RequestRecords(
             "produce requests must carry exactly one record batch per partition".into(),
         ));
     }

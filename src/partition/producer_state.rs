@@ -24,7 +24,9 @@ pub struct BatchMetadata {
     pub last_seq: i32,
     pub base_offset: i64,
     pub last_offset: i64,
-    /// The log append time of the batch, or -1 for create time.
+    /// What a retry of the batch is answered with as its log append time:
+    /// the batch's max timestamp (Kafka's `BatchMetadata.timestamp`, which
+    /// `UnifiedLog.append` reports for a duplicate).
     pub log_append_time_ms: i64,
 }
 

@@ -99,7 +99,7 @@ impl Partition {
             for item in BatchIter::new(&read.records) {
                 let (h, _) = item?;
                 if h.producer_id >= 0 && !h.is_control() {
-                    let (batch, meta) = producer_entry(&h, h.base_offset, -1);
+                    let (batch, meta) = producer_entry(&h, h.base_offset, h.max_timestamp);
                     producers.record(batch, meta, h.max_timestamp);
                 }
                 offset = offset.max(h.next_offset());
@@ -215,7 +215,9 @@ impl Partition {
             .append_validated(&batch, self.leader_epoch(), now_ms)?;
         self.probe.record(bytes, info.record_count);
         if idempotent {
-            let (entry, meta) = producer_entry(&header, info.base_offset, info.log_append_time_ms);
+            // A retry of this batch is answered with its max timestamp as
+            // the log append time, as Kafka answers duplicates.
+            let (entry, meta) = producer_entry(&header, info.base_offset, header.max_timestamp);
             // The batch's own time, as on rebuild and in Kafka: expiry
             // counts from the producer's last timestamp.
             let timestamp = if info.log_append_time_ms >= 0 {

@@ -43,6 +43,9 @@ pub enum ApiError {
         message: String,
         record_errors: Vec<RecordError>,
     },
+    /// Records breaking the Produce request's own rules (one v2 batch).
+    #[error("{0}")]
+    InvalidRequestRecords(String),
     #[error("{0}")]
     UnsupportedCompressionType(String),
     #[error("{0}")]
@@ -142,6 +145,7 @@ impl ApiError {
             ApiError::InvalidRecord(_) => Kafka::InvalidRecord,
             ApiError::InvalidRecords { .. } => Kafka::InvalidRecord,
             ApiError::InvalidTimestamps { .. } => Kafka::InvalidTimestamp,
+            ApiError::InvalidRequestRecords(_) => Kafka::InvalidRecord,
             ApiError::UnsupportedCompressionType(_) => Kafka::UnsupportedCompressionType,
             ApiError::NotEnoughReplicas(_) => Kafka::NotEnoughReplicas,
             ApiError::MessageTooLarge(_) => Kafka::MessageTooLarge,
@@ -222,6 +226,7 @@ impl From<LogError> for ApiError {
                 record_errors: errors,
             },
             LogError::UnsupportedCompression(m) => ApiError::UnsupportedCompressionType(m),
+            LogError::RequestRecords(m) => ApiError::InvalidRequestRecords(m),
             LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
             LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
             LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
@@ -261,6 +266,7 @@ mod tests {
                 32,
             ),
             (ApiError::UnsupportedCompressionType(String::new()), 76),
+            (ApiError::InvalidRequestRecords(String::new()), 87),
             (ApiError::NotEnoughReplicas(String::new()), 19),
             (ApiError::MessageTooLarge(String::new()), 10),
             (ApiError::UnsupportedForMessageFormat(String::new()), 43),
