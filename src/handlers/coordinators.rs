@@ -1,8 +1,9 @@
 //! FindCoordinator. Group keys are answered with this node, which hosts
 //! every `__consumer_offsets` partition (created on the first request, as
-//! Kafka does). Transaction keys get COORDINATOR_NOT_AVAILABLE: there is no
-//! transaction coordinator yet, and a retriable answer keeps a transactional
-//! client waiting with a clear log line rather than failing half-way.
+//! Kafka does). Transaction keys are refused at once: there is no
+//! transaction coordinator yet, and a transactional producer must fail on
+//! its first call, not after `max.block.ms` (see `not_supported.rs` for
+//! the code chosen).
 //!
 //! The API must be served in any case: librdkafka decides whether a broker
 //! supports LZ4 by whether it advertises FindCoordinator.
@@ -10,6 +11,7 @@
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
+use super::not_supported::{self, Missing};
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::config::Listener;
@@ -38,8 +40,10 @@ async fn find(
                 })?;
             Ok((node, endpoint))
         }
-        KEY_TRANSACTION => Err(ApiError::CoordinatorNotAvailable(
-            "transactions are not supported yet (no transaction coordinator)".into(),
+        KEY_TRANSACTION => Err(not_supported::refuse(
+            Missing::Transactions,
+            ctx,
+            "FindCoordinator",
         )),
         other => Err(ApiError::InvalidRequest(format!(
             "unknown coordinator key type {other}"

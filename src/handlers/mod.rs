@@ -11,6 +11,7 @@ mod fetch;
 mod group_offsets;
 mod groups;
 mod metadata;
+mod not_supported;
 mod offsets;
 mod produce;
 mod producer_ids;
@@ -143,8 +144,19 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
             ResponseKind::OffsetDelete(group_offsets::offset_delete(broker, r).await)
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, r).await)
+            ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, ctx, r).await)
         }
+        RequestKind::DescribeAcls(_) => {
+            ResponseKind::DescribeAcls(not_supported::describe_acls(ctx))
+        }
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(not_supported::create_acls(ctx, r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(not_supported::delete_acls(ctx, r)),
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            not_supported::describe_user_scram_credentials(ctx, r),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => ResponseKind::AlterUserScramCredentials(
+            not_supported::alter_user_scram_credentials(ctx, r),
+        ),
         other => {
             // The versions table admits only the keys above; reaching this
             // is a bug in the table, not a client's fault.

@@ -1,20 +1,24 @@
 //! InitProducerId for idempotent producers: a fresh producer id from the
 //! controller's durable id blocks, epoch 0. Transactional ids need the
-//! transaction coordinator, which is not built yet: they are refused with
-//! a clear message rather than half-served.
+//! transaction coordinator, which is not built yet: they are refused at
+//! once with a clear message (`not_supported.rs`) rather than half-served.
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::RequestContext;
+use super::not_supported::{self, Missing};
 use crate::broker::Broker;
-use crate::protocol::ApiError;
 
 pub async fn init_producer_id(
     broker: &Broker,
+    ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let result = if req.transactional_id.is_some() {
-        Err(ApiError::CoordinatorNotAvailable(
-            "transactions are not supported yet (no transaction coordinator)".into(),
+        Err(not_supported::refuse(
+            Missing::Transactions,
+            ctx,
+            "InitProducerId",
         ))
     } else {
         broker.controller.allocate_producer_id().await

@@ -120,6 +120,13 @@ pub enum ApiError {
     UnreleasedInstanceId,
     #[error("{0}")]
     UnsupportedAssignor(String),
+    /// A feature not built yet whose clients fail fast only on this code
+    /// (transactions, see `handlers/not_supported.rs`).
+    #[error("{0}")]
+    ClusterAuthorizationFailed(String),
+    /// ACLs and SCRAM: Kafka's answer when no authorizer is configured.
+    #[error("{0}")]
+    SecurityDisabled(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -181,6 +188,8 @@ impl ApiError {
             ApiError::StaleMemberEpoch => Kafka::StaleMemberEpoch,
             ApiError::UnreleasedInstanceId => Kafka::UnreleasedInstanceId,
             ApiError::UnsupportedAssignor(_) => Kafka::UnsupportedAssignor,
+            ApiError::ClusterAuthorizationFailed(_) => Kafka::ClusterAuthorizationFailed,
+            ApiError::SecurityDisabled(_) => Kafka::SecurityDisabled,
             ApiError::Internal(_) => Kafka::UnknownServerError,
         }
     }
@@ -302,6 +311,8 @@ mod tests {
             (ApiError::StaleMemberEpoch, 113),
             (ApiError::UnreleasedInstanceId, 111),
             (ApiError::UnsupportedAssignor(String::new()), 112),
+            (ApiError::ClusterAuthorizationFailed(String::new()), 31),
+            (ApiError::SecurityDisabled(String::new()), 54),
             (ApiError::Internal(String::new()), -1),
         ];
         for (err, code) in table {

@@ -54,6 +54,10 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::DeleteRecords, "DeleteRecords", 0, 2),
     api(ApiKey::InitProducerId, "InitProducerId", 0, 5),
     api(ApiKey::OffsetForLeaderEpoch, "OffsetForLeaderEpoch", 2, 4),
+    // ACLs: answered SECURITY_DISABLED, as Kafka without an authorizer.
+    api(ApiKey::DescribeAcls, "DescribeAcls", 1, 3),
+    api(ApiKey::CreateAcls, "CreateAcls", 1, 3),
+    api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3),
     api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
     api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
     api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
@@ -65,6 +69,19 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
         1,
     ),
     api(ApiKey::OffsetDelete, "OffsetDelete", 0, 0),
+    // SCRAM: answered SECURITY_DISABLED (no SASL yet).
+    api(
+        ApiKey::DescribeUserScramCredentials,
+        "DescribeUserScramCredentials",
+        0,
+        0,
+    ),
+    api(
+        ApiKey::AlterUserScramCredentials,
+        "AlterUserScramCredentials",
+        0,
+        0,
+    ),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
     api(
         ApiKey::ConsumerGroupHeartbeat,
@@ -191,6 +208,11 @@ mod tests {
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
             ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
             ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
+            ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+            ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
+            ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
+            ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
+            ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)

@@ -175,6 +175,7 @@ public final class Driver {
                 yield f.get(cmd.path("timeout_s").asLong(120), TimeUnit.SECONDS);
             }
             case "consume" -> consume(cmd);
+            case "init_transactions" -> initTransactions(cmd);
             case "consumer_api" -> ConsumerApi.run(cmd);
             case "admin" -> AdminOps.run(cmd);
             case "tool" -> ToolRunner.run(cmd);
@@ -223,6 +224,29 @@ public final class Driver {
 
     static String b64(byte[] b) {
         return b == null ? null : B64E.encodeToString(b);
+    }
+
+    /**
+     * A transactional producer's first call: {"ok"} or {"error"}, and how long
+     * initTransactions took before it returned or threw ("elapsed_ms").
+     */
+    static JsonNode initTransactions(JsonNode cmd) {
+        Properties p = props(cmd, Map.of(
+            "key.serializer", ByteArraySerializer.class.getName(),
+            "value.serializer", ByteArraySerializer.class.getName()));
+        ObjectNode out = JSON.createObjectNode();
+        KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
+        long start = System.nanoTime();
+        try {
+            producer.initTransactions();
+            out.put("ok", true);
+        } catch (Exception e) {
+            out.put("ok", false);
+            out.set("error", error(e));
+        }
+        out.put("elapsed_ms", (System.nanoTime() - start) / 1_000_000);
+        producer.close(Duration.ofSeconds(5));
+        return out;
     }
 
     /**
