@@ -152,8 +152,6 @@ def test_admin_features_groups_and_internal_topics(group_broker, topic_name, cli
 # Java client fails when the broker does not advertise it. Kept in step with
 # the "Admin calls" table in docs/compatibility.md.
 UNSERVED = [
-    ("describeLogDirs", "DescribeLogDirs (35)", "UnsupportedVersionException"),
-    ("describeReplicaLogDirs", "DescribeLogDirs (35)", "UnsupportedVersionException"),
     ("describeMetadataQuorum", "DescribeQuorum (55)", "UnsupportedVersionException"),
     ("describeClientQuotas", "DescribeClientQuotas (48)", "UnsupportedVersionException"),
     ("describeDelegationToken", "DescribeDelegationToken (41)", "UnsupportedVersionException"),

@@ -195,13 +195,29 @@ def test_features_and_broker_api_versions(b):
 # Tools whose API Runnel does not serve yet, with that API; each must fail
 # saying the broker does not support it. docs/compatibility.md lists them.
 UNSERVED_TOOLS = [
-    ("LogDirsCommand", ["--describe"], "DescribeLogDirs"),
     ("MetadataQuorumCommand", ["describe", "--status"], "DescribeQuorum"),
     ("MetadataQuorumCommand", ["describe", "--replication"], "DescribeQuorum"),
     ("LeaderElectionCommand", ["--election-type", "PREFERRED", "--all-topic-partitions"], "ElectLeaders"),
     ("reassign.ReassignPartitionsCommand", ["--list"], "ListPartitionReassignments"),
     ("TransactionsCommand", ["list"], "ListTransactions"),
 ]
+
+
+def test_log_dirs_tool_shows_sizes_that_match_the_files(b, topic_name):
+    """kafka-log-dirs --describe: each partition in the broker's log dir,
+    with the bytes of its segment files."""
+    t = topic_name()
+    ck_create_topic(b.bootstrap, t, partitions=2)
+    ck_produce(b.bootstrap, t, make_records(50, 2, seed="log-dirs"))
+    out = tool("LogDirsCommand", "--bootstrap-server", b.bootstrap, "--describe", "--topic-list", t).stdout
+    [line] = [x for x in out.splitlines() if x.startswith("{")]
+    [broker] = json.loads(line)["brokers"]
+    assert broker["broker"] == 1, broker
+    [log_dir] = broker["logDirs"]
+    assert log_dir["error"] is None, log_dir
+    got = {p["partition"]: p["size"] for p in log_dir["partitions"]}
+    files = {f"{t}-{p}": sum(f.stat().st_size for f in (b.data_dir / f"{t}-{p}").glob("*.log")) for p in (0, 1)}
+    assert got == files and all(files.values()), (got, files)
 
 
 def test_acl_tool_fails_saying_acls_are_not_supported(b):

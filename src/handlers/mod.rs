@@ -10,6 +10,7 @@ mod coordinators;
 mod fetch;
 mod group_offsets;
 mod groups;
+mod log_dirs;
 mod metadata;
 mod not_supported;
 mod offsets;
@@ -145,6 +146,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, ctx, r).await)
+        }
+        // statvfs and the segment sizes: cheap, but file system calls.
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(blocking(|| log_dirs::describe_log_dirs(broker, v, r)))
         }
         RequestKind::DescribeAcls(_) => {
             ResponseKind::DescribeAcls(not_supported::describe_acls(ctx))

@@ -60,6 +60,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3),
     api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
     api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
+    api(ApiKey::DescribeLogDirs, "DescribeLogDirs", 1, 4),
     api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
     api(ApiKey::DeleteGroups, "DeleteGroups", 0, 2),
     api(
@@ -213,6 +214,7 @@ mod tests {
             ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
+            ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)

@@ -290,7 +290,23 @@ final class AdminOps {
                 f.supportedFeatures().forEach((k, v) -> sup.putObject(k).put("min", v.minVersion()).put("max", v.maxVersion()));
             }
             // Calls whose API Runnel does not serve yet: trivial arguments, the test checks how they fail.
-            case "describeLogDirs" -> get(admin.describeLogDirs(List.of(c.path("broker").asInt(1))).allDescriptions());
+            case "describeLogDirs" -> {
+                // {broker: {dir: {error, total_bytes, usable_bytes, replicas: {"topic-p": {size, offset_lag, future}}}}}
+                var all = get(admin.describeLogDirs(List.of(c.path("broker").asInt(1))).allDescriptions());
+                all.forEach((brokerId, dirs) -> {
+                    ObjectNode b = out.putObject(String.valueOf(brokerId));
+                    dirs.forEach((path, d) -> {
+                        ObjectNode o = b.putObject(path);
+                        o.put("error", d.error() == null ? null : d.error().getClass().getSimpleName());
+                        o.put("total_bytes", d.totalBytes().orElse(-1L));
+                        o.put("usable_bytes", d.usableBytes().orElse(-1L));
+                        ObjectNode reps = o.putObject("replicas");
+                        d.replicaInfos().forEach((tp, info) -> reps.putObject(tp.toString())
+                            .put("size", info.size()).put("offset_lag", info.offsetLag())
+                            .put("future", info.isFuture()));
+                    });
+                });
+            }
             case "describeReplicaLogDirs" -> get(admin.describeReplicaLogDirs(List.of(
                 new org.apache.kafka.common.TopicPartitionReplica(c.path("topic").asText(), 0, 1))).all());
             case "describeMetadataQuorum" -> get(admin.describeMetadataQuorum().quorumInfo());
