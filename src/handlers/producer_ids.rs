@@ -5,7 +5,7 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::broker::Broker;
+use super::Broker;
 use crate::protocol::ApiError;
 
 pub async fn init_producer_id(
