@@ -11,20 +11,21 @@ use std::fs::OpenOptions;
 use std::io::Read;
 use std::path::Path;
 
-use runnel::broker::Broker;
+use runnel::common::BackgroundTasks;
 use runnel::config::BrokerConfig;
 use runnel::controller::topics::{ClusterView, NewTopic, create_topics};
 use runnel::coordinator::offsets::{CommitInput, PartitionCommit};
 use runnel::coordinator::service::OFFSETS_TOPIC;
 use runnel::log::dir_lock::LogDirLocks;
+use runnel::node::Node;
 
 const GROUP: &str = "billing";
 const COMMITS: i64 = 10_300;
 
-fn start(dir: &Path) -> anyhow::Result<Broker> {
+fn start(dir: &Path) -> anyhow::Result<Node> {
     let config = config(dir);
     let locks = LogDirLocks::acquire(&config.log_dirs)?;
-    Broker::start(config, locks)
+    Node::start(config, locks, BackgroundTasks::new())
 }
 
 fn config(dir: &Path) -> BrokerConfig {
@@ -90,7 +91,8 @@ fn lose_unsynced_bytes(dir: &Path, recovery_point: i64) -> u64 {
 async fn committed_offsets_survive_a_power_cut_after_compaction() {
     let root = tempfile::tempdir().expect("temp dir");
     let dir = root.path().join("data");
-    let broker = start(&dir).expect("broker starts");
+    let node = start(&dir).expect("broker starts");
+    let broker = &node.broker;
     let cluster = ClusterView::of_node(&broker.config);
     let orders = NewTopic {
         name: "orders".into(),
@@ -141,11 +143,12 @@ async fn committed_offsets_survive_a_power_cut_after_compaction() {
     let recovery_point = log.recovery_point();
     let partition_dir = log.dir().to_path_buf();
     drop(log);
-    drop(broker);
+    drop(node);
     let lost = lose_unsynced_bytes(&partition_dir, recovery_point);
     eprintln!("recovery point {recovery_point}, {lost} bytes lost");
 
-    let broker = start(&dir).expect("broker restarts");
+    let node = start(&dir).expect("broker restarts");
+    let broker = &node.broker;
     let fetched = broker
         .groups
         .fetch_offsets(GROUP, Some(vec![("orders".into(), 0)]))

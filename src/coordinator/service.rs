@@ -39,7 +39,7 @@ use super::offsets::{CommitInput, OffsetStore};
 use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
 use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
-use crate::common::blocking;
+use crate::common::{BackgroundTasks, blocking};
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::controller::topics::NewTopic;
@@ -142,6 +142,8 @@ pub struct GroupCoordinator {
     groups: DashMap<String, Arc<Slot>>,
     next_request: AtomicU64,
     clock: Arc<dyn Clock>,
+    /// The node's background tasks: the expiry loop and session timers.
+    tasks: BackgroundTasks,
     me: Weak<GroupCoordinator>,
 }
 
@@ -151,12 +153,14 @@ impl GroupCoordinator {
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
         controller: Arc<Controller>,
+        tasks: BackgroundTasks,
     ) -> Arc<GroupCoordinator> {
         Self::with_clock(
             broker_config,
             metadata,
             replicas,
             controller,
+            tasks,
             Arc::new(SystemClock::new()),
         )
     }
@@ -167,6 +171,7 @@ impl GroupCoordinator {
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
         controller: Arc<Controller>,
+        tasks: BackgroundTasks,
         clock: Arc<dyn Clock>,
     ) -> Arc<GroupCoordinator> {
         let config = GroupConfig {
@@ -190,6 +195,7 @@ impl GroupCoordinator {
             groups: DashMap::new(),
             next_request: AtomicU64::new(1),
             clock,
+            tasks,
             me: me.clone(),
         })
     }
@@ -341,7 +347,7 @@ impl GroupCoordinator {
                 .offsets_retention_check_interval_ms
                 .max(100) as u64,
         );
-        tokio::spawn(async move {
+        self.tasks.spawn("group-offsets-expiry", async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
@@ -550,7 +556,7 @@ impl GroupCoordinator {
         // Deadlines are on the monotonic clock: a wall-clock step neither
         // fires this timer early nor holds it back.
         let wake = self.clock.sleep_until(deadline_ms);
-        let task = tokio::spawn(async move {
+        let task = self.tasks.spawn("group-timer", async move {
             wake.await;
             let Some(me) = me.upgrade() else { return };
             let mut g = task_slot.inner.lock().await;

@@ -13,8 +13,8 @@ use kafka_protocol::messages::{
 
 use kafka_protocol::protocol::StrBytes;
 
+use super::Broker;
 use super::str_bytes;
-use crate::broker::Broker;
 use crate::config::topic::{
     ConfigSource, DescribedConfig, describe_broker_configs, describe_topic_configs,
 };

@@ -19,8 +19,8 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 
+use super::Broker;
 use super::str_bytes;
-use crate::broker::Broker;
 use crate::metadata::store::METADATA_TOPIC;
 
 /// One partition log as DescribeLogDirs reports it.

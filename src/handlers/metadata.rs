@@ -15,8 +15,8 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
+use super::Broker;
 use super::{RequestContext, str_bytes};
-use crate::broker::Broker;
 use crate::config::Listener;
 use crate::controller::topics::{NewTopic, validate_topic_name};
 use crate::coordinator::service::OFFSETS_TOPIC;

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use crate::broker::Broker;
+use super::Broker;
 use crate::partition::Partition;
 use crate::protocol::ApiError;
 

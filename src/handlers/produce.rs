@@ -10,8 +10,8 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use super::Broker;
 use super::{Reply, str_bytes};
-use crate::broker::Broker;
 use crate::common::blocking;
 use crate::partition::Partition;
 use crate::protocol::ApiError;

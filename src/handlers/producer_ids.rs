@@ -5,9 +5,8 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::RequestContext;
 use super::not_supported::{self, Missing};
-use crate::broker::Broker;
+use super::{Broker, RequestContext};
 
 pub async fn init_producer_id(
     broker: &Broker,

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
+use super::Broker;
 use super::str_bytes;
-use crate::broker::Broker;
 use crate::config::topic::describe_topic_configs;
 use crate::controller::topics::{self, ClusterView, NewTopic, PartitionIncrease, TopicRef};
 use crate::protocol::ApiError;
