@@ -2,18 +2,25 @@
 //! until SIGTERM/SIGINT, shut down in reverse start order. `runnel
 //! healthcheck` instead probes a running broker and exits 0 when it answers
 //! (the container image's HEALTHCHECK; the image has no shell).
+//!
+//! A start that cannot go on prints one line, `runnel: <what> (config
+//! '<key>' (set by <source>))`, and exits with
+//! [`EXIT_BAD_CONFIG`](ops::startup::EXIT_BAD_CONFIG); errors are printed
+//! here, never through `main`'s `Result`, so no backtrace is printed even
+//! with `RUST_BACKTRACE=1`. Panics keep Rust's own report.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use runnel::config::{self, ConfigSources};
 use runnel::ops;
+use runnel::ops::startup::{self, EXIT_BAD_CONFIG};
 
 /// A Kafka wire-protocol compatible broker.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = startup::LONG_VERSION, about)]
 struct Args {
     /// TOML config file (Kafka property names as keys).
     #[arg(long, global = true)]
@@ -22,8 +29,18 @@ struct Args {
     #[arg(long, global = true)]
     server_properties: Option<PathBuf>,
     /// `key=value` with a Kafka property name; overrides every other source.
+    /// Repeat it for several keys.
     #[arg(long = "override", value_name = "KEY=VALUE", global = true)]
     overrides: Vec<String>,
+    /// Print every config key with its effective value and where it came
+    /// from, then exit.
+    #[arg(long, conflicts_with = "check")]
+    print_config: bool,
+    /// Validate the configuration and the log dirs (nothing is created or
+    /// bound), print the result, and exit: 0 when the node could start,
+    /// 2 when not.
+    #[arg(long)]
+    check: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -43,7 +60,7 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let args = Args::parse();
     // An explicit address needs no configuration at all.
     if let Some(Command::Healthcheck {
@@ -57,7 +74,8 @@ fn main() -> anyhow::Result<()> {
         .overrides
         .iter()
         .map(|o| config::parse_override(o))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| refuse(&format!("invalid configuration: {e}")));
     let sources = ConfigSources {
         config_file: args.config,
         server_properties: args.server_properties,
@@ -67,8 +85,11 @@ fn main() -> anyhow::Result<()> {
     let (config, warnings) = match config::load(&sources) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("runnel: invalid configuration: {e}");
-            std::process::exit(2);
+            let note = e
+                .key()
+                .map(|k| startup::failed_origin_note(&sources, k))
+                .unwrap_or_default();
+            refuse(&format!("invalid configuration: {e}{note}"));
         }
     };
     if let Some(Command::Healthcheck { timeout_ms, .. }) = args.command {
@@ -78,7 +99,35 @@ fn main() -> anyhow::Result<()> {
         };
         healthcheck(&address, Duration::from_millis(timeout_ms));
     }
-    ops::logging::init(&config);
+    if args.print_config {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(startup::print_config(&config).as_bytes());
+        let _ = out.flush();
+        for w in &warnings {
+            say(&format!("warning: {w}"));
+        }
+        std::process::exit(0);
+    }
+    let filter = ops::logging::filter(&config).unwrap_or_else(|e| refuse(&e));
+    if args.check {
+        if let Err(e) = startup::check_log_dirs(&config, false) {
+            refuse(&e);
+        }
+        for w in &warnings {
+            say(&format!("warning: {w}"));
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "runnel: configuration OK ({}; {} log dir(s), {} listener(s))",
+            startup::describe_sources(&sources),
+            config.log_dirs.len(),
+            config.listeners.len()
+        );
+        std::process::exit(0);
+    }
+    ops::logging::init(&config, filter);
+    startup::log_startup(&config, &sources);
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -89,12 +138,31 @@ fn main() -> anyhow::Result<()> {
             "accepted Kafka settings that Runnel does not act on yet"
         );
     }
-    tokio::runtime::Builder::new_multi_thread()
+    if let Err(e) = startup::check_log_dirs(&config, true) {
+        refuse(&e);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("runnel")
         .build()
-        .context("starting the async runtime")?
-        .block_on(runnel::node::run(config))
+        .unwrap_or_else(|e| refuse(&format!("cannot start the async runtime: {e}")));
+    // Every error out of the node is a start that could not go on (a port
+    // in use, a locked or foreign data dir, a log that cannot be opened);
+    // once serving, the node only returns after a clean shutdown.
+    if let Err(e) = runtime.block_on(runnel::node::run(config)) {
+        refuse(&format!("{e:#}"));
+    }
+}
+
+/// One line on stderr; a closed stderr is ignored (never a panic).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "runnel: {line}");
+}
+
+/// The start is refused: one line, the bad-configuration exit code.
+fn refuse(line: &str) -> ! {
+    say(line);
+    std::process::exit(EXIT_BAD_CONFIG);
 }
 
 /// Runs the probe, prints one line, and exits: 0 healthy, 1 not.

@@ -160,14 +160,50 @@ pub(crate) fn check_gzip_level(v: &str) -> Result<(), String> {
 }
 
 fn check_host_port_or_empty(v: &str) -> Result<(), String> {
-    if v.is_empty() {
+    if v.is_empty() || v.parse::<std::net::SocketAddr>().is_ok() {
         return Ok(());
     }
-    let expected = || "host:port (or empty to disable)".to_string();
-    match v.rsplit_once(':') {
-        Some((_, port)) if port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(expected()),
+    Err(
+        "an IP address and port such as 127.0.0.1:9308 (host names are not resolved), \
+         or empty to disable"
+            .to_string(),
+    )
+}
+
+/// A `tracing` filter in `RUST_LOG` syntax (`info`, `runnel=debug,warn`).
+fn check_log_filter(v: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(v)
+        .map(|_| ())
+        .map_err(|e| {
+            format!("a tracing filter in RUST_LOG syntax such as info or runnel=debug ({e})")
+        })
+}
+
+/// The known broker key closest to an unknown one, for a "did you mean":
+/// at most two edits away (three for long keys), and closer than any other.
+pub fn closest_key(unknown: &str) -> Option<&'static str> {
+    let limit = if unknown.len() > 20 { 3 } else { 2 };
+    BROKER_CONFIGS
+        .iter()
+        .map(|d| (edit_distance(unknown, d.name), d.name))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
     }
+    prev[b.len()]
 }
 
 /// Every broker config Runnel knows, in no particular order.
@@ -860,9 +896,11 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         Check::Custom(check_host_port_or_empty),
         "Runnel: host:port of the Prometheus metrics endpoint; empty disables it.",
     ),
-    string(
+    def(
         "runnel.log.filter",
+        ConfigType::String,
         Some("info"),
+        Check::Custom(check_log_filter),
         "Runnel: tracing filter in RUST_LOG syntax; RUST_LOG wins when set.",
     ),
     def(
@@ -1043,5 +1081,21 @@ mod tests {
         let def = broker_key("runnel.metrics.listener").expect("known");
         assert!(check_value(def, "").is_ok() && check_value(def, "0.0.0.0:9308").is_ok());
         assert!(check_value(def, "nope").is_err());
+        // A host name is refused at load time: the endpoint binds an address.
+        assert!(check_value(def, "localhost:9308").is_err());
+        let def = broker_key("runnel.log.filter").expect("known");
+        assert!(check_value(def, "runnel=debug,warn").is_ok());
+        assert!(check_value(def, "runnel=loud").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_get_the_closest_known_one() {
+        assert_eq!(
+            closest_key("log.retenton.hours"),
+            Some("log.retention.hours")
+        );
+        assert_eq!(closest_key("num.partitons"), Some("num.partitions"));
+        assert_eq!(closest_key("completely.different.thing"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -147,8 +147,11 @@ pub fn load_with_hostname(
         match catalogue::broker_key(key) {
             Some(def) => catalogue::check_value(def, value)?,
             None => warnings.push(format!(
-                "unknown config '{key}' (set by {}) is ignored",
-                origins[key]
+                "unknown config '{key}' (set by {}) is ignored{}",
+                origins[key],
+                catalogue::closest_key(key)
+                    .map(|k| format!("; did you mean '{k}'?"))
+                    .unwrap_or_default()
             )),
         }
     }

@@ -50,9 +50,13 @@ impl BoundListeners {
                 continue;
             }
             let addr = l.bind_address();
-            let listener = TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} for listener {}", l.name))?;
+            let listener = TcpListener::bind(&addr).await.with_context(|| {
+                format!(
+                    "cannot listen on {addr} for listener {} (config 'listeners'{})",
+                    l.name,
+                    crate::ops::startup::origin_note(config, "listeners")
+                )
+            })?;
             listeners.push((l.name.clone(), listener));
         }
         Ok(BoundListeners { listeners })

@@ -23,12 +23,17 @@ pub const OFFSET_COMMITS_TOTAL: &str = "runnel_offset_commits_total";
 
 /// Starts the exporter's HTTP listener. Returns the bound address.
 pub fn install(listen: &str) -> anyhow::Result<SocketAddr> {
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|e| anyhow::anyhow!("runnel.metrics.listener '{listen}' is not host:port: {e}"))?;
+    let addr: SocketAddr = listen.parse().map_err(|e| {
+        anyhow::anyhow!("config 'runnel.metrics.listener' {listen:?} is not ip:port: {e}")
+    })?;
     // Bind first so port 0 resolves and errors name the address.
-    let std_listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
+    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen for metrics on {addr} (config 'runnel.metrics.listener'; \
+                 another port: KAFKA_RUNNEL_METRICS_LISTENER or --override \
+                 runnel.metrics.listener=ip:port, empty to disable): {e}"
+        )
+    })?;
     let bound = std_listener.local_addr()?;
     drop(std_listener);
     PrometheusBuilder::new()
