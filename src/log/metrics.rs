@@ -2,7 +2,7 @@
 //! paths call a probe; names are never formatted inline. Kafka counterparts:
 //! `kafka.log:type=Log` and `LogFlushStats`.
 
-use metrics::{counter, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 pub const APPEND_BYTES: &str = "runnel_log_append_bytes_total";
 pub const APPEND_RECORDS: &str = "runnel_log_append_records_total";
@@ -14,6 +14,9 @@ pub const SEGMENTS_DELETED: &str = "runnel_log_segments_deleted_total";
 pub const RECOVERED_SEGMENTS: &str = "runnel_log_recovered_segments_total";
 pub const RECOVERY_TRUNCATED_BYTES: &str = "runnel_log_recovery_truncated_bytes_total";
 pub const OFFLINE: &str = "runnel_log_offline_total";
+/// Kafka's JMX-exporter name for offline partitions: on a single node a
+/// partition is offline exactly when its log is, until the restart.
+pub const OFFLINE_PARTITIONS: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
 
 pub fn on_append(bytes: usize, records: u64) {
     counter!(APPEND_BYTES).increment(bytes as u64);
@@ -44,4 +47,37 @@ pub fn on_recovery(segments: usize, truncated_bytes: u64) {
 
 pub fn on_offline() {
     counter!(OFFLINE).increment(1);
+    gauge!(OFFLINE_PARTITIONS).increment(1.0);
+}
+
+/// Present from the start: dashboards show 0, not "no data".
+pub fn register_offline_partitions() {
+    gauge!(OFFLINE_PARTITIONS).set(0.0);
+}
+
+/// `# HELP` lines for the storage families.
+pub fn describe() {
+    describe_counter!(APPEND_BYTES, "Bytes appended to partition logs.");
+    describe_counter!(APPEND_RECORDS, "Records appended to partition logs.");
+    describe_counter!(READ_BYTES, "Bytes read from segments for fetches.");
+    describe_counter!(FLUSHES, "Log flushes (fsync of a segment and its indexes).");
+    describe_histogram!(FLUSH_SECONDS, "Time of one log flush, in seconds.");
+    describe_counter!(ROLLS, "Segments rolled.");
+    describe_counter!(
+        SEGMENTS_DELETED,
+        "Segments deleted by retention or DeleteRecords."
+    );
+    describe_counter!(
+        RECOVERED_SEGMENTS,
+        "Segments recovered after an unclean shutdown."
+    );
+    describe_counter!(RECOVERY_TRUNCATED_BYTES, "Bytes truncated by recovery.");
+    describe_counter!(
+        OFFLINE,
+        "Partition logs taken offline after a failed write."
+    );
+    describe_gauge!(
+        OFFLINE_PARTITIONS,
+        "Partitions whose log is offline (Kafka's OfflinePartitionsCount)."
+    );
 }

@@ -169,6 +169,7 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     node.start_background_work();
     let server = listeners.serve(node.broker.clone())?;
     tracing::info!(node_id = node.broker.config.node_id, cluster_id = %node.broker.cluster_id, "runnel started");
+    ops::metrics::set_ready();
 
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -1,12 +1,25 @@
 //! Prometheus metrics. Names are constants here; hot paths call the probe
 //! functions, never format names inline. The endpoint listens on
-//! `runnel.metrics.listener` (empty disables it).
+//! `runnel.metrics.listener` (empty disables it) and serves:
+//! - `/metrics` (and `/`): the Prometheus text, every family with `# HELP`,
+//!   plus the process (`process_*`, the names of Prometheus's process
+//!   collector), build-info and uptime families computed at each scrape;
+//! - `/ready`: 200 once the node has loaded its logs, the metadata and the
+//!   consumer groups and serves clients ([`set_ready`]), 503 before;
+//! - `/live` and `/health`: 200 while the process runs (`/health` answered
+//!   `OK` before readiness existed and keeps doing so).
+//!
+//! The endpoint is a small HTTP/1.0-style responder on its own thread, as
+//! the exporter crate's listener was: one request per connection, GET only.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
-use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS_TOTAL: &str = "runnel_requests_total";
 pub const REQUEST_ERRORS_TOTAL: &str = "runnel_request_errors_total";
@@ -21,29 +34,285 @@ pub const GROUPS: &str = "runnel_groups";
 pub const GROUP_REBALANCES_TOTAL: &str = "runnel_group_rebalances_total";
 pub const OFFSET_COMMITS_TOTAL: &str = "runnel_offset_commits_total";
 
-/// Starts the exporter's HTTP listener. Returns the bound address.
+pub const UNDER_REPLICATED_PARTITIONS: &str =
+    "kafka_server_replicamanager_underreplicatedpartitions";
+pub const BUILD_INFO: &str = "runnel_build_info";
+pub const UPTIME_SECONDS: &str = "runnel_uptime_seconds";
+
+/// Set once the node serves clients; read by `/ready`.
+static READY: AtomicBool = AtomicBool::new(false);
+static STARTED: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+
+/// The node has loaded its logs, metadata and groups and accepts clients.
+pub fn set_ready() {
+    READY.store(true, Ordering::Release);
+}
+
+/// Starts the HTTP endpoint. Returns the bound address.
 pub fn install(listen: &str) -> anyhow::Result<SocketAddr> {
+    STARTED.get_or_init(|| (Instant::now(), SystemTime::now()));
     let addr: SocketAddr = listen.parse().map_err(|e| {
         anyhow::anyhow!("config 'runnel.metrics.listener' {listen:?} is not ip:port: {e}")
     })?;
-    // Bind first so port 0 resolves and errors name the address.
-    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
+    let listener = TcpListener::bind(addr).map_err(|e| {
         anyhow::anyhow!(
             "cannot listen for metrics on {addr} (config 'runnel.metrics.listener'; \
-                 another port: KAFKA_RUNNEL_METRICS_LISTENER or --override \
-                 runnel.metrics.listener=ip:port, empty to disable): {e}"
+             another port: KAFKA_RUNNEL_METRICS_LISTENER or --override \
+             runnel.metrics.listener=ip:port, empty to disable): {e}"
         )
     })?;
-    let bound = std_listener.local_addr()?;
-    drop(std_listener);
-    PrometheusBuilder::new()
-        .with_http_listener(bound)
+    let bound = listener.local_addr()?;
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(REQUEST_LATENCY_SECONDS.into()),
             &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
         )?
-        .install()?;
+        .install_recorder()?;
+    describe_all();
+    // Present from the start, so dashboards show 0 rather than "no data".
+    // A single node's partitions have their one replica in sync; a log
+    // that goes offline counts until the restart (`log::metrics`).
+    gauge!(UNDER_REPLICATED_PARTITIONS).set(0.0);
+    crate::log::metrics::register_offline_partitions();
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("runnel-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("runnel-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+                serve(stream, &handle);
+            }
+        })?;
     Ok(bound)
+}
+
+/// One request: read the request line and headers, answer, close.
+fn serve(stream: TcpStream, handle: &PrometheusHandle) {
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (status, content_type, body) = route(method, path, handle);
+    let mut out = &stream;
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if method != "HEAD" {
+        let _ = out.write_all(body.as_bytes());
+    }
+    let _ = out.flush();
+}
+
+fn route(
+    method: &str,
+    path: &str,
+    handle: &PrometheusHandle,
+) -> (&'static str, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    if method != "GET" && method != "HEAD" {
+        return ("405 Method Not Allowed", TEXT, "GET only\n".into());
+    }
+    match path {
+        "/metrics" | "/" => {
+            let mut body = handle.render();
+            body.push_str(&scrape_time_families());
+            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
+        }
+        "/ready" if READY.load(Ordering::Acquire) => ("200 OK", TEXT, "ready\n".into()),
+        "/ready" => (
+            "503 Service Unavailable",
+            TEXT,
+            "starting: loading logs, metadata and consumer groups\n".into(),
+        ),
+        "/live" => ("200 OK", TEXT, "live\n".into()),
+        "/health" => ("200 OK", TEXT, "OK".into()),
+        _ => (
+            "404 Not Found",
+            TEXT,
+            "not found: /metrics, /ready, /live, /health\n".into(),
+        ),
+    }
+}
+
+/// Families read at scrape time rather than recorded: build info, uptime
+/// and the process figures, in Prometheus's process-collector names.
+fn scrape_time_families() -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{value}\n"
+        ));
+    };
+    family(
+        BUILD_INFO,
+        "gauge",
+        "Runnel's version, commit and build date, as labels; always 1.",
+        format!(
+            "{{version=\"{}\",commit=\"{}\",build_date=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("RUNNEL_GIT_COMMIT"),
+            env!("RUNNEL_BUILD_DATE")
+        ),
+    );
+    if let Some((started, started_at)) = STARTED.get() {
+        family(
+            UPTIME_SECONDS,
+            "gauge",
+            "Seconds since the process started its metrics endpoint.",
+            format!(" {:.3}", started.elapsed().as_secs_f64()),
+        );
+        if let Ok(since_epoch) = started_at.duration_since(SystemTime::UNIX_EPOCH) {
+            family(
+                "process_start_time_seconds",
+                "gauge",
+                "Start time of the process since the Unix epoch, in seconds.",
+                format!(" {:.3}", since_epoch.as_secs_f64()),
+            );
+        }
+    }
+    let p = process_figures();
+    if let Some(cpu) = p.cpu_seconds {
+        family(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+            format!(" {cpu:.2}"),
+        );
+    }
+    if let Some(rss) = p.resident_bytes {
+        family(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size, in bytes.",
+            format!(" {rss}"),
+        );
+    }
+    if let Some(vsz) = p.virtual_bytes {
+        family(
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size, in bytes.",
+            format!(" {vsz}"),
+        );
+    }
+    if let Some(fds) = p.open_fds {
+        family(
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors (sockets, segment and index files).",
+            format!(" {fds}"),
+        );
+    }
+    if let Some(max) = p.max_fds {
+        family(
+            "process_max_fds",
+            "gauge",
+            "The soft limit on open file descriptors.",
+            format!(" {max}"),
+        );
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+struct ProcessFigures {
+    cpu_seconds: Option<f64>,
+    resident_bytes: Option<u64>,
+    virtual_bytes: Option<u64>,
+    open_fds: Option<usize>,
+    max_fds: Option<u64>,
+}
+
+/// From `/proc/self` (Linux); a figure that cannot be read is left out.
+fn process_figures() -> ProcessFigures {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    // SAFETY: likewise.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let mut p = ProcessFigures::default();
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command name, which is in parentheses and may
+        // hold spaces: utime and stime are fields 14 and 15 of the line.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(u), Some(s)) = (field(14), field(15)) {
+                if ticks > 0 {
+                    p.cpu_seconds = Some((u + s) as f64 / ticks as f64);
+                }
+            }
+            p.virtual_bytes = field(23);
+            if page > 0 {
+                p.resident_bytes = field(24).map(|pages| pages * page as u64);
+            }
+        }
+    }
+    p.open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count());
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit the call fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        p.max_fds = Some(limit.rlim_cur);
+    }
+    p
+}
+
+/// `# HELP` for every family the recorder renders (the exporter prints a
+/// description only for described metrics).
+fn describe_all() {
+    describe_counter!(
+        REQUESTS_TOTAL,
+        "Requests handled, per API (Kafka's RequestsPerSec)."
+    );
+    describe_counter!(
+        REQUEST_ERRORS_TOTAL,
+        "Responses that could not be encoded, per API; the connection is closed."
+    );
+    describe_histogram!(
+        REQUEST_LATENCY_SECONDS,
+        "Time from a request's decoding to its response, per API, in seconds."
+    );
+    describe_counter!(BYTES_IN_TOTAL, "Produced record-batch bytes appended.");
+    describe_counter!(BYTES_OUT_TOTAL, "Fetched bytes sent to clients.");
+    describe_counter!(
+        MESSAGES_IN_TOTAL,
+        "Records appended by Produce, per topic (internal topics included)."
+    );
+    describe_gauge!(CONNECTIONS, "Open client connections.");
+    describe_counter!(
+        CONNECTIONS_REJECTED_TOTAL,
+        "Connections refused at max.connections."
+    );
+    describe_gauge!(PARTITIONS, "Partitions hosted by this node.");
+    describe_gauge!(GROUPS, "Consumer groups known to the coordinator.");
+    describe_counter!(GROUP_REBALANCES_TOTAL, "Completed group rebalances.");
+    describe_counter!(OFFSET_COMMITS_TOTAL, "Committed partition offsets.");
+    describe_gauge!(
+        UNDER_REPLICATED_PARTITIONS,
+        "Partitions with fewer in-sync replicas than replicas (Kafka's UnderReplicatedPartitions)."
+    );
+    crate::log::metrics::describe();
 }
 
 pub fn record_request(api: &'static str, latency: Duration) {
