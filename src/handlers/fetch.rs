@@ -46,6 +46,7 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
         let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
         if satisfied || tokio::time::Instant::now() >= deadline {
             metrics::record_fetch(bytes);
+            record_topic_bytes(broker, version, &req, &slices);
             return attach_records(response, slices);
         }
         // Long poll: only appends to the partitions asked for wake us.
@@ -56,6 +57,7 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
             let (response, slices, bytes, _) =
                 blocking(|| read_once(broker, version, &req, &mut Vec::new()));
             metrics::record_fetch(bytes);
+            record_topic_bytes(broker, version, &req, &slices);
             return attach_records(response, slices);
         }
     }
@@ -100,6 +102,24 @@ fn attach_records(mut response: FetchResponse, slices: Slices) -> FetchResponse 
         response.responses[t].partitions[p].records = Some(records);
     }
     response
+}
+
+/// Bytes out per topic: the slices a response carries, by request topic.
+fn record_topic_bytes(broker: &Broker, version: i16, req: &FetchRequest, slices: &Slices) {
+    let image = broker.metadata.current();
+    for (ti, _, slice) in slices.iter() {
+        let Some(t) = req.topics.get(*ti) else {
+            continue;
+        };
+        let name = if version >= 13 {
+            image.topic_by_id(&t.topic_id).map(|i| i.name.as_str())
+        } else {
+            Some(t.topic.0.as_str())
+        };
+        if let Some(name) = name {
+            metrics::record_fetch_topic(name, slice.len());
+        }
+    }
 }
 
 /// One pass over the requested partitions. Returns the response (records

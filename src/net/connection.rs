@@ -27,6 +27,7 @@ use crate::handlers::{self, Reply, RequestContext, unsupported_version_response}
 use crate::log::segment::FileSlice;
 use crate::ops::metrics;
 use crate::protocol::codec::{decode_request, encode_response, peek_preamble};
+use crate::protocol::error_counts::{error_counts, error_name};
 use crate::protocol::versions::{self, supported_range};
 use crate::protocol::zero_copy::{self, Chunk};
 
@@ -197,7 +198,12 @@ impl Connection {
         };
         metrics::record_request(range.name, started.elapsed());
         let response = match response {
-            Reply::Send(response) => response,
+            Reply::Send(response) => {
+                for (code, n) in error_counts(&response) {
+                    metrics::record_response_error(range.name, error_name(code), n);
+                }
+                response
+            }
             Reply::Nothing => return Ok(()),
             Reply::Close => {
                 tracing::debug!("acks=0 produce failed; closing the connection as Kafka does");

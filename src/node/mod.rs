@@ -15,6 +15,8 @@
 //! Kafka counterpart: `KafkaRaftServer`, `BrokerServer.startup` and
 //! `shutdown`.
 
+mod scrape;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,6 +171,10 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     node.start_background_work();
     let server = listeners.serve(node.broker.clone())?;
     tracing::info!(node_id = node.broker.config.node_id, cluster_id = %node.broker.cluster_id, "runnel started");
+    ops::metrics::set_collector(Box::new(scrape::collector(
+        node.broker.clone(),
+        tokio::runtime::Handle::current(),
+    )));
     ops::metrics::set_ready();
 
     shutdown_signal().await;

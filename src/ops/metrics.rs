@@ -37,6 +37,60 @@ pub const OFFSET_COMMITS_TOTAL: &str = "runnel_offset_commits_total";
 pub const UNDER_REPLICATED_PARTITIONS: &str =
     "kafka_server_replicamanager_underreplicatedpartitions";
 pub const BUILD_INFO: &str = "runnel_build_info";
+
+// Kafka's names, as the Prometheus JMX exporter's Kafka rules spell them
+// (docs/metrics.md has the mapping to the MBeans).
+pub const KAFKA_BYTES_IN: &str = "kafka_server_brokertopicmetrics_bytesin_total";
+pub const KAFKA_BYTES_OUT: &str = "kafka_server_brokertopicmetrics_bytesout_total";
+pub const KAFKA_MESSAGES_IN: &str = "kafka_server_brokertopicmetrics_messagesin_total";
+pub const KAFKA_REQUEST_ERRORS: &str = "kafka_network_requestmetrics_errors_total";
+pub const KAFKA_LOG_END_OFFSET: &str = "kafka_log_log_logendoffset";
+pub const KAFKA_LOG_SIZE: &str = "kafka_log_log_size";
+pub const KAFKA_LOG_START_OFFSET: &str = "kafka_log_log_logstartoffset";
+// kafka-exporter's names for group offsets and lag.
+pub const CONSUMERGROUP_CURRENT_OFFSET: &str = "kafka_consumergroup_current_offset";
+pub const CONSUMERGROUP_LAG: &str = "kafka_consumergroup_lag";
+
+/// What the node adds at each scrape (partition offsets and sizes, group
+/// lag): registered once the node has started.
+type Collector = Box<dyn Fn(&mut String) + Send + Sync>;
+static COLLECTOR: OnceLock<Collector> = OnceLock::new();
+
+/// Registers the node's scrape-time families.
+pub fn set_collector(collector: Collector) {
+    let _ = COLLECTOR.set(collector);
+}
+
+/// Appends one family in Prometheus text: HELP, TYPE, then each sample
+/// (`labels` already rendered, `{a="b"}` or empty).
+pub fn write_family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, f64)>,
+) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+    for (labels, value) in samples {
+        out.push_str(&format!("{name}{labels} {value}\n"));
+    }
+}
+
+/// A label value escaped for Prometheus text (`\`, `"` and newlines).
+pub fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Whether a topic is one of Kafka's internal topics (the `internal` label).
+fn internal(topic: &str) -> &'static str {
+    if topic.starts_with("__") {
+        "true"
+    } else {
+        "false"
+    }
+}
 pub const UPTIME_SECONDS: &str = "runnel_uptime_seconds";
 
 /// Set once the node serves clients; read by `/ready`.
@@ -135,6 +189,9 @@ fn route(
         "/metrics" | "/" => {
             let mut body = handle.render();
             body.push_str(&scrape_time_families());
+            if let Some(collect) = COLLECTOR.get() {
+                collect(&mut body);
+            }
             ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
         }
         "/ready" if READY.load(Ordering::Acquire) => ("200 OK", TEXT, "ready\n".into()),
@@ -308,6 +365,22 @@ fn describe_all() {
     describe_gauge!(GROUPS, "Consumer groups known to the coordinator.");
     describe_counter!(GROUP_REBALANCES_TOTAL, "Completed group rebalances.");
     describe_counter!(OFFSET_COMMITS_TOTAL, "Committed partition offsets.");
+    describe_counter!(
+        KAFKA_BYTES_IN,
+        "Produced bytes appended, per topic (Kafka's BrokerTopicMetrics BytesInPerSec)."
+    );
+    describe_counter!(
+        KAFKA_BYTES_OUT,
+        "Record bytes sent in fetch responses, per topic (BytesOutPerSec)."
+    );
+    describe_counter!(
+        KAFKA_MESSAGES_IN,
+        "Records appended by Produce, per topic (MessagesInPerSec)."
+    );
+    describe_counter!(
+        KAFKA_REQUEST_ERRORS,
+        "Error codes in responses, per API and error (Kafka's RequestMetrics ErrorsPerSec)."
+    );
     describe_gauge!(
         UNDER_REPLICATED_PARTITIONS,
         "Partitions with fewer in-sync replicas than replicas (Kafka's UnderReplicatedPartitions)."
@@ -330,24 +403,50 @@ pub fn record_request_error(api: &'static str) {
 pub struct ProduceProbe {
     bytes_in: metrics::Counter,
     messages_in: metrics::Counter,
+    topic_bytes_in: metrics::Counter,
+    topic_messages_in: metrics::Counter,
 }
 
 impl ProduceProbe {
     pub fn for_topic(topic: &str) -> Self {
+        let labels = [
+            ("topic", topic.to_string()),
+            ("internal", internal(topic).to_string()),
+        ];
         ProduceProbe {
             bytes_in: counter!(BYTES_IN_TOTAL),
             messages_in: counter!(MESSAGES_IN_TOTAL, "topic" => topic.to_string()),
+            topic_bytes_in: counter!(KAFKA_BYTES_IN, &labels),
+            topic_messages_in: counter!(KAFKA_MESSAGES_IN, &labels),
         }
     }
 
     pub fn record(&self, bytes: usize, messages: u64) {
         self.bytes_in.increment(bytes as u64);
         self.messages_in.increment(messages);
+        self.topic_bytes_in.increment(bytes as u64);
+        self.topic_messages_in.increment(messages);
     }
 }
 
 pub fn record_fetch(bytes: usize) {
     counter!(BYTES_OUT_TOTAL).increment(bytes as u64);
+}
+
+/// Record bytes a fetch response carries for one topic.
+pub fn record_fetch_topic(topic: &str, bytes: usize) {
+    counter!(
+        KAFKA_BYTES_OUT,
+        "topic" => topic.to_string(),
+        "internal" => internal(topic)
+    )
+    .increment(bytes as u64);
+}
+
+/// One error code in a response (Kafka's ErrorsPerSec, counted from the
+/// response as Kafka's `errorCounts()`); NONE is not counted.
+pub fn record_response_error(api: &'static str, error: String, count: u64) {
+    counter!(KAFKA_REQUEST_ERRORS, "request" => api, "error" => error).increment(count);
 }
 
 pub fn set_connections(n: usize) {

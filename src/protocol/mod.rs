@@ -3,6 +3,7 @@
 //! are decoded and encoded by the `kafka-protocol` crate.
 
 pub mod codec;
+pub mod error_counts;
 pub mod errors;
 pub mod versions;
 pub mod zero_copy;

@@ -1,0 +1,106 @@
+//! The metrics the node adds at each scrape, read from the cores rather
+//! than recorded: per partition the log start and end offsets and the size
+//! (Kafka's `kafka.log:type=Log` gauges), per group and partition the
+//! committed offset and the lag behind the high watermark (kafka-exporter's
+//! `kafka_consumergroup_*`). Read at scrape time, so a deleted topic or
+//! group leaves no stale series.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::handlers::Broker;
+use crate::metadata::store::METADATA_TOPIC;
+use crate::ops::metrics::{self, label_value, write_family};
+
+/// The collector `ops::metrics` calls on its own thread; group state is
+/// read through `runtime` since the coordinator's locks are async.
+pub fn collector(broker: Arc<Broker>, runtime: tokio::runtime::Handle) -> impl Fn(&mut String) {
+    move |out: &mut String| {
+        partitions(&broker, out);
+        groups(&broker, &runtime, out);
+    }
+}
+
+fn partition_labels(topic: &str, partition: i32) -> String {
+    let mut l = String::new();
+    let _ = write!(
+        l,
+        "{{topic=\"{}\",partition=\"{partition}\"}}",
+        label_value(topic)
+    );
+    l
+}
+
+fn partitions(broker: &Broker, out: &mut String) {
+    let logs: Vec<_> = broker
+        .replicas
+        .logs()
+        .all()
+        .into_iter()
+        .filter(|(topic, _, _)| topic != METADATA_TOPIC)
+        .collect();
+    write_family(
+        out,
+        metrics::KAFKA_LOG_END_OFFSET,
+        "gauge",
+        "The log end offset of each partition (Kafka's Log LogEndOffset).",
+        logs.iter()
+            .map(|(t, p, log)| (partition_labels(t, *p), log.log_end_offset() as f64)),
+    );
+    write_family(
+        out,
+        metrics::KAFKA_LOG_START_OFFSET,
+        "gauge",
+        "The log start offset of each partition (Kafka's Log LogStartOffset).",
+        logs.iter()
+            .map(|(t, p, log)| (partition_labels(t, *p), log.log_start_offset() as f64)),
+    );
+    write_family(
+        out,
+        metrics::KAFKA_LOG_SIZE,
+        "gauge",
+        "Bytes of each partition's segment files (Kafka's Log Size).",
+        logs.iter()
+            .map(|(t, p, log)| (partition_labels(t, *p), log.size_bytes() as f64)),
+    );
+}
+
+fn groups(broker: &Broker, runtime: &tokio::runtime::Handle, out: &mut String) {
+    let committed = runtime.block_on(async {
+        let mut all = Vec::new();
+        for g in broker.groups.list().await {
+            for (topic, partition, offset) in broker.groups.fetch_offsets(&g.group_id, None).await {
+                if let Some(o) = offset {
+                    all.push((g.group_id.clone(), topic, partition, o.committed_offset));
+                }
+            }
+        }
+        all
+    });
+    let labels = |g: &str, t: &str, p: i32| {
+        format!(
+            "{{consumergroup=\"{}\",topic=\"{}\",partition=\"{p}\"}}",
+            label_value(g),
+            label_value(t)
+        )
+    };
+    write_family(
+        out,
+        metrics::CONSUMERGROUP_CURRENT_OFFSET,
+        "gauge",
+        "The committed offset of each group and partition (kafka-exporter's name).",
+        committed
+            .iter()
+            .map(|(g, t, p, o)| (labels(g, t, *p), *o as f64)),
+    );
+    write_family(
+        out,
+        metrics::CONSUMERGROUP_LAG,
+        "gauge",
+        "Records between a group's committed offset and the partition's high watermark.",
+        committed.iter().filter_map(|(g, t, p, o)| {
+            let hw = broker.replicas.partition(t, *p)?.high_watermark();
+            Some((labels(g, t, *p), (hw - o).max(0) as f64))
+        }),
+    );
+}

@@ -1,0 +1,203 @@
+//! The error codes a response carries, counted per code: what Kafka's
+//! `AbstractResponse.errorCounts()` feeds into its RequestMetrics
+//! `ErrorsPerSec{request,error}`. Every level that has an error code counts
+//! (top-level, per topic, per partition, per group, per resource); NONE is
+//! counted too, as Kafka does, so the series exist from the first request.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ResponseKind;
+
+/// Error code → how many times the response carries it.
+pub fn error_counts(response: &ResponseKind) -> BTreeMap<i16, u64> {
+    let mut c = Counts::default();
+    match response {
+        ResponseKind::Produce(r) => r
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .for_each(|p| c.add(p.error_code)),
+        ResponseKind::Fetch(r) => {
+            // The top-level code only when it is set: per partition otherwise.
+            if r.error_code != 0 {
+                c.add(r.error_code);
+            }
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| c.add(p.error_code));
+        }
+        ResponseKind::ListOffsets(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| c.add(p.error_code)),
+        ResponseKind::Metadata(r) => {
+            for t in &r.topics {
+                c.add(t.error_code);
+                t.partitions.iter().for_each(|p| c.add(p.error_code));
+            }
+        }
+        ResponseKind::OffsetCommit(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| c.add(p.error_code)),
+        ResponseKind::OffsetFetch(r) => {
+            if r.groups.is_empty() {
+                c.add(r.error_code);
+                r.topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .for_each(|p| c.add(p.error_code));
+            }
+            for g in &r.groups {
+                c.add(g.error_code);
+                g.topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .for_each(|p| c.add(p.error_code));
+            }
+        }
+        ResponseKind::FindCoordinator(r) => {
+            if r.coordinators.is_empty() {
+                c.add(r.error_code);
+            }
+            r.coordinators.iter().for_each(|k| c.add(k.error_code));
+        }
+        ResponseKind::JoinGroup(r) => c.add(r.error_code),
+        ResponseKind::Heartbeat(r) => c.add(r.error_code),
+        ResponseKind::LeaveGroup(r) => {
+            c.add(r.error_code);
+            r.members.iter().for_each(|m| c.add(m.error_code));
+        }
+        ResponseKind::SyncGroup(r) => c.add(r.error_code),
+        ResponseKind::DescribeGroups(r) => r.groups.iter().for_each(|g| c.add(g.error_code)),
+        ResponseKind::ListGroups(r) => c.add(r.error_code),
+        ResponseKind::ApiVersions(r) => c.add(r.error_code),
+        ResponseKind::CreateTopics(r) => r.topics.iter().for_each(|t| c.add(t.error_code)),
+        ResponseKind::DeleteTopics(r) => r.responses.iter().for_each(|t| c.add(t.error_code)),
+        ResponseKind::DeleteRecords(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| c.add(p.error_code)),
+        ResponseKind::InitProducerId(r) => c.add(r.error_code),
+        ResponseKind::OffsetForLeaderEpoch(r) => r
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| c.add(p.error_code)),
+        ResponseKind::DescribeAcls(r) => c.add(r.error_code),
+        ResponseKind::CreateAcls(r) => r.results.iter().for_each(|x| c.add(x.error_code)),
+        ResponseKind::DeleteAcls(r) => r.filter_results.iter().for_each(|x| c.add(x.error_code)),
+        ResponseKind::DescribeConfigs(r) => r.results.iter().for_each(|x| c.add(x.error_code)),
+        ResponseKind::AlterConfigs(r) => r.responses.iter().for_each(|x| c.add(x.error_code)),
+        ResponseKind::DescribeLogDirs(r) => {
+            c.add(r.error_code);
+            r.results.iter().for_each(|d| c.add(d.error_code));
+        }
+        ResponseKind::CreatePartitions(r) => r.results.iter().for_each(|x| c.add(x.error_code)),
+        ResponseKind::DeleteGroups(r) => r.results.iter().for_each(|x| c.add(x.error_code)),
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            r.responses.iter().for_each(|x| c.add(x.error_code))
+        }
+        ResponseKind::OffsetDelete(r) => {
+            c.add(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| c.add(p.error_code));
+        }
+        ResponseKind::DescribeUserScramCredentials(r) => {
+            c.add(r.error_code);
+            r.results.iter().for_each(|x| c.add(x.error_code));
+        }
+        ResponseKind::AlterUserScramCredentials(r) => {
+            r.results.iter().for_each(|x| c.add(x.error_code))
+        }
+        ResponseKind::DescribeCluster(r) => c.add(r.error_code),
+        ResponseKind::ConsumerGroupHeartbeat(r) => c.add(r.error_code),
+        ResponseKind::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| c.add(g.error_code)),
+        ResponseKind::DescribeTopicPartitions(r) => {
+            for t in &r.topics {
+                c.add(t.error_code);
+                t.partitions.iter().for_each(|p| c.add(p.error_code));
+            }
+        }
+        // APIs Runnel does not serve: the versions table never lets them
+        // reach a handler, so no response of theirs is ever counted.
+        _ => {}
+    }
+    c.0
+}
+
+#[derive(Default)]
+struct Counts(BTreeMap<i16, u64>);
+
+impl Counts {
+    fn add(&mut self, code: i16) {
+        *self.0.entry(code).or_default() += 1;
+    }
+}
+
+/// Kafka's name of an error code (`UNKNOWN_TOPIC_OR_PARTITION`), the
+/// `error` label of the errors metric; the number for a code it lacks.
+pub fn error_name(code: i16) -> String {
+    if code == 0 {
+        return "NONE".into();
+    }
+    match ResponseError::try_from_code(code) {
+        Some(e) => upper_snake(&format!("{e:?}")),
+        None => code.to_string(),
+    }
+}
+
+/// `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
+fn upper_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, ch) in camel.char_indices() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::{HeartbeatResponse, ProduceResponse};
+
+    #[test]
+    fn every_partition_code_counts_and_none_too() {
+        let r = ProduceResponse::default().with_responses(vec![
+            TopicProduceResponse::default().with_partition_responses(vec![
+                PartitionProduceResponse::default().with_error_code(0),
+                PartitionProduceResponse::default().with_error_code(10),
+                PartitionProduceResponse::default().with_error_code(10),
+            ]),
+        ]);
+        let counts = error_counts(&ResponseKind::Produce(r));
+        assert_eq!(counts, BTreeMap::from([(0, 1), (10, 2)]));
+        let hb = HeartbeatResponse::default().with_error_code(27);
+        assert_eq!(
+            error_counts(&ResponseKind::Heartbeat(hb)),
+            BTreeMap::from([(27, 1)])
+        );
+    }
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(error_name(0), "NONE");
+        assert_eq!(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(error_name(36), "TOPIC_ALREADY_EXISTS");
+        assert_eq!(error_name(10), "MESSAGE_TOO_LARGE");
+        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
+    }
+}
