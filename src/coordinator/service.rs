@@ -29,7 +29,6 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, oneshot};
 
-use super::clock::{Clock, Now, SystemClock};
 use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
     ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
@@ -39,6 +38,7 @@ use super::offsets::{CommitInput, OffsetStore};
 use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
 use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
+use crate::common::clock::{Clock, Now, SystemClock};
 use crate::common::{BackgroundTasks, blocking};
 use crate::config::BrokerConfig;
 use crate::controller::channel::{ControllerChannel, CreateTopics};
