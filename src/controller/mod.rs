@@ -17,20 +17,21 @@
 
 pub mod channel;
 pub mod configs;
+pub mod error;
 pub mod producer_ids;
 pub mod topics;
 
 use std::sync::Arc;
 
 use channel::{ControllerRequest, ControllerResponse};
-use topics::ClusterView;
+pub use topics::ClusterView;
 
 use crate::common::blocking;
 use crate::config::BrokerConfig;
 use crate::metadata::loader::{CommittedBatch, MetadataLoader};
 use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataImage, MetadataRecord};
-use crate::protocol::ApiError;
+pub use error::ControllerError;
 
 pub struct Controller {
     config: Arc<BrokerConfig>,
@@ -61,7 +62,10 @@ impl Controller {
 
     /// Serves one request. The response is returned only after its records
     /// are durable and the broker side has applied them.
-    pub async fn handle(&self, request: ControllerRequest) -> Result<ControllerResponse, ApiError> {
+    pub async fn handle(
+        &self,
+        request: ControllerRequest,
+    ) -> Result<ControllerResponse, ControllerError> {
         let cluster = ClusterView::of_node(&self.config);
         let config = self.config.clone();
         match request {
@@ -102,7 +106,7 @@ impl Controller {
     async fn commit<R>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, ControllerError> {
         let mut image = self.image.lock().await;
         let (records, result) = decide(&image);
         if records.is_empty() {
@@ -111,7 +115,7 @@ impl Controller {
         let now = crate::now_ms();
         let base_offset = blocking(|| self.store.append(&records, now)).map_err(|e| {
             tracing::error!(error = %e, "metadata log append failed");
-            ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
+            ControllerError::MetadataLog(format!("metadata log append failed: {e}"))
         })?;
         let batch = CommittedBatch {
             base_offset,
@@ -195,7 +199,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(matches!(refused[0], Err(ApiError::InvalidRequest(_))));
+        assert!(matches!(
+            refused[0],
+            Err(ControllerError::InvalidRequest(_))
+        ));
         assert!(refused[1].is_ok());
         let created = channel
             .call(create(vec![topic(OFFSETS_TOPIC)], false, true))
