@@ -133,7 +133,7 @@ mod tests {
     use super::topics::NewTopic;
     use super::*;
     use crate::common::internal_topics::OFFSETS_TOPIC;
-    use crate::log::{LogConfig, PartitionLog};
+    use crate::log::PartitionLog;
     use crate::metadata::MetadataCache;
 
     fn topic(name: &str) -> NewTopic {
@@ -158,7 +158,7 @@ mod tests {
     /// stands for the broker side.
     fn setup(dir: &std::path::Path) -> (ControllerChannel, Arc<MetadataCache>, MetadataStore) {
         let open = || {
-            let log = PartitionLog::open(dir, LogConfig::default(), true, 0).unwrap();
+            let log = PartitionLog::open(dir, MetadataStore::log_config(), true, 0).unwrap();
             MetadataStore::new(Arc::new(log))
         };
         let cache = Arc::new(MetadataCache::new(MetadataImage::empty()));
@@ -219,5 +219,31 @@ mod tests {
         assert!(image.topic("a").is_some() && image.topic(OFFSETS_TOPIC).is_some());
         let (_, _, reopened) = setup(&dir);
         assert_eq!(reopened.load().unwrap(), *image);
+    }
+
+    /// Kafka creates a topic of 10,000 partitions in one CreateTopics; its
+    /// records are one batch of about 1.7 MB, over a data log's limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_topic_of_ten_thousand_partitions_is_one_committed_batch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("__cluster_metadata-0");
+        let (channel, cache, _) = setup(&dir);
+        let mut big = topic("big");
+        big.num_partitions = 10_000;
+        let created = channel
+            .create_topics(CreateTopics {
+                topics: vec![big],
+                validate_only: false,
+                internal: false,
+            })
+            .await
+            .unwrap();
+        assert!(created[0].is_ok(), "{created:?}");
+        assert_eq!(
+            cache.current().topic("big").unwrap().partitions.len(),
+            10_000
+        );
+        let (_, _, reopened) = setup(&dir);
+        assert_eq!(reopened.load().unwrap(), *cache.current());
     }
 }
