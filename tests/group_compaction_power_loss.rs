@@ -13,7 +13,8 @@ use std::path::Path;
 
 use runnel::common::BackgroundTasks;
 use runnel::config::BrokerConfig;
-use runnel::controller::topics::{ClusterView, NewTopic, create_topics};
+use runnel::controller::channel::CreateTopics;
+use runnel::controller::topics::NewTopic;
 use runnel::coordinator::offsets::{CommitInput, PartitionCommit};
 use runnel::coordinator::service::OFFSETS_TOPIC;
 use runnel::log::dir_lock::LogDirLocks;
@@ -93,7 +94,6 @@ async fn committed_offsets_survive_a_power_cut_after_compaction() {
     let dir = root.path().join("data");
     let node = start(&dir).expect("broker starts");
     let broker = &node.broker;
-    let cluster = ClusterView::of_node(&broker.config);
     let orders = NewTopic {
         name: "orders".into(),
         num_partitions: 1,
@@ -103,7 +103,11 @@ async fn committed_offsets_survive_a_power_cut_after_compaction() {
     };
     let created = broker
         .controller
-        .decide(|image| create_topics(image, &cluster, &[orders], uuid::Uuid::new_v4))
+        .create_topics(CreateTopics {
+            topics: vec![orders],
+            validate_only: false,
+            internal: false,
+        })
         .await
         .expect("decided");
     assert!(created[0].is_ok(), "{created:?}");

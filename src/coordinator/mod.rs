@@ -19,10 +19,10 @@
 //! required), KIP-211 (offset expiry of empty groups).
 
 pub mod assignor;
-pub mod clock;
 pub mod consumer_group;
 pub mod group;
 pub mod offsets;
+pub mod producer_ids;
 pub mod record;
 pub mod schema;
 pub mod service;

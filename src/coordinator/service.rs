@@ -29,7 +29,6 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, oneshot};
 
-use super::clock::{Clock, Now, SystemClock};
 use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
     ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
@@ -39,9 +38,11 @@ use super::offsets::{CommitInput, OffsetStore};
 use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
 use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
+use crate::common::clock::{Clock, Now, SystemClock};
 use crate::common::{BackgroundTasks, blocking};
 use crate::config::BrokerConfig;
-use crate::controller::Controller;
+use crate::controller::ControllerError;
+use crate::controller::channel::{ControllerChannel, CreateTopics};
 use crate::controller::topics::NewTopic;
 use crate::log::records::{encode_batch, replay_log};
 use crate::metadata::listener::{ImageListener, ListenerFuture, deleted_partitions};
@@ -56,7 +57,7 @@ mod tests;
 
 pub use consumer::CONSUMER_PROTOCOL;
 
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::common::internal_topics::OFFSETS_TOPIC;
 
 /// What DescribeGroups and ListGroups show of a group.
 #[derive(Debug, Clone)]
@@ -135,7 +136,7 @@ pub struct GroupCoordinator {
     broker_config: Arc<BrokerConfig>,
     metadata: Arc<MetadataCache>,
     replicas: Arc<ReplicaManager>,
-    controller: Arc<Controller>,
+    controller: ControllerChannel,
     consumer_config: ConsumerGroupConfig,
     /// The topics as KIP-848 groups see them, cached per metadata image.
     topics: std::sync::Mutex<Option<Arc<TopicsImage>>>,
@@ -152,7 +153,7 @@ impl GroupCoordinator {
         broker_config: Arc<BrokerConfig>,
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
-        controller: Arc<Controller>,
+        controller: ControllerChannel,
         tasks: BackgroundTasks,
     ) -> Arc<GroupCoordinator> {
         Self::with_clock(
@@ -170,7 +171,7 @@ impl GroupCoordinator {
         broker_config: Arc<BrokerConfig>,
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
-        controller: Arc<Controller>,
+        controller: ControllerChannel,
         tasks: BackgroundTasks,
         clock: Arc<dyn Clock>,
     ) -> Arc<GroupCoordinator> {
@@ -373,9 +374,26 @@ impl GroupCoordinator {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
         if self.replicas.partition(OFFSETS_TOPIC, partition).is_none() {
-            return Err(ApiError::NotCoordinator(format!(
-                "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
-            )));
+            // Led here by the image but not open yet: the topic is being
+            // created (its image is published before the replica manager
+            // opens the logs). Retriable, as Kafka answers while the
+            // coordinator is not ready; NOT_COORDINATOR would send the
+            // client to look for another broker.
+            let led_here = self
+                .metadata
+                .current()
+                .topic(OFFSETS_TOPIC)
+                .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
+                == Some(self.node_id);
+            return Err(if led_here {
+                ApiError::CoordinatorNotAvailable(format!(
+                    "{OFFSETS_TOPIC}-{partition} is not open yet"
+                ))
+            } else {
+                ApiError::NotCoordinator(format!(
+                    "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
+                ))
+            });
         }
         Ok(partition)
     }
@@ -410,20 +428,16 @@ impl GroupCoordinator {
                 ("compression.type".into(), Some("producer".into())),
             ],
         };
-        let unavailable = |e: ApiError| {
+        let unavailable = |e: ControllerError| {
             tracing::warn!(error = %e, "could not create {OFFSETS_TOPIC}");
             ApiError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} cannot be created: {e}"))
         };
-        let cluster = crate::controller::topics::ClusterView::of_node(&self.broker_config);
         let result = self
             .controller
-            .decide(|image| {
-                crate::controller::topics::create_topics(
-                    image,
-                    &cluster,
-                    &[topic],
-                    uuid::Uuid::new_v4,
-                )
+            .create_topics(CreateTopics {
+                topics: vec![topic],
+                validate_only: false,
+                internal: true,
             })
             .await
             .map_err(unavailable)?;
@@ -436,14 +450,14 @@ impl GroupCoordinator {
                 Ok(created.num_partitions)
             }
             // Another request created it first.
-            Some(Err(ApiError::TopicAlreadyExists(_))) => self
+            Some(Err(ControllerError::TopicAlreadyExists(_))) => self
                 .metadata
                 .current()
                 .topic(OFFSETS_TOPIC)
                 .map(|t| t.partitions.len() as i32)
-                .ok_or_else(|| unavailable(ApiError::UnknownTopicOrPartition)),
+                .ok_or_else(|| unavailable(ControllerError::UnknownTopicOrPartition)),
             Some(Err(e)) => Err(unavailable(e)),
-            None => Err(unavailable(ApiError::Internal("no result".into()))),
+            None => Err(unavailable(ControllerError::Internal("no result".into()))),
         }
     }
 

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use crate::config::BrokerConfig;
-use crate::controller::Controller;
+use crate::controller::channel::ControllerChannel;
+use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::metadata::MetadataCache;
 use crate::partition::ReplicaManager;
@@ -16,8 +17,9 @@ pub struct Broker {
     pub cluster_id: String,
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
-    pub controller: Arc<Controller>,
+    pub controller: ControllerChannel,
     pub groups: Arc<GroupCoordinator>,
+    pub producer_ids: Arc<ProducerIdManager>,
 }
 
 impl Broker {

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::not_supported::{self, Missing};
 use super::{Broker, RequestContext};
+use crate::protocol::ApiError;
 
 pub async fn init_producer_id(
     broker: &Broker,
@@ -20,7 +21,7 @@ pub async fn init_producer_id(
             "InitProducerId",
         ))
     } else {
-        broker.controller.allocate_producer_id().await
+        broker.producer_ids.generate().await.map_err(ApiError::from)
     };
     match result {
         Ok(id) => {

@@ -25,12 +25,16 @@ use anyhow::Context as _;
 use crate::common::BackgroundTasks;
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
+use crate::controller::channel::ControllerChannel;
+use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::handlers::Broker;
+use crate::log::LogManager;
 use crate::log::dir_lock::LogDirLocks;
 use crate::log::meta_properties::prepare_log_dirs;
-use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataCache;
+use crate::metadata::listener::ImageListener;
+use crate::metadata::loader::MetadataLoader;
 use crate::metadata::store::{METADATA_TOPIC, MetadataStore};
 use crate::net::BoundListeners;
 use crate::ops;
@@ -69,9 +73,9 @@ impl Node {
             .context("opening log directories")?,
         );
         let metadata_log = logs
-            .get_or_create(METADATA_TOPIC, 0, None, metadata_log_config(), now)
+            .get_or_create(METADATA_TOPIC, 0, None, MetadataStore::log_config(), now)
             .context("opening the metadata log")?;
-        metadata_log.update_config(metadata_log_config());
+        metadata_log.update_config(MetadataStore::log_config());
         let store = MetadataStore::new(metadata_log);
         let image = store.load().context("replaying the metadata log")?;
         tracing::info!(
@@ -79,15 +83,21 @@ impl Node {
             metadata_offset = image.offset,
             "metadata loaded"
         );
-        let metadata = Arc::new(MetadataCache::new(image));
+        let image = Arc::new(image);
+        let metadata = Arc::new(MetadataCache::new((*image).clone()));
+        let loader = Arc::new(MetadataLoader::new(metadata.clone()));
         let replicas = Arc::new(ReplicaManager::new(config.clone(), logs));
-        replicas.apply_image(&metadata.current(), now);
-        let controller = Arc::new(Controller::new(
-            config.node_id,
+        replicas.apply_image(&image, now);
+        // Listeners in start order: logs exist before a coordinator looks.
+        let replicas_listener: Arc<dyn ImageListener> = replicas.clone();
+        loader.add_listener(Arc::downgrade(&replicas_listener));
+        let controller = ControllerChannel::local(Arc::new(Controller::new(
+            config.clone(),
             store,
-            metadata.clone(),
-            replicas.clone(),
-        ));
+            image,
+            loader.clone(),
+        )));
+        let producer_ids = Arc::new(ProducerIdManager::new(config.node_id, controller.clone()));
         let groups = GroupCoordinator::new(
             config.clone(),
             metadata.clone(),
@@ -99,8 +109,8 @@ impl Node {
             .load()
             .context("loading consumer groups from __consumer_offsets")?;
         tracing::info!(groups = loaded, "consumer groups loaded");
-        let groups_listener: std::sync::Weak<GroupCoordinator> = Arc::downgrade(&groups);
-        controller.add_listener(groups_listener);
+        let groups_listener: Arc<dyn ImageListener> = groups.clone();
+        loader.add_listener(Arc::downgrade(&groups_listener));
         Ok(Node {
             broker: Arc::new(Broker {
                 config,
@@ -109,6 +119,7 @@ impl Node {
                 replicas,
                 controller,
                 groups,
+                producer_ids,
             }),
             tasks,
             _log_dir_locks: log_dir_locks,
@@ -184,16 +195,6 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tokio::task::block_in_place(|| node.close_logs());
     tracing::info!("shutdown complete");
     Ok(())
-}
-
-/// The metadata log is never deleted by retention.
-fn metadata_log_config() -> LogConfig {
-    LogConfig {
-        retention_ms: -1,
-        retention_bytes: -1,
-        segment_bytes: 64 * 1024 * 1024,
-        ..LogConfig::default()
-    }
 }
 
 async fn shutdown_signal() {
