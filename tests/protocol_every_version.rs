@@ -1672,3 +1672,128 @@ fn describe_topic_partitions_of_every_topic() {
         "empty topic list should describe every topic"
     );
 }
+
+#[test]
+fn describe_log_dirs_every_version() {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    let broker = shared_broker();
+    let topic = unique_topic("ldirs");
+    let mut c = broker.connect();
+    create_topic(&mut c, &topic, 2);
+    produce(&mut c, 9, &topic, 1, make_value_batch(5, 4, 0), 1);
+    let on_disk = |p: i32| -> i64 {
+        std::fs::read_dir(broker.data_dir.join(format!("{topic}-{p}")))
+            .expect("partition dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .map(|e| e.metadata().expect("metadata").len() as i64)
+            .sum()
+    };
+    sweep(ApiKey::DescribeLogDirs, |c, v| {
+        let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            DescribableLogDirTopic::default()
+                .with_topic(topic_name(&topic))
+                .with_partitions(vec![0, 1, 9]),
+        ]));
+        let resp = c.try_call(&req, v).map_err(call_err("call"))?;
+        ensure_eq!(resp.results.len(), 1, "log dirs");
+        let d = &resp.results[0];
+        ensure_eq!(d.error_code, NONE, "dir error");
+        ensure_eq!(d.topics.len(), 1, "topics");
+        let sizes: Vec<(i32, i64)> = d.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.partition_size))
+            .collect();
+        ensure_eq!(sizes, vec![(0, on_disk(0)), (1, on_disk(1))], "sizes");
+        ensure!(on_disk(1) > 0, "the produced partition is empty on disk");
+        if v >= 4 {
+            ensure!(
+                d.total_bytes > 0 && d.usable_bytes > 0 && d.usable_bytes <= d.total_bytes,
+                "capacity {} / {}",
+                d.usable_bytes,
+                d.total_bytes
+            );
+        }
+        Ok(())
+    });
+}
+
+/// ACL and SCRAM calls are served only to refuse them: SECURITY_DISABLED,
+/// as Kafka without an authorizer, in a response of the request's version.
+#[test]
+fn acl_and_scram_apis_refuse_every_version() {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialDeletion;
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    const SECURITY_DISABLED: i16 = 54;
+    sweep(ApiKey::DescribeAcls, |c, v| {
+        let req = DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1);
+        let resp = c.try_call(&req, v).map_err(call_err("describe"))?;
+        ensure_eq!(resp.error_code, SECURITY_DISABLED, "describe");
+        Ok(())
+    });
+    sweep(ApiKey::CreateAcls, |c, v| {
+        let req = CreateAclsRequest::default().with_creations(vec![
+            AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(str_bytes("t"))
+                .with_resource_pattern_type(3)
+                .with_principal(str_bytes("User:alice"))
+                .with_host(str_bytes("*"))
+                .with_operation(3)
+                .with_permission_type(3),
+        ]);
+        let resp = c.try_call(&req, v).map_err(call_err("create"))?;
+        ensure_eq!(resp.results.len(), 1, "results");
+        ensure_eq!(resp.results[0].error_code, SECURITY_DISABLED, "create");
+        Ok(())
+    });
+    sweep(ApiKey::DeleteAcls, |c, v| {
+        let req = DeleteAclsRequest::default().with_filters(vec![
+            DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ]);
+        let resp = c.try_call(&req, v).map_err(call_err("delete"))?;
+        ensure_eq!(resp.filter_results.len(), 1, "filter results");
+        ensure_eq!(
+            resp.filter_results[0].error_code,
+            SECURITY_DISABLED,
+            "delete"
+        );
+        Ok(())
+    });
+    sweep(ApiKey::DescribeUserScramCredentials, |c, v| {
+        let req = DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+            UserName::default().with_name(str_bytes("alice")),
+        ]));
+        let resp = c.try_call(&req, v).map_err(call_err("describe scram"))?;
+        ensure_eq!(
+            resp.error_code,
+            NONE,
+            "top-level (librdkafka crashes on one)"
+        );
+        ensure_eq!(resp.results.len(), 1, "users");
+        ensure_eq!(resp.results[0].error_code, SECURITY_DISABLED, "user");
+        Ok(())
+    });
+    sweep(ApiKey::AlterUserScramCredentials, |c, v| {
+        let req = AlterUserScramCredentialsRequest::default().with_deletions(vec![
+            ScramCredentialDeletion::default()
+                .with_name(str_bytes("alice"))
+                .with_mechanism(1),
+        ]);
+        let resp = c.try_call(&req, v).map_err(call_err("alter scram"))?;
+        ensure_eq!(resp.results.len(), 1, "users");
+        ensure_eq!(resp.results[0].error_code, SECURITY_DISABLED, "user");
+        Ok(())
+    });
+}

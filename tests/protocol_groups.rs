@@ -37,6 +37,9 @@ use runnel::protocol::versions::supported_range;
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// Transaction keys: refused at once until transactions exist (the one
+/// code clients fail fast on; handlers/not_supported.rs).
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 const ILLEGAL_GENERATION: i16 = 22;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
 const INVALID_GROUP_ID: i16 = 24;
@@ -636,7 +639,11 @@ fn find_coordinator_every_version() {
                             v,
                         )
                         .map_err(call_err("transaction key"))?;
-                    ensure_eq!(r.error_code, COORDINATOR_NOT_AVAILABLE, "transaction key");
+                    ensure_eq!(
+                        r.error_code,
+                        CLUSTER_AUTHORIZATION_FAILED,
+                        "transaction key"
+                    );
                     ensure_eq!(r.node_id.0, -1, "transaction key node id");
                     ensure!(
                         r.error_message.is_some(),
@@ -669,7 +676,11 @@ fn find_coordinator_every_version() {
                 .map_err(call_err("batched transaction keys"))?;
             ensure_eq!(r.coordinators.len(), 2, "transaction coordinators");
             for co in &r.coordinators {
-                ensure_eq!(co.error_code, COORDINATOR_NOT_AVAILABLE, "transaction key");
+                ensure_eq!(
+                    co.error_code,
+                    CLUSTER_AUTHORIZATION_FAILED,
+                    "transaction key"
+                );
                 ensure_eq!(co.node_id.0, -1, "transaction key node id");
             }
             // Share keys (type 2): no share coordinator, Kafka's INVALID_REQUEST.

@@ -445,7 +445,7 @@ pub fn record_fetch_topic(topic: &str, bytes: usize) {
 
 /// One error code in a response (Kafka's ErrorsPerSec, counted from the
 /// response as Kafka's `errorCounts()`); NONE is not counted.
-pub fn record_response_error(api: &'static str, error: String, count: u64) {
+pub fn record_response_error(api: &'static str, error: &'static str, count: u64) {
     counter!(KAFKA_REQUEST_ERRORS, "request" => api, "error" => error).increment(count);
 }
 

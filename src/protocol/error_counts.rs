@@ -4,7 +4,8 @@
 //! (top-level, per topic, per partition, per group, per resource); NONE is
 //! counted too, as Kafka does, so the series exist from the first request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ResponseKind;
@@ -143,15 +144,22 @@ impl Counts {
 }
 
 /// Kafka's name of an error code (`UNKNOWN_TOPIC_OR_PARTITION`), the
-/// `error` label of the errors metric; the number for a code it lacks.
-pub fn error_name(code: i16) -> String {
-    if code == 0 {
-        return "NONE".into();
-    }
-    match ResponseError::try_from_code(code) {
-        Some(e) => upper_snake(&format!("{e:?}")),
-        None => code.to_string(),
-    }
+/// `error` label of the errors metric; "UNKNOWN_CODE" for a code it lacks.
+/// Built once: the hot path neither formats nor allocates.
+pub fn error_name(code: i16) -> &'static str {
+    static NAMES: OnceLock<HashMap<i16, &'static str>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let mut m: HashMap<i16, &'static str> = (-1..=i16::from(u8::MAX))
+            .filter_map(|c| {
+                let e = ResponseError::try_from_code(c)?;
+                let name: &'static str = Box::leak(upper_snake(&format!("{e:?}")).into_boxed_str());
+                Some((c, name))
+            })
+            .collect();
+        m.insert(0, "NONE");
+        m
+    });
+    names.get(&code).copied().unwrap_or("UNKNOWN_CODE")
 }
 
 /// `UnknownTopicOrPartition` → `UNKNOWN_TOPIC_OR_PARTITION`.
