@@ -24,6 +24,7 @@ pub mod catalogue;
 pub mod env;
 pub mod error;
 pub mod properties;
+pub mod reference;
 pub mod topic;
 pub mod types;
 
