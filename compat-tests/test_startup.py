@@ -209,3 +209,11 @@ def test_startup_log_says_version_sources_dirs_listeners(tmp_path):
     assert f"log dir dir={tmp_path / 'data'}" in text, text
     assert re.search(rf"listener=PLAINTEXT bind=127\.0\.0\.1:{port} advertised=broker\.example:19092", text), text
     assert f"metrics endpoint listening address=127.0.0.1:{mport}" in text, text
+
+
+def test_healthcheck_pointed_at_the_metrics_port_says_so(broker_factory):
+    mport = free_port()
+    broker_factory({"runnel.metrics.listener": f"127.0.0.1:{mport}"})
+    proc = run(["healthcheck", "--bootstrap", f"127.0.0.1:{mport}"])
+    assert proc.returncode == 1, proc.stderr
+    assert "speaks HTTP" in proc.stderr and "metrics port" in proc.stderr, proc.stderr

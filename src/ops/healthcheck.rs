@@ -137,11 +137,12 @@ fn exchange(
     let mut len = [0u8; 4];
     set_timeouts(&stream).map_err(io)?;
     stream.read_exact(&mut len).map_err(io)?;
+    let first = len;
     let len = i32::from_be_bytes(len);
     let len = usize::try_from(len)
         .ok()
         .filter(|&n| n <= MAX_RESPONSE_BYTES)
-        .ok_or_else(|| malformed(format!("frame length {len}")))?;
+        .ok_or_else(|| malformed(frame_length_reason(first)))?;
     let mut body = vec![0u8; len];
     set_timeouts(&stream).map_err(io)?;
     stream.read_exact(&mut body).map_err(io)?;
@@ -216,6 +217,18 @@ fn decode_response(mut frame: Bytes) -> Result<ApiVersionsResponse, String> {
     }
 }
 
+/// Why a response's first four bytes are not a frame length; an HTTP
+/// server (most often the metrics port) answers with "HTTP".
+fn frame_length_reason(first: [u8; 4]) -> String {
+    if &first == b"HTTP" {
+        "it speaks HTTP: is this the metrics port (runnel.metrics.listener) rather than a \
+         Kafka listener?"
+            .to_string()
+    } else {
+        format!("frame length {}", i32::from_be_bytes(first))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +236,15 @@ mod tests {
 
     fn config(pairs: &[(&str, &str)]) -> BrokerConfig {
         crate::config::config_for_test(pairs, "test-host")
+    }
+
+    #[test]
+    fn an_http_answer_is_named_as_such() {
+        assert!(frame_length_reason(*b"HTTP").contains("metrics port"));
+        assert_eq!(
+            frame_length_reason([0x7f, 0, 0, 0]),
+            "frame length 2130706432"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! The endpoint is a small HTTP/1.0-style responder on its own thread, as
 //! the exporter crate's listener was: one request per connection, GET only.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,22 +149,46 @@ pub fn install(listen: &str) -> anyhow::Result<SocketAddr> {
     Ok(bound)
 }
 
-/// One request: read the request line and headers, answer, close.
+/// One request: read the request head, answer, close. Anything that does
+/// not start like an HTTP request (a Kafka client pointed at this port)
+/// gets 400 at once, so the other side learns it is talking to HTTP.
 fn serve(stream: TcpStream, handle: &PrometheusHandle) {
-    let mut reader = BufReader::new(&stream);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-        header.clear();
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let (method, path) = loop {
+        let n = match (&stream).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        head.extend_from_slice(&buf[..n]);
+        let looks_like_http = head
+            .iter()
+            .take_while(|b| **b != b' ')
+            .all(u8::is_ascii_uppercase);
+        if !looks_like_http || head.len() > 16 * 1024 {
+            respond(
+                &stream,
+                "GET",
+                "400 Bad Request",
+                "text/plain",
+                "not an HTTP request\n",
+            );
+            return;
+        }
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            let text = String::from_utf8_lossy(&head);
+            let mut parts = text.lines().next().unwrap_or("").split_whitespace();
+            let method = parts.next().unwrap_or("").to_string();
+            let path = parts.next().unwrap_or("").to_string();
+            break (method, path);
+        }
+    };
     let path = path.split('?').next().unwrap_or("");
-    let (status, content_type, body) = route(method, path, handle);
-    let mut out = &stream;
+    let (status, content_type, body) = route(&method, path, handle);
+    respond(&stream, &method, status, content_type, &body);
+}
+
+fn respond(mut out: &TcpStream, method: &str, status: &str, content_type: &str, body: &str) {
     let _ = write!(
         out,
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
