@@ -224,3 +224,18 @@ def test_every_series_the_dashboard_queries_exists(broker_factory, topic_name):
     out = [v for labels, v in fams["kafka_server_brokertopicmetrics_bytesout_total"]["samples"]
            if f'topic="{topic}"' in labels and 'internal="false"' in labels]
     assert out and out[0] > 0, out
+
+
+def test_every_family_in_a_scrape_is_documented(broker_factory, topic_name):
+    """docs/metrics.md lists every family a busy node exports."""
+    mport = free_port()
+    b = broker_factory({"runnel.metrics.listener": f"127.0.0.1:{mport}"})
+    topic = topic_name()
+    ck_produce(b.bootstrap, topic, make_records(20, 1))
+    ck_consume(b.bootstrap, topic, {0: 20})
+    commit_offsets(b.bootstrap, "doc-group", [TopicPartition(topic, 0, 5)])
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text()
+    names = families(get(mport, "/metrics")[1])
+    undocumented = [n for n in names
+                    if f"`{n}`" not in doc and not (n.startswith("runnel_log_") and "`runnel_log_*`" in doc)]
+    assert not undocumented, f"families missing from docs/metrics.md: {undocumented}"
