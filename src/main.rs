@@ -146,12 +146,21 @@ async fn run(config: runnel::config::BrokerConfig) -> anyhow::Result<()> {
         }));
     }
 
+    {
+        // Kafka's `LogCleaner` threads: one owned task runs the rounds,
+        // each with up to `log.cleaner.threads` threads; the settings are
+        // read afresh every round, so dynamic changes apply at the next one.
+        let b = broker.clone();
+        tasks.spawn(cleaner_loop(b, cancel.clone()));
+    }
+
     shutdown_signal().await;
     tracing::info!("shutting down");
     // Reverse start order: stop accepting and drain connections, stop
     // background work (waiting for a round in progress), then checkpoint
     // and close the logs.
     server.shutdown().await;
+    broker.replicas.logs().cleaner().abort();
     cancel.cancel();
     tasks.close();
     tasks.wait().await;
@@ -179,6 +188,40 @@ async fn every(
         let w = work.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || w()).await {
             tracing::error!(error = %e, "a background round failed");
+        }
+    }
+}
+
+/// The log cleaner's rounds until `cancel`: a round right after one that
+/// cleaned something, else after `log.cleaner.backoff.ms`.
+async fn cleaner_loop(broker: Arc<Broker>, cancel: CancellationToken) {
+    loop {
+        let config = broker.effective_config();
+        let c = &config.log_cleaner;
+        let mut cleaned = 0;
+        if c.enable && c.threads > 0 {
+            let settings = runnel::log::cleaner::CleanerSettings {
+                threads: c.threads as usize,
+                dedupe_buffer_size: usize::try_from(c.dedupe_buffer_size).unwrap_or(0),
+                io_max_bytes_per_second: c.io_max_bytes_per_second,
+            };
+            let b = broker.clone();
+            match tokio::task::spawn_blocking(move || {
+                b.replicas.logs().run_cleaner(&settings, runnel::now_ms())
+            })
+            .await
+            {
+                Ok(n) => cleaned = n,
+                Err(e) => tracing::error!(error = %e, "a log cleaner round failed"),
+            }
+        }
+        if cleaned > 0 && !cancel.is_cancelled() {
+            continue;
+        }
+        let backoff = Duration::from_millis(c.backoff_ms.clamp(10, 3_600_000) as u64);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
         }
     }
 }

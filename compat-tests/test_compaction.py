@@ -1,0 +1,219 @@
+"""The log cleaner (issue 18) with real clients: a compacted topic written by
+librdkafka and the Java client, cleaned by the broker's cleaner task, read
+back by both clients and by Kafka's own `kafka-dump-log`
+(`kafka.tools.DumpLogSegments` from the reference jars); the cleaner
+killed with SIGKILL in the middle of a segment swap (a failpoint pauses it
+there) and resumed; Kafka Streams restoring its state from a cleaned
+changelog.
+
+What a read must return after a cleaning up to offset C (the
+`cleaner-offset-checkpoint` entry): below C the latest record of each key
+among the records below C, tombstones included (delete.retention.ms is a
+day here); from C on, every record.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+import wire
+from clients import Rec, ck_conf, ck_consume, ck_create_topic, ck_produce
+from harness import kafka as kafka_ref
+from registry import BY_NAME, covers
+
+JAVA = BY_NAME["java-4.1"]
+CLEANER = {"log.cleaner.backoff.ms": "200"}
+# Produced while the cleaner must wait; lowered to 0 once everything is written.
+HOLD = {"cleanup.policy": "compact", "segment.bytes": "2048", "min.cleanable.dirty.ratio": "0.01",
+        "min.compaction.lag.ms": "3600000"}
+WAIT_S = 60
+
+
+def cleaner_checkpoint(b, topic: str, partition: int = 0) -> int | None:
+    """The topic's entry in the log dir's cleaner-offset-checkpoint (Kafka's format)."""
+    path = b.data_dir / "cleaner-offset-checkpoint"
+    if not path.exists():
+        return None
+    lines = path.read_text().splitlines()
+    assert lines[0] == "0" and int(lines[1]) == len(lines) - 2, lines
+    for line in lines[2:]:
+        t, p, offset = line.split()
+        if t == topic and int(p) == partition:
+            return int(offset)
+    return None
+
+
+def wait_cleaned(b, topic: str) -> int:
+    deadline = time.monotonic() + WAIT_S
+    while (c := cleaner_checkpoint(b, topic)) is None or c == 0:
+        assert time.monotonic() < deadline, f"{topic} never cleaned"
+        time.sleep(0.2)
+    return c
+
+
+def set_topic_config(bootstrap: str, topic: str, key: str, value: str) -> None:
+    admin = AdminClient(ck_conf(bootstrap))
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res])[res].result(timeout=30)
+
+
+def expected_after_cleaning(written: list[tuple[int, bytes, bytes | None]], cleaned_to: int):
+    """(offset, key, value) a full read returns after a cleaning up to `cleaned_to`."""
+    latest: dict[bytes, int] = {}
+    for offset, key, _ in written:
+        if offset < cleaned_to:
+            latest[key] = offset
+    return [(o, k, v) for o, k, v in written if o >= cleaned_to or latest.get(k) == o]
+
+
+def write_keyed(b, topic: str) -> list[tuple[int, bytes, bytes | None]]:
+    """600 lz4 records of 30 keys from librdkafka, 50 zstd records of 10 of them
+    from the Java client, then tombstones for three keys: (offset, key, value)."""
+    written = []
+    recs = [Rec(0, f"key-{i % 30:02}".encode(), f"ck-{i:04}-".encode() + b"x" * 40) for i in range(600)]
+    for r, (_, offset) in zip(recs, ck_produce(b.bootstrap, topic, recs, **{"compression.type": "lz4"})):
+        written.append((offset, r.key, r.value))
+    recs = [Rec(0, f"key-{i % 10:02}".encode(), f"java-{i:04}-".encode() + b"y" * 40) for i in range(50)]
+    for r, (_, offset) in zip(recs, JAVA.produce(b.bootstrap, topic, recs, compression="zstd")):
+        written.append((offset, r.key, r.value))
+    recs = [Rec(0, f"key-{i:02}".encode(), None) for i in (3, 13, 23)]
+    for r, (_, offset) in zip(recs, ck_produce(b.bootstrap, topic, recs)):
+        written.append((offset, r.key, None))
+    assert [o for o, _, _ in written] == list(range(len(written)))
+    return written
+
+
+def read_back(b, topic: str, want: int, client) -> list[tuple[int, bytes, bytes | None]]:
+    got = client(b.bootstrap, topic, {0: want})[0]
+    return [(g.offset, g.key, g.value) for g in got]
+
+
+def segment_files(b, topic: str) -> list[Path]:
+    return sorted((b.data_dir / f"{topic}-0").glob("*.log"))
+
+
+@covers("compaction", clients=["librdkafka", "java-4.1", "kafka-tools"])
+@pytest.mark.timeout(240)
+def test_a_cleaned_topic_reads_back_the_latest_value_per_key_in_every_client(broker_factory, topic_name):
+    b = broker_factory(CLEANER)
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, config=HOLD)
+    written = write_keyed(b, topic)
+    segments_before = len(segment_files(b, topic))
+    assert segments_before > 10
+    time.sleep(1.5)
+    assert cleaner_checkpoint(b, topic) is None, "min.compaction.lag.ms holds the cleaner off"
+
+    # The topic config change reaches the cleaner without a restart.
+    set_topic_config(b.bootstrap, topic, "min.compaction.lag.ms", "0")
+    cleaned_to = wait_cleaned(b, topic)
+    active_base = int(segment_files(b, topic)[-1].stem)
+    assert cleaned_to == active_base, (cleaned_to, active_base)
+    want = expected_after_cleaning(written, cleaned_to)
+    assert len(want) < len(written) / 5, f"{len(want)} of {len(written)} left"
+    assert len(segment_files(b, topic)) < segments_before
+
+    # Both clients read exactly that, then nothing more (a later record
+    # would show up as a wrong entry in the same count).
+    for name, consume in (("librdkafka", ck_consume), ("java-4.1", JAVA.consume)):
+        got = read_back(b, topic, len(want), consume)
+        assert got == want, f"{name}: {len(got)} records, first differences " \
+                            f"{[(g, w) for g, w in zip(got, want) if g != w][:3]}"
+
+    # The cleaned batches keep their codecs and offsets; Kafka's dump tool
+    # reads every cleaned segment, record by record.
+    dumped = []
+    for seg in segment_files(b, topic):
+        headers = wire.batch_headers(seg.read_bytes())
+        assert {h.codec for h in headers if h.record_count > 0} <= {"lz4", "zstd", "none"}, seg
+        out = kafka_ref.run_tool("kafka.tools.DumpLogSegments",
+                                 ["--files", str(seg), "--deep-iteration", "--print-data-log"], timeout=120)
+        dumped += [(int(o), k.encode(), None if v == "null" else v.encode())
+                   for o, k, v in re.findall(r"\| offset: (\d+) .*?key: (\S+) payload: ?(.*)$", out, re.M)]
+        assert f"Dumping {seg}" in out
+    assert dumped == want
+    stderr = b.stderr_path.read_text(errors="replace")
+    assert re.search(rf"cleaned log.*topic={re.escape(topic)}", stderr) or \
+        re.search(rf"topic={re.escape(topic)}.*cleaned log", stderr), "one INFO line per cleaning"
+
+
+@covers("compaction", clients=["librdkafka"])
+@pytest.mark.timeout(240)
+def test_kill_9_in_the_middle_of_a_swap_loses_nothing_and_the_cleaner_resumes(broker_factory, topic_name):
+    b = broker_factory(CLEANER, env={"RUNNEL_FAILPOINT_CLEANER_SWAP_PAUSE_MS": "60000"})
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, config=HOLD)
+    written = write_keyed(b, topic)
+    set_topic_config(b.bootstrap, topic, "min.compaction.lag.ms", "0")
+    deadline = time.monotonic() + WAIT_S
+    while "failpoint: pausing in the middle of a segment swap" not in b.stderr_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the cleaner never reached its swap"
+        time.sleep(0.1)
+    swaps = list((b.data_dir / f"{topic}-0").glob("*.swap"))
+    assert len(swaps) == 1, "killed with a half-done swap"
+    b.kill()
+
+    b.env = {}
+    b.start()
+    stderr = b.stderr_path.read_text(errors="replace")
+    assert "completed a segment swap interrupted by a crash" in stderr
+    assert not list((b.data_dir / f"{topic}-0").glob("*.swap"))
+    cleaned_to = wait_cleaned(b, topic)
+    want = expected_after_cleaning(written, cleaned_to)
+    got = read_back(b, topic, len(want), ck_consume)
+    assert got == want
+    # The partition takes writes again, at the next offset.
+    [(_, offset)] = ck_produce(b.bootstrap, topic, [Rec(0, b"key-00", b"after")])
+    assert offset == len(written)
+
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
+
+
+@covers("compaction", clients=["kafka-streams"])
+@pytest.mark.timeout(300)
+def test_streams_restores_its_counts_from_a_cleaned_changelog(broker_factory, topic_name, tmp_path):
+    """A word count runs, stops, its changelog is cleaned, its local state is
+    thrown away; the restarted instance restores from the cleaned changelog
+    and goes on counting exactly."""
+    from conftest import GROUP_OVERRIDES
+    from test_streams import Instance, latest_counts, produce_lines
+
+    b = broker_factory({**CLEANER, **GROUP_OVERRIDES, "log.segment.bytes": "4096",
+                        "log.cleaner.min.cleanable.ratio": "0.01"})
+    app = f"wc-{topic_name('app')[-8:]}"
+    source, sink = topic_name("in"), topic_name("out")
+    ck_create_topic(b.bootstrap, source, partitions=1)
+    ck_create_topic(b.bootstrap, sink, partitions=1)
+    lines = [" ".join(WORDS[(i + j) % len(WORDS)] for j in range(3)) for i in range(1500)]
+    produce_lines(b.bootstrap, source, lines, 1)
+    want = Counter(w for l in lines for w in l.split())
+    inst = Instance(b.bootstrap, app, source, sink, tmp_path, "wc0")
+    try:
+        inst.wait_state("RUNNING")
+        assert latest_counts(b.bootstrap, sink, 1, want) == dict(want)
+    finally:
+        inst.cleanup()
+    changelog = f"{app}-counts-changelog"
+    written = ck_consume(b.bootstrap, changelog, {0: 1}, timeout=30)[0]
+    assert written
+    cleaned_to = wait_cleaned(b, changelog)
+    assert cleaned_to > 0
+    # The next instance has a state dir of its own: it restores from the
+    # changelog alone.
+    more = [" ".join(WORDS[(i * 3) % len(WORDS)] for _ in range(2)) for i in range(200)]
+    produce_lines(b.bootstrap, source, more, 1)
+    want.update(w for l in more for w in l.split())
+    inst = Instance(b.bootstrap, app, source, sink, tmp_path, "wc1")
+    try:
+        inst.wait_state("RUNNING")
+        assert latest_counts(b.bootstrap, sink, 1, want) == dict(want)
+    finally:
+        inst.cleanup()
