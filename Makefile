@@ -117,7 +117,7 @@ test-rust:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-compat: build venv kcat drivers
+compat: build venv kcat drivers kafka-ref-jars
 	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/pytest compat-tests -q \
 	  --timeout=$(COMPAT_TEST_TIMEOUT) $(PYTEST_ARGS)
 

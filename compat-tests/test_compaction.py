@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -24,15 +25,18 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 import wire
 from clients import Rec, ck_conf, ck_consume, ck_create_topic, ck_produce
+from conftest import free_port
 from harness import kafka as kafka_ref
 from registry import BY_NAME, covers
 
 JAVA = BY_NAME["java-4.1"]
 CLEANER = {"log.cleaner.backoff.ms": "200"}
 # Produced while the cleaner must wait; lowered to 0 once everything is written.
-HOLD = {"cleanup.policy": "compact", "segment.bytes": "2048", "min.cleanable.dirty.ratio": "0.01",
+HOLD = {"cleanup.policy": "compact", "segment.bytes": "1024", "min.cleanable.dirty.ratio": "0.01",
         "min.compaction.lag.ms": "3600000"}
 WAIT_S = 60
+# Many batches, so many segments.
+SMALL_BATCHES = {"linger.ms": 0, "batch.num.messages": 10}
 
 
 def cleaner_checkpoint(b, topic: str, partition: int = 0) -> int | None:
@@ -74,14 +78,17 @@ def expected_after_cleaning(written: list[tuple[int, bytes, bytes | None]], clea
 
 
 def write_keyed(b, topic: str) -> list[tuple[int, bytes, bytes | None]]:
-    """600 lz4 records of 30 keys from librdkafka, 50 zstd records of 10 of them
-    from the Java client, then tombstones for three keys: (offset, key, value)."""
+    """600 lz4 records of 30 keys from librdkafka, a tombstone, 50 zstd records
+    of 10 keys from the Java client, then tombstones for three keys: (offset,
+    key, value)."""
     written = []
     recs = [Rec(0, f"key-{i % 30:02}".encode(), f"ck-{i:04}-".encode() + b"x" * 40) for i in range(600)]
-    for r, (_, offset) in zip(recs, ck_produce(b.bootstrap, topic, recs, **{"compression.type": "lz4"})):
+    for r, (_, offset) in zip(recs, ck_produce(b.bootstrap, topic, recs, **SMALL_BATCHES, **{"compression.type": "lz4"})):
         written.append((offset, r.key, r.value))
+    [(_, offset)] = ck_produce(b.bootstrap, topic, [Rec(0, b"key-29", None)])
+    written.append((offset, b"key-29", None))
     recs = [Rec(0, f"key-{i % 10:02}".encode(), f"java-{i:04}-".encode() + b"y" * 40) for i in range(50)]
-    for r, (_, offset) in zip(recs, JAVA.produce(b.bootstrap, topic, recs, compression="zstd")):
+    for r, (_, offset) in zip(recs, JAVA.produce(b.bootstrap, topic, recs, compression="zstd", **{"batch.size": "400"})):
         written.append((offset, r.key, r.value))
     recs = [Rec(0, f"key-{i:02}".encode(), None) for i in (3, 13, 23)]
     for r, (_, offset) in zip(recs, ck_produce(b.bootstrap, topic, recs)):
@@ -102,12 +109,14 @@ def segment_files(b, topic: str) -> list[Path]:
 @covers("compaction", clients=["librdkafka", "java-4.1", "kafka-tools"])
 @pytest.mark.timeout(240)
 def test_a_cleaned_topic_reads_back_the_latest_value_per_key_in_every_client(broker_factory, topic_name):
-    b = broker_factory(CLEANER)
+    mport = free_port()
+    b = broker_factory({**CLEANER, "runnel.metrics.listener": f"127.0.0.1:{mport}"})
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, config=HOLD)
     written = write_keyed(b, topic)
     segments_before = len(segment_files(b, topic))
-    assert segments_before > 10
+    assert segments_before > 8
+    bytes_before = sum(f.stat().st_size for f in segment_files(b, topic))
     time.sleep(1.5)
     assert cleaner_checkpoint(b, topic) is None, "min.compaction.lag.ms holds the cleaner off"
 
@@ -118,7 +127,7 @@ def test_a_cleaned_topic_reads_back_the_latest_value_per_key_in_every_client(bro
     assert cleaned_to == active_base, (cleaned_to, active_base)
     want = expected_after_cleaning(written, cleaned_to)
     assert len(want) < len(written) / 5, f"{len(want)} of {len(written)} left"
-    assert len(segment_files(b, topic)) < segments_before
+    assert sum(f.stat().st_size for f in segment_files(b, topic)) < bytes_before / 2
 
     # Both clients read exactly that, then nothing more (a later record
     # would show up as a wrong entry in the same count).
@@ -130,18 +139,56 @@ def test_a_cleaned_topic_reads_back_the_latest_value_per_key_in_every_client(bro
     # The cleaned batches keep their codecs and offsets; Kafka's dump tool
     # reads every cleaned segment, record by record.
     dumped = []
+    horizons = []
     for seg in segment_files(b, topic):
         headers = wire.batch_headers(seg.read_bytes())
         assert {h.codec for h in headers if h.record_count > 0} <= {"lz4", "zstd", "none"}, seg
         out = kafka_ref.run_tool("kafka.tools.DumpLogSegments",
                                  ["--files", str(seg), "--deep-iteration", "--print-data-log"], timeout=120)
-        dumped += [(int(o), k.encode(), None if v == "null" else v.encode())
-                   for o, k, v in re.findall(r"\| offset: (\d+) .*?key: (\S+) payload: ?(.*)$", out, re.M)]
+        dumped += [(int(o), k.encode(), v.encode() if p else None)
+                   for o, k, p, v in re.findall(r"^\| offset: (\d+) .*?key: (\S+)( payload: (.*))?$", out, re.M)]
+        horizons += re.findall(r"deleteHorizonMs: OptionalLong\[(\d+)\]", out)
         assert f"Dumping {seg}" in out
     assert dumped == want
+    # The kept tombstone of key-29 got its KIP-534 delete horizon, a day on.
+    assert (written[600][0], b"key-29", None) in want
+    assert len(horizons) == 1 and int(horizons[0]) > time.time() * 1000 + 23 * 3600_000, horizons
     stderr = b.stderr_path.read_text(errors="replace")
-    assert re.search(rf"cleaned log.*topic={re.escape(topic)}", stderr) or \
-        re.search(rf"topic={re.escape(topic)}.*cleaned log", stderr), "one INFO line per cleaning"
+    lines = [l for l in stderr.splitlines() if "cleaned log" in l and f"topic={topic}" in l]
+    assert len(lines) == 1 and " INFO " in lines[0], "one INFO line per cleaning"
+    assert re.search(r"bytes=\d+ -> \d+ records=\d+ -> \d+ .*total_ms=\d+", lines[0]), lines[0]
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10).read().decode()
+    value = {m[0]: float(m[1]) for m in re.findall(r"^(runnel_log_cleaner_\w+) (\S+)$", metrics, re.M)}
+    assert value["runnel_log_cleaner_cleanings_total"] == 1, value
+    assert value["runnel_log_cleaner_bytes_read_total"] > value["runnel_log_cleaner_bytes_written_total"] > 0
+    assert value["runnel_log_cleaner_uncleanable_partitions_count"] == 0
+    assert "runnel_log_cleaner_max_dirty_percent" in value and "runnel_log_cleaner_time_since_last_run_ms" in value
+
+
+@covers("compaction", clients=["librdkafka"])
+@pytest.mark.timeout(240)
+def test_broker_cleaner_settings_change_at_run_time(broker_factory, topic_name):
+    """log.cleaner.io.max.bytes.per.second and log.cleaner.threads altered as
+    dynamic configs of this broker: the next cleaning is throttled to the new
+    rate, with no restart."""
+    b = broker_factory(CLEANER)
+    admin = AdminClient(ck_conf(b.bootstrap))
+    res = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
+        ConfigEntry("log.cleaner.io.max.bytes.per.second", "40000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("log.cleaner.threads", "2", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res])[res].result(timeout=30)
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, config=HOLD)
+    written = write_keyed(b, topic)
+    set_topic_config(b.bootstrap, topic, "min.compaction.lag.ms", "0")
+    cleaned_to = wait_cleaned(b, topic)
+    [line] = [l for l in b.stderr_path.read_text(errors="replace").splitlines()
+              if "cleaned log" in l and f"topic={topic}" in l]
+    read, wrote, total_ms = map(int, re.search(r"bytes=(\d+) -> (\d+) .*total_ms=(\d+)", line).groups())
+    # Reads (the map pass and the rewrite) plus writes at 40 kB/s.
+    assert total_ms >= 1000 * (read + wrote) / 40000 * 0.9, line
+    got = read_back(b, topic, len(expected_after_cleaning(written, cleaned_to)), ck_consume)
+    assert got == expected_after_cleaning(written, cleaned_to)
 
 
 @covers("compaction", clients=["librdkafka"])
