@@ -1,7 +1,6 @@
 //! Runnel: a Kafka wire-protocol compatible broker. See
 //! `docs/architecture.md` for the layers and how a request flows.
 
-pub mod broker;
 pub mod common;
 pub mod config;
 pub mod controller;
@@ -10,6 +9,7 @@ pub mod handlers;
 pub mod log;
 pub mod metadata;
 pub mod net;
+pub mod node;
 pub mod ops;
 pub mod partition;
 pub mod protocol;

@@ -15,21 +15,23 @@ use std::fs::OpenOptions;
 use std::io::Read;
 use std::path::Path;
 
-use runnel::broker::Broker;
+use runnel::common::BackgroundTasks;
 use runnel::config::BrokerConfig;
-use runnel::controller::topics::{ClusterView, NewTopic, create_topics};
+use runnel::controller::channel::CreateTopics;
+use runnel::controller::topics::NewTopic;
 use runnel::coordinator::offsets::{CommitInput, PartitionCommit};
 use runnel::coordinator::service::OFFSETS_TOPIC;
 use runnel::log::cleaner::CleanerSettings;
 use runnel::log::dir_lock::LogDirLocks;
+use runnel::node::Node;
 
 const GROUP: &str = "billing";
 const COMMITS: i64 = 10_300;
 
-fn start(dir: &Path) -> anyhow::Result<Broker> {
+fn start(dir: &Path) -> anyhow::Result<Node> {
     let config = config(dir);
     let locks = LogDirLocks::acquire(&config.log_dirs)?;
-    Broker::start(config, locks)
+    Node::start(config, locks, BackgroundTasks::new())
 }
 
 fn config(dir: &Path) -> BrokerConfig {
@@ -42,7 +44,10 @@ fn config(dir: &Path) -> BrokerConfig {
     }
 }
 
-fn offsets_log(broker: &Broker, partition: i32) -> std::sync::Arc<runnel::log::PartitionLog> {
+fn offsets_log(
+    broker: &runnel::handlers::Broker,
+    partition: i32,
+) -> std::sync::Arc<runnel::log::PartitionLog> {
     broker
         .replicas
         .partition(OFFSETS_TOPIC, partition)
@@ -106,8 +111,8 @@ fn lose_unsynced_bytes(dir: &Path, recovery_point: i64) -> u64 {
 async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them() {
     let root = tempfile::tempdir().expect("temp dir");
     let dir = root.path().join("data");
-    let broker = start(&dir).expect("broker starts");
-    let cluster = ClusterView::of_node(&broker.config);
+    let node = start(&dir).expect("broker starts");
+    let broker = &node.broker;
     let orders = NewTopic {
         name: "orders".into(),
         num_partitions: 1,
@@ -117,7 +122,11 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
     };
     let created = broker
         .controller
-        .decide(|image| create_topics(image, &cluster, &[orders], uuid::Uuid::new_v4))
+        .create_topics(CreateTopics {
+            topics: vec![orders],
+            validate_only: false,
+            internal: false,
+        })
         .await
         .expect("decided");
     assert!(created[0].is_ok(), "{created:?}");
@@ -135,7 +144,7 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
             .expect("commit accepted");
         assert!(results.iter().all(|(_, _, r)| r.is_ok()), "{results:?}");
     }
-    let log = offsets_log(&broker, partition);
+    let log = offsets_log(broker, partition);
     log.flush().expect("commits made durable");
     let before = log.size_bytes();
     let settings = CleanerSettings {
@@ -169,11 +178,12 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
     let recovery_point = log.recovery_point();
     let partition_dir = log.dir().to_path_buf();
     drop(log);
-    drop(broker);
+    drop(node);
     let lost = lose_unsynced_bytes(&partition_dir, recovery_point);
     eprintln!("recovery point {recovery_point}, {lost} bytes lost");
 
-    let broker = start(&dir).expect("broker restarts");
+    let node = start(&dir).expect("broker restarts");
+    let broker = &node.broker;
     let fetched = broker
         .groups
         .fetch_offsets(GROUP, Some(vec![("orders".into(), 0)]))
@@ -185,6 +195,6 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
     );
     // The cleaned segments survived: the partition reloads from far fewer
     // bytes than were written.
-    let log = offsets_log(&broker, partition);
+    let log = offsets_log(broker, partition);
     assert!(log.size_bytes() < before / 10);
 }

@@ -577,6 +577,33 @@ fn one_member_group(c: &mut Client, group: &str, topic: &str, sync: bool) -> (St
 
 // ---- FindCoordinator
 
+/// The first FindCoordinators on a fresh broker race the creation of
+/// `__consumer_offsets`: each must get a coordinator or the retriable
+/// COORDINATOR_NOT_AVAILABLE, never NOT_COORDINATOR (which sends a client
+/// looking for another broker).
+#[test]
+fn find_coordinator_during_offsets_topic_creation_is_retriable() {
+    let b = BrokerProcess::start(&[("offsets.topic.num.partitions", "16")]);
+    let clients: Vec<_> = (0..32)
+        .map(|i| {
+            let mut c = b.connect();
+            std::thread::spawn(move || {
+                let req = FindCoordinatorRequest::default()
+                    .with_key_type(KEY_GROUP)
+                    .with_coordinator_keys(vec![str_bytes(&format!("race-{i}"))]);
+                c.call(&req, 4).coordinators[0].error_code
+            })
+        })
+        .collect();
+    let codes: Vec<i16> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == NONE || *c == COORDINATOR_NOT_AVAILABLE),
+        "{codes:?}"
+    );
+}
+
 #[test]
 fn find_coordinator_every_version() {
     let b = broker();

@@ -1,7 +1,13 @@
-//! The ground floor every layer may use: today the rule for blocking disk
-//! work inside async code. (The cluster work adds the shared newtypes, the
-//! clock and the internal-topics list here.)
+//! The ground floor every layer may use: the rule for blocking disk work
+//! inside async code, the durable small-file write, owned background tasks
+//! and the list of internal topics. (The cluster work adds the shared
+//! newtypes and the clock here.)
 
 pub mod blocking;
+pub mod durable_file;
+pub mod internal_topics;
+pub mod tasks;
 
 pub use blocking::blocking;
+pub use durable_file::{sync_dir, write_file_durably};
+pub use tasks::BackgroundTasks;

@@ -1,149 +1,216 @@
 //! The controller: validates admin requests and turns them into metadata
-//! records. Decisions are pure functions of the current image
-//! ([`topics`], [`configs`]); [`Controller`] is the thin driver that
-//! serializes them, makes the records durable in the metadata log,
-//! publishes the new image and lets the broker side react: the replica
-//! manager applies it, then each registered
-//! [`ImageListener`] is told of it.
+//! records. Decisions are pure functions of the controller's image
+//! ([`topics`], [`configs`], [`producer_ids`]); [`Controller`] is the thin
+//! driver that serializes them, makes the records durable in the metadata
+//! log, and hands each committed batch to the metadata loader. It never
+//! touches the broker side: the replica manager and the coordinators react
+//! to committed records as the loader's listeners, exactly as they would
+//! if the records had come from a remote controller.
+//!
+//! Requests arrive typed through [`channel::ControllerChannel`] (a local
+//! call in a combined node; forwarded over the network later).
 //!
 //! Kafka counterparts: `QuorumController`, `ReplicationControlManager`,
 //! `ConfigurationControlManager`, `ProducerIdControlManager`. Today the
-//! quorum is this one node; a Raft quorum later sits under the same
+//! quorum is this one node; KRaft later sits under the same
 //! [`crate::metadata::store::MetadataStore`] append.
 
+pub mod channel;
 pub mod configs;
+pub mod producer_ids;
 pub mod topics;
 
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::Arc;
+
+use channel::{ControllerRequest, ControllerResponse};
+use topics::ClusterView;
 
 use crate::common::blocking;
-use crate::metadata::listener::ImageListener;
+use crate::config::BrokerConfig;
+use crate::metadata::loader::{CommittedBatch, MetadataLoader};
 use crate::metadata::store::MetadataStore;
-use crate::metadata::{MetadataCache, MetadataImage, MetadataRecord};
-use crate::partition::ReplicaManager;
+use crate::metadata::{MetadataImage, MetadataRecord};
 use crate::protocol::ApiError;
 
-/// Producer ids are handed out in blocks recorded in the metadata log, so
-/// an id is never reused after a restart (Kafka's `ProducerIdsRecord`).
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
-
 pub struct Controller {
-    node_id: i32,
+    config: Arc<BrokerConfig>,
     store: MetadataStore,
-    cache: Arc<MetadataCache>,
-    replicas: Arc<ReplicaManager>,
-    /// Serializes decisions: each one sees the image its predecessor made.
-    lock: tokio::sync::Mutex<ProducerIdRange>,
-    /// Told of every published image, in order (weak: listeners such as the
-    /// group coordinator hold the controller themselves).
-    listeners: RwLock<Vec<Weak<dyn ImageListener>>>,
-}
-
-/// The unused part of the producer-id block this node holds.
-#[derive(Debug, Default)]
-struct ProducerIdRange {
-    next: i64,
-    end: i64,
+    /// Where committed batches go: this node's broker side.
+    loader: Arc<MetadataLoader>,
+    /// The controller's own image, the input of every decision. Also the
+    /// lock that serializes them: each decision sees its predecessor's
+    /// records.
+    image: tokio::sync::Mutex<Arc<MetadataImage>>,
 }
 
 impl Controller {
+    /// A controller whose metadata log replays to `image`.
     pub fn new(
-        node_id: i32,
+        config: Arc<BrokerConfig>,
         store: MetadataStore,
-        cache: Arc<MetadataCache>,
-        replicas: Arc<ReplicaManager>,
+        image: Arc<MetadataImage>,
+        loader: Arc<MetadataLoader>,
     ) -> Self {
         Controller {
-            node_id,
+            config,
             store,
-            cache,
-            replicas,
-            lock: tokio::sync::Mutex::new(ProducerIdRange::default()),
-            listeners: RwLock::new(Vec::new()),
+            loader,
+            image: tokio::sync::Mutex::new(image),
         }
     }
 
-    /// Registers a listener for every image published from now on.
-    pub fn add_listener(&self, listener: Weak<dyn ImageListener>) {
-        self.listeners
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(listener);
+    /// Serves one request. The response is returned only after its records
+    /// are durable and the broker side has applied them.
+    pub async fn handle(&self, request: ControllerRequest) -> Result<ControllerResponse, ApiError> {
+        let cluster = ClusterView::of_node(&self.config);
+        let config = self.config.clone();
+        match request {
+            ControllerRequest::CreateTopics(r) => self
+                .commit(|image| {
+                    topics::create_topics_request(image, &cluster, &r, uuid::Uuid::new_v4)
+                })
+                .await
+                .map(ControllerResponse::CreateTopics),
+            ControllerRequest::DeleteTopics(r) => self
+                .commit(|image| topics::delete_topics(image, config.delete_topic_enable, &r))
+                .await
+                .map(ControllerResponse::DeleteTopics),
+            ControllerRequest::CreatePartitions(r) => self
+                .commit(|image| {
+                    let (records, results) =
+                        topics::create_partitions(image, &cluster, &r.increases);
+                    (if r.validate_only { vec![] } else { records }, results)
+                })
+                .await
+                .map(ControllerResponse::CreatePartitions),
+            ControllerRequest::AlterConfigs(r) => self
+                .commit(|image| {
+                    let (records, results) = configs::alter_configs(image, &config, &r.requests);
+                    (if r.validate_only { vec![] } else { records }, results)
+                })
+                .await
+                .map(ControllerResponse::AlterConfigs),
+            ControllerRequest::AllocateProducerIds { broker_id } => self
+                .commit(|image| producer_ids::allocate_producer_ids(image, broker_id))
+                .await
+                .map(ControllerResponse::AllocateProducerIds),
+        }
     }
 
-    pub fn image(&self) -> Arc<MetadataImage> {
-        self.cache.current()
-    }
-
-    /// Runs one decision against the current image and commits its records.
-    /// The result is returned only after the records are durable, the new
-    /// image is published and every listener has handled it.
-    pub async fn decide<R>(
+    /// Runs one decision against the controller's image, makes its records
+    /// durable, then hands them to the loader.
+    async fn commit<R>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
     ) -> Result<R, ApiError> {
-        let _guard = self.lock.lock().await;
-        self.commit_locked(decide).await
-    }
-
-    async fn commit_locked<R>(
-        &self,
-        decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
-    ) -> Result<R, ApiError> {
-        let image = self.cache.current();
+        let mut image = self.image.lock().await;
         let (records, result) = decide(&image);
         if records.is_empty() {
             return Ok(result);
         }
         let now = crate::now_ms();
-        let base = blocking(|| self.store.append(&records, now)).map_err(|e| {
+        let base_offset = blocking(|| self.store.append(&records, now)).map_err(|e| {
             tracing::error!(error = %e, "metadata log append failed");
             ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
         })?;
-        let mut next = (*image).clone();
-        for (i, r) in records.iter().enumerate() {
-            next.replay(base + i as i64, r);
-        }
-        let next = Arc::new(next);
-        self.cache.publish(next.clone());
-        // Creating, reconfiguring and deleting logs: directory fsyncs.
-        blocking(|| self.replicas.apply_image(&next, now));
-        let listeners: Vec<Arc<dyn ImageListener>> = self
-            .listeners
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for listener in listeners {
-            listener.on_image_published(&image, &next).await;
-        }
+        let batch = CommittedBatch {
+            base_offset,
+            records: &records,
+        };
+        *image = Arc::new(batch.replay_onto(&image));
+        self.loader.apply_committed(batch).await;
         Ok(result)
     }
+}
 
-    /// A new producer id for InitProducerId (no transactional id).
-    pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
-        let mut range = self.lock.lock().await;
-        if range.next >= range.end {
-            let node_id = self.node_id;
-            let (start, end) = self
-                .commit_locked(|image| {
-                    let start = image.next_producer_id;
-                    let end = start + PRODUCER_ID_BLOCK_SIZE;
-                    (
-                        vec![MetadataRecord::ProducerIds {
-                            node_id,
-                            next_producer_id: end,
-                        }],
-                        (start, end),
-                    )
-                })
-                .await?;
-            range.next = start;
-            range.end = end;
+#[cfg(test)]
+mod tests {
+    use super::channel::{ControllerChannel, CreateTopics};
+    use super::topics::NewTopic;
+    use super::*;
+    use crate::common::internal_topics::OFFSETS_TOPIC;
+    use crate::log::{LogConfig, PartitionLog};
+    use crate::metadata::MetadataCache;
+
+    fn topic(name: &str) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions: 2,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: vec![],
         }
-        let id = range.next;
-        range.next += 1;
-        Ok(id)
+    }
+
+    fn create(topics: Vec<NewTopic>, validate_only: bool, internal: bool) -> ControllerRequest {
+        ControllerRequest::CreateTopics(CreateTopics {
+            topics,
+            validate_only,
+            internal,
+        })
+    }
+
+    /// A controller over a real metadata log, feeding a loader whose image
+    /// stands for the broker side.
+    fn setup(dir: &std::path::Path) -> (ControllerChannel, Arc<MetadataCache>, MetadataStore) {
+        let open = || {
+            let log = PartitionLog::open(dir, LogConfig::default(), true, 0).unwrap();
+            MetadataStore::new(Arc::new(log))
+        };
+        let cache = Arc::new(MetadataCache::new(MetadataImage::empty()));
+        let loader = Arc::new(MetadataLoader::new(cache.clone()));
+        let controller = Controller::new(
+            Arc::new(BrokerConfig::default()),
+            open(),
+            Arc::new(MetadataImage::empty()),
+            loader,
+        );
+        (
+            ControllerChannel::local(Arc::new(controller)),
+            cache,
+            open(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_decisions_reach_the_broker_image_and_the_log_alike() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("__cluster_metadata-0");
+        let (channel, cache, _) = setup(&dir);
+
+        // Validate-only: answered, nothing written.
+        let r = channel
+            .call(create(vec![topic("a")], true, false))
+            .await
+            .unwrap();
+        assert!(matches!(&r, ControllerResponse::CreateTopics(v) if v.len() == 1 && v[0].is_ok()));
+        assert_eq!(cache.current().offset, -1);
+
+        // A client may not create an internal topic; its coordinator may.
+        let refused = channel
+            .create_topics(CreateTopics {
+                topics: vec![topic(OFFSETS_TOPIC), topic("a")],
+                validate_only: false,
+                internal: false,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(refused[0], Err(ApiError::InvalidRequest(_))));
+        assert!(refused[1].is_ok());
+        let created = channel
+            .call(create(vec![topic(OFFSETS_TOPIC)], false, true))
+            .await
+            .unwrap();
+        assert!(matches!(&created, ControllerResponse::CreateTopics(v) if v[0].is_ok()));
+
+        let block = channel.allocate_producer_ids(1).await.unwrap();
+        let next = channel.allocate_producer_ids(1).await.unwrap();
+        assert_eq!(next.start, block.start + block.len);
+
+        // The broker's image is what replaying the log gives.
+        let image = cache.current();
+        assert!(image.topic("a").is_some() && image.topic(OFFSETS_TOPIC).is_some());
+        let (_, _, reopened) = setup(&dir);
+        assert_eq!(reopened.load().unwrap(), *image);
     }
 }

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use uuid::Uuid;
 
+use super::channel::CreateTopics;
+use crate::common::internal_topics::is_internal;
 use crate::config::topic::validate_topic_config;
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, MetadataRecord};
@@ -85,6 +87,58 @@ pub struct TopicCreated {
     pub num_partitions: i32,
     pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
+}
+
+/// Decides a CreateTopics request as it arrives: a client's request for an
+/// internal topic that does not exist is refused (its coordinator creates
+/// it, with its own settings, when first needed; one that exists is
+/// answered TOPIC_ALREADY_EXISTS like any other; Kafka refuses only
+/// `__cluster_metadata` here and would create `__consumer_offsets` with the
+/// request's settings), and a validate-only request writes nothing.
+pub fn create_topics_request(
+    image: &MetadataImage,
+    cluster: &ClusterView,
+    request: &CreateTopics,
+    new_id: impl FnMut() -> Uuid,
+) -> (Vec<MetadataRecord>, Vec<Result<TopicCreated, ApiError>>) {
+    let refused: Vec<Option<ApiError>> = request
+        .topics
+        .iter()
+        .map(|t| {
+            (!request.internal && is_internal(&t.name) && image.topic(&t.name).is_none()).then(
+                || {
+                    ApiError::InvalidRequest(format!(
+                        "Creation of internal topic {} is prohibited; its coordinator creates it",
+                        t.name
+                    ))
+                },
+            )
+        })
+        .collect();
+    let allowed: Vec<NewTopic> = request
+        .topics
+        .iter()
+        .zip(&refused)
+        .filter(|(_, r)| r.is_none())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let (records, results) = create_topics(image, cluster, &allowed, new_id);
+    let mut results = results.into_iter();
+    let results = refused
+        .into_iter()
+        .map(|r| match r {
+            Some(e) => Err(e),
+            None => results.next().expect("one result per allowed topic"),
+        })
+        .collect();
+    (
+        if request.validate_only {
+            vec![]
+        } else {
+            records
+        },
+        results,
+    )
 }
 
 /// Decides a CreateTopics request. Topics named twice in one request all fail.

@@ -57,6 +57,7 @@ use uuid::Uuid;
 use super::GroupError;
 use super::assignor::{Assignment, MemberSubscription, ServerAssignor};
 use super::group::MemberIdGenerator;
+use crate::common::internal_topics::is_internal;
 
 /// `MemberEpoch` of a heartbeat that leaves the group.
 pub const LEAVE_GROUP_MEMBER_EPOCH: i32 = -1;
@@ -114,13 +115,6 @@ pub struct TopicsImage {
     pub version: u64,
     pub topics: BTreeMap<String, TopicInfo>,
 }
-
-/// Internal topics a regex subscription never matches.
-const INTERNAL_TOPICS: [&str; 3] = [
-    "__consumer_offsets",
-    "__transaction_state",
-    "__share_group_state",
-];
 
 /// A ConsumerGroupHeartbeat, fields as in the request. `None` (and -1 for
 /// the rebalance timeout) means "unchanged since the last heartbeat".
@@ -853,7 +847,7 @@ impl ConsumerGroup {
                 Ok(re) => topics
                     .topics
                     .keys()
-                    .filter(|t| !INTERNAL_TOPICS.contains(&t.as_str()) && re.is_match(t))
+                    .filter(|t| !is_internal(t) && re.is_match(t))
                     .cloned()
                     .collect(),
                 Err(_) => BTreeSet::new(),

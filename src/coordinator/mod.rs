@@ -23,6 +23,7 @@ pub mod clock;
 pub mod consumer_group;
 pub mod group;
 pub mod offsets;
+pub mod producer_ids;
 pub mod record;
 pub mod schema;
 pub mod service;

@@ -39,9 +39,9 @@ use super::offsets::{CommitInput, OffsetStore};
 use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
 use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
-use crate::common::blocking;
+use crate::common::{BackgroundTasks, blocking};
 use crate::config::BrokerConfig;
-use crate::controller::Controller;
+use crate::controller::channel::{ControllerChannel, CreateTopics};
 use crate::controller::topics::NewTopic;
 use crate::log::records::{encode_batch, replay_log};
 use crate::metadata::listener::{ImageListener, ListenerFuture, deleted_partitions};
@@ -56,7 +56,7 @@ mod tests;
 
 pub use consumer::CONSUMER_PROTOCOL;
 
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::common::internal_topics::OFFSETS_TOPIC;
 
 /// What DescribeGroups and ListGroups show of a group.
 #[derive(Debug, Clone)]
@@ -117,13 +117,15 @@ pub struct GroupCoordinator {
     broker_config: Arc<BrokerConfig>,
     metadata: Arc<MetadataCache>,
     replicas: Arc<ReplicaManager>,
-    controller: Arc<Controller>,
+    controller: ControllerChannel,
     consumer_config: ConsumerGroupConfig,
     /// The topics as KIP-848 groups see them, cached per metadata image.
     topics: std::sync::Mutex<Option<Arc<TopicsImage>>>,
     groups: DashMap<String, Arc<Slot>>,
     next_request: AtomicU64,
     clock: Arc<dyn Clock>,
+    /// The node's background tasks: the expiry loop and session timers.
+    tasks: BackgroundTasks,
     me: Weak<GroupCoordinator>,
 }
 
@@ -132,13 +134,15 @@ impl GroupCoordinator {
         broker_config: Arc<BrokerConfig>,
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
-        controller: Arc<Controller>,
+        controller: ControllerChannel,
+        tasks: BackgroundTasks,
     ) -> Arc<GroupCoordinator> {
         Self::with_clock(
             broker_config,
             metadata,
             replicas,
             controller,
+            tasks,
             Arc::new(SystemClock::new()),
         )
     }
@@ -148,7 +152,8 @@ impl GroupCoordinator {
         broker_config: Arc<BrokerConfig>,
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
-        controller: Arc<Controller>,
+        controller: ControllerChannel,
+        tasks: BackgroundTasks,
         clock: Arc<dyn Clock>,
     ) -> Arc<GroupCoordinator> {
         let config = GroupConfig {
@@ -172,6 +177,7 @@ impl GroupCoordinator {
             groups: DashMap::new(),
             next_request: AtomicU64::new(1),
             clock,
+            tasks,
             me: me.clone(),
         })
     }
@@ -318,7 +324,7 @@ impl GroupCoordinator {
                 .offsets_retention_check_interval_ms
                 .max(100) as u64,
         );
-        tokio::spawn(async move {
+        self.tasks.spawn("group-offsets-expiry", async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
@@ -343,9 +349,26 @@ impl GroupCoordinator {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
         if self.replicas.partition(OFFSETS_TOPIC, partition).is_none() {
-            return Err(ApiError::NotCoordinator(format!(
-                "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
-            )));
+            // Led here by the image but not open yet: the topic is being
+            // created (its image is published before the replica manager
+            // opens the logs). Retriable, as Kafka answers while the
+            // coordinator is not ready; NOT_COORDINATOR would send the
+            // client to look for another broker.
+            let led_here = self
+                .metadata
+                .current()
+                .topic(OFFSETS_TOPIC)
+                .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
+                == Some(self.node_id);
+            return Err(if led_here {
+                ApiError::CoordinatorNotAvailable(format!(
+                    "{OFFSETS_TOPIC}-{partition} is not open yet"
+                ))
+            } else {
+                ApiError::NotCoordinator(format!(
+                    "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
+                ))
+            });
         }
         Ok(partition)
     }
@@ -384,16 +407,12 @@ impl GroupCoordinator {
             tracing::warn!(error = %e, "could not create {OFFSETS_TOPIC}");
             ApiError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} cannot be created: {e}"))
         };
-        let cluster = crate::controller::topics::ClusterView::of_node(&self.broker_config);
         let result = self
             .controller
-            .decide(|image| {
-                crate::controller::topics::create_topics(
-                    image,
-                    &cluster,
-                    &[topic],
-                    uuid::Uuid::new_v4,
-                )
+            .create_topics(CreateTopics {
+                topics: vec![topic],
+                validate_only: false,
+                internal: true,
             })
             .await
             .map_err(unavailable)?;
@@ -526,7 +545,7 @@ impl GroupCoordinator {
         // Deadlines are on the monotonic clock: a wall-clock step neither
         // fires this timer early nor holds it back.
         let wake = self.clock.sleep_until(deadline_ms);
-        let task = tokio::spawn(async move {
+        let task = self.tasks.spawn("group-timer", async move {
             wake.await;
             let Some(me) = me.upgrade() else { return };
             let mut g = task_slot.inner.lock().await;

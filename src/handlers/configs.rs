@@ -13,13 +13,14 @@ use kafka_protocol::messages::{
 
 use kafka_protocol::protocol::StrBytes;
 
+use super::Broker;
 use super::str_bytes;
-use crate::broker::Broker;
 use crate::config::topic::{
     ConfigSource, DescribedConfig, describe_broker_configs, describe_topic_configs,
 };
+use crate::controller::channel::AlterConfigs;
 use crate::controller::configs::{
-    self, AlterOp, AlterRequest, ConfigChange, RESOURCE_BROKER, RESOURCE_TOPIC,
+    AlterOp, AlterRequest, ConfigChange, RESOURCE_BROKER, RESOURCE_TOPIC,
 };
 use crate::protocol::ApiError;
 
@@ -128,12 +129,11 @@ async fn run_alter(
     requests: Vec<AlterRequest>,
     validate_only: bool,
 ) -> Vec<(AlterRequest, Result<(), ApiError>)> {
-    let static_config = broker.config.clone();
     let results = match broker
         .controller
-        .decide(|image| {
-            let (records, results) = configs::alter_configs(image, &static_config, &requests);
-            (if validate_only { vec![] } else { records }, results)
+        .alter_configs(AlterConfigs {
+            requests: requests.clone(),
+            validate_only,
         })
         .await
     {

@@ -13,8 +13,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::Broker;
 use super::{RequestContext, str_bytes};
-use crate::broker::Broker;
 use crate::coordinator::consumer_group::{HeartbeatInput, TopicPartitions as Named};
 use crate::protocol::ApiError;
 

@@ -10,8 +10,8 @@
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
+use super::Broker;
 use super::{RequestContext, str_bytes};
-use crate::broker::Broker;
 use crate::config::Listener;
 use crate::protocol::ApiError;
 

@@ -13,7 +13,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use crate::broker::Broker;
+use super::Broker;
 use crate::common::blocking;
 use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;

@@ -19,8 +19,8 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 
+use super::Broker;
 use super::{RequestContext, str_bytes};
-use crate::broker::Broker;
 use crate::coordinator::offsets::{CommitInput, PartitionCommit};
 use crate::coordinator::record::OffsetAndMetadata;
 use crate::coordinator::service::PartitionResults;

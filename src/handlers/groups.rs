@@ -16,8 +16,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::Broker;
 use super::{RequestContext, str_bytes};
-use crate::broker::Broker;
 use crate::coordinator::group::{JoinInput, JoinResponse, LeaveMember, SyncInput};
 use crate::protocol::ApiError;
 

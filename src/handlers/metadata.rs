@@ -15,22 +15,14 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
+use super::Broker;
 use super::{RequestContext, str_bytes};
-use crate::broker::Broker;
+use crate::common::internal_topics::{OFFSETS_TOPIC, is_internal};
 use crate::config::Listener;
+use crate::controller::channel::CreateTopics;
 use crate::controller::topics::{NewTopic, validate_topic_name};
-use crate::coordinator::service::OFFSETS_TOPIC;
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::protocol::ApiError;
-
-/// Internal topics as Kafka marks them (`Topic.isInternal`). Each belongs to
-/// its coordinator, which alone creates it with its own settings.
-pub fn is_internal(name: &str) -> bool {
-    matches!(
-        name,
-        OFFSETS_TOPIC | "__transaction_state" | "__share_group_state"
-    )
-}
 
 /// ACL operation codes (Kafka's `AclOperation`), as bits of the
 /// authorized-operations fields.
@@ -199,11 +191,12 @@ pub async fn auto_create_topics(broker: &Broker, names: Vec<String>) {
             configs: vec![],
         })
         .collect();
-    let cluster = super::topics::cluster_view(broker);
     let result = broker
         .controller
-        .decide(|image| {
-            crate::controller::topics::create_topics(image, &cluster, &new, Uuid::new_v4)
+        .create_topics(CreateTopics {
+            topics: new.clone(),
+            validate_only: false,
+            internal: false,
         })
         .await;
     match result {

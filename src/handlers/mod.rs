@@ -6,6 +6,7 @@
 mod api_versions;
 mod configs;
 mod consumer_groups;
+mod context;
 mod coordinators;
 mod fetch;
 mod group_offsets;
@@ -17,11 +18,11 @@ mod producer_ids;
 mod topics;
 
 pub use api_versions::{api_versions_response, unsupported_version_response};
+pub use context::Broker;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
 use crate::common::blocking;
 
 /// What a handler knows about the request besides its body.

@@ -15,7 +15,8 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use crate::broker::Broker;
+use super::Broker;
+use crate::common::internal_topics::is_internal;
 use crate::partition::Partition;
 use crate::protocol::ApiError;
 
@@ -163,7 +164,7 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                         .and_then(|part| {
                             // Kafka's ReplicaManager.deleteRecordsOnLocalLog
                             // refuses internal topics before any policy.
-                            if super::metadata::is_internal(name) {
+                            if is_internal(name) {
                                 return Err(ApiError::InvalidTopic(format!(
                                     "cannot delete records of internal topic {name}"
                                 )));

@@ -10,9 +10,10 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use super::Broker;
 use super::{Reply, str_bytes};
-use crate::broker::Broker;
 use crate::common::blocking;
+use crate::common::internal_topics::is_internal;
 use crate::partition::Partition;
 use crate::protocol::ApiError;
 
@@ -34,7 +35,7 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
             let hosted = broker.replicas.partition(name, pd.index);
             let result = if !acks_valid {
                 Err(ApiError::InvalidRequiredAcks)
-            } else if hosted.is_some() && super::metadata::is_internal(name) {
+            } else if hosted.is_some() && is_internal(name) {
                 // Only the coordinators write their own topics; a client's
                 // record could make the group state unreadable.
                 Err(ApiError::InvalidTopic(format!(

@@ -5,7 +5,7 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::broker::Broker;
+use super::Broker;
 use crate::protocol::ApiError;
 
 pub async fn init_producer_id(
@@ -17,7 +17,7 @@ pub async fn init_producer_id(
             "transactions are not supported yet (no transaction coordinator)".into(),
         ))
     } else {
-        broker.controller.allocate_producer_id().await
+        broker.producer_ids.generate().await
     };
     match result {
         Ok(id) => {

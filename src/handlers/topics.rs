@@ -12,29 +12,12 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
+use super::Broker;
 use super::str_bytes;
-use crate::broker::Broker;
 use crate::config::topic::describe_topic_configs;
-use crate::controller::topics::{self, ClusterView, NewTopic, PartitionIncrease, TopicRef};
+use crate::controller::channel::{CreatePartitions, CreateTopics};
+use crate::controller::topics::{NewTopic, PartitionIncrease, TopicRef};
 use crate::protocol::ApiError;
-
-pub fn cluster_view(broker: &Broker) -> ClusterView {
-    ClusterView::of_node(&broker.config)
-}
-
-/// A client may not create an internal topic: its coordinator creates it,
-/// with its own settings, when it is first needed. One that exists is
-/// answered TOPIC_ALREADY_EXISTS like any other. (Kafka refuses only
-/// `__cluster_metadata` here and would create `__consumer_offsets` with the
-/// request's settings.)
-fn refused_internal(image: &crate::metadata::MetadataImage, t: &NewTopic) -> Option<ApiError> {
-    (super::metadata::is_internal(&t.name) && image.topic(&t.name).is_none()).then(|| {
-        ApiError::InvalidRequest(format!(
-            "Creation of internal topic {} is prohibited; its coordinator creates it",
-            t.name
-        ))
-    })
-}
 
 pub async fn create_topics(
     broker: &Broker,
@@ -65,29 +48,13 @@ pub async fn create_topics(
                 .collect(),
         })
         .collect();
-    let cluster = cluster_view(broker);
     let validate_only = req.validate_only;
     let decided = broker
         .controller
-        .decide(|image| {
-            let refused: Vec<Option<ApiError>> =
-                new.iter().map(|t| refused_internal(image, t)).collect();
-            let allowed: Vec<NewTopic> = new
-                .iter()
-                .zip(&refused)
-                .filter(|(_, r)| r.is_none())
-                .map(|(t, _)| t.clone())
-                .collect();
-            let (records, results) = topics::create_topics(image, &cluster, &allowed, Uuid::new_v4);
-            let mut results = results.into_iter();
-            let results = refused
-                .into_iter()
-                .map(|r| match r {
-                    Some(e) => Err(e),
-                    None => results.next().expect("one result per allowed topic"),
-                })
-                .collect::<Vec<_>>();
-            (if validate_only { vec![] } else { records }, results)
+        .create_topics(CreateTopics {
+            topics: new.clone(),
+            validate_only,
+            internal: false,
         })
         .await;
     let results = match decided {
@@ -168,12 +135,7 @@ pub async fn delete_topics(
             .map(|n| TopicRef::Name(n.0.to_string()))
             .collect()
     };
-    let enabled = broker.config.delete_topic_enable;
-    let results = match broker
-        .controller
-        .decide(|image| topics::delete_topics(image, enabled, &refs))
-        .await
-    {
+    let results = match broker.controller.delete_topics(refs.clone()).await {
         Ok(r) => r,
         Err(e) => refs.iter().map(|_| Err(e.clone())).collect(),
     };
@@ -222,13 +184,11 @@ pub async fn create_partitions(
                 .unwrap_or_default(),
         })
         .collect();
-    let cluster = cluster_view(broker);
-    let validate_only = req.validate_only;
     let results = match broker
         .controller
-        .decide(|image| {
-            let (records, results) = topics::create_partitions(image, &cluster, &incs);
-            (if validate_only { vec![] } else { records }, results)
+        .create_partitions(CreatePartitions {
+            increases: incs.clone(),
+            validate_only: req.validate_only,
         })
         .await
     {

@@ -36,6 +36,7 @@ pub mod dir_lock;
 pub mod error;
 pub mod index;
 pub mod manager;
+pub mod meta_properties;
 pub mod metrics;
 pub mod partition_log;
 pub mod record_walk;

@@ -12,8 +12,8 @@
 //! total data. The decisions here are pure functions; the file work is in
 //! `segment` and `partition_log`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 pub const CHECKPOINT_FILE: &str = "runnel.checkpoint";
@@ -52,26 +52,7 @@ impl Checkpoint {
     }
 }
 
-/// fsyncs a directory so that a create, rename or delete in it is durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Writes `contents` to `dir/name` atomically and durably.
-pub fn write_file_durably(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)
-}
+pub use crate::common::{sync_dir, write_file_durably};
 
 pub fn write_checkpoint(dir: &Path, checkpoint: Checkpoint) -> io::Result<()> {
     write_file_durably(dir, CHECKPOINT_FILE, checkpoint.encode().as_bytes())

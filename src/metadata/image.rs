@@ -27,12 +27,6 @@ pub struct TopicImage {
     pub configs: BTreeMap<String, String>,
 }
 
-impl TopicImage {
-    pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     /// Offset of the last record applied, -1 for none.

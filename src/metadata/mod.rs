@@ -9,6 +9,7 @@
 
 pub mod image;
 pub mod listener;
+pub mod loader;
 pub mod records;
 pub mod store;
 

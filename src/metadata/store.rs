@@ -12,7 +12,7 @@ use super::{MetadataImage, MetadataRecord};
 use crate::log::records::{ReplayError, encode_batch, replay_log};
 use crate::log::{LogError, PartitionLog};
 
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+pub use crate::common::internal_topics::METADATA_TOPIC;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

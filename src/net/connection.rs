@@ -22,7 +22,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::broker::Broker;
+use crate::handlers::Broker;
 use crate::handlers::{self, Reply, RequestContext, unsupported_version_response};
 use crate::log::segment::FileSlice;
 use crate::ops::metrics;

@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connection::Connection;
-use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::handlers::Broker;
 use crate::ops::metrics;
 
 pub struct Server {

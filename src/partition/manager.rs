@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use dashmap::DashMap;
 
 use super::Partition;
+use crate::common::blocking;
 use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
 use crate::log::LogManager;
+use crate::metadata::listener::{ImageListener, ListenerFuture};
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::protocol::ApiError;
@@ -217,5 +219,20 @@ impl ReplicaManager {
                 }
             }
         }
+    }
+}
+
+/// The replica manager reacts to every committed image: partitions are
+/// created, reconfigured and deleted before the other listeners run.
+/// Kafka counterpart: `ReplicaManager.applyDelta`, called by the broker's
+/// metadata publisher.
+impl ImageListener for ReplicaManager {
+    fn on_image_published<'a>(
+        &'a self,
+        _previous: &'a MetadataImage,
+        next: &'a MetadataImage,
+    ) -> ListenerFuture<'a> {
+        // Creating, reconfiguring and deleting logs: directory fsyncs.
+        Box::pin(async move { blocking(|| self.apply_image(next, crate::now_ms())) })
     }
 }

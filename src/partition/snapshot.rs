@@ -4,13 +4,13 @@
 //! loaded and the log is replayed from the snapshot's offset, so a clean
 //! restart scans nothing and an unclean one scans only the recent tail.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::producer_state::ProducerStateManager;
+use crate::common::write_file_durably;
 
 pub const SNAPSHOT_FILE: &str = "producer-state.snapshot.json";
 
@@ -22,15 +22,8 @@ pub struct ProducerSnapshot {
 }
 
 pub fn write(dir: &Path, snapshot: &ProducerSnapshot) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
     let bytes = serde_json::to_vec(snapshot).map_err(std::io::Error::other)?;
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
-    File::open(dir)?.sync_all()
+    write_file_durably(dir, SNAPSHOT_FILE, &bytes)
 }
 
 /// The snapshot, or None when absent or unreadable (then the caller

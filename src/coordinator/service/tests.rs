@@ -9,12 +9,13 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::GroupCoordinator;
-use crate::broker::Broker;
+use crate::common::BackgroundTasks;
 use crate::config::BrokerConfig;
 use crate::coordinator::clock::{ManualClock, Now};
 use crate::coordinator::consumer_group::HeartbeatInput;
 use crate::coordinator::group::{JoinInput, SyncInput};
 use crate::log::dir_lock::LogDirLocks;
+use crate::node::Node;
 
 const SESSION_MS: i32 = 10_000;
 /// An NTP correction or a resumed VM: the wall clock jumps an hour back.
@@ -24,14 +25,14 @@ const STEP_MS: i64 = -3_600_000;
 /// manual clock (the broker's own coordinator stays idle).
 fn setup() -> (
     tempfile::TempDir,
-    Broker,
+    Node,
     Arc<ManualClock>,
     Arc<GroupCoordinator>,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log_dirs = vec![dir.path().to_path_buf()];
     let locks = LogDirLocks::acquire(&log_dirs).expect("log dir lock");
-    let b = Broker::start(
+    let node = Node::start(
         BrokerConfig {
             log_dirs,
             offsets_topic_num_partitions: 1,
@@ -40,20 +41,23 @@ fn setup() -> (
             ..BrokerConfig::default()
         },
         locks,
+        BackgroundTasks::new(),
     )
     .expect("broker starts");
     let clock = Arc::new(ManualClock::new(Now {
         wall_ms: 1_800_000_000_000,
         monotonic_ms: 0,
     }));
+    let b = &node.broker;
     let g = GroupCoordinator::with_clock(
         b.config.clone(),
         b.metadata.clone(),
         b.replicas.clone(),
         b.controller.clone(),
+        node.tasks.clone(),
         clock.clone(),
     );
-    (dir, b, clock, g)
+    (dir, node, clock, g)
 }
 
 /// The group's state once the coordinator's tasks have run (they react to

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-use crate::log::recovery::write_file_durably;
+use crate::common::write_file_durably;
 
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const VERSION: u32 = 0;

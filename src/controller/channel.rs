@@ -1,0 +1,182 @@
+//! The one way into the controller: typed requests and responses, so that
+//! any request can be served locally (a combined node calls its own
+//! controller) or forwarded to the active controller over the network
+//! (KIP-590's Envelope, when brokers and controllers are separate
+//! processes). Callers never hand the controller a closure.
+//!
+//! Kafka counterpart: `ControllerApis` on the controller side and
+//! `ForwardingManager` / `NodeToControllerChannelManager` on the broker.
+
+use std::sync::Arc;
+
+use super::Controller;
+use super::configs::AlterRequest;
+use super::producer_ids::ProducerIdsBlock;
+use super::topics::{DeletedTopic, NewTopic, PartitionIncrease, TopicCreated, TopicRef};
+use crate::protocol::ApiError;
+
+/// CreateTopics. `internal` marks a coordinator creating its own topic;
+/// clients may not create internal topics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTopics {
+    pub topics: Vec<NewTopic>,
+    pub validate_only: bool,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatePartitions {
+    pub increases: Vec<PartitionIncrease>,
+    pub validate_only: bool,
+}
+
+/// AlterConfigs and IncrementalAlterConfigs alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterConfigs {
+    pub requests: Vec<AlterRequest>,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControllerRequest {
+    CreateTopics(CreateTopics),
+    DeleteTopics(Vec<TopicRef>),
+    CreatePartitions(CreatePartitions),
+    AlterConfigs(AlterConfigs),
+    AllocateProducerIds { broker_id: i32 },
+}
+
+/// One result per entry of the request, in request order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControllerResponse {
+    CreateTopics(Vec<Result<TopicCreated, ApiError>>),
+    DeleteTopics(Vec<Result<DeletedTopic, ApiError>>),
+    CreatePartitions(Vec<Result<(), ApiError>>),
+    AlterConfigs(Vec<Result<(), ApiError>>),
+    AllocateProducerIds(ProducerIdsBlock),
+}
+
+impl ControllerRequest {
+    fn name(&self) -> &'static str {
+        match self {
+            ControllerRequest::CreateTopics(_) => "CreateTopics",
+            ControllerRequest::DeleteTopics(_) => "DeleteTopics",
+            ControllerRequest::CreatePartitions(_) => "CreatePartitions",
+            ControllerRequest::AlterConfigs(_) => "AlterConfigs",
+            ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
+        }
+    }
+}
+
+/// Where controller requests go.
+#[derive(Clone)]
+pub struct ControllerChannel {
+    target: Target,
+}
+
+#[derive(Clone)]
+enum Target {
+    /// This process's own controller (a combined node).
+    Local(Arc<Controller>),
+}
+
+/// Unwraps the response variant a request must get; any other is a bug of
+/// the serving side, reported as an internal error.
+macro_rules! call_expecting {
+    ($channel:expr, $request:expr, $variant:ident) => {{
+        let request = $request;
+        let name = request.name();
+        match $channel.call(request).await? {
+            ControllerResponse::$variant(r) => Ok(r),
+            other => Err(mismatched(name, &other)),
+        }
+    }};
+}
+
+impl ControllerChannel {
+    pub fn local(controller: Arc<Controller>) -> Self {
+        ControllerChannel {
+            target: Target::Local(controller),
+        }
+    }
+
+    /// Sends one request. `Err` fails the whole request (the controller
+    /// could not commit, or could not be reached); per-entry failures are
+    /// inside the response.
+    pub async fn call(&self, request: ControllerRequest) -> Result<ControllerResponse, ApiError> {
+        match &self.target {
+            Target::Local(controller) => controller.handle(request).await,
+        }
+    }
+
+    pub async fn create_topics(
+        &self,
+        request: CreateTopics,
+    ) -> Result<Vec<Result<TopicCreated, ApiError>>, ApiError> {
+        call_expecting!(self, ControllerRequest::CreateTopics(request), CreateTopics)
+    }
+
+    pub async fn delete_topics(
+        &self,
+        topics: Vec<TopicRef>,
+    ) -> Result<Vec<Result<DeletedTopic, ApiError>>, ApiError> {
+        call_expecting!(self, ControllerRequest::DeleteTopics(topics), DeleteTopics)
+    }
+
+    pub async fn create_partitions(
+        &self,
+        request: CreatePartitions,
+    ) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+        call_expecting!(
+            self,
+            ControllerRequest::CreatePartitions(request),
+            CreatePartitions
+        )
+    }
+
+    pub async fn alter_configs(
+        &self,
+        request: AlterConfigs,
+    ) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+        call_expecting!(self, ControllerRequest::AlterConfigs(request), AlterConfigs)
+    }
+
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+    ) -> Result<ProducerIdsBlock, ApiError> {
+        call_expecting!(
+            self,
+            ControllerRequest::AllocateProducerIds { broker_id },
+            AllocateProducerIds
+        )
+    }
+}
+
+fn mismatched(request: &str, response: &ControllerResponse) -> ApiError {
+    tracing::error!(
+        request,
+        ?response,
+        "the controller answered with the wrong response type"
+    );
+    ApiError::Internal(format!(
+        "the controller answered {request} with another response type"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_has_a_name() {
+        let names: Vec<&str> = [
+            ControllerRequest::DeleteTopics(vec![]),
+            ControllerRequest::AllocateProducerIds { broker_id: 1 },
+        ]
+        .iter()
+        .map(ControllerRequest::name)
+        .collect();
+        assert_eq!(names, ["DeleteTopics", "AllocateProducerIds"]);
+    }
+}

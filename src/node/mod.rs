@@ -1,0 +1,251 @@
+//! The composition root: builds the node in start order, owns every task,
+//! and shuts down in reverse. Nothing else wires components together or
+//! spawns detached work.
+//!
+//! Start: lock the log dirs → bind every listener (a port in use stops
+//! here, before any data is touched) → metrics endpoint → log dirs
+//! (`meta.properties`) → log manager → metadata log replayed into the
+//! image → replica manager applies the image → controller → group
+//! coordinator (replays `__consumer_offsets`) → background tasks →
+//! serve. Shutdown: stop accepting and drain connections → abort a log
+//! cleaning in progress → stop every background task (a round in
+//! progress finishes) → producer snapshots,
+//! flush and close the logs with the clean-shutdown marker → release the
+//! locks.
+//!
+//! Kafka counterpart: `KafkaRaftServer`, `BrokerServer.startup` and
+//! `shutdown`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::common::BackgroundTasks;
+use crate::config::BrokerConfig;
+use crate::controller::Controller;
+use crate::controller::channel::ControllerChannel;
+use crate::coordinator::producer_ids::ProducerIdManager;
+use crate::coordinator::service::GroupCoordinator;
+use crate::handlers::Broker;
+use crate::log::cleaner::CleanerSettings;
+use crate::log::dir_lock::LogDirLocks;
+use crate::log::meta_properties::prepare_log_dirs;
+use crate::log::{LogConfig, LogManager};
+use crate::metadata::MetadataCache;
+use crate::metadata::listener::ImageListener;
+use crate::metadata::loader::MetadataLoader;
+use crate::metadata::store::{METADATA_TOPIC, MetadataStore};
+use crate::net::BoundListeners;
+use crate::ops;
+use crate::partition::ReplicaManager;
+
+/// A started node: the handles handlers use, the tasks it owns, and the
+/// locks on its log dirs.
+pub struct Node {
+    pub broker: Arc<Broker>,
+    pub tasks: BackgroundTasks,
+    /// Held for the life of the node: no other process may open the logs.
+    _log_dir_locks: LogDirLocks,
+}
+
+impl Node {
+    /// Opens the data directories (whose locks the caller took) and
+    /// rebuilds all state from disk. Tasks the cores spawn go to `tasks`.
+    pub fn start(
+        config: BrokerConfig,
+        log_dir_locks: LogDirLocks,
+        tasks: BackgroundTasks,
+    ) -> anyhow::Result<Node> {
+        let config = Arc::new(config);
+        let cluster_id = prepare_log_dirs(
+            &config.log_dirs,
+            config.node_id,
+            config.cluster_id.as_deref(),
+        )?;
+        let now = crate::now_ms();
+        let logs = Arc::new(
+            LogManager::open(
+                &config.log_dirs,
+                crate::config::topic::resolve_log_config(&Default::default(), &config),
+                now,
+            )
+            .context("opening log directories")?,
+        );
+        let metadata_log = logs
+            .get_or_create(METADATA_TOPIC, 0, None, metadata_log_config(), now)
+            .context("opening the metadata log")?;
+        metadata_log.update_config(metadata_log_config());
+        let store = MetadataStore::new(metadata_log);
+        let image = store.load().context("replaying the metadata log")?;
+        tracing::info!(
+            topics = image.topics.len(),
+            metadata_offset = image.offset,
+            "metadata loaded"
+        );
+        let image = Arc::new(image);
+        let metadata = Arc::new(MetadataCache::new((*image).clone()));
+        let loader = Arc::new(MetadataLoader::new(metadata.clone()));
+        let replicas = Arc::new(ReplicaManager::new(config.clone(), logs));
+        replicas.apply_image(&image, now);
+        // Listeners in start order: logs exist before a coordinator looks.
+        let replicas_listener: Arc<dyn ImageListener> = replicas.clone();
+        loader.add_listener(Arc::downgrade(&replicas_listener));
+        let controller = ControllerChannel::local(Arc::new(Controller::new(
+            config.clone(),
+            store,
+            image,
+            loader.clone(),
+        )));
+        let producer_ids = Arc::new(ProducerIdManager::new(config.node_id, controller.clone()));
+        let groups = GroupCoordinator::new(
+            config.clone(),
+            metadata.clone(),
+            replicas.clone(),
+            controller.clone(),
+            tasks.clone(),
+        );
+        let loaded = groups
+            .load()
+            .context("loading consumer groups from __consumer_offsets")?;
+        tracing::info!(groups = loaded, "consumer groups loaded");
+        let groups_listener: Arc<dyn ImageListener> = groups.clone();
+        loader.add_listener(Arc::downgrade(&groups_listener));
+        Ok(Node {
+            broker: Arc::new(Broker {
+                config,
+                cluster_id,
+                metadata,
+                replicas,
+                controller,
+                groups,
+                producer_ids,
+            }),
+            tasks,
+            _log_dir_locks: log_dir_locks,
+        })
+    }
+
+    /// Starts the periodic work: retention, the recovery point and
+    /// producer-state snapshots of changed partitions every
+    /// `log.retention.check.interval.ms`; Kafka's `kafka-log-flusher`
+    /// (logs whose `flush.ms` has passed) every
+    /// `log.flush.scheduler.interval.ms`; the group coordinator's timers.
+    fn start_background_work(&self) {
+        let config = &self.broker.config;
+        let retention_check =
+            Duration::from_millis(config.log_retention_check_interval_ms.max(100) as u64);
+        let replicas = self.broker.replicas.clone();
+        self.tasks
+            .every("log-maintenance", retention_check, move || {
+                let now = crate::now_ms();
+                replicas.logs().run_maintenance(now);
+                replicas.checkpoint_all(now, false);
+                ops::metrics::set_partitions(replicas.partition_count());
+            });
+        let flush_check = u64::try_from(config.log_flush_scheduler_interval_ms)
+            .ok()
+            .filter(|ms| *ms < i64::MAX as u64)
+            .map(|ms| Duration::from_millis(ms.max(10)));
+        if let Some(period) = flush_check {
+            let replicas = self.broker.replicas.clone();
+            self.tasks.every("log-flusher", period, move || {
+                replicas.logs().flush_dirty(crate::now_ms())
+            });
+        }
+        self.start_log_cleaner();
+        self.broker.groups.start();
+    }
+
+    /// Kafka's `LogCleaner` threads: a round with up to
+    /// `log.cleaner.threads` threads, again at once after a round that
+    /// cleaned something, else after `log.cleaner.backoff.ms`. The settings
+    /// are read afresh before every round, so dynamic changes apply at the
+    /// next one; the tick only looks at the clock.
+    fn start_log_cleaner(&self) {
+        let replicas = self.broker.replicas.clone();
+        let next_round_ms = std::sync::atomic::AtomicI64::new(0);
+        self.tasks.every("log-cleaner", CLEANER_TICK, move || {
+            let now = crate::now_ms();
+            if now < next_round_ms.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let config = replicas.effective_config();
+            let c = &config.log_cleaner;
+            let mut cleaned = 0;
+            if c.enable && c.threads > 0 {
+                let settings = CleanerSettings {
+                    threads: c.threads as usize,
+                    dedupe_buffer_size: usize::try_from(c.dedupe_buffer_size).unwrap_or(0),
+                    io_max_bytes_per_second: c.io_max_bytes_per_second,
+                };
+                cleaned = replicas.logs().run_cleaner(&settings, now);
+            }
+            let wait = if cleaned > 0 { 0 } else { c.backoff_ms.max(0) };
+            next_round_ms.store(
+                crate::now_ms().saturating_add(wait),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        });
+    }
+
+    /// Writes producer snapshots, flushes and closes every log with the
+    /// clean-shutdown marker. Called once, after connections and tasks
+    /// stopped.
+    pub fn close_logs(&self) {
+        let replicas = &self.broker.replicas;
+        replicas.checkpoint_all(crate::now_ms(), true);
+        if let Err(e) = replicas.logs().shutdown() {
+            tracing::error!(error = %e, "log shutdown failed; the next start will recover");
+        }
+    }
+}
+
+/// Runs a node until SIGTERM or SIGINT, then shuts it down in reverse
+/// start order.
+pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let locks = tokio::task::block_in_place(|| LogDirLocks::acquire(&config.log_dirs))?;
+    let listeners = BoundListeners::bind(&config).await?;
+    if let Some(addr) = config.metrics_listener.as_deref() {
+        let bound = ops::metrics::install(addr)?;
+        tracing::info!(address = %bound, "metrics endpoint listening");
+    }
+    let tasks = BackgroundTasks::new();
+    let node = tokio::task::block_in_place(|| Node::start(config, locks, tasks))?;
+    node.start_background_work();
+    let server = listeners.serve(node.broker.clone())?;
+    tracing::info!(node_id = node.broker.config.node_id, cluster_id = %node.broker.cluster_id, "runnel started");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    // A cleaning in progress stops at its next batch, so the wait is short.
+    node.broker.replicas.logs().cleaner().abort();
+    node.tasks.shutdown().await;
+    tokio::task::block_in_place(|| node.close_logs());
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// How often the cleaner task looks whether its backoff has passed.
+const CLEANER_TICK: Duration = Duration::from_millis(100);
+
+/// The metadata log is never deleted by retention.
+fn metadata_log_config() -> LogConfig {
+    LogConfig {
+        retention_ms: -1,
+        retention_bytes: -1,
+        segment_bytes: 64 * 1024 * 1024,
+        ..LogConfig::default()
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
