@@ -164,8 +164,9 @@ impl LogCleaner {
                             Ok(summary) => lock(&done).push((topic, partition, summary)),
                             Err(CleanerError::Aborted) => return,
                             Err(CleanerError::Log(LogError::Offline)) => {
-                                // Deleted or failed meanwhile; its own error was logged.
-                                lock(&self.uncleanable).insert((topic, partition), 0);
+                                // Deleted, closed or failed meanwhile; a failed
+                                // log logged its own error and is skipped while
+                                // offline.
                             }
                             Err(e) => {
                                 tracing::warn!(%topic, partition, error = %e,
@@ -272,6 +273,8 @@ impl LogCleaner {
     /// Drops the checkpoints of logs no longer hosted (deleted topics), as
     /// Kafka's `updateCheckpoints` does; called with every hosted log.
     pub fn forget_others(&self, hosted: &[(String, i32, Arc<PartitionLog>)]) {
+        lock(&self.uncleanable)
+            .retain(|(t, p), _| hosted.iter().any(|(ht, hp, _)| ht == t && hp == p));
         let mut all = lock(&self.checkpoints);
         for (dir, entries) in all.iter_mut() {
             let before = entries.len();
