@@ -3,8 +3,10 @@ librdkafka and the Java client, cleaned by the broker's cleaner task, read
 back by both clients and by Kafka's own `kafka-dump-log`
 (`kafka.tools.DumpLogSegments` from the reference jars); the cleaner
 killed with SIGKILL in the middle of a segment swap (a failpoint pauses it
-there) and resumed; Kafka Streams restoring its state from a cleaned
-changelog.
+there) and resumed; the broker's cleaner settings changed at run time;
+Kafka Streams restoring its state from a cleaned changelog; a Connect
+distributed worker's compacted offset and status topics kept to one
+record per key below the cleaned offset, and resumed from after a restart.
 
 What a read must return after a cleaning up to offset C (the
 `cleaner-offset-checkpoint` entry): below C the latest record of each key
@@ -264,3 +266,90 @@ def test_streams_restores_its_counts_from_a_cleaned_changelog(broker_factory, to
         assert latest_counts(b.bootstrap, sink, 1, want) == dict(want)
     finally:
         inst.cleanup()
+
+
+@covers("compaction", clients=["kafka-connect"])
+@pytest.mark.timeout(300)
+def test_a_connect_workers_compacted_topics_stay_bounded(broker_factory, topic_name, tmp_path):
+    """A distributed Connect worker commits its source offset every 100 ms
+    under one key: the cleaner keeps one record per key in the cleaned part
+    of connect-offsets and connect-status, and a restarted worker resumes
+    from the cleaned offsets with every line exactly once."""
+    from conftest import GROUP_OVERRIDES
+    from test_connect import SINK, SOURCE, Worker, append, props, wait_lines, worker_base
+
+    b = broker_factory({**CLEANER, **GROUP_OVERRIDES, "log.segment.bytes": "1024",
+                        "log.cleaner.min.cleanable.ratio": "0.01"})
+    topic = topic_name()
+    ck_create_topic(b.bootstrap, topic, partitions=1)
+    tag = topic[-8:]
+    internal = {"config": f"connect-configs-{tag}", "offset": f"connect-offsets-{tag}",
+                "status": f"connect-status-{tag}"}
+    port = free_port()
+    worker = props(tmp_path / "worker.properties", {
+        **worker_base(b.bootstrap, port), "offset.flush.interval.ms": "100",
+        "group.id": f"connect-{tag}", "config.storage.topic": internal["config"],
+        "offset.storage.topic": internal["offset"], "status.storage.topic": internal["status"],
+        "config.storage.replication.factor": "1", "offset.storage.replication.factor": "1",
+        "status.storage.replication.factor": "1", "offset.storage.partitions": "1",
+        "status.storage.partitions": "1", "rest.advertised.host.name": "127.0.0.1",
+        "scheduled.rebalance.max.delay.ms": "1000"})
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    lines: list[str] = []
+    src.touch()
+    w = Worker("ConnectDistributed", tmp_path, "distributed", worker, port=port)
+    try:
+        w.wait_rest()
+        w.rest("POST", "/connectors", {"name": "file-source", "config": {
+            "connector.class": SOURCE, "tasks.max": "1", "file": str(src), "topic": topic}})
+        w.rest("POST", "/connectors", {"name": "file-sink", "config": {
+            "connector.class": SINK, "tasks.max": "1", "file": str(dst), "topics": topic}})
+        for round in range(40):
+            more = [f"round {round} line {i}" for i in range(5)]
+            append(src, more)
+            lines += more
+            # Each round read and its offset flushed before the next.
+            wait_lines(dst, lines, w)
+            time.sleep(0.15)
+        offsets_end = {}
+        for kind in ("offset", "status"):
+            name = internal[kind]
+            cleaned_to = wait_cleaned(b, name)
+            consumer_got = _read_all(b.bootstrap, name)
+            offsets_end[kind] = (len(consumer_got), consumer_got[-1][0] + 1)
+            keys_below = [k for o, k, _ in consumer_got if o < cleaned_to]
+            assert len(keys_below) == len(set(keys_below)), f"{name}: a key twice below {cleaned_to}"
+            assert consumer_got[-1][0] >= cleaned_to
+        # The source committed its offset many times; few records are left.
+        left, written = offsets_end["offset"]
+        assert written >= 20 and left < written / 2, offsets_end
+        w.stop()
+        restarted = [f"after the restart {i}" for i in range(20)]
+        append(src, restarted)
+        w = Worker("ConnectDistributed", tmp_path, "distributed", worker, port=port)
+        w.wait_rest()
+        wait_lines(dst, lines + restarted, w)
+        w.stop()
+    finally:
+        w.cleanup()
+
+
+def _read_all(bootstrap: str, topic: str) -> list[tuple[int, bytes | None, bytes | None]]:
+    """Every record of partition 0 from its start to its current end."""
+    import confluent_kafka as ck
+
+    c = ck.Consumer(ck_conf(bootstrap, **{"group.id": f"reader-{topic}", "enable.auto.commit": False,
+                                          "auto.offset.reset": "earliest"}))
+    try:
+        lo, hi = c.get_watermark_offsets(ck.TopicPartition(topic, 0), timeout=10)
+        c.assign([ck.TopicPartition(topic, 0, lo)])
+        out = []
+        deadline = time.monotonic() + WAIT_S
+        while not out or out[-1][0] < hi - 1:
+            assert time.monotonic() < deadline, f"{topic}: read {len(out)} records up to {hi}"
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                assert not m.error(), m.error()
+                out.append((m.offset(), m.key(), m.value()))
+        return out
+    finally:
+        c.close()
