@@ -418,18 +418,16 @@ pub fn clean_log(
     // if emptied, for the producer's sequence numbers).
     let groups = decision::group_segments(&summary.segments, end_offset, config.segment_bytes);
     let mut last_of_producer: HashMap<i64, i64> = HashMap::new();
-    let mut all_batches = Vec::with_capacity(segments.len());
     for (i, segment) in segments.iter().enumerate() {
         if segment.base_offset() >= end_offset {
             break;
         }
-        let batches = batches_of(segment, sizes[i])?;
-        for (_, h) in &batches {
+        segment.scan_headers(0, sizes[i], |_, h| {
             if h.producer_id >= 0 {
                 last_of_producer.insert(h.producer_id, h.last_offset());
             }
-        }
-        all_batches.push(batches);
+            true
+        })?;
     }
 
     // 3. Rewrite each group and swap it in.
@@ -461,7 +459,9 @@ pub fn clean_log(
             if let Ok(m) = segment.log_path().metadata().and_then(|m| m.modified()) {
                 newest_mtime = newest_mtime.max(Some(m));
             }
-            for (pos, header) in &all_batches[i] {
+            // Headers of one segment at a time: memory stays bounded by
+            // the segment, not the log.
+            for (pos, header) in &batches_of(segment, sizes[i])? {
                 if aborted.load(Ordering::Acquire) {
                     drop(file);
                     let _ = std::fs::remove_file(&cleaned_path);
