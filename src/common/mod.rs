@@ -1,9 +1,10 @@
 //! The ground floor every layer may use: the rule for blocking disk work
-//! inside async code, the durable small-file write, owned background tasks
-//! and the list of internal topics. (The cluster work adds the shared
-//! newtypes and the clock here.)
+//! inside async code, the clock (wall and monotonic, injectable), the
+//! durable small-file write, owned background tasks and the list of
+//! internal topics. (The cluster work adds the shared newtypes here.)
 
 pub mod blocking;
+pub mod clock;
 pub mod durable_file;
 pub mod internal_topics;
 pub mod tasks;

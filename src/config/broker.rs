@@ -343,6 +343,12 @@ pub(crate) fn build(
         ));
     }
     process_roles.sort();
+    check_quorum(
+        node_id,
+        &process_roles,
+        &v.string("controller.quorum.voters"),
+        &v.string("controller.quorum.bootstrap.servers"),
+    )?;
 
     // Listeners and their security protocols.
     let listeners_text = v.string("listeners");
@@ -662,4 +668,75 @@ fn parse_protocol_map(text: &str) -> Result<BTreeMap<String, SecurityProtocol>, 
         }
     }
     Ok(map)
+}
+
+/// Until the KRaft quorum exists, a node is a combined node whose
+/// controller quorum is itself. A configuration that names other
+/// controllers, or a node without both roles, is refused: started anyway,
+/// each such node would be a one-node cluster of its own under the shared
+/// cluster id, and three of them three diverging clusters.
+fn check_quorum(
+    node_id: i32,
+    process_roles: &[ProcessRole],
+    voters_text: &str,
+    bootstrap_text: &str,
+) -> Result<(), ConfigError> {
+    let not_yet = |key: &str, value: &str, reason: String| ConfigError::Unsupported {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: format!(
+            "{reason}; Runnel runs a controller quorum of this node only (process.roles=broker,controller, \
+             controller.quorum.voters empty or {node_id}@host:port) until multi-node clusters land"
+        ),
+    };
+    if process_roles != [ProcessRole::Broker, ProcessRole::Controller] {
+        let roles: Vec<&str> = process_roles.iter().map(|r| r.as_str()).collect();
+        return Err(not_yet(
+            "process.roles",
+            &roles.join(","),
+            "a node without both roles needs controllers or brokers in other processes".into(),
+        ));
+    }
+    let mut voters = Vec::new();
+    for entry in split_list(voters_text) {
+        let id = entry
+            .split_once('@')
+            .filter(|(_, address)| {
+                address
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            })
+            .and_then(|(id, _)| id.parse::<i32>().ok())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "controller.quorum.voters",
+                    voters_text,
+                    "comma-separated id@host:port entries",
+                )
+            })?;
+        voters.push(id);
+    }
+    let others: Vec<String> = voters
+        .iter()
+        .filter(|id| **id != node_id)
+        .map(i32::to_string)
+        .collect();
+    if !others.is_empty() {
+        return Err(not_yet(
+            "controller.quorum.voters",
+            voters_text,
+            format!(
+                "it names controller(s) {} besides this node (node.id={node_id})",
+                others.join(", ")
+            ),
+        ));
+    }
+    if split_list(bootstrap_text).count() > 1 {
+        return Err(not_yet(
+            "controller.quorum.bootstrap.servers",
+            bootstrap_text,
+            "it names more than one controller".into(),
+        ));
+    }
+    Ok(())
 }

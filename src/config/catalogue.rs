@@ -202,14 +202,14 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         ConfigType::List,
         Some(""),
         Check::Any,
-        "Static controller quorum as id@host:port entries (not used by Runnel yet).",
+        "Static controller quorum as id@host:port entries. Runnel: empty or this node alone until multi-node quorums land; naming other nodes stops start-up.",
     ),
     def(
         "controller.quorum.bootstrap.servers",
         ConfigType::List,
         Some(""),
         Check::Any,
-        "Controllers to contact to discover the quorum (not used by Runnel yet).",
+        "Controllers to contact to discover the quorum. Runnel: at most one entry (this node) until multi-node quorums land.",
     ),
     string(
         "controller.listener.names",

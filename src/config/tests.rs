@@ -265,6 +265,45 @@ fn invalid_values_name_key_and_value() {
     }
 }
 
+/// A node joins the quorum its config names or refuses to start: until the
+/// KRaft quorum exists that quorum is this node alone.
+#[test]
+fn a_quorum_of_other_nodes_is_refused_not_ignored() {
+    // What the Apache Kafka image and Runnel's own compose files set for one
+    // combined node keeps working.
+    for voters in ["", "1@localhost:9093", " 1@runnel:9093 "] {
+        ok(&[("controller.quorum.voters", voters)]);
+    }
+    ok(&[("controller.quorum.bootstrap.servers", "localhost:9093")]);
+    for (pairs, named) in [
+        (
+            vec![("controller.quorum.voters", "1@a:9093,2@b:9093,3@c:9093")],
+            "controller(s) 2, 3 besides this node (node.id=1)",
+        ),
+        (
+            vec![("node.id", "2"), ("controller.quorum.voters", "1@a:9093")],
+            "controller(s) 1 besides this node (node.id=2)",
+        ),
+        (
+            vec![("controller.quorum.bootstrap.servers", "a:9093,b:9093")],
+            "more than one controller",
+        ),
+        (vec![("process.roles", "broker")], "without both roles"),
+        (vec![("process.roles", "controller")], "without both roles"),
+    ] {
+        let msg = err(&pairs);
+        assert!(
+            msg.contains(pairs.last().unwrap().0) && msg.contains(named),
+            "{pairs:?}: {msg}"
+        );
+        assert!(msg.contains("quorum of this node only"), "{msg}");
+    }
+    let msg = err(&[("controller.quorum.voters", "one@a:9093")]);
+    assert!(msg.contains("id@host:port"), "{msg}");
+    let msg = err(&[("controller.quorum.voters", "1@a")]);
+    assert!(msg.contains("id@host:port"), "{msg}");
+}
+
 #[test]
 fn log_dir_fallback() {
     assert_eq!(ok(&[("log.dir", "/x")]).log_dirs, vec![PathBuf::from("/x")]);

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use super::Controller;
 use super::configs::AlterRequest;
+use super::error::ControllerError;
 use super::producer_ids::ProducerIdsBlock;
 use super::topics::{DeletedTopic, NewTopic, PartitionIncrease, TopicCreated, TopicRef};
-use crate::protocol::ApiError;
 
 /// CreateTopics. `internal` marks a coordinator creating its own topic;
 /// clients may not create internal topics.
@@ -49,10 +49,10 @@ pub enum ControllerRequest {
 /// One result per entry of the request, in request order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ControllerResponse {
-    CreateTopics(Vec<Result<TopicCreated, ApiError>>),
-    DeleteTopics(Vec<Result<DeletedTopic, ApiError>>),
-    CreatePartitions(Vec<Result<(), ApiError>>),
-    AlterConfigs(Vec<Result<(), ApiError>>),
+    CreateTopics(Vec<Result<TopicCreated, ControllerError>>),
+    DeleteTopics(Vec<Result<DeletedTopic, ControllerError>>),
+    CreatePartitions(Vec<Result<(), ControllerError>>),
+    AlterConfigs(Vec<Result<(), ControllerError>>),
     AllocateProducerIds(ProducerIdsBlock),
 }
 
@@ -103,7 +103,10 @@ impl ControllerChannel {
     /// Sends one request. `Err` fails the whole request (the controller
     /// could not commit, or could not be reached); per-entry failures are
     /// inside the response.
-    pub async fn call(&self, request: ControllerRequest) -> Result<ControllerResponse, ApiError> {
+    pub async fn call(
+        &self,
+        request: ControllerRequest,
+    ) -> Result<ControllerResponse, ControllerError> {
         match &self.target {
             Target::Local(controller) => controller.handle(request).await,
         }
@@ -112,21 +115,21 @@ impl ControllerChannel {
     pub async fn create_topics(
         &self,
         request: CreateTopics,
-    ) -> Result<Vec<Result<TopicCreated, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<TopicCreated, ControllerError>>, ControllerError> {
         call_expecting!(self, ControllerRequest::CreateTopics(request), CreateTopics)
     }
 
     pub async fn delete_topics(
         &self,
         topics: Vec<TopicRef>,
-    ) -> Result<Vec<Result<DeletedTopic, ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<DeletedTopic, ControllerError>>, ControllerError> {
         call_expecting!(self, ControllerRequest::DeleteTopics(topics), DeleteTopics)
     }
 
     pub async fn create_partitions(
         &self,
         request: CreatePartitions,
-    ) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<(), ControllerError>>, ControllerError> {
         call_expecting!(
             self,
             ControllerRequest::CreatePartitions(request),
@@ -137,14 +140,14 @@ impl ControllerChannel {
     pub async fn alter_configs(
         &self,
         request: AlterConfigs,
-    ) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+    ) -> Result<Vec<Result<(), ControllerError>>, ControllerError> {
         call_expecting!(self, ControllerRequest::AlterConfigs(request), AlterConfigs)
     }
 
     pub async fn allocate_producer_ids(
         &self,
         broker_id: i32,
-    ) -> Result<ProducerIdsBlock, ApiError> {
+    ) -> Result<ProducerIdsBlock, ControllerError> {
         call_expecting!(
             self,
             ControllerRequest::AllocateProducerIds { broker_id },
@@ -153,13 +156,13 @@ impl ControllerChannel {
     }
 }
 
-fn mismatched(request: &str, response: &ControllerResponse) -> ApiError {
+fn mismatched(request: &str, response: &ControllerResponse) -> ControllerError {
     tracing::error!(
         request,
         ?response,
         "the controller answered with the wrong response type"
     );
-    ApiError::Internal(format!(
+    ControllerError::Internal(format!(
         "the controller answered {request} with another response type"
     ))
 }

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use super::error::ControllerError;
 use crate::config::BrokerConfig;
 use crate::config::catalogue::broker_key;
 use crate::config::topic::{is_dynamic_broker_key, topic_config, validate_topic_config};
 use crate::metadata::MetadataImage;
 use crate::metadata::records::{ConfigResource, MetadataRecord};
-use crate::protocol::ApiError;
 
 /// Resource types as numbered in the protocol.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -65,7 +65,7 @@ pub fn alter_configs(
     image: &MetadataImage,
     broker: &BrokerConfig,
     requests: &[AlterRequest],
-) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
+) -> (Vec<MetadataRecord>, Vec<Result<(), ControllerError>>) {
     let mut records = Vec::new();
     let results = requests
         .iter()
@@ -81,13 +81,13 @@ fn plan(
     image: &MetadataImage,
     broker: &BrokerConfig,
     req: &AlterRequest,
-) -> Result<Vec<MetadataRecord>, ApiError> {
+) -> Result<Vec<MetadataRecord>, ControllerError> {
     let is_broker = req.resource_type == RESOURCE_BROKER;
     // Kafka refuses a resource that names one key twice, whatever the ops
     // (ControllerConfigurationValidator / ConfigAdminManager).
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = req.changes.iter().find(|c| !seen.insert(c.name.as_str())) {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(ControllerError::InvalidRequest(format!(
             "Error due to duplicate config keys: {}",
             dup.name
         )));
@@ -96,7 +96,7 @@ fn plan(
         RESOURCE_TOPIC => {
             let topic = image
                 .topic(&req.resource_name)
-                .ok_or(ApiError::UnknownTopicOrPartition)?;
+                .ok_or(ControllerError::UnknownTopicOrPartition)?;
             (
                 ConfigResource::Topic(req.resource_name.clone()),
                 topic.configs.clone(),
@@ -114,13 +114,13 @@ fn plan(
             (ConfigResource::Broker(req.resource_name.clone()), current)
         }
         RESOURCE_BROKER => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(ControllerError::InvalidRequest(format!(
                 "unknown broker {}",
                 req.resource_name
             )));
         }
         other => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(ControllerError::InvalidRequest(format!(
                 "unsupported resource type {other}"
             )));
         }
@@ -134,14 +134,17 @@ fn plan(
         check_key(is_broker, &change.name)?;
         match change.op {
             AlterOp::Unknown(code) => {
-                return Err(ApiError::InvalidRequest(format!(
+                return Err(ControllerError::InvalidRequest(format!(
                     "unknown config operation {code} for '{}'",
                     change.name
                 )));
             }
             AlterOp::Set => {
                 let value = change.value.clone().ok_or_else(|| {
-                    ApiError::InvalidConfig(format!("null value for config '{}'", change.name))
+                    ControllerError::InvalidConfig(format!(
+                        "null value for config '{}'",
+                        change.name
+                    ))
                 })?;
                 next.insert(change.name.clone(), value);
             }
@@ -172,10 +175,11 @@ fn plan(
                 layers.get("").unwrap_or(&empty),
                 layers.get(&own).unwrap_or(&empty),
             )
-            .map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
+            .map_err(|e| ControllerError::InvalidConfig(e.to_string()))?;
     } else {
         for (k, v) in next.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
-            validate_topic_config(k, v).map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
+            validate_topic_config(k, v)
+                .map_err(|e| ControllerError::InvalidConfig(e.to_string()))?;
         }
     }
     let set = next
@@ -198,22 +202,22 @@ fn plan(
 
 /// A topic config must exist; a broker config must exist and be one of the
 /// dynamic ones (Kafka refuses the rest with INVALID_REQUEST).
-fn check_key(is_broker: bool, name: &str) -> Result<(), ApiError> {
+fn check_key(is_broker: bool, name: &str) -> Result<(), ControllerError> {
     if !is_broker {
         return match topic_config(name) {
             Some(_) => Ok(()),
-            None => Err(ApiError::InvalidConfig(format!(
+            None => Err(ControllerError::InvalidConfig(format!(
                 "unknown topic config '{name}'"
             ))),
         };
     }
     if broker_key(name).is_none() {
-        return Err(ApiError::InvalidConfig(format!(
+        return Err(ControllerError::InvalidConfig(format!(
             "unknown broker config '{name}'"
         )));
     }
     if !is_dynamic_broker_key(name) {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(ControllerError::InvalidRequest(format!(
             "cannot update broker config '{name}' dynamically: set it in the config file, server.properties or KAFKA_* environment"
         )));
     }
@@ -221,10 +225,10 @@ fn check_key(is_broker: bool, name: &str) -> Result<(), ApiError> {
 }
 
 /// APPEND or SUBTRACT on a list config.
-fn edit_list(change: &ConfigChange, base: &str) -> Result<String, ApiError> {
+fn edit_list(change: &ConfigChange, base: &str) -> Result<String, ControllerError> {
     let list_name = change.name.strip_prefix("log.").unwrap_or(&change.name);
     if !LIST_KEYS.contains(&list_name) {
-        return Err(ApiError::InvalidConfig(format!(
+        return Err(ControllerError::InvalidConfig(format!(
             "config '{}' is not a list: APPEND and SUBTRACT apply to list configs only",
             change.name
         )));
@@ -291,7 +295,10 @@ mod tests {
         }
     }
 
-    fn run(image: &MetadataImage, req: AlterRequest) -> (MetadataImage, Result<(), ApiError>) {
+    fn run(
+        image: &MetadataImage,
+        req: AlterRequest,
+    ) -> (MetadataImage, Result<(), ControllerError>) {
         let (records, mut results) = alter_configs(image, &BrokerConfig::default(), &[req]);
         let mut next = image.clone();
         for r in &records {

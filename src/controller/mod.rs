@@ -17,20 +17,21 @@
 
 pub mod channel;
 pub mod configs;
+pub mod error;
 pub mod producer_ids;
 pub mod topics;
 
 use std::sync::Arc;
 
 use channel::{ControllerRequest, ControllerResponse};
-use topics::ClusterView;
+pub use topics::ClusterView;
 
 use crate::common::blocking;
 use crate::config::BrokerConfig;
 use crate::metadata::loader::{CommittedBatch, MetadataLoader};
 use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataImage, MetadataRecord};
-use crate::protocol::ApiError;
+pub use error::ControllerError;
 
 pub struct Controller {
     config: Arc<BrokerConfig>,
@@ -61,7 +62,10 @@ impl Controller {
 
     /// Serves one request. The response is returned only after its records
     /// are durable and the broker side has applied them.
-    pub async fn handle(&self, request: ControllerRequest) -> Result<ControllerResponse, ApiError> {
+    pub async fn handle(
+        &self,
+        request: ControllerRequest,
+    ) -> Result<ControllerResponse, ControllerError> {
         let cluster = ClusterView::of_node(&self.config);
         let config = self.config.clone();
         match request {
@@ -102,7 +106,7 @@ impl Controller {
     async fn commit<R>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, ControllerError> {
         let mut image = self.image.lock().await;
         let (records, result) = decide(&image);
         if records.is_empty() {
@@ -111,7 +115,7 @@ impl Controller {
         let now = crate::now_ms();
         let base_offset = blocking(|| self.store.append(&records, now)).map_err(|e| {
             tracing::error!(error = %e, "metadata log append failed");
-            ApiError::KafkaStorage(format!("metadata log append failed: {e}"))
+            ControllerError::MetadataLog(format!("metadata log append failed: {e}"))
         })?;
         let batch = CommittedBatch {
             base_offset,
@@ -129,7 +133,7 @@ mod tests {
     use super::topics::NewTopic;
     use super::*;
     use crate::common::internal_topics::OFFSETS_TOPIC;
-    use crate::log::{LogConfig, PartitionLog};
+    use crate::log::PartitionLog;
     use crate::metadata::MetadataCache;
 
     fn topic(name: &str) -> NewTopic {
@@ -154,7 +158,7 @@ mod tests {
     /// stands for the broker side.
     fn setup(dir: &std::path::Path) -> (ControllerChannel, Arc<MetadataCache>, MetadataStore) {
         let open = || {
-            let log = PartitionLog::open(dir, LogConfig::default(), true, 0).unwrap();
+            let log = PartitionLog::open(dir, MetadataStore::log_config(), true, 0).unwrap();
             MetadataStore::new(Arc::new(log))
         };
         let cache = Arc::new(MetadataCache::new(MetadataImage::empty()));
@@ -195,7 +199,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(matches!(refused[0], Err(ApiError::InvalidRequest(_))));
+        assert!(matches!(
+            refused[0],
+            Err(ControllerError::InvalidRequest(_))
+        ));
         assert!(refused[1].is_ok());
         let created = channel
             .call(create(vec![topic(OFFSETS_TOPIC)], false, true))
@@ -212,5 +219,31 @@ mod tests {
         assert!(image.topic("a").is_some() && image.topic(OFFSETS_TOPIC).is_some());
         let (_, _, reopened) = setup(&dir);
         assert_eq!(reopened.load().unwrap(), *image);
+    }
+
+    /// Kafka creates a topic of 10,000 partitions in one CreateTopics; its
+    /// records are one batch of about 1.7 MB, over a data log's limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_topic_of_ten_thousand_partitions_is_one_committed_batch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("__cluster_metadata-0");
+        let (channel, cache, _) = setup(&dir);
+        let mut big = topic("big");
+        big.num_partitions = 10_000;
+        let created = channel
+            .create_topics(CreateTopics {
+                topics: vec![big],
+                validate_only: false,
+                internal: false,
+            })
+            .await
+            .unwrap();
+        assert!(created[0].is_ok(), "{created:?}");
+        assert_eq!(
+            cache.current().topic("big").unwrap().partitions.len(),
+            10_000
+        );
+        let (_, _, reopened) = setup(&dir);
+        assert_eq!(reopened.load().unwrap(), *cache.current());
     }
 }

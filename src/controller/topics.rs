@@ -7,30 +7,30 @@ use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 use super::channel::CreateTopics;
+use super::error::ControllerError;
 use crate::common::internal_topics::is_internal;
 use crate::config::topic::validate_topic_config;
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, MetadataRecord};
-use crate::protocol::ApiError;
 
 /// Kafka's longest legal topic name.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
 /// Checks a topic name by Kafka's rules: 1..=249 of `[a-zA-Z0-9._-]`, and
 /// not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     if name.is_empty() {
-        return Err(ApiError::InvalidTopic(
+        return Err(ControllerError::InvalidTopic(
             "topic name is illegal, it can't be empty".into(),
         ));
     }
     if name == "." || name == ".." {
-        return Err(ApiError::InvalidTopic(format!(
+        return Err(ControllerError::InvalidTopic(format!(
             "topic name cannot be \"{name}\""
         )));
     }
     if name.len() > MAX_TOPIC_NAME_LEN {
-        return Err(ApiError::InvalidTopic(format!(
+        return Err(ControllerError::InvalidTopic(format!(
             "topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
         )));
     }
@@ -38,7 +38,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
     {
-        return Err(ApiError::InvalidTopic(format!(
+        return Err(ControllerError::InvalidTopic(format!(
             "topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )));
     }
@@ -100,14 +100,17 @@ pub fn create_topics_request(
     cluster: &ClusterView,
     request: &CreateTopics,
     new_id: impl FnMut() -> Uuid,
-) -> (Vec<MetadataRecord>, Vec<Result<TopicCreated, ApiError>>) {
-    let refused: Vec<Option<ApiError>> = request
+) -> (
+    Vec<MetadataRecord>,
+    Vec<Result<TopicCreated, ControllerError>>,
+) {
+    let refused: Vec<Option<ControllerError>> = request
         .topics
         .iter()
         .map(|t| {
             (!request.internal && is_internal(&t.name) && image.topic(&t.name).is_none()).then(
                 || {
-                    ApiError::InvalidRequest(format!(
+                    ControllerError::InvalidRequest(format!(
                         "Creation of internal topic {} is prohibited; its coordinator creates it",
                         t.name
                     ))
@@ -147,7 +150,10 @@ pub fn create_topics(
     cluster: &ClusterView,
     topics: &[NewTopic],
     mut new_id: impl FnMut() -> Uuid,
-) -> (Vec<MetadataRecord>, Vec<Result<TopicCreated, ApiError>>) {
+) -> (
+    Vec<MetadataRecord>,
+    Vec<Result<TopicCreated, ControllerError>>,
+) {
     let mut records = Vec::new();
     let mut results = Vec::with_capacity(topics.len());
     let mut seen = HashSet::new();
@@ -159,7 +165,7 @@ pub fn create_topics(
     let mut taken: HashSet<String> = image.topics.keys().map(|n| collision_key(n)).collect();
     for topic in topics {
         if duplicated.contains(topic.name.as_str()) {
-            results.push(Err(ApiError::InvalidRequest(format!(
+            results.push(Err(ControllerError::InvalidRequest(format!(
                 "found multiple requests for topic {}",
                 topic.name
             ))));
@@ -218,20 +224,20 @@ fn plan_topic(
     cluster: &ClusterView,
     topic: &NewTopic,
     taken: &HashSet<String>,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ControllerError> {
     validate_topic_name(&topic.name)?;
     // The metadata log lives in `__cluster_metadata-0`: a topic of that name
     // would share its directory. Kafka reserves the name too.
     if topic.name == METADATA_TOPIC {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(ControllerError::InvalidRequest(format!(
             "creation of internal topic {METADATA_TOPIC} is prohibited"
         )));
     }
     if image.topic(&topic.name).is_some() {
-        return Err(ApiError::TopicAlreadyExists(topic.name.clone()));
+        return Err(ControllerError::TopicAlreadyExists(topic.name.clone()));
     }
     if taken.contains(&collision_key(&topic.name)) {
-        return Err(ApiError::InvalidTopic(format!(
+        return Err(ControllerError::InvalidTopic(format!(
             "topic '{}' collides with an existing topic: '.' and '_' are interchangeable in topic names",
             topic.name
         )));
@@ -239,18 +245,19 @@ fn plan_topic(
     let mut configs = BTreeMap::new();
     for (key, value) in &topic.configs {
         let Some(value) = value else {
-            return Err(ApiError::InvalidConfig(format!(
+            return Err(ControllerError::InvalidConfig(format!(
                 "null value not supported for topic config '{key}'"
             )));
         };
-        validate_topic_config(key, value).map_err(|e| ApiError::InvalidConfig(e.to_string()))?;
+        validate_topic_config(key, value)
+            .map_err(|e| ControllerError::InvalidConfig(e.to_string()))?;
         configs.insert(key.clone(), value.clone());
     }
     let assignments = if topic.assignments.is_empty() {
         let partitions = match topic.num_partitions {
             -1 => cluster.default_num_partitions,
             n if n <= 0 => {
-                return Err(ApiError::InvalidPartitions(
+                return Err(ControllerError::InvalidPartitions(
                     "number of partitions was set to an invalid non-positive value".into(),
                 ));
             }
@@ -259,7 +266,7 @@ fn plan_topic(
         let rf = match topic.replication_factor {
             -1 => cluster.default_replication_factor,
             n if n <= 0 => {
-                return Err(ApiError::InvalidReplicationFactor(
+                return Err(ControllerError::InvalidReplicationFactor(
                     "replication factor must be larger than 0, or -1 to use the default value"
                         .into(),
                 ));
@@ -269,7 +276,7 @@ fn plan_topic(
         assign_replicas(cluster, 0, partitions, rf)?
     } else {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return Err(ApiError::InvalidRequest(
+            return Err(ControllerError::InvalidRequest(
                 "both a manual partition assignment and a partition count or replication factor were given".into(),
             ));
         }
@@ -277,7 +284,7 @@ fn plan_topic(
         a.sort_by_key(|(p, _)| *p);
         for (i, (p, replicas)) in a.iter().enumerate() {
             if *p != i as i32 {
-                return Err(ApiError::InvalidReplicaAssignment(
+                return Err(ControllerError::InvalidReplicaAssignment(
                     "partitions should be a consecutive 0-based integer sequence".into(),
                 ));
             }
@@ -288,20 +295,20 @@ fn plan_topic(
     Ok((assignments, configs))
 }
 
-fn check_replicas(cluster: &ClusterView, replicas: &[i32]) -> Result<(), ApiError> {
+fn check_replicas(cluster: &ClusterView, replicas: &[i32]) -> Result<(), ControllerError> {
     if replicas.is_empty() {
-        return Err(ApiError::InvalidReplicaAssignment(
+        return Err(ControllerError::InvalidReplicaAssignment(
             "a partition needs at least one replica".into(),
         ));
     }
     let unique: HashSet<_> = replicas.iter().collect();
     if unique.len() != replicas.len() {
-        return Err(ApiError::InvalidReplicaAssignment(format!(
+        return Err(ControllerError::InvalidReplicaAssignment(format!(
             "duplicate brokers in replica list {replicas:?}"
         )));
     }
     if let Some(b) = replicas.iter().find(|b| !cluster.brokers.contains(b)) {
-        return Err(ApiError::InvalidReplicaAssignment(format!(
+        return Err(ControllerError::InvalidReplicaAssignment(format!(
             "broker {b} is not registered"
         )));
     }
@@ -315,10 +322,10 @@ fn assign_replicas(
     first_partition: i32,
     count: i32,
     rf: i16,
-) -> Result<Vec<(i32, Vec<i32>)>, ApiError> {
+) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
     let brokers = &cluster.brokers;
     if rf as usize > brokers.len() {
-        return Err(ApiError::InvalidReplicationFactor(format!(
+        return Err(ControllerError::InvalidReplicationFactor(format!(
             "unable to replicate the partition {rf} time(s): the target replication factor of {rf} cannot be reached because only {} broker(s) are registered",
             brokers.len()
         )));
@@ -348,18 +355,25 @@ pub fn delete_topics(
     image: &MetadataImage,
     delete_enabled: bool,
     topics: &[TopicRef],
-) -> (Vec<MetadataRecord>, Vec<Result<DeletedTopic, ApiError>>) {
+) -> (
+    Vec<MetadataRecord>,
+    Vec<Result<DeletedTopic, ControllerError>>,
+) {
     let mut records = Vec::new();
     let mut removed = HashSet::new();
     let results = topics
         .iter()
         .map(|t| {
             let topic = match t {
-                TopicRef::Name(n) => image.topic(n).ok_or(ApiError::UnknownTopicOrPartition)?,
-                TopicRef::Id(id) => image.topic_by_id(id).ok_or(ApiError::UnknownTopicId)?,
+                TopicRef::Name(n) => image
+                    .topic(n)
+                    .ok_or(ControllerError::UnknownTopicOrPartition)?,
+                TopicRef::Id(id) => image
+                    .topic_by_id(id)
+                    .ok_or(ControllerError::UnknownTopicId)?,
             };
             if !delete_enabled {
-                return Err(ApiError::TopicDeletionDisabled);
+                return Err(ControllerError::TopicDeletionDisabled);
             }
             if removed.insert(topic.topic_id) {
                 records.push(MetadataRecord::RemoveTopic {
@@ -385,7 +399,7 @@ pub fn create_partitions(
     image: &MetadataImage,
     cluster: &ClusterView,
     requests: &[PartitionIncrease],
-) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
+) -> (Vec<MetadataRecord>, Vec<Result<(), ControllerError>>) {
     let mut records = Vec::new();
     let mut seen = HashSet::new();
     // As for CreateTopics (and Kafka): a topic named twice fails in every entry.
@@ -398,25 +412,25 @@ pub fn create_partitions(
         .iter()
         .map(|req| {
             if duplicated.contains(req.name.as_str()) {
-                return Err(ApiError::InvalidRequest(format!("duplicate topic {} in request", req.name)));
+                return Err(ControllerError::InvalidRequest(format!("duplicate topic {} in request", req.name)));
             }
-            let topic = image.topic(&req.name).ok_or(ApiError::UnknownTopicOrPartition)?;
+            let topic = image.topic(&req.name).ok_or(ControllerError::UnknownTopicOrPartition)?;
             let current = topic.partitions.len() as i32;
             if req.count < current {
-                return Err(ApiError::InvalidPartitions(format!(
+                return Err(ControllerError::InvalidPartitions(format!(
                     "topic currently has {current} partitions, which is higher than the requested {}",
                     req.count
                 )));
             }
             if req.count == current {
-                return Err(ApiError::InvalidPartitions(format!("topic already has {current} partitions")));
+                return Err(ControllerError::InvalidPartitions(format!("topic already has {current} partitions")));
             }
             let rf = topic.partitions.values().next().map_or(1, |p| p.replicas.len()) as i16;
             let added = if req.assignments.is_empty() {
                 assign_replicas(cluster, current, req.count - current, rf)?
             } else {
                 if req.assignments.len() as i32 != req.count - current {
-                    return Err(ApiError::InvalidReplicaAssignment(format!(
+                    return Err(ControllerError::InvalidReplicaAssignment(format!(
                         "{} new partitions were requested but {} assignments given",
                         req.count - current,
                         req.assignments.len()

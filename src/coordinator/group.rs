@@ -39,9 +39,9 @@
 use bytes::Bytes;
 use indexmap::IndexMap;
 
-use super::clock::Now;
 use super::record::{GroupMetadataValue, GroupRecord, MemberMetadataValue};
 use super::{GroupConfig, GroupError};
+use crate::common::clock::Now;
 
 /// The driver's handle for one request, echoed in its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

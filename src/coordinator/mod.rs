@@ -19,7 +19,6 @@
 //! required), KIP-211 (offset expiry of empty groups).
 
 pub mod assignor;
-pub mod clock;
 pub mod consumer_group;
 pub mod group;
 pub mod offsets;

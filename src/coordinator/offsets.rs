@@ -11,10 +11,10 @@
 
 use std::collections::BTreeMap;
 
-use super::clock::Now;
 use super::group::{ClassicGroup, GroupState};
 use super::record::{OffsetAndMetadata, OffsetRecord};
 use super::{GroupConfig, GroupError};
+use crate::common::clock::Now;
 
 /// One partition in an OffsetCommit.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 //! rest of a block is skipped after a restart, as in Kafka. Kafka
 //! counterpart: `RPCProducerIdManager`.
 
+use crate::controller::ControllerError;
 use crate::controller::channel::ControllerChannel;
-use crate::protocol::ApiError;
 
 pub struct ProducerIdManager {
     broker_id: i32,
@@ -25,7 +25,7 @@ impl ProducerIdManager {
     }
 
     /// A producer id never handed out before.
-    pub async fn generate(&self) -> Result<i64, ApiError> {
+    pub async fn generate(&self) -> Result<i64, ControllerError> {
         let mut block = self.block.lock().await;
         if block.0 >= block.1 {
             let next = self

@@ -29,7 +29,6 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::{Mutex, oneshot};
 
-use super::clock::{Clock, Now, SystemClock};
 use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
     ClassicGroup, GroupState, JoinInput, JoinResponse, LeaveMember, LeaveResult, Output, RequestId,
@@ -39,8 +38,10 @@ use super::offsets::{CommitInput, OffsetStore};
 use super::record::{GroupRecord, MemberMetadataValue, OffsetAndMetadata, OffsetRecord};
 use super::schema::{self, KeyValue, StoredRecord};
 use super::{GroupConfig, GroupError};
+use crate::common::clock::{Clock, Now, SystemClock};
 use crate::common::{BackgroundTasks, blocking};
 use crate::config::BrokerConfig;
+use crate::controller::ControllerError;
 use crate::controller::channel::{ControllerChannel, CreateTopics};
 use crate::controller::topics::NewTopic;
 use crate::log::records::{encode_batch, replay_log};
@@ -403,7 +404,7 @@ impl GroupCoordinator {
                 ("compression.type".into(), Some("producer".into())),
             ],
         };
-        let unavailable = |e: ApiError| {
+        let unavailable = |e: ControllerError| {
             tracing::warn!(error = %e, "could not create {OFFSETS_TOPIC}");
             ApiError::CoordinatorNotAvailable(format!("{OFFSETS_TOPIC} cannot be created: {e}"))
         };
@@ -425,14 +426,14 @@ impl GroupCoordinator {
                 Ok(created.num_partitions)
             }
             // Another request created it first.
-            Some(Err(ApiError::TopicAlreadyExists(_))) => self
+            Some(Err(ControllerError::TopicAlreadyExists(_))) => self
                 .metadata
                 .current()
                 .topic(OFFSETS_TOPIC)
                 .map(|t| t.partitions.len() as i32)
-                .ok_or_else(|| unavailable(ApiError::UnknownTopicOrPartition)),
+                .ok_or_else(|| unavailable(ControllerError::UnknownTopicOrPartition)),
             Some(Err(e)) => Err(unavailable(e)),
-            None => Err(unavailable(ApiError::Internal("no result".into()))),
+            None => Err(unavailable(ControllerError::Internal("no result".into()))),
         }
     }
 

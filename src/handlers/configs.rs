@@ -137,8 +137,11 @@ async fn run_alter(
         })
         .await
     {
-        Ok(r) => r,
-        Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+        Ok(r) => super::errors::entries(r),
+        Err(e) => requests
+            .iter()
+            .map(|_| Err(ApiError::from(e.clone())))
+            .collect(),
     };
     requests.into_iter().zip(results).collect()
 }

@@ -129,7 +129,7 @@ pub async fn metadata(
                     None => {
                         let err = validate_topic_name(&name)
                             .err()
-                            .unwrap_or(ApiError::UnknownTopicOrPartition);
+                            .map_or(ApiError::UnknownTopicOrPartition, ApiError::from);
                         // Kafka marks an internal name internal even when
                         // the topic does not exist.
                         MetadataResponseTopic::default()

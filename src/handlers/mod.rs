@@ -8,6 +8,7 @@ mod configs;
 mod consumer_groups;
 mod context;
 mod coordinators;
+pub mod errors;
 mod fetch;
 mod group_offsets;
 mod groups;

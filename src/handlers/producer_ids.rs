@@ -17,7 +17,7 @@ pub async fn init_producer_id(
             "transactions are not supported yet (no transaction coordinator)".into(),
         ))
     } else {
-        broker.producer_ids.generate().await
+        broker.producer_ids.generate().await.map_err(ApiError::from)
     };
     match result {
         Ok(id) => {

@@ -58,8 +58,8 @@ pub async fn create_topics(
         })
         .await;
     let results = match decided {
-        Ok(r) => r,
-        Err(e) => new.iter().map(|_| Err(e.clone())).collect(),
+        Ok(r) => super::errors::entries(r),
+        Err(e) => new.iter().map(|_| Err(ApiError::from(e.clone()))).collect(),
     };
     let topics = new
         .iter()
@@ -136,8 +136,11 @@ pub async fn delete_topics(
             .collect()
     };
     let results = match broker.controller.delete_topics(refs.clone()).await {
-        Ok(r) => r,
-        Err(e) => refs.iter().map(|_| Err(e.clone())).collect(),
+        Ok(r) => super::errors::entries(r),
+        Err(e) => refs
+            .iter()
+            .map(|_| Err(ApiError::from(e.clone())))
+            .collect(),
     };
     let responses =
         refs.iter()
@@ -192,10 +195,10 @@ pub async fn create_partitions(
         })
         .await
     {
-        Ok(r) => r,
+        Ok(r) => super::errors::entries(r),
         Err(e) => incs
             .iter()
-            .map(|_| Err::<(), ApiError>(e.clone()))
+            .map(|_| Err::<(), ApiError>(ApiError::from(e.clone())))
             .collect(),
     };
     let results = incs

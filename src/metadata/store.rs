@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::{MetadataImage, MetadataRecord};
 use crate::log::records::{ReplayError, encode_batch, replay_log};
-use crate::log::{LogError, PartitionLog};
+use crate::log::{LogConfig, LogError, PartitionLog};
 
 pub use crate::common::internal_topics::METADATA_TOPIC;
 
@@ -26,9 +26,26 @@ pub struct MetadataStore {
     log: Arc<PartitionLog>,
 }
 
+/// The largest batch one decision may write. A decision's records are one
+/// batch (applied all or nothing), and CreateTopics of 10,000 partitions is
+/// about 1.7 MB of records, over a data topic's default 1 MiB.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
 impl MetadataStore {
     pub fn new(log: Arc<PartitionLog>) -> Self {
         MetadataStore { log }
+    }
+
+    /// The metadata log's settings: never deleted by retention, and batches
+    /// up to [`MAX_BATCH_BYTES`].
+    pub fn log_config() -> LogConfig {
+        LogConfig {
+            retention_ms: -1,
+            retention_bytes: -1,
+            segment_bytes: 64 * 1024 * 1024,
+            max_message_bytes: MAX_BATCH_BYTES,
+            ..LogConfig::default()
+        }
     }
 
     /// Replays the whole log into a fresh image.
@@ -63,12 +80,11 @@ impl MetadataStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::LogConfig;
     use crate::metadata::records::ConfigResource;
     use uuid::Uuid;
 
     fn open(dir: &std::path::Path, clean: bool) -> MetadataStore {
-        let log = PartitionLog::open(dir, LogConfig::default(), clean, 0).unwrap();
+        let log = PartitionLog::open(dir, MetadataStore::log_config(), clean, 0).unwrap();
         MetadataStore::new(Arc::new(log))
     }
 

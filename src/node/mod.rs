@@ -28,10 +28,10 @@ use crate::controller::channel::ControllerChannel;
 use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::handlers::Broker;
+use crate::log::LogManager;
 use crate::log::cleaner::CleanerSettings;
 use crate::log::dir_lock::LogDirLocks;
 use crate::log::meta_properties::prepare_log_dirs;
-use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataCache;
 use crate::metadata::listener::ImageListener;
 use crate::metadata::loader::MetadataLoader;
@@ -73,9 +73,9 @@ impl Node {
             .context("opening log directories")?,
         );
         let metadata_log = logs
-            .get_or_create(METADATA_TOPIC, 0, None, metadata_log_config(), now)
+            .get_or_create(METADATA_TOPIC, 0, None, MetadataStore::log_config(), now)
             .context("opening the metadata log")?;
-        metadata_log.update_config(metadata_log_config());
+        metadata_log.update_config(MetadataStore::log_config());
         let store = MetadataStore::new(metadata_log);
         let image = store.load().context("replaying the metadata log")?;
         tracing::info!(
@@ -229,16 +229,6 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 
 /// How often the cleaner task looks whether its backoff has passed.
 const CLEANER_TICK: Duration = Duration::from_millis(100);
-
-/// The metadata log is never deleted by retention.
-fn metadata_log_config() -> LogConfig {
-    LogConfig {
-        retention_ms: -1,
-        retention_bytes: -1,
-        segment_bytes: 64 * 1024 * 1024,
-        ..LogConfig::default()
-    }
-}
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use bytes::buf::UninitSlice;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -41,7 +42,12 @@ pub const PLACEHOLDER_MAX: usize = 16 << 20;
 /// sending the response in pieces.
 pub const SEND_FILE_MIN: usize = 16 << 10;
 
-static ZEROS: [u8; PLACEHOLDER_MAX] = [0; PLACEHOLDER_MAX];
+/// The placeholders' bytes. Allocated zeroed on first use rather than a
+/// `static` array, which the linker placed in the binary's read-only data:
+/// 16 MiB of zeros on disk and in every image. A zeroed allocation this big
+/// is fresh pages that are never written, so it costs no memory either.
+static ZEROS: LazyLock<&'static [u8]> =
+    LazyLock::new(|| Box::leak(vec![0u8; PLACEHOLDER_MAX].into_boxed_slice()));
 
 tokio::task_local! {
     static DEFERRED: RefCell<Vec<FileSlice>>;

@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use super::GroupCoordinator;
 use crate::common::BackgroundTasks;
+use crate::common::clock::{ManualClock, Now};
 use crate::config::BrokerConfig;
-use crate::coordinator::clock::{ManualClock, Now};
 use crate::coordinator::consumer_group::HeartbeatInput;
 use crate::coordinator::group::{JoinInput, SyncInput};
 use crate::log::dir_lock::LogDirLocks;

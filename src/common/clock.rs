@@ -1,5 +1,6 @@
-//! Time for the group coordinator, injected so tests can drive it. There
-//! are two clocks: the wall clock for what is stored and compared across
+//! Time, injected so tests can drive it (the group coordinator's shell
+//! today; every shell that keeps deadlines as the cluster work adds them).
+//! There are two clocks: the wall clock for what is stored and compared across
 //! restarts (commit timestamps, the time a group changed state, which
 //! offset expiry counts from), and a monotonic clock for deadlines (member
 //! sessions, rebalance and join timeouts), which a step of the wall clock
@@ -8,7 +9,7 @@
 //! `hiResClockMs()` for deadlines.
 //!
 //! The cores take a [`Now`] (both readings) as input and never read a clock;
-//! the shell reads one [`Clock`] and sleeps on it.
+//! a shell reads one [`Clock`] and sleeps on it.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,43 @@
+//! What a controller decision or commit can fail with, in the controller's
+//! own terms. `handlers::errors` maps each variant to a Kafka error code,
+//! once; the controller knows nothing of the wire. Kafka counterpart: the
+//! `ApiException` subclasses `ReplicationControlManager` and
+//! `ConfigurationControlManager` throw.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControllerError {
+    #[error("this server does not host this topic-partition")]
+    UnknownTopicOrPartition,
+    #[error("this server does not host this topic ID")]
+    UnknownTopicId,
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("topic deletion is disabled (delete.topic.enable=false)")]
+    TopicDeletionDisabled,
+    /// The metadata log could not be written: nothing was committed.
+    #[error("{0}")]
+    MetadataLog(String),
+    /// A bug on the serving side (a response of the wrong type).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The decisions' tests speak in Kafka's codes, through the one mapping.
+#[cfg(test)]
+impl ControllerError {
+    pub fn code(&self) -> i16 {
+        crate::protocol::ApiError::from(self.clone()).code()
+    }
+}
