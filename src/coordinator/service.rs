@@ -44,11 +44,12 @@ use crate::config::BrokerConfig;
 use crate::controller::ControllerError;
 use crate::controller::channel::{ControllerChannel, CreateTopics};
 use crate::controller::topics::NewTopic;
+use crate::log::LogError;
 use crate::log::records::{encode_batch, replay_log};
 use crate::metadata::listener::{ImageListener, ListenerFuture, deleted_partitions};
 use crate::metadata::{MetadataCache, MetadataImage};
 use crate::ops::metrics;
-use crate::partition::ReplicaManager;
+use crate::partition::{ReplicaError, ReplicaManager};
 use crate::protocol::ApiError;
 
 mod consumer;
@@ -529,12 +530,14 @@ impl GroupCoordinator {
     /// what the client must be told ([`write_error`]).
     fn append(&self, partition: i32, records: &[KeyValue]) -> Result<(), GroupError> {
         let now = self.clock.now().wall_ms;
-        let result = self
-            .replicas
-            .partition(OFFSETS_TOPIC, partition)
-            .ok_or_else(|| ApiError::NotCoordinator(format!("{OFFSETS_TOPIC}-{partition} is gone")))
-            .and_then(|p| blocking(|| p.append(encode_batch(records, now), now)));
-        result.map(|_| ()).map_err(|e| write_error(partition, e))
+        let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
+            return Err(GroupError::NotCoordinator(format!(
+                "{OFFSETS_TOPIC}-{partition} is gone"
+            )));
+        };
+        blocking(|| p.append(encode_batch(records, now), now))
+            .map(|_| ())
+            .map_err(|e| write_error(partition, e))
     }
 
     fn arm_timer(&self, slot: &Arc<Slot>, g: &mut GroupInner, deadline_ms: i64) {
@@ -1028,17 +1031,21 @@ fn request_of(output: &Output) -> RequestId {
 /// too large for the offsets topic is UNKNOWN_SERVER_ERROR, which clients do
 /// not retry (retrying could never succeed); a partition that is gone or a
 /// failed log is NOT_COORDINATOR; anything else is our own fault.
-fn write_error(partition: i32, e: ApiError) -> GroupError {
+fn write_error(partition: i32, e: ReplicaError) -> GroupError {
     match e {
-        ApiError::MessageTooLarge(m) => {
-            tracing::debug!(partition, error = %m, "a coordinator write is too large for {OFFSETS_TOPIC}");
+        ReplicaError::Log(e @ LogError::BatchTooLarge { .. }) => {
+            tracing::debug!(partition, error = %e, "a coordinator write is too large for {OFFSETS_TOPIC}");
             GroupError::UnknownServerError(format!(
-                "the group state to write is too large for {OFFSETS_TOPIC}: {m}"
+                "the group state to write is too large for {OFFSETS_TOPIC}: {e}"
             ))
         }
-        ApiError::UnknownTopicOrPartition => GroupError::CoordinatorNotAvailable,
-        ApiError::NotCoordinator(m) => GroupError::NotCoordinator(m),
-        ApiError::KafkaStorage(m) => {
+        ReplicaError::UnknownTopicOrPartition => GroupError::CoordinatorNotAvailable,
+        ReplicaError::Storage(m) => {
+            tracing::error!(partition, error = %m, "appending to {OFFSETS_TOPIC} failed");
+            GroupError::NotCoordinator(format!("writing group state failed: {m}"))
+        }
+        ReplicaError::Log(e @ (LogError::Offline | LogError::Io(_))) => {
+            let m = e.to_string();
             tracing::error!(partition, error = %m, "appending to {OFFSETS_TOPIC} failed");
             GroupError::NotCoordinator(format!("writing group state failed: {m}"))
         }

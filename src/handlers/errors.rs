@@ -1,12 +1,66 @@
 //! Core errors to Kafka's: each core's error enum is mapped here, once,
 //! with an exhaustive match (no catch-all, so a new variant cannot reach a
 //! client unmapped), into the wire vocabulary `protocol::ApiError`, whose
-//! own exhaustive match gives the error code. Today the controller's
-//! errors come through here; the replica manager's and the coordinators'
-//! follow as they get their own enums.
+//! own exhaustive match gives the error code. The controller's, the
+//! replica manager's and the log's errors come through here; the group
+//! coordinator's follow when it gets its own enum.
 
 use crate::controller::ControllerError;
+use crate::log::LogError;
+use crate::partition::ReplicaError;
 use crate::protocol::ApiError;
+
+impl From<ReplicaError> for ApiError {
+    fn from(e: ReplicaError) -> Self {
+        match e {
+            ReplicaError::UnknownTopicOrPartition => ApiError::UnknownTopicOrPartition,
+            ReplicaError::UnknownLeaderEpoch => ApiError::UnknownLeaderEpoch,
+            ReplicaError::FencedLeaderEpoch => ApiError::FencedLeaderEpoch,
+            ReplicaError::NotEnoughReplicas(m) => ApiError::NotEnoughReplicas(m),
+            ReplicaError::InvalidRecord(m) => ApiError::InvalidRecord(m),
+            ReplicaError::InvalidProducerEpoch(m) => ApiError::InvalidProducerEpoch(m),
+            ReplicaError::OutOfOrderSequence(m) => ApiError::OutOfOrderSequence(m),
+            ReplicaError::PolicyViolation(m) => ApiError::PolicyViolation(m),
+            ReplicaError::OffsetOutOfRange => ApiError::OffsetOutOfRange,
+            ReplicaError::Storage(m) => ApiError::KafkaStorage(m),
+            ReplicaError::Log(e) => ApiError::from(e),
+        }
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::CorruptBatch(_) | LogError::CrcMismatch { .. } => {
+                ApiError::CorruptMessage(e.to_string())
+            }
+            LogError::UnsupportedMagic(_) | LogError::InvalidBatch(_) => {
+                ApiError::InvalidRecord(e.to_string())
+            }
+            LogError::RecordErrors {
+                timestamp: false,
+                message,
+                errors,
+            } => ApiError::InvalidRecords {
+                message,
+                record_errors: errors,
+            },
+            LogError::RecordErrors {
+                timestamp: true,
+                message,
+                errors,
+            } => ApiError::InvalidTimestamps {
+                message,
+                record_errors: errors,
+            },
+            LogError::UnsupportedCompression(m) => ApiError::UnsupportedCompressionType(m),
+            LogError::RequestRecords(m) => ApiError::InvalidRequestRecords(m),
+            LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
+            LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
+            LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
+        }
+    }
+}
 
 impl From<ControllerError> for ApiError {
     fn from(e: ControllerError) -> Self {
@@ -57,6 +111,53 @@ mod tests {
             (ControllerError::TopicDeletionDisabled, 73),
             (ControllerError::MetadataLog(m()), 56),
             (ControllerError::Internal(m()), -1),
+        ];
+        for (e, code) in table {
+            let message = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(api.code(), code, "{api:?}");
+            assert_eq!(api.message(), message);
+        }
+    }
+
+    #[test]
+    fn log_errors_map_to_their_codes() {
+        assert_eq!(
+            ApiError::from(LogError::CrcMismatch {
+                stored: 1,
+                computed: 2
+            })
+            .code(),
+            2
+        );
+        // Kafka refuses v0/v1 batches in a v3+ Produce as an invalid record.
+        assert_eq!(ApiError::from(LogError::UnsupportedMagic(1)).code(), 87);
+        assert_eq!(
+            ApiError::from(LogError::BatchTooLarge { size: 2, max: 1 }).code(),
+            10
+        );
+        assert_eq!(
+            ApiError::from(LogError::InvalidBatch("x".into())).code(),
+            87
+        );
+        assert_eq!(ApiError::from(LogError::Offline).code(), 56);
+    }
+
+    #[test]
+    fn replica_errors_get_kafkas_codes() {
+        let m = || "why".to_string();
+        let table: Vec<(ReplicaError, i16)> = vec![
+            (ReplicaError::UnknownTopicOrPartition, 3),
+            (ReplicaError::UnknownLeaderEpoch, 75),
+            (ReplicaError::FencedLeaderEpoch, 74),
+            (ReplicaError::NotEnoughReplicas(m()), 19),
+            (ReplicaError::InvalidRecord(m()), 87),
+            (ReplicaError::InvalidProducerEpoch(m()), 47),
+            (ReplicaError::OutOfOrderSequence(m()), 45),
+            (ReplicaError::PolicyViolation(m()), 44),
+            (ReplicaError::OffsetOutOfRange, 1),
+            (ReplicaError::Storage(m()), 56),
+            (ReplicaError::Log(LogError::Offline), 56),
         ];
         for (e, code) in table {
             let message = e.to_string();

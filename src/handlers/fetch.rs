@@ -140,7 +140,7 @@ fn read_once(
                 None => Err(ApiError::UnknownTopicId),
                 Some(name) => {
                     match broker.replicas.leader(name, p.partition) {
-                        Err(e) => Err(e),
+                        Err(e) => Err(ApiError::from(e)),
                         Ok(part) => {
                             let high_watermark = part.high_watermark();
                             data.high_watermark = high_watermark;
@@ -155,6 +155,7 @@ fn read_once(
                             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
                             let min_one_message = total == 0;
                             part.check_leader_epoch(p.current_leader_epoch)
+                            .map_err(ApiError::from)
                             .and_then(|()| {
                                 if version < 10 && part.log.config().compression == Some(CompressionCodec::Zstd) {
                                     return Err(ApiError::UnsupportedCompressionType(
@@ -163,6 +164,7 @@ fn read_once(
                                 }
                                 part.fetch_slice(p.fetch_offset, limit, min_one_message)
                                     .map(|info| info.slice)
+                                    .map_err(ApiError::from)
                             })
                         }
                     }

@@ -42,6 +42,7 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
                     let result = broker
                         .replicas
                         .leader(t.name.0.as_str(), p.partition_index)
+                        .map_err(ApiError::from)
                         .and_then(|part| {
                             part.check_leader_epoch(p.current_leader_epoch)?;
                             look_up(&part, version, p.timestamp)
@@ -123,9 +124,9 @@ pub fn offset_for_leader_epoch(
                 .map(|p| {
                     let resp = EpochEndOffset::default().with_partition(p.partition);
                     match broker.replicas.leader(t.topic.0.as_str(), p.partition) {
-                        Err(e) => resp.with_error_code(e.code()),
+                        Err(e) => resp.with_error_code(ApiError::from(e).code()),
                         Ok(part) => match part.check_leader_epoch(p.current_leader_epoch) {
-                            Err(e) => resp.with_error_code(e.code()),
+                            Err(e) => resp.with_error_code(ApiError::from(e).code()),
                             // Every batch this node leads carries its one
                             // epoch: that epoch ends at the log end offset.
                             // An epoch above it is unknown (Kafka's
@@ -161,6 +162,7 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                     let result = broker
                         .replicas
                         .leader(name, p.partition_index)
+                        .map_err(ApiError::from)
                         .and_then(|part| {
                             // Kafka's ReplicaManager.deleteRecordsOnLocalLog
                             // refuses internal topics before any policy.
@@ -169,7 +171,7 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                                     "cannot delete records of internal topic {name}"
                                 )));
                             }
-                            part.delete_records(p.offset)
+                            part.delete_records(p.offset).map_err(ApiError::from)
                         });
                     let resp = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);

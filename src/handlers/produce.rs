@@ -44,7 +44,9 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
             } else {
                 match &hosted {
                     Some(partition) => match pd.records {
-                        Some(records) => partition.append_produce(records, version, acks, now),
+                        Some(records) => partition
+                            .append_produce(records, version, acks, now)
+                            .map_err(ApiError::from),
                         None => Err(ApiError::CorruptMessage(
                             "produce request without records".into(),
                         )),

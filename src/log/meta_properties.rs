@@ -32,6 +32,12 @@ pub enum MetaPropertiesError {
         found: String,
         configured: String,
     },
+    #[error(
+        "cluster id {0:?} is not a valid cluster id: expected a UUID in URL-safe base64 without padding, 22 characters (`runnel random-uuid` prints one)"
+    )]
+    InvalidClusterId(String),
+    #[error("log directory {} is already formatted; use --ignore-formatted to ignore it and format the others", .0.display())]
+    AlreadyFormatted(PathBuf),
 }
 
 /// Creates the log dirs and their `meta.properties`, and checks that every
@@ -78,16 +84,82 @@ pub fn prepare_log_dirs(
     }
     let cluster_id = cluster_id.unwrap_or_else(new_cluster_id);
     for dir in log_dirs {
-        let path = dir.join(META_PROPERTIES_FILE);
-        if !path.exists() {
-            let text = format!(
-                "# Written by runnel on first start.\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\n"
-            );
-            write_file_durably(dir, META_PROPERTIES_FILE, text.as_bytes())
-                .map_err(io_error("writing", &path))?;
+        if !dir.join(META_PROPERTIES_FILE).exists() {
+            write(dir, node_id, &cluster_id, "on first start")?;
         }
     }
     Ok(cluster_id)
+}
+
+/// `runnel format` (Kafka's `kafka-storage format`): writes
+/// `meta.properties` into every log dir for `cluster_id`. A dir that is
+/// already formatted is an error, or with `ignore_formatted` is left as it
+/// is (whatever cluster it names: the start-up check reports a mismatch).
+/// Returns the dirs formatted now.
+pub fn format(
+    log_dirs: &[PathBuf],
+    node_id: i32,
+    cluster_id: &str,
+    ignore_formatted: bool,
+) -> Result<Vec<PathBuf>, MetaPropertiesError> {
+    parse_cluster_id(cluster_id)?;
+    let mut todo = Vec::new();
+    for dir in log_dirs {
+        if dir.join(META_PROPERTIES_FILE).exists() {
+            if !ignore_formatted {
+                return Err(MetaPropertiesError::AlreadyFormatted(dir.clone()));
+            }
+        } else {
+            todo.push(dir.clone());
+        }
+    }
+    for dir in &todo {
+        fs::create_dir_all(dir).map_err(|source| MetaPropertiesError::Io {
+            action: "creating log dir",
+            path: dir.clone(),
+            source,
+        })?;
+        write(dir, node_id, cluster_id, "by runnel format")?;
+    }
+    Ok(todo)
+}
+
+/// Writes Kafka's v1 (KRaft) `meta.properties`, with a fresh
+/// `directory.id` (KIP-858).
+fn write(
+    dir: &Path,
+    node_id: i32,
+    cluster_id: &str,
+    when: &str,
+) -> Result<(), MetaPropertiesError> {
+    let directory_id = encode_uuid(uuid::Uuid::new_v4());
+    let text = format!(
+        "# Written by runnel {when}.\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\ndirectory.id={directory_id}\n"
+    );
+    write_file_durably(dir, META_PROPERTIES_FILE, text.as_bytes()).map_err(|source| {
+        MetaPropertiesError::Io {
+            action: "writing",
+            path: dir.join(META_PROPERTIES_FILE),
+            source,
+        }
+    })
+}
+
+/// A cluster id as Kafka reads it (`Uuid.fromString`): 16 bytes in
+/// URL-safe base64 without padding.
+pub fn parse_cluster_id(text: &str) -> Result<uuid::Uuid, MetaPropertiesError> {
+    use base64::Engine;
+    let invalid = || MetaPropertiesError::InvalidClusterId(text.to_string());
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| invalid())?;
+    let bytes: [u8; 16] = bytes.try_into().map_err(|_| invalid())?;
+    Ok(uuid::Uuid::from_bytes(bytes))
+}
+
+fn encode_uuid(id: uuid::Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
 fn lookup<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -121,13 +193,10 @@ pub fn read(dir: &Path) -> Result<Option<Vec<(String, String)>>, MetaPropertiesE
     ))
 }
 
-/// A cluster id as Kafka makes them: a random UUID in URL-safe base64, 22 characters.
+/// A cluster id as Kafka makes them (`kafka-storage random-uuid`): a random
+/// UUID in URL-safe base64 without padding, 22 characters.
 pub fn new_cluster_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bits = uuid::Uuid::new_v4().as_u128();
-    (0..22)
-        .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
-        .collect()
+    encode_uuid(uuid::Uuid::new_v4())
 }
 
 #[cfg(test)]
@@ -152,5 +221,45 @@ mod tests {
         let props = read(&dirs[1]).unwrap().unwrap();
         assert_eq!(lookup(&props, "cluster.id"), Some(id.as_str()));
         assert_eq!(lookup(&props, "version"), Some("1"));
+        assert!(
+            parse_cluster_id(&id).is_ok(),
+            "a generated id is one Kafka reads"
+        );
+        assert!(lookup(&props, "directory.id").is_some_and(|d| parse_cluster_id(d).is_ok()));
+    }
+
+    #[test]
+    fn format_writes_each_dir_once_and_checks_the_cluster_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
+        let id = "MkU3OEVBNTcwNTJENDM2Qg";
+        for bad in [
+            "",
+            "not-a-uuid",
+            "MkU3OEVBNTcwNTJENDM2Qg==",
+            "MkU3OEVBNTcwNTJENDM2QgAA",
+        ] {
+            assert!(
+                matches!(
+                    format(&dirs, 1, bad, false),
+                    Err(MetaPropertiesError::InvalidClusterId(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(!dirs[0].exists(), "a refused format touches nothing");
+        assert_eq!(
+            format(&dirs[..1], 1, id, false).unwrap(),
+            dirs[..1].to_vec()
+        );
+        assert!(matches!(
+            format(&dirs, 1, id, false),
+            Err(MetaPropertiesError::AlreadyFormatted(d)) if d == dirs[0]
+        ));
+        // The formatted dir is skipped, the other formatted.
+        assert_eq!(format(&dirs, 1, id, true).unwrap(), dirs[1..].to_vec());
+        assert_eq!(format(&dirs, 1, id, true).unwrap(), Vec::<PathBuf>::new());
+        // A node then starts on them under that cluster id.
+        assert_eq!(prepare_log_dirs(&dirs, 1, None).unwrap(), id);
     }
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use dashmap::DashMap;
 
 use super::Partition;
+use super::error::ReplicaError;
 use crate::common::blocking;
 use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
@@ -19,7 +20,6 @@ use crate::log::LogManager;
 use crate::metadata::listener::{ImageListener, ListenerFuture};
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, TopicImage};
-use crate::protocol::ApiError;
 
 pub struct ReplicaManager {
     node_id: i32,
@@ -98,9 +98,9 @@ impl ReplicaManager {
 
     /// The hosted partition, or UNKNOWN_TOPIC_OR_PARTITION: what every
     /// per-partition request handler starts with.
-    pub fn leader(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ApiError> {
+    pub fn leader(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ReplicaError> {
         self.partition(topic, partition)
-            .ok_or(ApiError::UnknownTopicOrPartition)
+            .ok_or(ReplicaError::UnknownTopicOrPartition)
     }
 
     pub fn partition_count(&self) -> usize {

@@ -3,10 +3,12 @@
 //! of fetches for new data. Kafka counterparts: `Partition`,
 //! `ReplicaManager`, `ProducerStateManager`.
 
+pub mod error;
 pub mod manager;
 pub mod producer_state;
 pub mod replica;
 pub mod snapshot;
 
+pub use error::ReplicaError;
 pub use manager::ReplicaManager;
 pub use replica::{Partition, ProduceResult};

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::ApiError;
+use super::error::ReplicaError;
 
 /// Batches remembered per producer for duplicate detection (Kafka's 5, the
 /// most in-flight requests an idempotent producer may have).
@@ -79,21 +79,21 @@ impl ProducerStateManager {
     }
 
     /// Decides what to do with a batch of an idempotent producer.
-    pub fn check(&self, batch: ProducerBatch) -> Result<SequenceCheck, ApiError> {
+    pub fn check(&self, batch: ProducerBatch) -> Result<SequenceCheck, ReplicaError> {
         let Some(entry) = self.producers.get(&batch.producer_id) else {
             // A producer we have no state for (new, or expired) may start at
             // any sequence, as in Kafka since KIP-360.
             return Ok(SequenceCheck::Append);
         };
         if batch.epoch < entry.epoch {
-            return Err(ApiError::InvalidProducerEpoch(format!(
+            return Err(ReplicaError::InvalidProducerEpoch(format!(
                 "producer {} epoch {} is older than the current epoch {}",
                 batch.producer_id, batch.epoch, entry.epoch
             )));
         }
         if batch.epoch > entry.epoch {
             if batch.first_seq != 0 {
-                return Err(ApiError::OutOfOrderSequence(format!(
+                return Err(ReplicaError::OutOfOrderSequence(format!(
                     "producer {} started epoch {} at sequence {} instead of 0",
                     batch.producer_id, batch.epoch, batch.first_seq
                 )));
@@ -115,7 +115,7 @@ impl ProducerStateManager {
         if entry.batches.is_empty() || batch.first_seq == expected {
             Ok(SequenceCheck::Append)
         } else {
-            Err(ApiError::OutOfOrderSequence(format!(
+            Err(ReplicaError::OutOfOrderSequence(format!(
                 "producer {} epoch {}: expected sequence {}, got {}",
                 batch.producer_id, batch.epoch, expected, batch.first_seq
             )))
@@ -181,9 +181,9 @@ mod tests {
     #[test]
     fn sequences_in_order_append() {
         let mut s = ProducerStateManager::default();
-        assert_eq!(s.check(b(1, 0, 0, 4)), Ok(SequenceCheck::Append));
+        assert_eq!(s.check(b(1, 0, 0, 4)).ok(), Some(SequenceCheck::Append));
         s.record(b(1, 0, 0, 4), meta(0, 4, 0), 0);
-        assert_eq!(s.check(b(1, 0, 5, 9)), Ok(SequenceCheck::Append));
+        assert_eq!(s.check(b(1, 0, 5, 9)).ok(), Some(SequenceCheck::Append));
     }
 
     #[test]
@@ -197,12 +197,12 @@ mod tests {
             );
         }
         assert_eq!(
-            s.check(b(1, 0, 50, 59)),
-            Ok(SequenceCheck::Duplicate(meta(50, 59, 50)))
+            s.check(b(1, 0, 50, 59)).ok(),
+            Some(SequenceCheck::Duplicate(meta(50, 59, 50)))
         );
         assert_eq!(
-            s.check(b(1, 0, 10, 19)),
-            Ok(SequenceCheck::Duplicate(meta(10, 19, 10)))
+            s.check(b(1, 0, 10, 19)).ok(),
+            Some(SequenceCheck::Duplicate(meta(10, 19, 10)))
         );
         // The oldest fell out of the window: it is now out of order.
         assert_eq!(s.check(b(1, 0, 0, 9)).unwrap_err().code(), 45);
@@ -220,7 +220,7 @@ mod tests {
         let mut s = ProducerStateManager::default();
         s.record(b(1, 3, 0, 0), meta(0, 0, 0), 0);
         assert_eq!(s.check(b(1, 2, 1, 1)).unwrap_err().code(), 47);
-        assert_eq!(s.check(b(1, 4, 0, 0)), Ok(SequenceCheck::Append));
+        assert_eq!(s.check(b(1, 4, 0, 0)).ok(), Some(SequenceCheck::Append));
         assert_eq!(s.check(b(1, 4, 3, 3)).unwrap_err().code(), 45);
         s.record(b(1, 4, 0, 0), meta(0, 0, 1), 0);
         assert_eq!(s.entry(1).unwrap().batches.len(), 1);
@@ -229,13 +229,13 @@ mod tests {
     #[test]
     fn unknown_producers_may_start_anywhere_and_sequences_wrap() {
         let mut s = ProducerStateManager::default();
-        assert_eq!(s.check(b(9, 0, 77, 80)), Ok(SequenceCheck::Append));
+        assert_eq!(s.check(b(9, 0, 77, 80)).ok(), Some(SequenceCheck::Append));
         s.record(
             b(9, 0, i32::MAX - 1, i32::MAX),
             meta(i32::MAX - 1, i32::MAX, 0),
             0,
         );
-        assert_eq!(s.check(b(9, 0, 0, 3)), Ok(SequenceCheck::Append));
+        assert_eq!(s.check(b(9, 0, 0, 3)).ok(), Some(SequenceCheck::Append));
     }
 
     #[test]

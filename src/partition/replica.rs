@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::error::ReplicaError;
 use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
 use super::snapshot::{self, ProducerSnapshot};
 use crate::log::batch::{BatchHeader, BatchIter};
@@ -24,7 +25,6 @@ use crate::log::partition_log::SliceInfo;
 use crate::log::validate::{AppendOrigin, ProduceRules, ValidatedBatch, validate_produced_batch};
 use crate::log::{LogConfig, LogError, PartitionLog, ReadInfo};
 use crate::ops::metrics::ProduceProbe;
-use crate::protocol::ApiError;
 
 /// The outcome of a produce to one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,14 +123,14 @@ impl Partition {
     /// Checks a client's view of the leader epoch (KIP-320): -1 skips the
     /// check; a newer epoch than ours is UNKNOWN_LEADER_EPOCH (we are
     /// behind), an older one FENCED_LEADER_EPOCH (the client is).
-    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ApiError> {
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ReplicaError> {
         let current = self.leader_epoch();
         if requested < 0 || requested == current {
             Ok(())
         } else if requested > current {
-            Err(ApiError::UnknownLeaderEpoch)
+            Err(ReplicaError::UnknownLeaderEpoch)
         } else {
-            Err(ApiError::FencedLeaderEpoch)
+            Err(ReplicaError::FencedLeaderEpoch)
         }
     }
 
@@ -164,10 +164,10 @@ impl Partition {
         produce_version: i16,
         acks: i16,
         now_ms: i64,
-    ) -> Result<ProduceResult, ApiError> {
+    ) -> Result<ProduceResult, ReplicaError> {
         let config = self.log.config();
         if acks == -1 && IN_SYNC_REPLICAS < config.min_insync_replicas {
-            return Err(ApiError::NotEnoughReplicas(format!(
+            return Err(ReplicaError::NotEnoughReplicas(format!(
                 "the in-sync replicas of {}-{} ({IN_SYNC_REPLICAS}) are fewer than min.insync.replicas ({})",
                 self.topic, self.partition, config.min_insync_replicas
             )));
@@ -175,7 +175,7 @@ impl Partition {
         let rules = produce_rules(&config, AppendOrigin::Client { produce_version }, now_ms);
         let batch = validate_produced_batch(records, &rules)?;
         if batch.header.is_transactional() {
-            return Err(ApiError::InvalidRecord(
+            return Err(ReplicaError::InvalidRecord(
                 "transactional batches need the transaction coordinator, which this broker does not run yet".into(),
             ));
         }
@@ -184,14 +184,18 @@ impl Partition {
 
     /// Appends one batch the broker built itself (a coordinator's records):
     /// validated without the client-only checks.
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<ProduceResult, ApiError> {
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<ProduceResult, ReplicaError> {
         let config = self.log.config();
         let rules = produce_rules(&config, AppendOrigin::Coordinator, now_ms);
         let batch = validate_produced_batch(records, &rules)?;
         self.append_batch(batch, now_ms)
     }
 
-    fn append_batch(&self, batch: ValidatedBatch, now_ms: i64) -> Result<ProduceResult, ApiError> {
+    fn append_batch(
+        &self,
+        batch: ValidatedBatch,
+        now_ms: i64,
+    ) -> Result<ProduceResult, ReplicaError> {
         let header = batch.header;
         let mut producers = self.lock_producers();
         let idempotent = header.producer_id >= 0;
@@ -251,7 +255,7 @@ impl Partition {
     }
 
     /// Reads for a consumer: never past the high watermark.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, ApiError> {
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, ReplicaError> {
         Ok(self.log.read(offset, max_bytes, self.high_watermark())?)
     }
 
@@ -263,7 +267,7 @@ impl Partition {
         offset: i64,
         max_bytes: usize,
         min_one_message: bool,
-    ) -> Result<SliceInfo, ApiError> {
+    ) -> Result<SliceInfo, ReplicaError> {
         Ok(self
             .log
             .fetch_slice(offset, max_bytes, self.high_watermark(), min_one_message)?)
@@ -272,9 +276,9 @@ impl Partition {
     /// A client's DeleteRecords: only a `delete` cleanup policy allows it,
     /// since a compacted topic keeps every key's latest value (Kafka's
     /// `Partition.deleteRecordsOnLeader`). `-1` means the high watermark.
-    pub fn delete_records(&self, offset: i64) -> Result<i64, ApiError> {
+    pub fn delete_records(&self, offset: i64) -> Result<i64, ReplicaError> {
         if !self.log.config().cleanup_delete {
-            return Err(ApiError::PolicyViolation(format!(
+            return Err(ReplicaError::PolicyViolation(format!(
                 "records of partition {}-{} can not be deleted due to the configured policy",
                 self.topic, self.partition
             )));
@@ -285,11 +289,11 @@ impl Partition {
     /// Raises the log start offset, whatever the policy (the group
     /// coordinator's own compaction of its topic). `-1` means the high
     /// watermark.
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ApiError> {
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ReplicaError> {
         let hw = self.high_watermark();
         let target = if offset == -1 { hw } else { offset };
         if target < 0 || target > hw {
-            return Err(ApiError::OffsetOutOfRange);
+            return Err(ReplicaError::OffsetOutOfRange);
         }
         Ok(self.log.delete_records_before(target)?)
     }
@@ -305,7 +309,7 @@ impl Partition {
         now_ms: i64,
         producer_expiration_ms: i64,
         flush_log: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ReplicaError> {
         if flush_log {
             self.log.flush()?;
         }
@@ -317,7 +321,7 @@ impl Partition {
         now_ms: i64,
         producer_expiration_ms: i64,
         always: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ReplicaError> {
         // One snapshot at a time per partition: they share the temp file.
         let mut written = self.lock_snapshot();
         let mut producers = self.lock_producers();
@@ -334,8 +338,7 @@ impl Partition {
             state: producers.clone(),
         };
         drop(producers);
-        snapshot::write(self.log.dir(), &snap)
-            .map_err(|e| ApiError::KafkaStorage(e.to_string()))?;
+        snapshot::write(self.log.dir(), &snap).map_err(|e| ReplicaError::Storage(e.to_string()))?;
         *written = Some(version);
         Ok(())
     }

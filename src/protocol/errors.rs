@@ -4,7 +4,6 @@
 
 use kafka_protocol::ResponseError as Kafka;
 
-use crate::log::LogError;
 pub use crate::log::error::RecordError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -200,40 +199,6 @@ impl ApiError {
     }
 }
 
-impl From<LogError> for ApiError {
-    fn from(e: LogError) -> Self {
-        match e {
-            LogError::CorruptBatch(_) | LogError::CrcMismatch { .. } => {
-                ApiError::CorruptMessage(e.to_string())
-            }
-            LogError::UnsupportedMagic(_) | LogError::InvalidBatch(_) => {
-                ApiError::InvalidRecord(e.to_string())
-            }
-            LogError::RecordErrors {
-                timestamp: false,
-                message,
-                errors,
-            } => ApiError::InvalidRecords {
-                message,
-                record_errors: errors,
-            },
-            LogError::RecordErrors {
-                timestamp: true,
-                message,
-                errors,
-            } => ApiError::InvalidTimestamps {
-                message,
-                record_errors: errors,
-            },
-            LogError::UnsupportedCompression(m) => ApiError::UnsupportedCompressionType(m),
-            LogError::RequestRecords(m) => ApiError::InvalidRequestRecords(m),
-            LogError::BatchTooLarge { .. } => ApiError::MessageTooLarge(e.to_string()),
-            LogError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
-            LogError::Offline | LogError::Io(_) => ApiError::KafkaStorage(e.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,28 +272,5 @@ mod tests {
         for (err, code) in table {
             assert_eq!(err.code(), *code, "{err:?}");
         }
-    }
-
-    #[test]
-    fn log_errors_map_to_their_codes() {
-        assert_eq!(
-            ApiError::from(LogError::CrcMismatch {
-                stored: 1,
-                computed: 2
-            })
-            .code(),
-            2
-        );
-        // Kafka refuses v0/v1 batches in a v3+ Produce as an invalid record.
-        assert_eq!(ApiError::from(LogError::UnsupportedMagic(1)).code(), 87);
-        assert_eq!(
-            ApiError::from(LogError::BatchTooLarge { size: 2, max: 1 }).code(),
-            10
-        );
-        assert_eq!(
-            ApiError::from(LogError::InvalidBatch("x".into())).code(),
-            87
-        );
-        assert_eq!(ApiError::from(LogError::Offline).code(), 56);
     }
 }

@@ -1,0 +1,48 @@
+//! What a hosted partition can fail with, in the replica manager's own
+//! terms; `handlers::errors` maps each variant to a Kafka error code, once.
+//! Kafka counterpart: the `ApiException`s `ReplicaManager`, `Partition` and
+//! `ProducerStateManager` raise.
+
+use crate::log::LogError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// Not hosted here (or not led here).
+    #[error("this server does not host this topic-partition")]
+    UnknownTopicOrPartition,
+    /// The client's leader epoch is newer than ours (we are behind).
+    #[error("the leader epoch in the request is newer than the broker's")]
+    UnknownLeaderEpoch,
+    /// The client's leader epoch is older than ours (it is behind).
+    #[error("the leader epoch in the request is older than the broker's")]
+    FencedLeaderEpoch,
+    #[error("{0}")]
+    NotEnoughReplicas(String),
+    /// A batch the partition refuses whole (e.g. transactional, until the
+    /// transaction coordinator exists).
+    #[error("{0}")]
+    InvalidRecord(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    /// A client's DeleteRecords on a log whose policy keeps records.
+    #[error("{0}")]
+    PolicyViolation(String),
+    #[error("offset out of range")]
+    OffsetOutOfRange,
+    /// Producer state could not be made durable.
+    #[error("{0}")]
+    Storage(String),
+    /// The log refused or failed the operation.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// The partition's tests speak in Kafka's codes, through the one mapping.
+#[cfg(test)]
+impl ReplicaError {
+    pub fn code(self) -> i16 {
+        crate::protocol::ApiError::from(self).code()
+    }
+}
