@@ -242,8 +242,11 @@ loadgen:
 	$(CARGO) build --release --locked --manifest-path benches/loadgen/Cargo.toml \
 	  --target-dir $(abspath target)
 
-bench: build loadgen kafka-ref-jars $(BENCH_VENV_STAMP)
+# The whole benchmark: the throughput, latency, resource and start-up
+# scenarios, then the log cleaner's.
+bench: build loadgen kafka-ref-jars venv $(BENCH_VENV_STAMP)
 	$(BENCH_PY) --runs $(BENCH_RUNS) --data-gib $(BENCH_DATA_GIB) $(BENCH_ARGS)
+	$(MAKE) bench-cleaner
 
 # The log cleaner beside Kafka's: MB/s and produce latency during a
 # cleaning (benches/cleaner.py); a few minutes, not part of `make test`.
