@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 .PHONY: build run venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
   loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix kafka-ref \
-  kafka-ref-jars differential differential-smoke
+  kafka-ref-jars differential differential-smoke bench-cleaner
 
 build:
 	$(CARGO) build --release
@@ -117,7 +117,7 @@ test-rust:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-compat: build venv kcat drivers
+compat: build venv kcat drivers kafka-ref-jars
 	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/pytest compat-tests -q \
 	  --timeout=$(COMPAT_TEST_TIMEOUT) $(PYTEST_ARGS)
 
@@ -242,8 +242,16 @@ loadgen:
 	$(CARGO) build --release --locked --manifest-path benches/loadgen/Cargo.toml \
 	  --target-dir $(abspath target)
 
-bench: build loadgen kafka-ref-jars $(BENCH_VENV_STAMP)
+# The whole benchmark: the throughput, latency, resource and start-up
+# scenarios, then the log cleaner's.
+bench: build loadgen kafka-ref-jars venv $(BENCH_VENV_STAMP)
 	$(BENCH_PY) --runs $(BENCH_RUNS) --data-gib $(BENCH_DATA_GIB) $(BENCH_ARGS)
+	$(MAKE) bench-cleaner
+
+# The log cleaner beside Kafka's: MB/s and produce latency during a
+# cleaning (benches/cleaner.py); a few minutes, not part of `make test`.
+bench-cleaner: build venv kafka-ref-jars
+	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/python benches/cleaner.py $(BENCH_CLEANER_ARGS)
 
 # Part of `make test`: every scenario once, tiny, output to a scratch dir.
 # Keeps the benchmark working; never judges a figure.

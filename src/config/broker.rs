@@ -61,6 +61,8 @@ pub struct BrokerConfig {
     pub log_message_timestamp_before_max_ms: i64,
     pub log_message_timestamp_after_max_ms: i64,
     pub log_cleanup_policy: CleanupPolicy,
+    /// The `log.cleaner.*` keys.
+    pub log_cleaner: LogCleanerConfig,
     pub compression_type: CompressionType,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_replication_factor: i16,
@@ -97,6 +99,31 @@ pub struct BrokerConfig {
     pub sources: BTreeMap<String, ConfigSource>,
     /// Which input set each key in `raw`.
     pub origins: BTreeMap<String, ConfigOrigin>,
+}
+
+/// Kafka's `CleanerConfig`: the broker's log cleaner settings and the
+/// broker defaults of the topic compaction configs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogCleanerConfig {
+    /// `log.cleaner.enable`.
+    pub enable: bool,
+    /// `log.cleaner.threads`: logs cleaned at the same time.
+    pub threads: i32,
+    /// `log.cleaner.backoff.ms`: the pause when no log needs cleaning.
+    pub backoff_ms: i64,
+    /// `log.cleaner.dedupe.buffer.size`: memory of the offset maps, shared
+    /// by the threads.
+    pub dedupe_buffer_size: i64,
+    /// `log.cleaner.io.max.bytes.per.second`: read plus write throttle.
+    pub io_max_bytes_per_second: f64,
+    /// `log.cleaner.min.cleanable.ratio`.
+    pub min_cleanable_ratio: f64,
+    /// `log.cleaner.min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `log.cleaner.delete.retention.ms`.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -581,6 +608,17 @@ pub(crate) fn build(
         group_consumer_heartbeat_interval_ms: v.i32("group.consumer.heartbeat.interval.ms")?,
         group_consumer_max_size: v.i32("group.consumer.max.size")?,
         producer_id_expiration_ms: v.i32("producer.id.expiration.ms")?,
+        log_cleaner: LogCleanerConfig {
+            enable: v.bool("log.cleaner.enable")?,
+            threads: v.i32("log.cleaner.threads")?,
+            backoff_ms: v.i64("log.cleaner.backoff.ms")?,
+            dedupe_buffer_size: v.i64("log.cleaner.dedupe.buffer.size")?,
+            io_max_bytes_per_second: v.parse("log.cleaner.io.max.bytes.per.second", "a number")?,
+            min_cleanable_ratio: v.parse("log.cleaner.min.cleanable.ratio", "a number")?,
+            min_compaction_lag_ms: v.i64("log.cleaner.min.compaction.lag.ms")?,
+            max_compaction_lag_ms: v.i64("log.cleaner.max.compaction.lag.ms")?,
+            delete_retention_ms: v.i64("log.cleaner.delete.retention.ms")?,
+        },
         unclean_leader_election_enable: v.bool("unclean.leader.election.enable")?,
         replica_lag_time_max_ms: v.i64("replica.lag.time.max.ms")?,
         broker_rack: v.non_empty("broker.rack"),

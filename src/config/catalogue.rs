@@ -529,6 +529,16 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         0,
         "Memory the cleaner uses to deduplicate keys.",
     ),
+    def(
+        "log.cleaner.io.max.bytes.per.second",
+        ConfigType::Double,
+        Some("1.7976931348623157E308"),
+        Check::DoubleRange {
+            min: 0.0,
+            max: f64::MAX,
+        },
+        "Bytes per second the cleaner may read and write, together.",
+    ),
     long(
         "log.local.retention.ms",
         Some("-2"),

@@ -442,7 +442,13 @@ pub fn is_dynamic_broker_key(key: &str) -> bool {
 
 /// Broker configs besides the topic defaults that Kafka lets
 /// IncrementalAlterConfigs change at run time, and Runnel applies.
-const OTHER_DYNAMIC_BROKER_KEYS: &[&str] = &["producer.id.expiration.ms"];
+const OTHER_DYNAMIC_BROKER_KEYS: &[&str] = &[
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.threads",
+    "producer.id.expiration.ms",
+];
 
 /// Every topic config with the value in effect for a topic with these
 /// overrides.
@@ -685,6 +691,26 @@ pub fn resolve_log_config(
             CompressionType::Zstd => Some(CompressionCodec::Zstd),
         },
         min_insync_replicas: pick(overrides, "min.insync.replicas", broker.min_insync_replicas),
+        min_cleanable_dirty_ratio: pick(
+            overrides,
+            "min.cleanable.dirty.ratio",
+            broker.log_cleaner.min_cleanable_ratio,
+        ),
+        min_compaction_lag_ms: pick(
+            overrides,
+            "min.compaction.lag.ms",
+            broker.log_cleaner.min_compaction_lag_ms,
+        ),
+        max_compaction_lag_ms: pick(
+            overrides,
+            "max.compaction.lag.ms",
+            broker.log_cleaner.max_compaction_lag_ms,
+        ),
+        delete_retention_ms: pick(
+            overrides,
+            "delete.retention.ms",
+            broker.log_cleaner.delete_retention_ms,
+        ),
     }
 }
 
@@ -962,6 +988,8 @@ mod tests {
             ("compression.type", "lz4"),
             ("min.insync.replicas", "2"),
             ("log.message.timestamp.after.max.ms", "60000"),
+            ("log.cleaner.min.cleanable.ratio", "0.3"),
+            ("log.cleaner.delete.retention.ms", "5000"),
         ]);
         let from_broker = resolve_log_config(&BTreeMap::new(), &b);
         assert_eq!(
@@ -984,6 +1012,10 @@ mod tests {
                 message_timestamp_after_max_ms: 60_000,
                 compression: Some(CompressionCodec::Lz4),
                 min_insync_replicas: 2,
+                min_cleanable_dirty_ratio: 0.3,
+                min_compaction_lag_ms: 0,
+                max_compaction_lag_ms: i64::MAX,
+                delete_retention_ms: 5000,
             }
         );
         let overrides = map(&[
@@ -1003,6 +1035,10 @@ mod tests {
             ("min.insync.replicas", "1"),
             ("message.timestamp.before.max.ms", "1000"),
             ("message.timestamp.after.max.ms", "2000"),
+            ("min.cleanable.dirty.ratio", "0.9"),
+            ("min.compaction.lag.ms", "100"),
+            ("max.compaction.lag.ms", "200"),
+            ("delete.retention.ms", "300"),
         ]);
         assert_eq!(
             resolve_log_config(&overrides, &b),
@@ -1024,6 +1060,10 @@ mod tests {
                 message_timestamp_after_max_ms: 2000,
                 compression: None,
                 min_insync_replicas: 1,
+                min_cleanable_dirty_ratio: 0.9,
+                min_compaction_lag_ms: 100,
+                max_compaction_lag_ms: 200,
+                delete_retention_ms: 300,
             }
         );
         // An invalid stored override falls back to the broker value.

@@ -60,18 +60,6 @@ impl OffsetStore {
         self.offsets.len()
     }
 
-    /// The whole table as commit records (compaction rewrites them).
-    pub fn as_records(&self) -> Vec<OffsetRecord> {
-        self.offsets
-            .iter()
-            .map(|((topic, partition), value)| OffsetRecord::Commit {
-                topic: topic.clone(),
-                partition: *partition,
-                value: value.clone(),
-            })
-            .collect()
-    }
-
     /// OffsetCommit. A membership failure fails every partition alike (the
     /// `Err`); an oversized metadata string fails only its partition. The
     /// commit is stamped with the wall clock; the member's session is

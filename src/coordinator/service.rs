@@ -101,10 +101,6 @@ struct GroupInner {
     offsets: OffsetStore,
     waiters: HashMap<RequestId, oneshot::Sender<Output>>,
     timer: Option<tokio::task::AbortHandle>,
-    /// The group's last metadata record in the log (None: never written, or
-    /// a tombstone). Compaction rewrites this, never the in-memory join
-    /// phase, which is not durable until its rebalance completes.
-    durable: Option<GroupRecord>,
     /// Set once the group is a KIP-848 consumer group; its classic core is
     /// then Empty and unused (the offsets are shared).
     consumer: Option<ConsumerGroup>,
@@ -113,21 +109,7 @@ struct GroupInner {
 impl GroupInner {
     fn encode_group_record(&mut self, record: GroupRecord) -> KeyValue {
         let (k, v) = schema::encode_group(&self.group_id, &record);
-        self.durable = match record {
-            GroupRecord::Metadata(_) => Some(record),
-            GroupRecord::Tombstone => None,
-        };
         (Some(k), v)
-    }
-
-    /// Every live key of this group: its metadata and its offsets.
-    fn live_records(&self) -> Vec<KeyValue> {
-        let mut records = schema::encode_offsets(&self.group_id, &self.offsets.as_records());
-        if let Some(record) = &self.durable {
-            let (k, v) = schema::encode_group(&self.group_id, record);
-            records.push((Some(k), v));
-        }
-        records
     }
 }
 
@@ -241,10 +223,6 @@ impl GroupCoordinator {
                     StoredRecord::Group { group_id, record } => {
                         let inner = self.loading(&mut loaded, &group_id, partition);
                         inner.group.replay(&record);
-                        inner.durable = match record {
-                            GroupRecord::Metadata(_) => Some(record),
-                            GroupRecord::Tombstone => None,
-                        };
                     }
                     StoredRecord::Other => {}
                 }
@@ -327,7 +305,6 @@ impl GroupCoordinator {
             offsets: OffsetStore::new(),
             waiters: HashMap::new(),
             timer: None,
-            durable: None,
             consumer: None,
         }
     }
@@ -356,7 +333,6 @@ impl GroupCoordinator {
                 tick.tick().await;
                 let Some(me) = me.upgrade() else { return };
                 me.expire_offsets().await;
-                me.compact_if_needed().await;
             }
         });
     }
@@ -969,91 +945,9 @@ impl GroupCoordinator {
     }
 }
 
-impl GroupCoordinator {
-    /// Compacts each `__consumer_offsets` partition whose log holds far more
-    /// records than its groups' live keys.
-    pub async fn compact_if_needed(&self) {
-        let Some(topic) = self.metadata.current().topic(OFFSETS_TOPIC).cloned() else {
-            return;
-        };
-        for &partition in topic.partitions.keys() {
-            let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
-                continue;
-            };
-            let in_log = p.log_end_offset() - p.log_start_offset();
-            let live = self.live_key_count(partition).await;
-            if in_log > COMPACT_MIN_RECORDS + 2 * live as i64 {
-                if let Err(e) = self.compact(partition).await {
-                    tracing::warn!(partition, error = %e, "compacting {OFFSETS_TOPIC} failed");
-                }
-            }
-        }
-    }
-
-    /// The groups of one `__consumer_offsets` partition, found by hashing
-    /// their ids (no group lock is taken).
-    fn slots_of(&self, partition: i32) -> Vec<Arc<Slot>> {
-        let partitions = self
-            .metadata
-            .current()
-            .topic(OFFSETS_TOPIC)
-            .map_or(0, |t| t.partitions.len() as i32);
-        self.groups
-            .iter()
-            .filter(|e| schema::partition_for(e.key(), partitions) == partition)
-            .map(|e| e.value().clone())
-            .collect()
-    }
-
-    async fn live_key_count(&self, partition: i32) -> usize {
-        let mut n = 0;
-        for slot in self.slots_of(partition) {
-            let g = slot.inner.lock().await;
-            n += g.offsets.len() + usize::from(g.durable.is_some());
-        }
-        n
-    }
-
-    /// Compaction by rewrite: append every live key of the partition's
-    /// groups again, then move the log start past everything before them.
-    /// Each group is rewritten under its own lock, so any record of it
-    /// older than the rewrite is superseded or was deleted; what a reader
-    /// (or the next load) sees from the new log start is the latest value
-    /// of every key, as after Kafka's cleaner. The rewrite is fsynced before
-    /// the log start moves; whole segments below the log start are then
-    /// deleted. Returns the new log start offset.
-    pub async fn compact(&self, partition: i32) -> Result<i64, ApiError> {
-        let p = self
-            .replicas
-            .partition(OFFSETS_TOPIC, partition)
-            .ok_or(ApiError::UnknownTopicOrPartition)?;
-        let before = p.log_start_offset();
-        let start = p.log_end_offset();
-        for slot in self.slots_of(partition) {
-            let g = slot.inner.lock().await;
-            let records = g.live_records();
-            if !records.is_empty() {
-                self.append(partition, &records)?;
-            }
-        }
-        // The new log start is made durable before the records below it
-        // are deleted; the rewrite must be durable before that, or a power
-        // cut leaves a log start past every surviving record and each key
-        // of the partition is lost (Kafka's cleaner fsyncs the cleaned
-        // segment before swapping it in).
-        p.log.flush()?;
-        let new_start = p.delete_records_before(start)?;
-        tracing::info!(
-            partition,
-            dropped = new_start - before,
-            "compacted {OFFSETS_TOPIC}"
-        );
-        Ok(new_start)
-    }
-}
-
-/// Below this many records a partition is never compacted.
-const COMPACT_MIN_RECORDS: i64 = 10_000;
+// `__consumer_offsets` is compacted by the log cleaner (`crate::log::cleaner`)
+// like every topic with `cleanup.policy=compact`; the coordinator only
+// writes records and tombstones.
 
 /// Committed metadata reaches the coordinator here: a topic id that left
 /// the image takes its partitions' offsets with it, in every group.

@@ -46,6 +46,18 @@ pub struct LogConfig {
     pub compression: Option<CompressionCodec>,
     /// `min.insync.replicas`: fewest in-sync replicas for an acks=all write.
     pub min_insync_replicas: i32,
+    /// `min.cleanable.dirty.ratio`: the cleaner takes a compacted log only
+    /// when its dirty share is above this.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a segment holding a record younger than
+    /// this is not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment whose first batch is older
+    /// than this is cleaned whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone outlives the cleaning
+    /// that first kept it (KIP-534's delete horizon).
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -68,6 +80,10 @@ impl Default for LogConfig {
             message_timestamp_after_max_ms: 3_600_000,
             compression: None,
             min_insync_replicas: 1,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
         }
     }
 }

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::log::cleaner::{CleanerSettings, LogCleaner};
 use crate::log::recovery::{sync_dir, write_file_durably};
 use crate::log::{LogConfig, LogError, PartitionLog};
 
@@ -131,6 +132,7 @@ pub struct LogManager {
     default_config: LogConfig,
     logs: RwLock<HashMap<(String, i32), Entry>>,
     create_lock: Mutex<()>,
+    cleaner: LogCleaner,
 }
 
 impl LogManager {
@@ -206,6 +208,7 @@ impl LogManager {
             }
         }
         Ok(LogManager {
+            cleaner: LogCleaner::open(log_dirs)?,
             log_dirs: log_dirs.to_vec(),
             default_config,
             logs: RwLock::new(logs),
@@ -396,6 +399,24 @@ impl LogManager {
         }
     }
 
+    /// One round of the log cleaner over every compacted log (the broker's
+    /// cleaner task calls it every `log.cleaner.backoff.ms` when the
+    /// previous round found nothing to do). Returns how many logs it cleaned.
+    pub fn run_cleaner(&self, settings: &CleanerSettings, now_ms: i64) -> usize {
+        let all = self.all();
+        self.cleaner.forget_others(&all);
+        self.cleaner
+            .run_round(&all, settings, now_ms)
+            .iter()
+            .filter(|(_, _, s)| s.end_offset > s.first_dirty_offset)
+            .count()
+    }
+
+    /// The log cleaner's state (checkpoints, logs in progress).
+    pub fn cleaner(&self) -> &LogCleaner {
+        &self.cleaner
+    }
+
     /// The flusher's round: every log whose `flush.ms` has passed is
     /// fsynced. The broker calls it every `log.flush.scheduler.interval.ms`.
     pub fn flush_dirty(&self, now_ms: i64) {
@@ -412,6 +433,7 @@ impl LogManager {
     /// Closes every log and writes the clean-shutdown markers (only in log
     /// dirs whose logs all closed cleanly).
     pub fn shutdown(&self) -> Result<(), LogError> {
+        self.cleaner.abort();
         let mut failed = vec![false; self.log_dirs.len()];
         let mut first_error = None;
         for entry in self.read_logs().values() {

@@ -5,6 +5,8 @@
 //! `LocalLog` → `UnifiedLog`), written as Rust ownership rather than class
 //! shapes:
 //! - [`batch`]: a zero-copy view over RecordBatch v2 bytes and its validation.
+//! - [`cleaner`]: compaction of `cleanup.policy=compact` logs (the log
+//!   cleaner), and the crash-safe swap of cleaned segments.
 //! - [`codec`]: the compression codecs, as streams over a batch's records.
 //! - [`record_walk`]: a copy-free walk over the records inside a batch.
 //! - [`validate`]: what a produced batch must pass before it is appended
@@ -27,6 +29,7 @@
 //! when recovered.
 
 pub mod batch;
+pub mod cleaner;
 pub mod codec;
 pub mod config;
 pub mod dir_lock;

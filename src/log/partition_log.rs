@@ -32,12 +32,16 @@ use crate::log::batch::{
     BatchHeader, BatchIter, TimestampType, Validation, set_base_offset, set_log_append_time,
     set_partition_leader_epoch, validate_batch,
 };
+use crate::log::cleaner::decision::{LogSummary, SegmentSummary};
 use crate::log::metrics;
 use crate::log::record_walk::record_offsets_and_timestamps;
 use crate::log::recovery::{
     Checkpoint, first_segment_to_recover, read_checkpoint, sync_dir, write_checkpoint,
 };
-use crate::log::segment::{FileSlice, LOG_SUFFIX, Segment, parse_segment_file_name};
+use crate::log::segment::{
+    FileSlice, INDEX_SUFFIX, LOG_SUFFIX, Segment, TIME_INDEX_SUFFIX, parse_segment_file_name,
+    segment_file,
+};
 use crate::log::validate::ValidatedBatch;
 use crate::log::{LogConfig, LogError};
 
@@ -156,6 +160,10 @@ impl PartitionLog {
         let mut recovered = Vec::new();
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
+        // A cleaning interrupted after its `.swap` rename: finish it first.
+        if complete_interrupted_swaps(dir)? {
+            dir_changed = true;
+        }
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -165,7 +173,8 @@ impl PartitionLog {
                 || name.ends_with(".swap")
                 || name.ends_with(".tmp")
             {
-                // Leftovers of an interrupted delete or write; never live data for us.
+                // Leftovers of an interrupted delete, write or cleaning (a
+                // `.cleaned` file was never swapped in); never live data for us.
                 std::fs::remove_file(entry.path())?;
                 dir_changed = true;
                 continue;
@@ -1148,6 +1157,122 @@ impl PartitionLog {
         Ok(doomed.len())
     }
 
+    /// The segments, oldest first, as the cleaner's decisions see them.
+    pub fn summary(&self) -> (LogSummary, Vec<Arc<Segment>>) {
+        let segments = self.segments_snapshot();
+        let log_end_offset = self.log_end_offset();
+        let summary = LogSummary {
+            log_start_offset: self.log_start_offset(),
+            log_end_offset,
+            // Transactions hook: the last stable offset once they exist.
+            last_stable_offset: log_end_offset,
+            segments: segments
+                .iter()
+                .map(|s| SegmentSummary {
+                    base_offset: s.base_offset(),
+                    size: s.size(),
+                    largest_timestamp: s.largest_timestamp(),
+                    first_batch_timestamp: s.first_batch_timestamp().unwrap_or(-1),
+                })
+                .collect(),
+        };
+        (summary, segments)
+    }
+
+    /// Swaps a cleaned segment in for `old` (consecutive, non-active
+    /// segments of this log, with the sizes they had when they were read),
+    /// as Kafka's `LocalLog.replaceSegments` does. `cleaned` is the fsynced
+    /// `<base>.log.cleaned` file holding what the cleaner kept of them,
+    /// whose last batch ends at `cleaned_last_offset` (None when empty).
+    ///
+    /// Returns false, removing `cleaned`, when the log changed meanwhile
+    /// (retention, truncation or deletion took one of the segments): the
+    /// next round cleans again.
+    ///
+    /// Crash safety, in order:
+    /// 1. segments of `old` wholly past `cleaned_last_offset` are deleted:
+    ///    every record in them was removable (superseded by a later offset
+    ///    outside them, or an expired tombstone), so losing them early
+    ///    changes no read;
+    /// 2. `.cleaned` is renamed `.swap` and the directory fsynced: from here
+    ///    a restart completes the swap ([`complete_interrupted_swaps`]);
+    /// 3. the other segments of `old` go, then `.swap` is renamed over the
+    ///    first one's `.log` and the directory fsynced;
+    /// 4. the indexes are rebuilt from the new file and fsynced, and the new
+    ///    segment replaces the old ones in one step for readers. A reader
+    ///    holding an old segment keeps reading its unlinked file.
+    pub fn replace_segments(
+        &self,
+        old: &[(Arc<Segment>, u64)],
+        cleaned: &Path,
+        cleaned_last_offset: Option<i64>,
+    ) -> Result<bool, LogError> {
+        let Some((first, _)) = old.first() else {
+            return Ok(false);
+        };
+        let base = first.base_offset();
+        let _writer = lock(&self.writer);
+        let unchanged = {
+            let map = self.segments.read().unwrap_or_else(|e| e.into_inner());
+            let active = map.keys().next_back().copied();
+            old.iter().all(|(s, size)| {
+                Some(s.base_offset()) != active
+                    && s.size() == *size
+                    && map.get(&s.base_offset()).is_some_and(|m| Arc::ptr_eq(m, s))
+            })
+        };
+        if !unchanged || self.check_writable().is_err() {
+            let _ = std::fs::remove_file(cleaned);
+            return Ok(false);
+        }
+        // Readers still holding an old segment look up its indexes from
+        // memory once these files are gone or replaced.
+        for (s, _) in old {
+            s.offset_index_entries();
+            s.time_index_entries();
+        }
+        let config = self.config();
+        let result = (|| -> std::io::Result<Arc<Segment>> {
+            let kept_up_to = cleaned_last_offset.unwrap_or(base - 1);
+            let (late, rest): (Vec<_>, Vec<_>) = old[1..]
+                .iter()
+                .partition(|(s, _)| s.base_offset() > kept_up_to);
+            for (s, _) in &late {
+                s.delete_files()?;
+            }
+            let swap = segment_file(&self.dir, base, SWAP_SUFFIX);
+            std::fs::rename(cleaned, &swap)?;
+            sync_dir(&self.dir)?;
+            failpoint_swap_pause();
+            for (s, _) in &rest {
+                s.delete_files()?;
+            }
+            remove_indexes(&self.dir, base)?;
+            std::fs::rename(&swap, segment_file(&self.dir, base, LOG_SUFFIX))?;
+            sync_dir(&self.dir)?;
+            let now_ms = self.latest_now_ms.load(Ordering::Relaxed);
+            let (segment, _) = Segment::open(&self.dir, base, now_ms)?;
+            segment
+                .recover(base, config.index_interval_bytes)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            segment.sync()?;
+            sync_dir(&self.dir)?;
+            Ok(Arc::new(segment))
+        })();
+        let segment = match result {
+            Ok(s) => s,
+            Err(e) => return self.fail(e),
+        };
+        {
+            let mut map = self.segments.write().unwrap_or_else(|e| e.into_inner());
+            for (s, _) in old {
+                map.remove(&s.base_offset());
+            }
+            map.insert(base, segment);
+        }
+        Ok(true)
+    }
+
     /// fsyncs everything appended so far (one call covers all earlier appends).
     pub fn flush(&self) -> Result<(), LogError> {
         self.flush_to(self.log_end_offset())
@@ -1271,6 +1396,92 @@ impl PartitionLog {
             .store(self.log_end_offset(), Ordering::Release);
         drop(_flush);
         self.write_checkpoint_now()
+    }
+}
+
+/// Suffix of a cleaned segment between its rename from `.cleaned` and its
+/// rename over the old segment (Kafka's `.swap`).
+const SWAP_SUFFIX: &str = "log.swap";
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn remove_indexes(dir: &Path, base: i64) -> std::io::Result<()> {
+    for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        remove_if_present(&segment_file(dir, base, suffix))?;
+    }
+    Ok(())
+}
+
+/// Finishes every cleaning that stopped after its `.swap` rename (see
+/// [`PartitionLog::replace_segments`]): the swap file is complete and
+/// fsynced, so the old segments it replaces (base offsets from the swap's
+/// own up to its last offset) are deleted and it takes their place; its
+/// indexes are rebuilt by the open that follows. Kafka's
+/// `LogLoader.removeAndCleanupTempFiles` does the same. Returns whether
+/// anything changed.
+fn complete_interrupted_swaps(dir: &Path) -> Result<bool, LogError> {
+    let mut swaps = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some((base, SWAP_SUFFIX)) = name.to_str().and_then(parse_segment_file_name) {
+            swaps.push(base);
+        }
+    }
+    if swaps.is_empty() {
+        return Ok(false);
+    }
+    let mut logs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some((base, LOG_SUFFIX)) = name.to_str().and_then(parse_segment_file_name) {
+            logs.push(base);
+        }
+    }
+    for base in swaps {
+        let swap = segment_file(dir, base, SWAP_SUFFIX);
+        let bytes = std::fs::read(&swap)?;
+        let mut last_offset = base - 1;
+        for item in BatchIter::new(&bytes) {
+            match item {
+                Ok((header, _)) => last_offset = header.last_offset(),
+                Err(_) => break,
+            }
+        }
+        for old in logs.iter().filter(|b| **b > base && **b <= last_offset) {
+            remove_if_present(&segment_file(dir, *old, LOG_SUFFIX))?;
+            remove_indexes(dir, *old)?;
+        }
+        remove_indexes(dir, base)?;
+        std::fs::rename(&swap, segment_file(dir, base, LOG_SUFFIX))?;
+        tracing::info!(dir = %dir.display(), segment = base, "completed a segment swap interrupted by a crash");
+    }
+    sync_dir(dir)?;
+    Ok(true)
+}
+
+/// Test hook for the crash tests: `RUNNEL_FAILPOINT_CLEANER_SWAP_PAUSE_MS`
+/// makes the cleaner pause (logging it) right after a `.swap` rename, the
+/// middle of a swap, so a test can kill the process there.
+fn failpoint_swap_pause() {
+    static PAUSE_MS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let pause = PAUSE_MS.get_or_init(|| {
+        std::env::var("RUNNEL_FAILPOINT_CLEANER_SWAP_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(ms) = pause {
+        tracing::warn!(
+            pause_ms = ms,
+            "failpoint: pausing in the middle of a segment swap"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
     }
 }
 

@@ -361,7 +361,7 @@ impl Segment {
     }
 
     /// The first batch's max timestamp, read once from the file after open.
-    fn first_batch_timestamp(&self) -> Option<i64> {
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
         let mut ts = self.first_batch_timestamp.load(Ordering::Acquire);
         if ts == NOT_LOADED {
             let mut header = [0u8; BATCH_HEADER_LEN];

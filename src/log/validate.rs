@@ -344,11 +344,11 @@ fn reencode_batch(
     Ok(ValidatedBatch { bytes, header })
 }
 
-fn read_varint_at(b: &[u8], pos: usize) -> Result<(i64, usize), LogError> {
+pub(crate) fn read_varint_at(b: &[u8], pos: usize) -> Result<(i64, usize), LogError> {
     read_zigzag(b, pos, 5)
 }
 
-fn read_varlong_at(b: &[u8], pos: usize) -> Result<(i64, usize), LogError> {
+pub(crate) fn read_varlong_at(b: &[u8], pos: usize) -> Result<(i64, usize), LogError> {
     read_zigzag(b, pos, 10)
 }
 
@@ -368,7 +368,7 @@ fn read_zigzag(b: &[u8], pos: usize, max_bytes: usize) -> Result<(i64, usize), L
     ))
 }
 
-fn put_varint(buf: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         buf.push((z as u8 & 0x7f) | 0x80);

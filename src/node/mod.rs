@@ -7,8 +7,9 @@
 //! (`meta.properties`) → log manager → metadata log replayed into the
 //! image → replica manager applies the image → controller → group
 //! coordinator (replays `__consumer_offsets`) → background tasks →
-//! serve. Shutdown: stop accepting and drain connections → stop every
-//! background task (a round in progress finishes) → producer snapshots,
+//! serve. Shutdown: stop accepting and drain connections → abort a log
+//! cleaning in progress → stop every background task (a round in
+//! progress finishes) → producer snapshots,
 //! flush and close the logs with the clean-shutdown marker → release the
 //! locks.
 //!
@@ -30,6 +31,7 @@ use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::handlers::Broker;
 use crate::log::LogManager;
+use crate::log::cleaner::CleanerSettings;
 use crate::log::dir_lock::LogDirLocks;
 use crate::log::meta_properties::prepare_log_dirs;
 use crate::metadata::MetadataCache;
@@ -153,7 +155,40 @@ impl Node {
                 replicas.logs().flush_dirty(crate::now_ms())
             });
         }
+        self.start_log_cleaner();
         self.broker.groups.start();
+    }
+
+    /// Kafka's `LogCleaner` threads: a round with up to
+    /// `log.cleaner.threads` threads, again at once after a round that
+    /// cleaned something, else after `log.cleaner.backoff.ms`. The settings
+    /// are read afresh before every round, so dynamic changes apply at the
+    /// next one; the tick only looks at the clock.
+    fn start_log_cleaner(&self) {
+        let replicas = self.broker.replicas.clone();
+        let next_round_ms = std::sync::atomic::AtomicI64::new(0);
+        self.tasks.every("log-cleaner", CLEANER_TICK, move || {
+            let now = crate::now_ms();
+            if now < next_round_ms.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let config = replicas.effective_config();
+            let c = &config.log_cleaner;
+            let mut cleaned = 0;
+            if c.enable && c.threads > 0 {
+                let settings = CleanerSettings {
+                    threads: c.threads as usize,
+                    dedupe_buffer_size: usize::try_from(c.dedupe_buffer_size).unwrap_or(0),
+                    io_max_bytes_per_second: c.io_max_bytes_per_second,
+                };
+                cleaned = replicas.logs().run_cleaner(&settings, now);
+            }
+            let wait = if cleaned > 0 { 0 } else { c.backoff_ms.max(0) };
+            next_round_ms.store(
+                crate::now_ms().saturating_add(wait),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        });
     }
 
     /// Writes producer snapshots, flushes and closes every log with the
@@ -191,11 +226,16 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
+    // A cleaning in progress stops at its next batch, so the wait is short.
+    node.broker.replicas.logs().cleaner().abort();
     node.tasks.shutdown().await;
     tokio::task::block_in_place(|| node.close_logs());
     tracing::info!("shutdown complete");
     Ok(())
 }
+
+/// How often the cleaner task looks whether its backoff has passed.
+const CLEANER_TICK: Duration = Duration::from_millis(100);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
