@@ -76,6 +76,7 @@ pub fn describe() {
         OFFLINE,
         "Partition logs taken offline after a failed write."
     );
+    super::cleaner::metrics::describe();
     describe_gauge!(
         OFFLINE_PARTITIONS,
         "Partitions whose log is offline (Kafka's OfflinePartitionsCount)."

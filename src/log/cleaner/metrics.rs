@@ -5,7 +5,7 @@
 //! `kafka.log:type=LogCleanerManager` (`uncleanable-partitions-count`,
 //! `uncleanable-bytes`).
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 pub const MAX_DIRTY_PERCENT: &str = "runnel_log_cleaner_max_dirty_percent";
 pub const TIME_SINCE_LAST_RUN_MS: &str = "runnel_log_cleaner_time_since_last_run_ms";
@@ -37,4 +37,36 @@ pub fn on_cleaned(bytes_read: u64, bytes_written: u64, seconds: f64, buffer_util
 pub fn on_uncleanable(partitions: usize, bytes: u64) {
     gauge!(UNCLEANABLE_PARTITIONS).set(partitions as f64);
     gauge!(UNCLEANABLE_BYTES).set(bytes as f64);
+}
+
+/// `# HELP` lines for the cleaner's families.
+pub fn describe() {
+    describe_gauge!(
+        MAX_DIRTY_PERCENT,
+        "Highest dirty ratio of a compacted log in the last round, in percent (max-dirty-percent)."
+    );
+    describe_gauge!(
+        TIME_SINCE_LAST_RUN_MS,
+        "Milliseconds since the cleaner's previous round (time-since-last-run-ms)."
+    );
+    describe_histogram!(CLEAN_SECONDS, "Time to clean one log, in seconds.");
+    describe_gauge!(
+        BUFFER_UTILIZATION_PERCENT,
+        "Use of the dedupe buffer in the last cleaning, in percent (max-buffer-utilization-percent)."
+    );
+    describe_gauge!(
+        RECOPY_PERCENT,
+        "Bytes written over bytes read in the last cleaning, in percent (cleaner-recopy-percent)."
+    );
+    describe_counter!(BYTES_READ, "Bytes the cleaner read.");
+    describe_counter!(BYTES_WRITTEN, "Bytes the cleaner wrote.");
+    describe_counter!(CLEANINGS, "Logs cleaned.");
+    describe_gauge!(
+        UNCLEANABLE_PARTITIONS,
+        "Partitions the cleaner gave up on (uncleanable-partitions-count)."
+    );
+    describe_gauge!(
+        UNCLEANABLE_BYTES,
+        "Bytes in uncleanable partitions (uncleanable-bytes)."
+    );
 }
