@@ -58,10 +58,47 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
+    /// Format the log dirs for a cluster, as Kafka's `kafka-storage format`
+    /// does: `meta.properties` with the cluster id and this node's id in
+    /// each dir. (A node started on empty dirs formats them itself, with
+    /// `cluster.id`/`CLUSTER_ID` or a new id.)
+    Format {
+        /// The cluster id (`runnel random-uuid` prints a new one); default:
+        /// `cluster.id` / `CLUSTER_ID` of the configuration.
+        #[arg(short = 't', long = "cluster-id")]
+        cluster_id: Option<String>,
+        /// A Kafka `server.properties` file (as `--server-properties`).
+        #[arg(short = 'c', value_name = "FILE")]
+        properties: Option<PathBuf>,
+        /// Skip dirs that are already formatted instead of failing.
+        #[arg(short = 'g', long)]
+        ignore_formatted: bool,
+        /// This node is the only controller (KIP-853), as Runnel's
+        /// quorum is today.
+        #[arg(short = 's', long, conflicts_with = "initial_controllers")]
+        standalone: bool,
+        /// The initial controllers, `id@host:port:directory-id,...`
+        /// (KIP-853): only this node, until multi-node quorums land.
+        #[arg(short = 'I', long, value_name = "CONTROLLERS")]
+        initial_controllers: Option<String>,
+    },
+    /// Print a new random cluster id (Kafka's `kafka-storage random-uuid`).
+    RandomUuid,
 }
 
 fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Command::RandomUuid) = args.command {
+        println!("{}", runnel::log::meta_properties::new_cluster_id());
+        std::process::exit(0);
+    }
+    if let Some(Command::Format {
+        properties: Some(p),
+        ..
+    }) = &args.command
+    {
+        args.server_properties = Some(p.clone());
+    }
     // An explicit address needs no configuration at all.
     if let Some(Command::Healthcheck {
         bootstrap: Some(address),
@@ -98,6 +135,20 @@ fn main() {
             std::process::exit(1);
         };
         healthcheck(&address, Duration::from_millis(timeout_ms));
+    }
+    if let Some(Command::Format {
+        cluster_id,
+        ignore_formatted,
+        initial_controllers,
+        ..
+    }) = &args.command
+    {
+        format(
+            &config,
+            cluster_id.as_deref(),
+            *ignore_formatted,
+            initial_controllers.as_deref(),
+        );
     }
     if args.print_config {
         let mut out = std::io::stdout().lock();
@@ -152,6 +203,57 @@ fn main() {
     if let Err(e) = runtime.block_on(runnel::node::run(config)) {
         refuse(&format!("{e:#}"));
     }
+}
+
+/// `runnel format`: prints what it formatted and exits 0, or refuses (2).
+fn format(
+    config: &runnel::config::BrokerConfig,
+    cluster_id: Option<&str>,
+    ignore_formatted: bool,
+    initial_controllers: Option<&str>,
+) -> ! {
+    use runnel::log::meta_properties;
+    if let Some(controllers) = initial_controllers {
+        let others: Vec<&str> = controllers
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .filter(|c| c.split_once('@').map(|(id, _)| id) != Some(&*config.node_id.to_string()))
+            .collect();
+        if !others.is_empty() {
+            refuse(&format!(
+                "--initial-controllers names {} besides this node (node.id={}); Runnel runs a controller quorum of this node only until multi-node quorums land",
+                others.join(", "),
+                config.node_id
+            ));
+        }
+    }
+    let Some(cluster_id) = cluster_id.or(config.cluster_id.as_deref()) else {
+        refuse(
+            "format needs a cluster id: pass -t/--cluster-id (`runnel random-uuid` prints one) or set cluster.id / CLUSTER_ID",
+        );
+    };
+    match meta_properties::format(
+        &config.log_dirs,
+        config.node_id,
+        cluster_id,
+        ignore_formatted,
+    ) {
+        Ok(formatted) if formatted.is_empty() => {
+            println!("All of the log directories are already formatted.");
+        }
+        Ok(formatted) => {
+            for dir in formatted {
+                println!(
+                    "Formatting {} for cluster {cluster_id} (node.id {}).",
+                    dir.display(),
+                    config.node_id
+                );
+            }
+        }
+        Err(e) => refuse(&e.to_string()),
+    }
+    std::process::exit(0);
 }
 
 /// One line on stderr; a closed stderr is ignored (never a panic).
