@@ -368,9 +368,22 @@ fn commit(
     Ok(codes)
 }
 
-/// A simple commit (generation -1, no member) at v9; asserts success.
+/// A simple commit (generation -1, no member) at v9; asserts success. A
+/// retriable coordinator error (the shared broker's `__consumer_offsets`
+/// still being created by another test) is retried, as clients retry it.
 fn simple_commit(c: &mut Client, group: &str, topic: &str, partitions: &[Commit]) {
-    let codes = commit(c, 9, group, -1, "", topic, partitions).expect("simple commit");
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let codes = loop {
+        let codes = commit(c, 9, group, -1, "", topic, partitions).expect("simple commit");
+        let retriable = codes.iter().any(|(_, _, code)| {
+            [COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS].contains(code)
+        });
+        if !retriable || std::time::Instant::now() > deadline {
+            break codes;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(
         codes.iter().all(|(_, _, code)| *code == NONE),
         "simple commit to {group}: {codes:?}"

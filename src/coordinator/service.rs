@@ -60,6 +60,11 @@ pub use consumer::CONSUMER_PROTOCOL;
 
 pub use crate::common::internal_topics::OFFSETS_TOPIC;
 
+/// How long a request waits for a `__consumer_offsets` partition that is
+/// being opened: up to 100 steps of 10 ms.
+const OPEN_WAIT_ROUNDS: usize = 100;
+const OPEN_WAIT_STEP: Duration = Duration::from_millis(10);
+
 /// What DescribeGroups and ListGroups show of a group.
 #[derive(Debug, Clone)]
 pub struct GroupSummary {
@@ -350,29 +355,37 @@ impl GroupCoordinator {
     async fn partition_for(&self, group_id: &str) -> Result<i32, ApiError> {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
-        if self.replicas.partition(OFFSETS_TOPIC, partition).is_none() {
-            // Led here by the image but not open yet: the topic is being
-            // created (its image is published before the replica manager
-            // opens the logs). Retriable, as Kafka answers while the
-            // coordinator is not ready; NOT_COORDINATOR would send the
-            // client to look for another broker.
-            let led_here = self
-                .metadata
+        if self.replicas.partition(OFFSETS_TOPIC, partition).is_some() {
+            return Ok(partition);
+        }
+        // Led here by the image but not open yet: another request is
+        // creating the topic (its image is published before the replica
+        // manager has opened the logs). That takes milliseconds, so wait a
+        // little rather than fail a client's first request; then answer
+        // the retriable COORDINATOR_NOT_AVAILABLE, as Kafka does while a
+        // coordinator is not ready (NOT_COORDINATOR would send the client
+        // to look for another broker).
+        let led_here = || {
+            self.metadata
                 .current()
                 .topic(OFFSETS_TOPIC)
                 .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
-                == Some(self.node_id);
-            return Err(if led_here {
-                ApiError::CoordinatorNotAvailable(format!(
-                    "{OFFSETS_TOPIC}-{partition} is not open yet"
-                ))
-            } else {
-                ApiError::NotCoordinator(format!(
-                    "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
-                ))
-            });
+                == Some(self.node_id)
+        };
+        if !led_here() {
+            return Err(ApiError::NotCoordinator(format!(
+                "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
+            )));
         }
-        Ok(partition)
+        for _ in 0..OPEN_WAIT_ROUNDS {
+            tokio::time::sleep(OPEN_WAIT_STEP).await;
+            if self.replicas.partition(OFFSETS_TOPIC, partition).is_some() {
+                return Ok(partition);
+            }
+        }
+        Err(ApiError::CoordinatorNotAvailable(format!(
+            "{OFFSETS_TOPIC}-{partition} is not open yet"
+        )))
     }
 
     /// The partition count of `__consumer_offsets`, creating the topic with
