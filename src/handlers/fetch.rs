@@ -5,6 +5,7 @@
 //! which clients accept as "no session".
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -18,6 +19,7 @@ use crate::common::blocking;
 use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;
 use crate::ops::metrics;
+use crate::partition::Partition;
 use crate::protocol::ApiError;
 use crate::protocol::zero_copy;
 
@@ -46,7 +48,7 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
         let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
         if satisfied || tokio::time::Instant::now() >= deadline {
             metrics::record_fetch(bytes);
-            record_topic_bytes(broker, version, &req, &slices);
+            record_topic_bytes(&slices);
             return attach_records(response, slices);
         }
         // Long poll: only appends to the partitions asked for wake us.
@@ -57,7 +59,7 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
             let (response, slices, bytes, _) =
                 blocking(|| read_once(broker, version, &req, &mut Vec::new()));
             metrics::record_fetch(bytes);
-            record_topic_bytes(broker, version, &req, &slices);
+            record_topic_bytes(&slices);
             return attach_records(response, slices);
         }
     }
@@ -83,13 +85,15 @@ async fn any_changed(waiters: &mut [watch::Receiver<i64>]) {
 
 /// Where each partition's records are: (topic index, partition index) in
 /// the response, and the bytes in the log.
-type Slices = Vec<(usize, usize, FileSlice)>;
+/// Each slice at its topic and partition index in the response, with the
+/// partition it came from (whose probe counts the bytes sent).
+type Slices = Vec<(usize, usize, FileSlice, Arc<Partition>)>;
 
 /// Puts the records into the response that is sent: a placeholder for a
 /// zero-copy send where the connection can (see `protocol::zero_copy`),
 /// else the bytes. In encoding order, as `zero_copy::defer` requires.
 fn attach_records(mut response: FetchResponse, slices: Slices) -> FetchResponse {
-    for (t, p, slice) in slices {
+    for (t, p, slice, _) in slices {
         let records = zero_copy::defer(&slice).unwrap_or_else(|| match slice.read() {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -104,21 +108,12 @@ fn attach_records(mut response: FetchResponse, slices: Slices) -> FetchResponse 
     response
 }
 
-/// Bytes out per topic: the slices a response carries, by request topic.
-fn record_topic_bytes(broker: &Broker, version: i16, req: &FetchRequest, slices: &Slices) {
-    let image = broker.metadata.current();
-    for (ti, _, slice) in slices.iter() {
-        let Some(t) = req.topics.get(*ti) else {
-            continue;
-        };
-        let name = if version >= 13 {
-            image.topic_by_id(&t.topic_id).map(|i| i.name.as_str())
-        } else {
-            Some(t.topic.0.as_str())
-        };
-        if let Some(name) = name {
-            metrics::record_fetch_topic(name, slice.len());
-        }
+/// Bytes out per topic: each slice a response carries, on its partition's
+/// probe (registered once per partition, so nothing is looked up or
+/// allocated per fetch).
+fn record_topic_bytes(slices: &Slices) {
+    for (_, _, slice, part) in slices {
+        part.record_fetched(slice.len());
     }
 }
 
@@ -183,7 +178,7 @@ fn read_once(
                                     ));
                                 }
                                 part.fetch_slice(p.fetch_offset, limit, min_one_message)
-                                    .map(|info| info.slice)
+                                    .map(|info| info.slice.map(|s| (s, Arc::clone(&part))))
                                     .map_err(ApiError::from)
                             })
                         }
@@ -191,11 +186,11 @@ fn read_once(
                 }
             };
             match result {
-                Ok(Some(slice)) => {
+                Ok(Some((slice, part))) => {
                     let n = slice.len();
                     total += n;
                     remaining = remaining.saturating_sub(n);
-                    slices.push((ti, pi, slice));
+                    slices.push((ti, pi, slice, part));
                     data = data
                         .with_records(Some(Default::default()))
                         .with_aborted_transactions(aborted.clone());

@@ -83,14 +83,16 @@ pub fn label_value(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Whether a topic is one of Kafka's internal topics (the `internal` label).
+/// Whether a topic is one of Kafka's internal topics (the `internal` label):
+/// the one list, `common::internal_topics` (a user's `__my_topic` is not).
 fn internal(topic: &str) -> &'static str {
-    if topic.starts_with("__") {
+    if crate::common::internal_topics::is_internal(topic) {
         "true"
     } else {
         "false"
     }
 }
+
 pub const UPTIME_SECONDS: &str = "runnel_uptime_seconds";
 
 /// Set once the node serves clients; read by `/ready`.
@@ -421,35 +423,44 @@ pub fn record_request_error(api: &'static str) {
     counter!(REQUEST_ERRORS_TOTAL, "api" => api).increment(1);
 }
 
-/// The produce probe of one partition: its handles are looked up once, when
-/// the partition opens, so an append costs two atomic adds.
+/// The per-topic traffic probe of one partition (bytes and messages in,
+/// bytes out): its handles are looked up once, when the partition opens,
+/// so an append or a fetch costs a few atomic adds, no label lookup.
 #[derive(Clone)]
-pub struct ProduceProbe {
+pub struct TopicProbe {
     bytes_in: metrics::Counter,
     messages_in: metrics::Counter,
     topic_bytes_in: metrics::Counter,
     topic_messages_in: metrics::Counter,
+    topic_bytes_out: metrics::Counter,
 }
 
-impl ProduceProbe {
+impl TopicProbe {
     pub fn for_topic(topic: &str) -> Self {
         let labels = [
             ("topic", topic.to_string()),
             ("internal", internal(topic).to_string()),
         ];
-        ProduceProbe {
+        TopicProbe {
             bytes_in: counter!(BYTES_IN_TOTAL),
             messages_in: counter!(MESSAGES_IN_TOTAL, "topic" => topic.to_string()),
             topic_bytes_in: counter!(KAFKA_BYTES_IN, &labels),
             topic_messages_in: counter!(KAFKA_MESSAGES_IN, &labels),
+            topic_bytes_out: counter!(KAFKA_BYTES_OUT, &labels),
         }
     }
 
+    /// A produced batch was appended.
     pub fn record(&self, bytes: usize, messages: u64) {
         self.bytes_in.increment(bytes as u64);
         self.messages_in.increment(messages);
         self.topic_bytes_in.increment(bytes as u64);
         self.topic_messages_in.increment(messages);
+    }
+
+    /// Record bytes went out in a fetch response.
+    pub fn record_fetched(&self, bytes: usize) {
+        self.topic_bytes_out.increment(bytes as u64);
     }
 }
 
@@ -457,18 +468,8 @@ pub fn record_fetch(bytes: usize) {
     counter!(BYTES_OUT_TOTAL).increment(bytes as u64);
 }
 
-/// Record bytes a fetch response carries for one topic.
-pub fn record_fetch_topic(topic: &str, bytes: usize) {
-    counter!(
-        KAFKA_BYTES_OUT,
-        "topic" => topic.to_string(),
-        "internal" => internal(topic)
-    )
-    .increment(bytes as u64);
-}
-
 /// One error code in a response (Kafka's ErrorsPerSec, counted from the
-/// response as Kafka's `errorCounts()`); NONE is not counted.
+/// response as Kafka's `errorCounts()`); NONE is counted too, as Kafka does.
 pub fn record_response_error(api: &'static str, error: &'static str, count: u64) {
     counter!(KAFKA_REQUEST_ERRORS, "request" => api, "error" => error).increment(count);
 }

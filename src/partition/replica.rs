@@ -23,8 +23,8 @@ use super::snapshot::{self, ProducerSnapshot};
 use crate::log::batch::{BatchHeader, BatchIter};
 use crate::log::partition_log::SliceInfo;
 use crate::log::validate::{AppendOrigin, ProduceRules, ValidatedBatch, validate_produced_batch};
-use crate::log::{LogConfig, LogError, PartitionLog, ReadInfo};
-use crate::ops::metrics::ProduceProbe;
+use crate::log::{LogConfig, LogError, PartitionLog};
+use crate::ops::metrics::TopicProbe;
 
 /// The outcome of a produce to one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct Partition {
     producers_changed: AtomicU64,
     /// The `producers_changed` value the last snapshot holds.
     snapshot_written: Mutex<Option<u64>>,
-    probe: ProduceProbe,
+    probe: TopicProbe,
 }
 
 impl Partition {
@@ -70,7 +70,7 @@ impl Partition {
             _ => (ProducerStateManager::default(), log.log_start_offset()),
         };
         let p = Partition {
-            probe: ProduceProbe::for_topic(&topic),
+            probe: TopicProbe::for_topic(&topic),
             topic,
             partition,
             topic_id,
@@ -132,6 +132,11 @@ impl Partition {
         } else {
             Err(ReplicaError::FencedLeaderEpoch)
         }
+    }
+
+    /// Counts record bytes a fetch response carries from this partition.
+    pub fn record_fetched(&self, bytes: usize) {
+        self.probe.record_fetched(bytes);
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -254,11 +259,6 @@ impl Partition {
         })
     }
 
-    /// Reads for a consumer: never past the high watermark.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo, ReplicaError> {
-        Ok(self.log.read(offset, max_bytes, self.high_watermark())?)
-    }
-
     /// What a consumer's Fetch reads, never past the high watermark, left in
     /// the segment file for a zero-copy send (see
     /// [`PartitionLog::fetch_slice`] for the byte limits).
@@ -283,13 +283,6 @@ impl Partition {
                 self.topic, self.partition
             )));
         }
-        self.delete_records_before(offset)
-    }
-
-    /// Raises the log start offset, whatever the policy (the group
-    /// coordinator's own compaction of its topic). `-1` means the high
-    /// watermark.
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ReplicaError> {
         let hw = self.high_watermark();
         let target = if offset == -1 { hw } else { offset };
         if target < 0 || target > hw {

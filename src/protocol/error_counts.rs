@@ -4,14 +4,16 @@
 //! (top-level, per topic, per partition, per group, per resource); NONE is
 //! counted too, as Kafka does, so the series exist from the first request.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ResponseKind;
 
-/// Error code → how many times the response carries it.
-pub fn error_counts(response: &ResponseKind) -> BTreeMap<i16, u64> {
+/// Error code → how many times the response carries it, in first-seen
+/// order. Runs for every response: a response carries a handful of
+/// distinct codes, so they are counted on the stack, without allocating.
+pub fn error_counts(response: &ResponseKind) -> impl Iterator<Item = (i16, u64)> {
     let mut c = Counts::default();
     match response {
         ResponseKind::Produce(r) => r
@@ -131,15 +133,36 @@ pub fn error_counts(response: &ResponseKind) -> BTreeMap<i16, u64> {
         // reach a handler, so no response of theirs is ever counted.
         _ => {}
     }
-    c.0
+    c.into_iter()
 }
 
+/// Distinct codes seen on the stack; more than [`INLINE`] of them (never
+/// seen in practice) go to a vector.
+const INLINE: usize = 8;
+
 #[derive(Default)]
-struct Counts(BTreeMap<i16, u64>);
+struct Counts {
+    inline: [(i16, u64); INLINE],
+    len: usize,
+    more: Vec<(i16, u64)>,
+}
 
 impl Counts {
     fn add(&mut self, code: i16) {
-        *self.0.entry(code).or_default() += 1;
+        let seen = &mut self.inline[..self.len];
+        if let Some(entry) = seen.iter_mut().chain(&mut self.more).find(|e| e.0 == code) {
+            entry.1 += 1;
+        } else if self.len < INLINE {
+            self.inline[self.len] = (code, 1);
+            self.len += 1;
+        } else {
+            self.more.push((code, 1));
+        }
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = (i16, u64)> {
+        let Counts { inline, len, more } = self;
+        inline.into_iter().take(len).chain(more)
     }
 }
 
@@ -176,6 +199,8 @@ fn upper_snake(camel: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use kafka_protocol::messages::produce_response::{
         PartitionProduceResponse, TopicProduceResponse,
@@ -191,11 +216,11 @@ mod tests {
                 PartitionProduceResponse::default().with_error_code(10),
             ]),
         ]);
-        let counts = error_counts(&ResponseKind::Produce(r));
+        let counts: BTreeMap<i16, u64> = error_counts(&ResponseKind::Produce(r)).collect();
         assert_eq!(counts, BTreeMap::from([(0, 1), (10, 2)]));
         let hb = HeartbeatResponse::default().with_error_code(27);
         assert_eq!(
-            error_counts(&ResponseKind::Heartbeat(hb)),
+            error_counts(&ResponseKind::Heartbeat(hb)).collect::<BTreeMap<_, _>>(),
             BTreeMap::from([(27, 1)])
         );
     }
@@ -207,5 +232,18 @@ mod tests {
         assert_eq!(error_name(36), "TOPIC_ALREADY_EXISTS");
         assert_eq!(error_name(10), "MESSAGE_TOO_LARGE");
         assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
+    }
+
+    /// More distinct codes than fit on the stack are all still counted.
+    #[test]
+    fn many_distinct_codes_spill_and_still_count() {
+        let mut c = Counts::default();
+        for code in (0..20).chain(0..20).chain([5]) {
+            c.add(code);
+        }
+        let counts: BTreeMap<i16, u64> = c.into_iter().collect();
+        let expected: BTreeMap<i16, u64> =
+            (0..20).map(|k| (k, if k == 5 { 3 } else { 2 })).collect();
+        assert_eq!(counts, expected);
     }
 }
