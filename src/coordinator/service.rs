@@ -15,7 +15,9 @@
 //! On start, every partition of `__consumer_offsets` is replayed into the
 //! groups before the listeners open, so no request ever sees a group half
 //! loaded (Kafka answers COORDINATOR_LOAD_IN_PROGRESS in that window; this
-//! single-node broker never has one).
+//! single-node broker never has one). The coordinator only writes records
+//! and tombstones; `__consumer_offsets` is compacted by the log cleaner
+//! (`crate::log::cleaner`) like every `cleanup.policy=compact` topic.
 //!
 //! Kafka counterpart: `GroupCoordinatorService`/`GroupCoordinatorShard` and
 //! the coordinator runtime's load and write paths.
@@ -61,9 +63,8 @@ pub use consumer::CONSUMER_PROTOCOL;
 pub use crate::common::internal_topics::OFFSETS_TOPIC;
 
 /// How long a request waits for a `__consumer_offsets` partition that is
-/// being opened: up to 100 steps of 10 ms.
-const OPEN_WAIT_ROUNDS: usize = 100;
-const OPEN_WAIT_STEP: Duration = Duration::from_millis(10);
+/// being opened.
+const OPEN_WAIT: Duration = Duration::from_secs(1);
 
 /// What DescribeGroups and ListGroups show of a group.
 #[derive(Debug, Clone)]
@@ -359,33 +360,33 @@ impl GroupCoordinator {
             return Ok(partition);
         }
         // Led here by the image but not open yet: another request is
-        // creating the topic (its image is published before the replica
-        // manager has opened the logs). That takes milliseconds, so wait a
-        // little rather than fail a client's first request; then answer
-        // the retriable COORDINATOR_NOT_AVAILABLE, as Kafka does while a
-        // coordinator is not ready (NOT_COORDINATOR would send the client
-        // to look for another broker).
-        let led_here = || {
-            self.metadata
-                .current()
-                .topic(OFFSETS_TOPIC)
-                .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
-                == Some(self.node_id)
-        };
-        if !led_here() {
+        // creating the topic and the replica manager is opening its logs,
+        // which takes milliseconds; wait for that rather than fail a
+        // client's first request, then answer the retriable
+        // COORDINATOR_NOT_AVAILABLE, as Kafka does while a coordinator is
+        // not ready (NOT_COORDINATOR would send the client to look for
+        // another broker).
+        let led_here = self
+            .metadata
+            .current()
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
+            == Some(self.node_id);
+        if !led_here {
             return Err(ApiError::NotCoordinator(format!(
                 "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
             )));
         }
-        for _ in 0..OPEN_WAIT_ROUNDS {
-            tokio::time::sleep(OPEN_WAIT_STEP).await;
-            if self.replicas.partition(OFFSETS_TOPIC, partition).is_some() {
-                return Ok(partition);
-            }
+        match self
+            .replicas
+            .partition_opened(OFFSETS_TOPIC, partition, OPEN_WAIT)
+            .await
+        {
+            Some(_) => Ok(partition),
+            None => Err(ApiError::CoordinatorNotAvailable(format!(
+                "{OFFSETS_TOPIC}-{partition} is not open yet"
+            ))),
         }
-        Err(ApiError::CoordinatorNotAvailable(format!(
-            "{OFFSETS_TOPIC}-{partition} is not open yet"
-        )))
     }
 
     /// The partition count of `__consumer_offsets`, creating the topic with
@@ -957,10 +958,6 @@ impl GroupCoordinator {
         }
     }
 }
-
-// `__consumer_offsets` is compacted by the log cleaner (`crate::log::cleaner`)
-// like every topic with `cleanup.policy=compact`; the coordinator only
-// writes records and tombstones.
 
 /// Committed metadata reaches the coordinator here: a topic id that left
 /// the image takes its partitions' offsets with it, in every group.

@@ -35,6 +35,8 @@ pub struct ReplicaManager {
     partitions: DashMap<String, HashMap<i32, Arc<Partition>>>,
     /// The topic images last applied, to re-apply configs only on change.
     applied_topics: Mutex<HashMap<String, Arc<TopicImage>>>,
+    /// Woken after every image applied: partitions may have opened.
+    applied: tokio::sync::Notify,
 }
 
 impl ReplicaManager {
@@ -47,6 +49,7 @@ impl ReplicaManager {
             logs,
             partitions: DashMap::new(),
             applied_topics: Mutex::new(HashMap::new()),
+            applied: tokio::sync::Notify::new(),
         }
     }
 
@@ -101,6 +104,32 @@ impl ReplicaManager {
     pub fn leader(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ReplicaError> {
         self.partition(topic, partition)
             .ok_or(ReplicaError::UnknownTopicOrPartition)
+    }
+
+    /// The hosted partition, waiting up to `timeout` for it to open: a
+    /// partition is in the published image before this manager has opened
+    /// its log (the loader publishes, then tells its listeners), and a
+    /// request can arrive in between.
+    pub async fn partition_opened(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: std::time::Duration,
+    ) -> Option<Arc<Partition>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let applied = self.applied.notified();
+            tokio::pin!(applied);
+            // Registered before the check, so an image applied between the
+            // check and the wait still wakes it.
+            applied.as_mut().enable();
+            if let Some(p) = self.partition(topic, partition) {
+                return Some(p);
+            }
+            if tokio::time::timeout_at(deadline, applied).await.is_err() {
+                return self.partition(topic, partition);
+            }
+        }
     }
 
     pub fn partition_count(&self) -> usize {
@@ -206,6 +235,7 @@ impl ReplicaManager {
                         && topic_id.is_none_or(|id| id == t.topic_id)
                 })
         });
+        self.applied.notify_waiters();
     }
 
     /// Writes every partition's producer snapshot; with `flush_log` the
@@ -234,5 +264,76 @@ impl ImageListener for ReplicaManager {
     ) -> ListenerFuture<'a> {
         // Creating, reconfiguring and deleting logs: directory fsyncs.
         Box::pin(async move { blocking(|| self.apply_image(next, crate::now_ms())) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::metadata::MetadataRecord;
+
+    fn image_with(topic: &str, partitions: i32) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        let id = Uuid::from_u128(1);
+        image.replay(
+            0,
+            &MetadataRecord::Topic {
+                name: topic.into(),
+                topic_id: id,
+            },
+        );
+        for partition in 0..partitions {
+            image.replay(
+                1 + i64::from(partition),
+                &MetadataRecord::Partition {
+                    topic_id: id,
+                    partition,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    leader: 1,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+            );
+        }
+        image
+    }
+
+    /// A request that finds a partition in the image before its log is
+    /// open is woken when the image has been applied, and one for a
+    /// partition that never opens gives up at its deadline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_sees_the_partition_once_the_image_is_applied() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Arc::new(BrokerConfig {
+            log_dirs: vec![tmp.path().to_path_buf()],
+            ..BrokerConfig::default()
+        });
+        let logs = Arc::new(LogManager::open(&config.log_dirs, LogConfig::default(), 0).unwrap());
+        let replicas = Arc::new(ReplicaManager::new(config, logs));
+        let waiter = {
+            let r = replicas.clone();
+            tokio::spawn(async move { r.partition_opened("t", 1, Duration::from_secs(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "nothing is open yet");
+        let r = replicas.clone();
+        tokio::task::spawn_blocking(move || r.apply_image(&image_with("t", 2), 0))
+            .await
+            .unwrap();
+        let opened = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the applied image")
+            .unwrap();
+        assert_eq!(opened.map(|p| p.partition), Some(1));
+        let never = replicas
+            .partition_opened("t", 7, Duration::from_millis(30))
+            .await;
+        assert!(never.is_none());
     }
 }
