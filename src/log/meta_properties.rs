@@ -132,7 +132,7 @@ fn write(
     cluster_id: &str,
     when: &str,
 ) -> Result<(), MetaPropertiesError> {
-    let directory_id = encode_uuid(uuid::Uuid::new_v4());
+    let directory_id = new_cluster_id();
     let text = format!(
         "# Written by runnel {when}.\nversion=1\nnode.id={node_id}\ncluster.id={cluster_id}\ndirectory.id={directory_id}\n"
     );
@@ -194,9 +194,16 @@ pub fn read(dir: &Path) -> Result<Option<Vec<(String, String)>>, MetaPropertiesE
 }
 
 /// A cluster id as Kafka makes them (`kafka-storage random-uuid`): a random
-/// UUID in URL-safe base64 without padding, 22 characters.
+/// UUID in URL-safe base64 without padding, 22 characters, never starting
+/// with '-' (Kafka's `Uuid.randomUuid` draws again then: such an id would
+/// read as a flag on a command line, `format -t -F...`).
 pub fn new_cluster_id() -> String {
-    encode_uuid(uuid::Uuid::new_v4())
+    loop {
+        let id = encode_uuid(uuid::Uuid::new_v4());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 #[cfg(test)]
