@@ -1,0 +1,58 @@
+"""A topic of 10,000 partitions, as Kafka creates one in a single
+CreateTopics: its records are one metadata batch of about 1.7 MB (over a
+data topic's 1 MiB limit, which refused it before). Created with the Java
+client and with librdkafka, each listed whole by the other, and still
+whole after a kill -9 and a restart: the metadata batch was durable, and
+recovery of 10,000 idle partitions holds one descriptor per partition, as
+the running broker does (it held three, and ran out of descriptors).
+One topic at a time: machines here allow 20,000 descriptors per process."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from clients import ck_conf
+from registry import DRIVER_CLIENTS, covers
+
+PARTITIONS = 10_000
+JAVA = next(c for c in DRIVER_CLIENTS if c.name == "java-4.4")
+
+
+def ck_listed(bootstrap: str, topic: str) -> int | None:
+    # All topics: naming one would auto-create it once deleted.
+    t = AdminClient(ck_conf(bootstrap)).list_topics(timeout=60).topics.get(topic)
+    return None if t is None or t.error is not None else len(t.partitions)
+
+
+def java_described(bootstrap: str, topic: str) -> int:
+    [r] = JAVA.admin(bootstrap, [{"call": "describeTopics", "names": [topic]}])
+    assert r["ok"], r
+    return len(r["result"][topic]["partitions"])
+
+
+@covers("admin-topics", clients=["java-4.4", "librdkafka"])
+def test_ten_thousand_partitions_in_one_create_topics(broker_factory):
+    b = broker_factory()
+    [java] = JAVA.admin(b.bootstrap, [{"call": "createTopics",
+                                        "topics": [{"name": "wide-java", "partitions": PARTITIONS, "rf": 1}]}])
+    assert java["ok"] and java["result"]["wide-java"]["ok"], java
+    assert java["result"]["wide-java"]["partitions"] == PARTITIONS
+    assert ck_listed(b.bootstrap, "wide-java") == PARTITIONS
+
+    admin = AdminClient(ck_conf(b.bootstrap))
+    assert admin.delete_topics(["wide-java"], operation_timeout=60)["wide-java"].result(timeout=120) is None
+    deadline = time.monotonic() + 60
+    while ck_listed(b.bootstrap, "wide-java") is not None:
+        assert time.monotonic() < deadline, "wide-java still listed"
+        time.sleep(0.5)
+    futures = admin.create_topics([NewTopic("wide-ck", PARTITIONS, 1)], request_timeout=120,
+                                  operation_timeout=120)
+    assert futures["wide-ck"].result(timeout=180) is None
+    assert java_described(b.bootstrap, "wide-ck") == PARTITIONS
+
+    b.kill()
+    b.start(timeout=180)
+    assert ck_listed(b.bootstrap, "wide-ck") == PARTITIONS
+    assert java_described(b.bootstrap, "wide-ck") == PARTITIONS
