@@ -58,7 +58,9 @@ pub fn encode_batch(records: &[(Option<Bytes>, Option<Bytes>)], now_ms: i64) -> 
 
 /// Calls `apply(offset, key, value)` for every record from the log start to
 /// the log end, in offset order. An `Err` from `apply` stops the replay and
-/// is reported against the batch it came from.
+/// is reported against the batch it came from. Control batches (KRaft's
+/// leader changes and snapshot markers, transaction markers) are not
+/// records of the log's own schema and are passed over.
 pub fn replay_log(
     log: &PartitionLog,
     mut apply: impl FnMut(i64, Option<&[u8]>, Option<&[u8]>) -> Result<(), String>,
@@ -71,6 +73,10 @@ pub fn replay_log(
         }
         for item in BatchIter::new(&read.records) {
             let (header, bytes) = item?;
+            if header.is_control() {
+                offset = offset.max(header.next_offset());
+                continue;
+            }
             let decode_error = |reason: String| ReplayError::Decode {
                 offset: header.base_offset,
                 reason,
