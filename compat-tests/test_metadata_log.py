@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from clients import ck_conf
 from harness import kafka
@@ -57,8 +58,12 @@ def metadata_records(log_dir, cwd) -> list[dict]:
 
 
 def shell(snapshot, cwd, *command: str) -> str:
-    return kafka.run_tool("org.apache.kafka.shell.MetadataShell",
-                          ["--snapshot", str(snapshot), *command], timeout=120, cwd=cwd)
+    """The shell's answer, without its own log lines (it logs at ERROR each
+    snapshot header and footer it passes over, for Kafka's snapshots too)."""
+    out = kafka.run_tool("org.apache.kafka.shell.MetadataShell",
+                         ["--snapshot", str(snapshot), *command], timeout=120, cwd=cwd)
+    return "\n".join(line for line in out.splitlines()
+                     if not re.match(r"^\d{4}-\d\d-\d\dT.* (ERROR|WARN|INFO) ", line))
 
 
 @covers("tools", clients=["kafka-tools", "java-4.4", "librdkafka"])
@@ -197,3 +202,61 @@ def test_kafka_tools_read_runnel_logs(broker_factory, topic_name, tmp_path):
     committed = [line for text in dump_each(written, ["--offsets-decoder"], tmp_path).values()
                  for line in text.splitlines() if group in line and '"offset":1234' in line]
     assert len(committed) == 1, committed
+
+
+@covers("tools", clients=["kafka-tools", "java-4.4", "librdkafka"])
+def test_metadata_snapshots_are_kafkas_and_bound_the_replay(broker_factory, topic_name, tmp_path):
+    """With a small `metadata.log.max.record.bytes.between.snapshots`, the
+    controller writes KIP-630 snapshots: Kafka's decoder reads each one
+    (header, records, footer), the metadata shell loads it, the snapshot
+    plus the log after it is exactly the cluster the clients see, and a
+    restart loads the snapshot and replays only what came after."""
+    b = broker_factory({"metadata.log.max.record.bytes.between.snapshots": "3000"})
+    names = [topic_name(f"s{i}") for i in range(16)]
+    for i in range(0, 16, 4):
+        ok(JAVA.admin(b.bootstrap, [{"call": "createTopics", "topics": [
+            {"name": n, "partitions": 2, "configs": {"retention.ms": str(1000 + j)}}
+            for j, n in enumerate(names[i:i + 4])]}]))
+    ok(JAVA.admin(b.bootstrap, [{"call": "deleteTopics", "names": names[:3]}]))
+    admin = AdminClient(ck_conf(b.bootstrap))
+    before = sorted(t for t in admin.list_topics(timeout=30).topics if t in names)
+    assert before == sorted(names[3:])
+    del admin
+    b.stop()
+
+    meta = b.data_dir / "__cluster_metadata-0"
+    [snap] = sorted(meta.glob("*-*.checkpoint"))  # older ones were removed
+    end_offset = int(snap.name.split("-")[0])
+    assert end_offset > 0 and snap.name.endswith("-0000000000.checkpoint"), snap.name
+    text = dump(["--cluster-metadata-decoder", "--files", str(snap)], tmp_path)
+    assert f"Snapshot end offset: {end_offset}, epoch: 0" in text, text[:500]
+    assert text.count("isControl: true") == 2 and "SnapshotHeader" in text and "SnapshotFooter" in text
+    in_snapshot = [json.loads(p) for p in re.findall(r"^\| offset: \d+ .* payload: (.*)$", text, re.M)]
+    assert in_snapshot[0]["type"] == "FEATURE_LEVEL_RECORD"
+    assert in_snapshot[0]["data"]["name"] == "metadata.version"
+    topics = {r["data"]["topicId"]: r["data"]["name"] for r in in_snapshot if r["type"] == "TOPIC_RECORD"}
+    assert not any(r["type"] == "REMOVE_TOPIC_RECORD" for r in in_snapshot), "a snapshot holds state, not history"
+
+    # The shell loads the snapshot into Kafka's image.
+    shell_names = shell(snap, tmp_path, "ls", "/image/topics/byName").split()
+    assert sorted(shell_names) == sorted(topics.values())
+
+    # Snapshot + the log's records from its end offset = what clients saw.
+    for r in metadata_records(b.data_dir, tmp_path):
+        if r["offset"] < end_offset:
+            continue
+        if r["type"] == "TOPIC_RECORD":
+            topics[r["data"]["topicId"]] = r["data"]["name"]
+        elif r["type"] == "REMOVE_TOPIC_RECORD":
+            topics.pop(r["data"]["topicId"])
+    assert sorted(n for n in topics.values() if n in names) == before
+
+    # A restart starts from the snapshot, and nothing is lost.
+    b.start()
+    stderr = b.stderr_path.read_text(errors="replace")
+    assert "metadata snapshot loaded" in stderr and snap.name in stderr
+    [listed, configs] = ok(JAVA.admin(b.bootstrap, [
+        {"call": "listTopics"},
+        {"call": "describeConfigs", "resources": [{"type": "topic", "name": names[5]}]}]))
+    assert sorted(n for n in listed["names"] if n in names) == before
+    assert configs[names[5]]["retention.ms"]["value"] == "1001"

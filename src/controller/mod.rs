@@ -172,6 +172,10 @@ impl Controller {
         };
         *image = Arc::new(batch.replay_onto(&image));
         self.loader.apply_committed(batch).await;
+        // Still under the decision lock: the image is the whole log.
+        if let Err(e) = blocking(|| self.store.maybe_snapshot(&image, now)) {
+            tracing::warn!(error = %e, "metadata snapshot failed; the next decision tries again");
+        }
         Ok(result)
     }
 }

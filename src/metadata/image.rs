@@ -76,6 +76,19 @@ impl MetadataImage {
     pub fn replay(&mut self, offset: i64, record: &MetadataRecord) {
         debug_assert!(offset > self.offset, "metadata records replay in order");
         self.offset = offset;
+        self.apply(record);
+    }
+
+    /// The image a snapshot's records rebuild, at the snapshot's offset
+    /// (the last record it contains is at `end_offset - 1`).
+    pub fn from_snapshot(records: &[MetadataRecord], end_offset: i64) -> Self {
+        let mut image = MetadataImage::empty();
+        records.iter().for_each(|r| image.apply(r));
+        image.offset = end_offset - 1;
+        image
+    }
+
+    fn apply(&mut self, record: &MetadataRecord) {
         match record {
             MetadataRecord::RegisterBroker(registration) => {
                 self.brokers

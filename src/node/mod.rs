@@ -40,7 +40,7 @@ use crate::metadata::MetadataCache;
 use crate::metadata::listener::ImageListener;
 use crate::metadata::loader::MetadataLoader;
 use crate::metadata::records::{BrokerEndpoint, BrokerFeature};
-use crate::metadata::store::{METADATA_TOPIC, METADATA_TOPIC_ID, MetadataStore};
+use crate::metadata::store::{METADATA_TOPIC, METADATA_TOPIC_ID, MetadataStore, SnapshotPolicy};
 use crate::net::BoundListeners;
 use crate::ops;
 use crate::partition::ReplicaManager;
@@ -88,7 +88,13 @@ impl Node {
             )
             .context("opening the metadata log")?;
         metadata_log.update_config(MetadataStore::log_config());
-        let store = MetadataStore::new(metadata_log);
+        let store = MetadataStore::with_policy(
+            metadata_log,
+            SnapshotPolicy {
+                max_bytes_between: config.metadata_snapshot_max_bytes.max(1) as u64,
+                max_interval_ms: config.metadata_snapshot_interval_ms,
+            },
+        );
         let image = store.load().context("replaying the metadata log")?;
         let features: Vec<(&str, i16)> = FEATURES.iter().map(|f| (f.name, f.finalized)).collect();
         let image = store
