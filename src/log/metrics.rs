@@ -2,7 +2,9 @@
 //! paths call a probe; names are never formatted inline. Kafka counterparts:
 //! `kafka.log:type=Log` and `LogFlushStats`.
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, gauge, histogram};
+
+use crate::common::metric_family::{self as family, Family};
 
 pub const APPEND_BYTES: &str = "runnel_log_append_bytes_total";
 pub const APPEND_RECORDS: &str = "runnel_log_append_records_total";
@@ -56,29 +58,41 @@ pub fn register_offline_partitions() {
 }
 
 /// `# HELP` lines for the storage families.
-pub fn describe() {
-    describe_counter!(APPEND_BYTES, "Bytes appended to partition logs.");
-    describe_counter!(APPEND_RECORDS, "Records appended to partition logs.");
-    describe_counter!(READ_BYTES, "Bytes read from segments for fetches.");
-    describe_counter!(FLUSHES, "Log flushes (fsync of a segment and its indexes).");
-    describe_histogram!(FLUSH_SECONDS, "Time of one log flush, in seconds.");
-    describe_counter!(ROLLS, "Segments rolled.");
-    describe_counter!(
+/// The storage engine's families.
+pub const FAMILIES: &[Family] = &[
+    family::counter(APPEND_BYTES, &[], "Bytes appended to partition logs."),
+    family::counter(APPEND_RECORDS, &[], "Records appended to partition logs."),
+    family::counter(READ_BYTES, &[], "Bytes read from segments for fetches."),
+    family::counter(
+        FLUSHES,
+        &[],
+        "Log flushes (fsync of a segment and its indexes).",
+    ),
+    family::summary(FLUSH_SECONDS, &[], "Time of one log flush, in seconds."),
+    family::counter(ROLLS, &[], "Segments rolled."),
+    family::counter(
         SEGMENTS_DELETED,
-        "Segments deleted by retention or DeleteRecords."
-    );
-    describe_counter!(
+        &[],
+        "Segments deleted by retention or DeleteRecords.",
+    ),
+    family::counter(
         RECOVERED_SEGMENTS,
-        "Segments recovered after an unclean shutdown."
-    );
-    describe_counter!(RECOVERY_TRUNCATED_BYTES, "Bytes truncated by recovery.");
-    describe_counter!(
+        &[],
+        "Segments recovered after an unclean shutdown.",
+    ),
+    family::counter(
+        RECOVERY_TRUNCATED_BYTES,
+        &[],
+        "Bytes truncated by recovery.",
+    ),
+    family::counter(
         OFFLINE,
-        "Partition logs taken offline after a failed write."
-    );
-    super::cleaner::metrics::describe();
-    describe_gauge!(
+        &[],
+        "Partition logs taken offline after a failed write.",
+    ),
+    family::gauge(
         OFFLINE_PARTITIONS,
-        "Partitions whose log is offline (Kafka's OfflinePartitionsCount)."
-    );
-}
+        &[],
+        "Partitions whose log is offline (Kafka's OfflinePartitionsCount).",
+    ),
+];

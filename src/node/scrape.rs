@@ -41,25 +41,19 @@ fn partitions(broker: &Broker, out: &mut String) {
         .collect();
     write_family(
         out,
-        metrics::KAFKA_LOG_END_OFFSET,
-        "gauge",
-        "The log end offset of each partition (Kafka's Log LogEndOffset).",
+        &metrics::LOG_END_OFFSET_FAMILY,
         logs.iter()
             .map(|(t, p, log)| (partition_labels(t, *p), log.log_end_offset() as f64)),
     );
     write_family(
         out,
-        metrics::KAFKA_LOG_START_OFFSET,
-        "gauge",
-        "The log start offset of each partition (Kafka's Log LogStartOffset).",
+        &metrics::LOG_START_OFFSET_FAMILY,
         logs.iter()
             .map(|(t, p, log)| (partition_labels(t, *p), log.log_start_offset() as f64)),
     );
     write_family(
         out,
-        metrics::KAFKA_LOG_SIZE,
-        "gauge",
-        "Bytes of each partition's segment files (Kafka's Log Size).",
+        &metrics::LOG_SIZE_FAMILY,
         logs.iter()
             .map(|(t, p, log)| (partition_labels(t, *p), log.size_bytes() as f64)),
     );
@@ -86,18 +80,14 @@ fn groups(broker: &Broker, runtime: &tokio::runtime::Handle, out: &mut String) {
     };
     write_family(
         out,
-        metrics::CONSUMERGROUP_CURRENT_OFFSET,
-        "gauge",
-        "The committed offset of each group and partition (kafka-exporter's name).",
+        &metrics::GROUP_OFFSET_FAMILY,
         committed
             .iter()
             .map(|(g, t, p, o)| (labels(g, t, *p), *o as f64)),
     );
     write_family(
         out,
-        metrics::CONSUMERGROUP_LAG,
-        "gauge",
-        "Records between a group's committed offset and the partition's high watermark.",
+        &metrics::GROUP_LAG_FAMILY,
         committed.iter().filter_map(|(g, t, p, o)| {
             let hw = broker.replicas.partition(t, *p)?.high_watermark();
             Some((labels(g, t, *p), (hw - o).max(0) as f64))

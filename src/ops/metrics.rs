@@ -18,7 +18,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, gauge, histogram};
+
+use crate::common::metric_family::{self as family, Family};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS_TOTAL: &str = "runnel_requests_total";
@@ -65,11 +67,10 @@ pub fn set_collector(collector: Collector) {
 /// (`labels` already rendered, `{a="b"}` or empty).
 pub fn write_family(
     out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
+    family: &Family,
     samples: impl IntoIterator<Item = (String, f64)>,
 ) {
+    let (name, kind, help) = (family.name, family.kind.as_str(), family.help);
     out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
     for (labels, value) in samples {
         out.push_str(&format!("{name}{labels} {value}\n"));
@@ -240,15 +241,14 @@ fn route(
 /// and the process figures, in Prometheus's process-collector names.
 fn scrape_time_families() -> String {
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+    let mut family = |f: &Family, value: String| {
+        let (name, kind, help) = (f.name, f.kind.as_str(), f.help);
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{value}\n"
         ));
     };
     family(
-        BUILD_INFO,
-        "gauge",
-        "Runnel's version, commit and build date, as labels; always 1.",
+        &BUILD_INFO_FAMILY,
         format!(
             "{{version=\"{}\",commit=\"{}\",build_date=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION"),
@@ -258,60 +258,31 @@ fn scrape_time_families() -> String {
     );
     if let Some((started, started_at)) = STARTED.get() {
         family(
-            UPTIME_SECONDS,
-            "gauge",
-            "Seconds since the process started its metrics endpoint.",
+            &UPTIME_FAMILY,
             format!(" {:.3}", started.elapsed().as_secs_f64()),
         );
         if let Ok(since_epoch) = started_at.duration_since(SystemTime::UNIX_EPOCH) {
             family(
-                "process_start_time_seconds",
-                "gauge",
-                "Start time of the process since the Unix epoch, in seconds.",
+                &START_TIME_FAMILY,
                 format!(" {:.3}", since_epoch.as_secs_f64()),
             );
         }
     }
     let p = process_figures();
     if let Some(cpu) = p.cpu_seconds {
-        family(
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time spent, in seconds.",
-            format!(" {cpu:.2}"),
-        );
+        family(&CPU_FAMILY, format!(" {cpu:.2}"));
     }
     if let Some(rss) = p.resident_bytes {
-        family(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size, in bytes.",
-            format!(" {rss}"),
-        );
+        family(&RESIDENT_FAMILY, format!(" {rss}"));
     }
     if let Some(vsz) = p.virtual_bytes {
-        family(
-            "process_virtual_memory_bytes",
-            "gauge",
-            "Virtual memory size, in bytes.",
-            format!(" {vsz}"),
-        );
+        family(&VIRTUAL_FAMILY, format!(" {vsz}"));
     }
     if let Some(fds) = p.open_fds {
-        family(
-            "process_open_fds",
-            "gauge",
-            "Open file descriptors (sockets, segment and index files).",
-            format!(" {fds}"),
-        );
+        family(&OPEN_FDS_FAMILY, format!(" {fds}"));
     }
     if let Some(max) = p.max_fds {
-        family(
-            "process_max_fds",
-            "gauge",
-            "The soft limit on open file descriptors.",
-            format!(" {max}"),
-        );
+        family(&MAX_FDS_FAMILY, format!(" {max}"));
     }
     out
 }
@@ -361,57 +332,190 @@ fn process_figures() -> ProcessFigures {
     p
 }
 
-/// `# HELP` for every family the recorder renders (the exporter prints a
-/// description only for described metrics).
-fn describe_all() {
-    describe_counter!(
+/// The families recorded through the `metrics` facade.
+pub const FAMILIES: &[Family] = &[
+    family::counter(
         REQUESTS_TOTAL,
-        "Requests handled, per API (Kafka's RequestsPerSec)."
-    );
-    describe_counter!(
+        &["api"],
+        "Requests handled, per API (Kafka's RequestsPerSec).",
+    ),
+    family::counter(
         REQUEST_ERRORS_TOTAL,
-        "Responses that could not be encoded, per API; the connection is closed."
-    );
-    describe_histogram!(
+        &["api"],
+        "Responses that could not be encoded, per API; the connection is closed.",
+    ),
+    family::histogram(
         REQUEST_LATENCY_SECONDS,
-        "Time from a request's decoding to its response, per API, in seconds."
-    );
-    describe_counter!(BYTES_IN_TOTAL, "Produced record-batch bytes appended.");
-    describe_counter!(BYTES_OUT_TOTAL, "Fetched bytes sent to clients.");
-    describe_counter!(
+        &["api"],
+        "Time from a request's decoding to its response, per API, in seconds.",
+    ),
+    family::counter(BYTES_IN_TOTAL, &[], "Produced record-batch bytes appended."),
+    family::counter(BYTES_OUT_TOTAL, &[], "Fetched bytes sent to clients."),
+    family::counter(
         MESSAGES_IN_TOTAL,
-        "Records appended by Produce, per topic (internal topics included)."
-    );
-    describe_gauge!(CONNECTIONS, "Open client connections.");
-    describe_counter!(
+        &["topic"],
+        "Records appended by Produce, per topic (internal topics included).",
+    ),
+    family::gauge(CONNECTIONS, &[], "Open client connections."),
+    family::counter(
         CONNECTIONS_REJECTED_TOTAL,
-        "Connections refused at max.connections."
-    );
-    describe_gauge!(PARTITIONS, "Partitions hosted by this node.");
-    describe_gauge!(GROUPS, "Consumer groups known to the coordinator.");
-    describe_counter!(GROUP_REBALANCES_TOTAL, "Completed group rebalances.");
-    describe_counter!(OFFSET_COMMITS_TOTAL, "Committed partition offsets.");
-    describe_counter!(
+        &[],
+        "Connections refused at max.connections.",
+    ),
+    family::gauge(PARTITIONS, &[], "Partitions hosted by this node."),
+    family::gauge(GROUPS, &[], "Consumer groups known to the coordinator."),
+    family::counter(GROUP_REBALANCES_TOTAL, &[], "Completed group rebalances."),
+    family::counter(OFFSET_COMMITS_TOTAL, &[], "Committed partition offsets."),
+    family::counter(
         KAFKA_BYTES_IN,
-        "Produced bytes appended, per topic (Kafka's BrokerTopicMetrics BytesInPerSec)."
-    );
-    describe_counter!(
+        &["topic", "internal"],
+        "Produced bytes appended, per topic (Kafka's BrokerTopicMetrics BytesInPerSec).",
+    ),
+    family::counter(
         KAFKA_BYTES_OUT,
-        "Record bytes sent in fetch responses, per topic (BytesOutPerSec)."
-    );
-    describe_counter!(
+        &["topic", "internal"],
+        "Record bytes sent in fetch responses, per topic (BytesOutPerSec).",
+    ),
+    family::counter(
         KAFKA_MESSAGES_IN,
-        "Records appended by Produce, per topic (MessagesInPerSec)."
-    );
-    describe_counter!(
+        &["topic", "internal"],
+        "Records appended by Produce, per topic (MessagesInPerSec).",
+    ),
+    family::counter(
         KAFKA_REQUEST_ERRORS,
-        "Error codes in responses, per API and error (Kafka's RequestMetrics ErrorsPerSec)."
-    );
-    describe_gauge!(
+        &["request", "error"],
+        "Error codes in responses, per API and error (Kafka's RequestMetrics ErrorsPerSec).",
+    ),
+    family::gauge(
         UNDER_REPLICATED_PARTITIONS,
-        "Partitions with fewer in-sync replicas than replicas (Kafka's UnderReplicatedPartitions)."
-    );
-    crate::log::metrics::describe();
+        &[],
+        "Partitions with fewer in-sync replicas than replicas (Kafka's UnderReplicatedPartitions).",
+    ),
+];
+
+/// The node's scrape-time families (`node::scrape`): per partition and per
+/// group, read from the cores at each scrape.
+pub const NODE_SCRAPE_FAMILIES: &[Family] = &[
+    LOG_END_OFFSET_FAMILY,
+    LOG_START_OFFSET_FAMILY,
+    LOG_SIZE_FAMILY,
+    GROUP_OFFSET_FAMILY,
+    GROUP_LAG_FAMILY,
+];
+
+pub const LOG_END_OFFSET_FAMILY: Family = family::gauge(
+    KAFKA_LOG_END_OFFSET,
+    &["topic", "partition"],
+    "The log end offset of each partition (Kafka's Log LogEndOffset).",
+);
+pub const LOG_START_OFFSET_FAMILY: Family = family::gauge(
+    KAFKA_LOG_START_OFFSET,
+    &["topic", "partition"],
+    "The log start offset of each partition (Kafka's Log LogStartOffset).",
+);
+pub const LOG_SIZE_FAMILY: Family = family::gauge(
+    KAFKA_LOG_SIZE,
+    &["topic", "partition"],
+    "Bytes of each partition's segment files (Kafka's Log Size).",
+);
+pub const GROUP_OFFSET_FAMILY: Family = family::gauge(
+    CONSUMERGROUP_CURRENT_OFFSET,
+    &["consumergroup", "topic", "partition"],
+    "The committed offset of each group and partition (kafka-exporter's name).",
+);
+pub const GROUP_LAG_FAMILY: Family = family::gauge(
+    CONSUMERGROUP_LAG,
+    &["consumergroup", "topic", "partition"],
+    "Records between a group's committed offset and the partition's high watermark.",
+);
+
+/// Families written at scrape time: build info, uptime and the process
+/// figures, in Prometheus's process-collector names.
+pub const SCRAPE_FAMILIES: &[Family] = &[
+    BUILD_INFO_FAMILY,
+    UPTIME_FAMILY,
+    START_TIME_FAMILY,
+    CPU_FAMILY,
+    RESIDENT_FAMILY,
+    VIRTUAL_FAMILY,
+    OPEN_FDS_FAMILY,
+    MAX_FDS_FAMILY,
+];
+
+const BUILD_INFO_FAMILY: Family = family::gauge(
+    BUILD_INFO,
+    &["version", "commit", "build_date"],
+    "Runnel's version, commit and build date, as labels; always 1.",
+);
+const UPTIME_FAMILY: Family = family::gauge(
+    UPTIME_SECONDS,
+    &[],
+    "Seconds since the process started its metrics endpoint.",
+);
+const START_TIME_FAMILY: Family = family::gauge(
+    "process_start_time_seconds",
+    &[],
+    "Start time of the process since the Unix epoch, in seconds.",
+);
+const CPU_FAMILY: Family = family::counter(
+    "process_cpu_seconds_total",
+    &[],
+    "User and system CPU time spent, in seconds.",
+);
+const RESIDENT_FAMILY: Family = family::gauge(
+    "process_resident_memory_bytes",
+    &[],
+    "Resident memory size, in bytes.",
+);
+const VIRTUAL_FAMILY: Family = family::gauge(
+    "process_virtual_memory_bytes",
+    &[],
+    "Virtual memory size, in bytes.",
+);
+const OPEN_FDS_FAMILY: Family = family::gauge(
+    "process_open_fds",
+    &[],
+    "Open file descriptors (sockets, segment and index files).",
+);
+const MAX_FDS_FAMILY: Family = family::gauge(
+    "process_max_fds",
+    &[],
+    "The soft limit on open file descriptors.",
+);
+
+/// Every family this node can expose, in the reference's order.
+pub fn all_families() -> Vec<Family> {
+    [
+        FAMILIES,
+        crate::log::metrics::FAMILIES,
+        crate::log::cleaner::metrics::FAMILIES,
+        NODE_SCRAPE_FAMILIES,
+        SCRAPE_FAMILIES,
+    ]
+    .concat()
+}
+
+/// The generated reference in `docs/metrics.md`: one row per family.
+pub fn reference() -> String {
+    let mut out = String::from("| series | type | labels | help |\n| --- | --- | --- | --- |\n");
+    for f in all_families() {
+        let labels: Vec<String> = f.labels.iter().map(|l| format!("`{l}`")).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            f.name,
+            f.kind.as_str(),
+            labels.join(", "),
+            f.help
+        ));
+    }
+    out
+}
+
+/// `# HELP` for every family the recorder renders.
+fn describe_all() {
+    crate::common::metric_family::describe(FAMILIES);
+    crate::common::metric_family::describe(crate::log::metrics::FAMILIES);
+    crate::common::metric_family::describe(crate::log::cleaner::metrics::FAMILIES);
 }
 
 pub fn record_request(api: &'static str, latency: Duration) {
@@ -498,4 +602,46 @@ pub fn record_rebalance() {
 /// Partitions whose committed offset was written.
 pub fn record_offset_commits(partitions: usize) {
     counter!(OFFSET_COMMITS_TOTAL).increment(partitions as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/metrics.md");
+        let (begin, end) = ("<!-- metrics:begin -->\n", "<!-- metrics:end -->");
+        let start = doc.find(begin).expect("the begin marker") + begin.len();
+        let stop = doc.find(end).expect("the end marker");
+        let want = format!("{}{}{}", &doc[..start], reference(), &doc[stop..]);
+        let update = std::env::var_os("RUNNEL_UPDATE_DOCS").is_some();
+        if update {
+            std::fs::write(&path, &want).expect("writing docs/metrics.md");
+        }
+        assert!(
+            doc == want || update,
+            "docs/metrics.md is stale: run RUNNEL_UPDATE_DOCS=1 cargo test --lib ops::metrics"
+        );
+    }
+
+    #[test]
+    fn family_names_are_unique_and_counters_end_in_total() {
+        let all = all_families();
+        let mut names: Vec<&str> = all.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a family listed twice");
+        for f in &all {
+            assert!(!f.help.is_empty() && !f.help.contains('\n'), "{}", f.name);
+            if f.kind == crate::common::metric_family::Kind::Counter {
+                assert!(
+                    f.name.ends_with("_total"),
+                    "counter {} ends in _total",
+                    f.name
+                );
+            }
+        }
+    }
 }

@@ -5,7 +5,9 @@
 //! `kafka.log:type=LogCleanerManager` (`uncleanable-partitions-count`,
 //! `uncleanable-bytes`).
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, gauge, histogram};
+
+use crate::common::metric_family::{self as family, Family};
 
 pub const MAX_DIRTY_PERCENT: &str = "runnel_log_cleaner_max_dirty_percent";
 pub const TIME_SINCE_LAST_RUN_MS: &str = "runnel_log_cleaner_time_since_last_run_ms";
@@ -40,33 +42,41 @@ pub fn on_uncleanable(partitions: usize, bytes: u64) {
 }
 
 /// `# HELP` lines for the cleaner's families.
-pub fn describe() {
-    describe_gauge!(
+/// The log cleaner's families (Kafka's `LogCleaner` and
+/// `LogCleanerManager` gauges).
+pub const FAMILIES: &[Family] = &[
+    family::gauge(
         MAX_DIRTY_PERCENT,
-        "Highest dirty ratio of a compacted log in the last round, in percent (max-dirty-percent)."
-    );
-    describe_gauge!(
+        &[],
+        "Highest dirty ratio of a compacted log in the last round, in percent (max-dirty-percent).",
+    ),
+    family::gauge(
         TIME_SINCE_LAST_RUN_MS,
-        "Milliseconds since the cleaner's previous round (time-since-last-run-ms)."
-    );
-    describe_histogram!(CLEAN_SECONDS, "Time to clean one log, in seconds.");
-    describe_gauge!(
+        &[],
+        "Milliseconds since the cleaner's previous round (time-since-last-run-ms).",
+    ),
+    family::summary(CLEAN_SECONDS, &[], "Time to clean one log, in seconds."),
+    family::gauge(
         BUFFER_UTILIZATION_PERCENT,
-        "Use of the dedupe buffer in the last cleaning, in percent (max-buffer-utilization-percent)."
-    );
-    describe_gauge!(
+        &[],
+        "Use of the dedupe buffer in the last cleaning, in percent (max-buffer-utilization-percent).",
+    ),
+    family::gauge(
         RECOPY_PERCENT,
-        "Bytes written over bytes read in the last cleaning, in percent (cleaner-recopy-percent)."
-    );
-    describe_counter!(BYTES_READ, "Bytes the cleaner read.");
-    describe_counter!(BYTES_WRITTEN, "Bytes the cleaner wrote.");
-    describe_counter!(CLEANINGS, "Logs cleaned.");
-    describe_gauge!(
+        &[],
+        "Bytes written over bytes read in the last cleaning, in percent (cleaner-recopy-percent).",
+    ),
+    family::counter(BYTES_READ, &[], "Bytes the cleaner read."),
+    family::counter(BYTES_WRITTEN, &[], "Bytes the cleaner wrote."),
+    family::counter(CLEANINGS, &[], "Logs cleaned."),
+    family::gauge(
         UNCLEANABLE_PARTITIONS,
-        "Partitions the cleaner gave up on (uncleanable-partitions-count)."
-    );
-    describe_gauge!(
+        &[],
+        "Partitions the cleaner gave up on (uncleanable-partitions-count).",
+    ),
+    family::gauge(
         UNCLEANABLE_BYTES,
-        "Bytes in uncleanable partitions (uncleanable-bytes)."
-    );
-}
+        &[],
+        "Bytes in uncleanable partitions (uncleanable-bytes).",
+    ),
+];
