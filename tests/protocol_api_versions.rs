@@ -40,7 +40,8 @@ fn request(version: i16) -> ApiVersionsRequest {
 }
 
 /// v3+ reports the feature flags (KIP-584): every supported range, and the
-/// finalized levels above 0 with an epoch; v0-2 have no such fields.
+/// finalized levels above 0 with the metadata offset as epoch; v0-2 have no
+/// such fields.
 #[test]
 fn v3_and_later_report_supported_and_finalized_features() {
     let broker = shared_broker();
@@ -83,11 +84,17 @@ fn v3_and_later_report_supported_and_finalized_features() {
                     finalized,
                     vec![
                         ("metadata.version".to_string(), 27, 27),
-                        ("group.version".to_string(), 1, 1)
+                        ("group.version".to_string(), 1, 1),
                     ],
-                    "finalized_features"
+                    "finalized_features (the metadata log's FeatureLevelRecords)"
                 );
-                ensure_eq!(resp.finalized_features_epoch, 0, "finalized_features_epoch");
+                // The metadata offset: past the bootstrap features and the
+                // broker's registration.
+                ensure_eq!(
+                    resp.finalized_features_epoch >= 2,
+                    true,
+                    "finalized_features_epoch is the metadata offset"
+                );
                 Ok(())
             })(),
         );

@@ -55,6 +55,10 @@ pub struct BrokerConfig {
     pub log_flush_interval_messages: i64,
     pub log_flush_interval_ms: i64,
     pub log_flush_scheduler_interval_ms: i64,
+    /// `metadata.log.max.record.bytes.between.snapshots`.
+    pub metadata_snapshot_max_bytes: i64,
+    /// `metadata.log.max.snapshot.interval.ms`.
+    pub metadata_snapshot_interval_ms: i64,
     pub log_retention_check_interval_ms: i64,
     pub log_segment_delete_delay_ms: i64,
     pub log_message_timestamp_type: TimestampType,
@@ -499,6 +503,8 @@ pub(crate) fn build(
     let log_roll_jitter_ms =
         v.millis("log.roll.jitter.ms", &[("log.roll.jitter.hours", HOUR_MS)])?;
     let log_flush_scheduler_interval_ms = v.i64("log.flush.scheduler.interval.ms")?;
+    let metadata_snapshot_max_bytes = v.i64("metadata.log.max.record.bytes.between.snapshots")?;
+    let metadata_snapshot_interval_ms = v.i64("metadata.log.max.snapshot.interval.ms")?;
     let log_flush_interval_ms = match v.set("log.flush.interval.ms") {
         Some(_) => v.i64("log.flush.interval.ms")?,
         None => log_flush_scheduler_interval_ms,
@@ -581,6 +587,8 @@ pub(crate) fn build(
         log_flush_interval_messages: v.i64("log.flush.interval.messages")?,
         log_flush_interval_ms,
         log_flush_scheduler_interval_ms,
+        metadata_snapshot_max_bytes,
+        metadata_snapshot_interval_ms,
         log_retention_check_interval_ms: v.i64("log.retention.check.interval.ms")?,
         log_segment_delete_delay_ms: v.i64("log.segment.delete.delay.ms")?,
         log_message_timestamp_type,

@@ -301,6 +301,18 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         None,
         "Where the metadata log lives; the first data directory when unset.",
     ),
+    long(
+        "metadata.log.max.record.bytes.between.snapshots",
+        Some("20971520"),
+        1,
+        "Record bytes written to the metadata log after which the controller takes a metadata snapshot.",
+    ),
+    long(
+        "metadata.log.max.snapshot.interval.ms",
+        Some("3600000"),
+        0,
+        "Longest time between metadata snapshots while records are written; 0 turns the time rule off.",
+    ),
     int(
         "num.partitions",
         Some("1"),

@@ -109,6 +109,16 @@ pub enum SecurityProtocol {
 }
 
 impl SecurityProtocol {
+    /// Kafka's `SecurityProtocol.id`.
+    pub fn id(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<SecurityProtocol> {
         match s.trim().to_ascii_uppercase().as_str() {
             "PLAINTEXT" => Some(SecurityProtocol::Plaintext),

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::Controller;
+use super::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
 use super::configs::AlterRequest;
 use super::error::ControllerError;
 use super::producer_ids::ProducerIdsBlock;
@@ -44,6 +45,8 @@ pub enum ControllerRequest {
     CreatePartitions(CreatePartitions),
     AlterConfigs(AlterConfigs),
     AllocateProducerIds { broker_id: i32 },
+    RegisterBroker(BrokerRegistration),
+    BrokerHeartbeat(BrokerHeartbeat),
 }
 
 /// One result per entry of the request, in request order.
@@ -54,6 +57,9 @@ pub enum ControllerResponse {
     CreatePartitions(Vec<Result<(), ControllerError>>),
     AlterConfigs(Vec<Result<(), ControllerError>>),
     AllocateProducerIds(ProducerIdsBlock),
+    /// The broker's new epoch.
+    RegisterBroker(i64),
+    BrokerHeartbeat(HeartbeatReply),
 }
 
 impl ControllerRequest {
@@ -64,6 +70,8 @@ impl ControllerRequest {
             ControllerRequest::CreatePartitions(_) => "CreatePartitions",
             ControllerRequest::AlterConfigs(_) => "AlterConfigs",
             ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
+            ControllerRequest::RegisterBroker(_) => "BrokerRegistration",
+            ControllerRequest::BrokerHeartbeat(_) => "BrokerHeartbeat",
         }
     }
 }
@@ -152,6 +160,31 @@ impl ControllerChannel {
             self,
             ControllerRequest::AllocateProducerIds { broker_id },
             AllocateProducerIds
+        )
+    }
+}
+
+impl ControllerChannel {
+    /// BrokerRegistration: the broker's new epoch.
+    pub async fn register_broker(
+        &self,
+        request: BrokerRegistration,
+    ) -> Result<i64, ControllerError> {
+        call_expecting!(
+            self,
+            ControllerRequest::RegisterBroker(request),
+            RegisterBroker
+        )
+    }
+
+    pub async fn broker_heartbeat(
+        &self,
+        request: BrokerHeartbeat,
+    ) -> Result<HeartbeatReply, ControllerError> {
+        call_expecting!(
+            self,
+            ControllerRequest::BrokerHeartbeat(request),
+            BrokerHeartbeat
         )
     }
 }

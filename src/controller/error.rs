@@ -26,6 +26,16 @@ pub enum ControllerError {
     InvalidRequest(String),
     #[error("topic deletion is disabled (delete.topic.enable=false)")]
     TopicDeletionDisabled,
+    #[error("{0}")]
+    InconsistentClusterId(String),
+    #[error("{0}")]
+    DuplicateBrokerRegistration(String),
+    #[error("{0}")]
+    UnsupportedVersion(String),
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
+    #[error("{0}")]
+    BrokerIdNotRegistered(String),
     /// The metadata log could not be written: nothing was committed.
     #[error("{0}")]
     MetadataLog(String),

@@ -16,12 +16,14 @@
 //! [`crate::metadata::store::MetadataStore`] append.
 
 pub mod channel;
+pub mod cluster;
 pub mod configs;
 pub mod error;
 pub mod producer_ids;
 pub mod topics;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use channel::{ControllerRequest, ControllerResponse};
 pub use topics::ClusterView;
@@ -33,8 +35,13 @@ use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataImage, MetadataRecord};
 pub use error::ControllerError;
 
+/// How long a broker's heartbeat session lasts without a heartbeat: Kafka's
+/// default `broker.session.timeout.ms`.
+const BROKER_SESSION_TIMEOUT_MS: i64 = 9_000;
+
 pub struct Controller {
     config: Arc<BrokerConfig>,
+    cluster_id: String,
     store: MetadataStore,
     /// Where committed batches go: this node's broker side.
     loader: Arc<MetadataLoader>,
@@ -42,22 +49,37 @@ pub struct Controller {
     /// lock that serializes them: each decision sees its predecessor's
     /// records.
     image: tokio::sync::Mutex<Arc<MetadataImage>>,
+    /// When each broker was last heard from (Kafka's
+    /// `BrokerHeartbeatManager`), by broker id.
+    last_heartbeat_ms: Mutex<HashMap<i32, i64>>,
 }
 
 impl Controller {
     /// A controller whose metadata log replays to `image`.
     pub fn new(
         config: Arc<BrokerConfig>,
+        cluster_id: String,
         store: MetadataStore,
         image: Arc<MetadataImage>,
         loader: Arc<MetadataLoader>,
     ) -> Self {
         Controller {
             config,
+            cluster_id,
             store,
             loader,
             image: tokio::sync::Mutex::new(image),
+            last_heartbeat_ms: Mutex::default(),
         }
+    }
+
+    fn session_is_live(&self, broker_id: i32, now_ms: i64) -> bool {
+        let seen = self
+            .last_heartbeat_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.get(&broker_id)
+            .is_some_and(|at| now_ms - at < BROKER_SESSION_TIMEOUT_MS)
     }
 
     /// Serves one request. The response is returned only after its records
@@ -98,6 +120,24 @@ impl Controller {
                 .commit(|image| producer_ids::allocate_producer_ids(image, broker_id))
                 .await
                 .map(ControllerResponse::AllocateProducerIds),
+            ControllerRequest::RegisterBroker(r) => {
+                let live = self.session_is_live(r.broker_id, crate::now_ms());
+                self.try_commit(|image, next_offset| {
+                    cluster::register_broker(image, &self.cluster_id, &r, next_offset, live)
+                })
+                .await
+                .map(ControllerResponse::RegisterBroker)
+            }
+            ControllerRequest::BrokerHeartbeat(r) => {
+                let reply = self
+                    .try_commit(|image, _| cluster::heartbeat(image, &r))
+                    .await?;
+                self.last_heartbeat_ms
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(r.broker_id, crate::now_ms());
+                Ok(ControllerResponse::BrokerHeartbeat(reply))
+            }
         }
     }
 
@@ -107,8 +147,17 @@ impl Controller {
         &self,
         decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, R),
     ) -> Result<R, ControllerError> {
+        self.try_commit(|image, _| Ok(decide(image))).await
+    }
+
+    /// As [`Self::commit`], for a decision that may refuse the whole
+    /// request, and that needs the offset its first record will get.
+    async fn try_commit<R>(
+        &self,
+        decide: impl FnOnce(&MetadataImage, i64) -> Result<(Vec<MetadataRecord>, R), ControllerError>,
+    ) -> Result<R, ControllerError> {
         let mut image = self.image.lock().await;
-        let (records, result) = decide(&image);
+        let (records, result) = decide(&image, self.store.next_offset())?;
         if records.is_empty() {
             return Ok(result);
         }
@@ -123,6 +172,10 @@ impl Controller {
         };
         *image = Arc::new(batch.replay_onto(&image));
         self.loader.apply_committed(batch).await;
+        // Still under the decision lock: the image is the whole log.
+        if let Err(e) = blocking(|| self.store.maybe_snapshot(&image, now)) {
+            tracing::warn!(error = %e, "metadata snapshot failed; the next decision tries again");
+        }
         Ok(result)
     }
 }
@@ -165,6 +218,7 @@ mod tests {
         let loader = Arc::new(MetadataLoader::new(cache.clone()));
         let controller = Controller::new(
             Arc::new(BrokerConfig::default()),
+            "MkU3OEVBNTcwNTJENDM2Qg".into(),
             open(),
             Arc::new(MetadataImage::empty()),
             loader,

@@ -27,7 +27,9 @@ pub fn allocate_producer_ids(
         len: PRODUCER_ID_BLOCK_SIZE,
     };
     let record = MetadataRecord::ProducerIds {
-        node_id: broker_id,
+        broker_id,
+        // Brokers do not register yet (KIP-631), so no epoch is known.
+        broker_epoch: -1,
         next_producer_id: start + PRODUCER_ID_BLOCK_SIZE,
     };
     (vec![record], block)

@@ -10,6 +10,7 @@ use super::channel::CreateTopics;
 use super::error::ControllerError;
 use crate::common::internal_topics::is_internal;
 use crate::config::topic::validate_topic_config;
+use crate::metadata::records::PartitionRecord;
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, MetadataRecord};
 
@@ -206,15 +207,7 @@ pub fn create_topics(
 }
 
 fn partition_record(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
-    MetadataRecord::Partition {
-        topic_id,
-        partition,
-        leader: replicas[0],
-        isr: replicas.clone(),
-        replicas,
-        leader_epoch: 0,
-        partition_epoch: 0,
-    }
+    MetadataRecord::Partition(PartitionRecord::new(topic_id, partition, replicas))
 }
 
 type Plan = (Vec<(i32, Vec<i32>)>, BTreeMap<String, String>);

@@ -1,7 +1,10 @@
 //! ApiVersions, answered from the versions table (KIP-511 for unknown
 //! versions and for the client software name and version, which v3+ carry),
 //! with the feature flags (KIP-584) in v3+: the codec writes the tagged
-//! feature fields only from v3 on.
+//! feature fields only from v3 on. Supported levels come from the versions
+//! table; finalized levels from the metadata image (the `FeatureLevelRecord`s
+//! of the metadata log), with the image's offset as their epoch, as Kafka's
+//! `KRaftMetadataCache.features` gives them.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::{
@@ -10,14 +13,17 @@ use kafka_protocol::messages::api_versions_response::{
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::protocol::versions::{
-    FEATURES, FINALIZED_FEATURES_EPOCH, SUPPORTED_APIS, supported_range,
-};
+use crate::metadata::MetadataImage;
+use crate::protocol::versions::{FEATURES, SUPPORTED_APIS, supported_range};
 
 /// The answer to an ApiVersions request: our ranges, or INVALID_REQUEST
 /// with no ranges when a v3+ client names itself outside KIP-511's pattern
 /// (as Kafka's `ApiVersionsRequest.isValid`).
-pub fn api_versions(version: i16, req: &ApiVersionsRequest) -> ApiVersionsResponse {
+pub fn api_versions(
+    image: &MetadataImage,
+    version: i16,
+    req: &ApiVersionsRequest,
+) -> ApiVersionsResponse {
     if version >= 3
         && !(is_valid_software_token(&req.client_software_name)
             && is_valid_software_token(&req.client_software_version))
@@ -25,7 +31,7 @@ pub fn api_versions(version: i16, req: &ApiVersionsRequest) -> ApiVersionsRespon
         return ApiVersionsResponse::default()
             .with_error_code(ResponseError::InvalidRequest.code());
     }
-    api_versions_response()
+    api_versions_response(image)
 }
 
 /// KIP-511: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
@@ -40,7 +46,7 @@ fn is_valid_software_token(s: &str) -> bool {
     }
 }
 
-pub fn api_versions_response() -> ApiVersionsResponse {
+pub fn api_versions_response(image: &MetadataImage) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_api_keys(
             SUPPORTED_APIS
@@ -64,19 +70,30 @@ pub fn api_versions_response() -> ApiVersionsResponse {
                 })
                 .collect(),
         )
-        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+        .with_finalized_features_epoch(image.offset)
         .with_finalized_features(
-            FEATURES
-                .iter()
-                .filter(|f| f.finalized > 0)
-                .map(|f| {
+            finalized_in_table_order(image)
+                .map(|(name, level)| {
                     FinalizedFeatureKey::default()
-                        .with_name(StrBytes::from_static_str(f.name))
-                        .with_min_version_level(f.finalized)
-                        .with_max_version_level(f.finalized)
+                        .with_name(StrBytes::from_string(name.clone()))
+                        .with_min_version_level(*level)
+                        .with_max_version_level(*level)
                 })
                 .collect(),
         )
+}
+
+/// The image's finalized levels above 0, in the versions table's order
+/// (`metadata.version` first), then any the table does not know.
+fn finalized_in_table_order(image: &MetadataImage) -> impl Iterator<Item = (&String, &i16)> {
+    let known = FEATURES
+        .iter()
+        .filter_map(|f| image.features.get_key_value(f.name));
+    let other = image
+        .features
+        .iter()
+        .filter(|(name, _)| !FEATURES.iter().any(|f| f.name == name.as_str()));
+    known.chain(other).filter(|(_, level)| **level > 0)
 }
 
 /// The answer to an ApiVersions request of a version we do not serve: a v0

@@ -75,6 +75,13 @@ impl From<ControllerError> for ApiError {
             ControllerError::InvalidConfig(m) => ApiError::InvalidConfig(m),
             ControllerError::InvalidRequest(m) => ApiError::InvalidRequest(m),
             ControllerError::TopicDeletionDisabled => ApiError::TopicDeletionDisabled,
+            ControllerError::InconsistentClusterId(m) => ApiError::InconsistentClusterId(m),
+            ControllerError::DuplicateBrokerRegistration(m) => {
+                ApiError::DuplicateBrokerRegistration(m)
+            }
+            ControllerError::UnsupportedVersion(m) => ApiError::UnsupportedVersion(m),
+            ControllerError::StaleBrokerEpoch(m) => ApiError::StaleBrokerEpoch(m),
+            ControllerError::BrokerIdNotRegistered(m) => ApiError::BrokerIdNotRegistered(m),
             ControllerError::MetadataLog(m) => ApiError::KafkaStorage(m),
             ControllerError::Internal(m) => ApiError::Internal(m),
         }
@@ -109,6 +116,11 @@ mod tests {
             (ControllerError::InvalidConfig(m()), 40),
             (ControllerError::InvalidRequest(m()), 42),
             (ControllerError::TopicDeletionDisabled, 73),
+            (ControllerError::InconsistentClusterId(m()), 104),
+            (ControllerError::DuplicateBrokerRegistration(m()), 101),
+            (ControllerError::UnsupportedVersion(m()), 35),
+            (ControllerError::StaleBrokerEpoch(m()), 77),
+            (ControllerError::BrokerIdNotRegistered(m()), 102),
             (ControllerError::MetadataLog(m()), 56),
             (ControllerError::Internal(m()), -1),
         ];

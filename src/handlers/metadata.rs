@@ -78,6 +78,54 @@ fn endpoint(broker: &Broker, listener_name: &str) -> Option<Listener> {
     broker.config.advertised_for(listener_name)
 }
 
+/// A broker as Metadata and DescribeCluster list it.
+struct BrokerNode {
+    id: i32,
+    host: String,
+    port: u16,
+    rack: Option<String>,
+}
+
+/// The brokers a client on `listener_name` can use: every registered,
+/// unfenced broker with an endpoint of that listener (Kafka's
+/// `MetadataCache.getAliveBrokerNodes`). This node is listed from its
+/// config when its registration is not in the image or has no such
+/// listener (a client on a listener that is not advertised).
+fn reachable_brokers(
+    broker: &Broker,
+    image: &MetadataImage,
+    listener_name: &str,
+) -> Vec<BrokerNode> {
+    let mut nodes: Vec<BrokerNode> = image
+        .unfenced_brokers()
+        .filter_map(|b| {
+            let e = b
+                .endpoints
+                .iter()
+                .find(|e| e.name.eq_ignore_ascii_case(listener_name))?;
+            Some(BrokerNode {
+                id: b.broker_id,
+                host: e.host.clone(),
+                port: e.port,
+                rack: b.rack.clone(),
+            })
+        })
+        .collect();
+    let me = broker.config.node_id;
+    if !nodes.iter().any(|n| n.id == me)
+        && let Some(l) = endpoint(broker, listener_name)
+    {
+        nodes.push(BrokerNode {
+            id: me,
+            host: l.host,
+            port: l.port,
+            rack: broker.config.broker_rack.clone(),
+        });
+        nodes.sort_by_key(|n| n.id);
+    }
+    nodes
+}
+
 pub async fn metadata(
     broker: &Broker,
     ctx: &RequestContext,
@@ -147,17 +195,16 @@ pub async fn metadata(
             })
             .collect(),
     };
-    let brokers = endpoint(broker, &ctx.listener_name)
-        .map(|l| {
-            vec![
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(broker.config.node_id))
-                    .with_host(str_bytes(l.host))
-                    .with_port(l.port as i32)
-                    .with_rack(broker.config.broker_rack.clone().map(str_bytes)),
-            ]
+    let brokers = reachable_brokers(broker, &image, &ctx.listener_name)
+        .into_iter()
+        .map(|n| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(n.id))
+                .with_host(str_bytes(n.host))
+                .with_port(i32::from(n.port))
+                .with_rack(n.rack.map(str_bytes))
         })
-        .unwrap_or_default();
+        .collect();
     // Authorized operations: topics v8+, cluster v8..=10, only when asked.
     // Kafka sets them on every topic of the answer, unknown ones included.
     if ctx.api_version >= 8 && req.include_topic_authorized_operations {
@@ -241,17 +288,17 @@ pub fn describe_cluster(
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    let brokers = endpoint(broker, &ctx.listener_name)
-        .map(|l| {
-            vec![
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(broker.config.node_id))
-                    .with_host(str_bytes(l.host))
-                    .with_port(l.port as i32)
-                    .with_rack(broker.config.broker_rack.clone().map(str_bytes)),
-            ]
+    let image = broker.metadata.current();
+    let brokers = reachable_brokers(broker, &image, &ctx.listener_name)
+        .into_iter()
+        .map(|n| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(n.id))
+                .with_host(str_bytes(n.host))
+                .with_port(i32::from(n.port))
+                .with_rack(n.rack.map(str_bytes))
         })
-        .unwrap_or_default();
+        .collect();
     let mut response = DescribeClusterResponse::default();
     if req.include_cluster_authorized_operations {
         response.cluster_authorized_operations = cluster_authorized_operations();

@@ -69,7 +69,11 @@ pub enum Reply {
 pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind) -> Reply {
     let v = ctx.api_version;
     Reply::Send(match request {
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::api_versions(v, &r)),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::api_versions(
+            &broker.metadata.current(),
+            v,
+            &r,
+        )),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
         }

@@ -72,7 +72,7 @@ pub fn kafka_uuid_string(id: &uuid::Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-fn parse_kafka_uuid(s: &str) -> Option<uuid::Uuid> {
+pub fn parse_kafka_uuid(s: &str) -> Option<uuid::Uuid> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s.trim())

@@ -91,6 +91,18 @@ pub fn prepare_log_dirs(
     Ok(cluster_id)
 }
 
+/// The `directory.id` of each formatted log dir that has one (KIP-858), in
+/// `log_dirs` order.
+pub fn directory_ids(log_dirs: &[PathBuf]) -> Vec<uuid::Uuid> {
+    log_dirs
+        .iter()
+        .filter_map(|dir| read(dir).ok().flatten())
+        .filter_map(|props| {
+            lookup(&props, "directory.id").and_then(super::manager::parse_kafka_uuid)
+        })
+        .collect()
+}
+
 /// `runnel format` (Kafka's `kafka-storage format`): writes
 /// `meta.properties` into every log dir for `cluster_id`. A dir that is
 /// already formatted is an error, or with `ignore_formatted` is left as it

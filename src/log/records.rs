@@ -21,18 +21,30 @@ pub enum ReplayError {
 
 /// Exactly one uncompressed v2 batch of `(key, value)` records, all stamped `now_ms`.
 pub fn encode_batch(records: &[(Option<Bytes>, Option<Bytes>)], now_ms: i64) -> Bytes {
+    encode_batch_at(records, 0, false, now_ms)
+}
+
+/// One uncompressed v2 batch whose first record has offset `base_offset`;
+/// a control batch (KRaft's snapshot header and footer, transaction
+/// markers) when `control`.
+pub fn encode_batch_at(
+    records: &[(Option<Bytes>, Option<Bytes>)],
+    base_offset: i64,
+    control: bool,
+    now_ms: i64,
+) -> Bytes {
     let encoded: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
             transactional: false,
-            control: false,
+            control,
             delete_horizon: false,
             partition_leader_epoch: 0,
             producer_id: -1,
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
-            offset: i as i64,
+            offset: base_offset + i as i64,
             // The encoder starts a new batch wherever `offset - sequence`
             // changes; counting up from -1 keeps one batch whose base
             // sequence is -1 (no producer).
@@ -58,38 +70,72 @@ pub fn encode_batch(records: &[(Option<Bytes>, Option<Bytes>)], now_ms: i64) -> 
 
 /// Calls `apply(offset, key, value)` for every record from the log start to
 /// the log end, in offset order. An `Err` from `apply` stops the replay and
-/// is reported against the batch it came from.
+/// is reported against the batch it came from. Control batches (KRaft's
+/// leader changes and snapshot markers, transaction markers) are not
+/// records of the log's own schema and are passed over.
 pub fn replay_log(
     log: &PartitionLog,
+    apply: impl FnMut(i64, Option<&[u8]>, Option<&[u8]>) -> Result<(), String>,
+) -> Result<(), ReplayError> {
+    replay_log_from(log, log.log_start_offset(), apply)
+}
+
+/// As [`replay_log`], from offset `from` (at or above the log start).
+pub fn replay_log_from(
+    log: &PartitionLog,
+    from: i64,
     mut apply: impl FnMut(i64, Option<&[u8]>, Option<&[u8]>) -> Result<(), String>,
 ) -> Result<(), ReplayError> {
-    let mut offset = log.log_start_offset();
+    let mut offset = from.max(log.log_start_offset());
     while offset < log.log_end_offset() {
         let read = log.read(offset, 1 << 20, i64::MAX)?;
         if read.records.is_empty() {
             break;
         }
-        for item in BatchIter::new(&read.records) {
-            let (header, bytes) = item?;
-            let decode_error = |reason: String| ReplayError::Decode {
-                offset: header.base_offset,
-                reason,
-            };
-            let mut buf = read.records.slice_ref(bytes);
-            let set =
-                RecordBatchDecoder::decode(&mut buf).map_err(|e| decode_error(e.to_string()))?;
-            for record in set.records.iter().filter(|r| r.offset >= offset) {
-                apply(
-                    record.offset,
-                    record.key.as_deref(),
-                    record.value.as_deref(),
-                )
-                .map_err(decode_error)?;
+        let next = replay_batches(&read.records, offset, |control, offset, key, value| {
+            if control {
+                return Ok(());
             }
-            offset = offset.max(header.next_offset());
+            apply(offset, key, value)
+        })?;
+        if next <= offset {
+            break;
         }
+        offset = next;
     }
     Ok(())
+}
+
+/// Calls `apply(is_control, offset, key, value)` for every record at or
+/// above `from` of the whole batches in `bytes` (a partial batch at the end
+/// is left), control batches included. Returns the offset after the last
+/// batch read.
+pub fn replay_batches(
+    bytes: &Bytes,
+    from: i64,
+    mut apply: impl FnMut(bool, i64, Option<&[u8]>, Option<&[u8]>) -> Result<(), String>,
+) -> Result<i64, ReplayError> {
+    let mut offset = from;
+    for item in BatchIter::new(bytes) {
+        let (header, batch) = item?;
+        let decode_error = |reason: String| ReplayError::Decode {
+            offset: header.base_offset,
+            reason,
+        };
+        let mut buf = bytes.slice_ref(batch);
+        let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| decode_error(e.to_string()))?;
+        for record in set.records.iter().filter(|r| r.offset >= from) {
+            apply(
+                header.is_control(),
+                record.offset,
+                record.key.as_deref(),
+                record.value.as_deref(),
+            )
+            .map_err(decode_error)?;
+        }
+        offset = offset.max(header.next_offset());
+    }
+    Ok(offset)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ mod tests {
 
     use super::*;
     use crate::metadata::MetadataRecord;
+    use crate::metadata::records::PartitionRecord;
 
     fn with_topic(image: &mut MetadataImage, name: &str, id: Uuid, partitions: i32) {
         let mut offset = image.offset;
@@ -62,15 +63,7 @@ mod tests {
         for partition in 0..partitions {
             next(
                 image,
-                MetadataRecord::Partition {
-                    topic_id: id,
-                    partition,
-                    replicas: vec![1],
-                    isr: vec![1],
-                    leader: 1,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                },
+                MetadataRecord::Partition(PartitionRecord::new(id, partition, vec![1])),
             );
         }
     }

@@ -11,6 +11,7 @@ pub mod image;
 pub mod listener;
 pub mod loader;
 pub mod records;
+pub mod snapshot;
 pub mod store;
 
 use std::sync::{Arc, RwLock};

@@ -27,20 +27,24 @@ use crate::common::BackgroundTasks;
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::controller::channel::ControllerChannel;
+use crate::controller::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
 use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::handlers::Broker;
 use crate::log::LogManager;
 use crate::log::cleaner::CleanerSettings;
 use crate::log::dir_lock::LogDirLocks;
+use crate::log::meta_properties::directory_ids;
 use crate::log::meta_properties::prepare_log_dirs;
 use crate::metadata::MetadataCache;
 use crate::metadata::listener::ImageListener;
 use crate::metadata::loader::MetadataLoader;
-use crate::metadata::store::{METADATA_TOPIC, MetadataStore};
+use crate::metadata::records::{BrokerEndpoint, BrokerFeature};
+use crate::metadata::store::{METADATA_TOPIC, METADATA_TOPIC_ID, MetadataStore, SnapshotPolicy};
 use crate::net::BoundListeners;
 use crate::ops;
 use crate::partition::ReplicaManager;
+use crate::protocol::versions::FEATURES;
 
 /// A started node: the handles handlers use, the tasks it owns, and the
 /// locks on its log dirs.
@@ -75,11 +79,27 @@ impl Node {
             .context("opening log directories")?,
         );
         let metadata_log = logs
-            .get_or_create(METADATA_TOPIC, 0, None, MetadataStore::log_config(), now)
+            .get_or_create(
+                METADATA_TOPIC,
+                0,
+                Some(METADATA_TOPIC_ID),
+                MetadataStore::log_config(),
+                now,
+            )
             .context("opening the metadata log")?;
         metadata_log.update_config(MetadataStore::log_config());
-        let store = MetadataStore::new(metadata_log);
+        let store = MetadataStore::with_policy(
+            metadata_log,
+            SnapshotPolicy {
+                max_bytes_between: config.metadata_snapshot_max_bytes.max(1) as u64,
+                max_interval_ms: config.metadata_snapshot_interval_ms,
+            },
+        );
         let image = store.load().context("replaying the metadata log")?;
+        let features: Vec<(&str, i16)> = FEATURES.iter().map(|f| (f.name, f.finalized)).collect();
+        let image = store
+            .bootstrap(image, &features, now)
+            .context("writing the metadata log's bootstrap records")?;
         tracing::info!(
             topics = image.topics.len(),
             metadata_offset = image.offset,
@@ -95,6 +115,7 @@ impl Node {
         loader.add_listener(Arc::downgrade(&replicas_listener));
         let controller = ControllerChannel::local(Arc::new(Controller::new(
             config.clone(),
+            cluster_id.clone(),
             store,
             image,
             loader.clone(),
@@ -191,6 +212,107 @@ impl Node {
         });
     }
 
+    /// Registers this node's broker with the controller (KIP-631) and
+    /// heartbeats once, which unfences it: the broker applied its own
+    /// registration before the controller answered. Returns the broker
+    /// epoch. A refusal stops the start.
+    async fn register_broker(&self) -> anyhow::Result<i64> {
+        let broker = &self.broker;
+        let config = &broker.config;
+        let listeners = config
+            .advertised_listeners
+            .iter()
+            .map(|l| BrokerEndpoint {
+                name: l.name.clone(),
+                host: l.host.clone(),
+                port: l.port,
+                security_protocol: config
+                    .listener_security_protocol_map
+                    .get(&l.name)
+                    .map_or(0, |p| p.id()),
+            })
+            .collect();
+        let registration = BrokerRegistration {
+            broker_id: config.node_id,
+            cluster_id: broker.cluster_id.clone(),
+            incarnation_id: uuid::Uuid::new_v4(),
+            listeners,
+            features: FEATURES
+                .iter()
+                .map(|f| BrokerFeature {
+                    name: f.name.to_string(),
+                    min: f.min,
+                    max: f.max,
+                })
+                .collect(),
+            rack: config.broker_rack.clone(),
+            log_dirs: directory_ids(&config.log_dirs),
+        };
+        let epoch = broker
+            .controller
+            .register_broker(registration)
+            .await
+            .context("registering the broker with the controller")?;
+        let reply = self.heartbeat(epoch, false).await?;
+        tracing::info!(
+            broker_epoch = epoch,
+            fenced = reply.is_fenced,
+            "broker registered"
+        );
+        Ok(epoch)
+    }
+
+    async fn heartbeat(&self, epoch: i64, want_shut_down: bool) -> anyhow::Result<HeartbeatReply> {
+        let broker = &self.broker;
+        Ok(broker
+            .controller
+            .broker_heartbeat(BrokerHeartbeat {
+                broker_id: broker.config.node_id,
+                broker_epoch: epoch,
+                current_metadata_offset: broker.metadata.current().offset,
+                want_fence: false,
+                want_shut_down,
+            })
+            .await?)
+    }
+
+    /// Heartbeats every [`HEARTBEAT_INTERVAL`], which keeps the broker's
+    /// session with the controller live.
+    fn start_heartbeats(&self, epoch: i64) {
+        let broker = self.broker.clone();
+        let tasks = self.tasks.clone();
+        self.tasks.spawn("broker-heartbeat", async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !tasks.is_shutting_down() {
+                tick.tick().await;
+                let beat = BrokerHeartbeat {
+                    broker_id: broker.config.node_id,
+                    broker_epoch: epoch,
+                    current_metadata_offset: broker.metadata.current().offset,
+                    want_fence: false,
+                    want_shut_down: false,
+                };
+                if let Err(e) = broker.controller.broker_heartbeat(beat).await {
+                    tracing::warn!(error = %e, "broker heartbeat failed");
+                }
+            }
+        });
+    }
+
+    /// Tells the controller this broker is going (a heartbeat with
+    /// `wantShutDown`), as Kafka's controlled shutdown does; failures are
+    /// logged, and the shutdown goes on.
+    async fn controlled_shutdown(&self, epoch: i64) {
+        match self.heartbeat(epoch, true).await {
+            Ok(reply) => tracing::info!(
+                ready = reply.should_shut_down,
+                "controlled shutdown acknowledged by the controller"
+            ),
+            Err(e) => tracing::warn!(error = %e, "controlled shutdown request failed"),
+        }
+    }
+
     /// Writes producer snapshots, flushes and closes every log with the
     /// clean-shutdown marker. Called once, after connections and tasks
     /// stopped.
@@ -214,7 +336,9 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
     let tasks = BackgroundTasks::new();
     let node = tokio::task::block_in_place(|| Node::start(config, locks, tasks))?;
+    let epoch = node.register_broker().await?;
     node.start_background_work();
+    node.start_heartbeats(epoch);
     let server = listeners.serve(node.broker.clone())?;
     tracing::info!(node_id = node.broker.config.node_id, cluster_id = %node.broker.cluster_id, "runnel started");
     ops::metrics::set_collector(Box::new(scrape::collector(
@@ -225,6 +349,7 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     tracing::info!("shutting down");
+    node.controlled_shutdown(epoch).await;
     server.shutdown().await;
     // A cleaning in progress stops at its next batch, so the wait is short.
     node.broker.replicas.logs().cleaner().abort();
@@ -233,6 +358,9 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tracing::info!("shutdown complete");
     Ok(())
 }
+
+/// Kafka's default `broker.heartbeat.interval.ms`.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(2_000);
 
 /// How often the cleaner task looks whether its backoff has passed.
 const CLEANER_TICK: Duration = Duration::from_millis(100);

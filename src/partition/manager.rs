@@ -276,6 +276,7 @@ mod tests {
     use super::*;
     use crate::log::LogConfig;
     use crate::metadata::MetadataRecord;
+    use crate::metadata::records::PartitionRecord;
 
     fn image_with(topic: &str, partitions: i32) -> MetadataImage {
         let mut image = MetadataImage::empty();
@@ -290,15 +291,7 @@ mod tests {
         for partition in 0..partitions {
             image.replay(
                 1 + i64::from(partition),
-                &MetadataRecord::Partition {
-                    topic_id: id,
-                    partition,
-                    replicas: vec![1],
-                    isr: vec![1],
-                    leader: 1,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                },
+                &MetadataRecord::Partition(PartitionRecord::new(id, partition, vec![1])),
             );
         }
         image

@@ -72,6 +72,14 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedVersion(String),
     #[error("{0}")]
+    InconsistentClusterId(String),
+    #[error("{0}")]
+    DuplicateBrokerRegistration(String),
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
+    #[error("{0}")]
+    BrokerIdNotRegistered(String),
+    #[error("{0}")]
     CoordinatorNotAvailable(String),
     #[error("{0}")]
     InvalidTimestamp(String),
@@ -165,6 +173,10 @@ impl ApiError {
             ApiError::PolicyViolation(_) => Kafka::PolicyViolation,
             ApiError::TopicDeletionDisabled => Kafka::TopicDeletionDisabled,
             ApiError::UnsupportedVersion(_) => Kafka::UnsupportedVersion,
+            ApiError::InconsistentClusterId(_) => Kafka::InconsistentClusterId,
+            ApiError::DuplicateBrokerRegistration(_) => Kafka::DuplicateBrokerRegistration,
+            ApiError::StaleBrokerEpoch(_) => Kafka::StaleBrokerEpoch,
+            ApiError::BrokerIdNotRegistered(_) => Kafka::BrokerIdNotRegistered,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
             ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
             ApiError::UnknownLeaderEpoch => Kafka::UnknownLeaderEpoch,
@@ -253,6 +265,10 @@ mod tests {
             (ApiError::PolicyViolation(String::new()), 44),
             (ApiError::TopicDeletionDisabled, 73),
             (ApiError::UnsupportedVersion(String::new()), 35),
+            (ApiError::InconsistentClusterId(String::new()), 104),
+            (ApiError::DuplicateBrokerRegistration(String::new()), 101),
+            (ApiError::StaleBrokerEpoch(String::new()), 77),
+            (ApiError::BrokerIdNotRegistered(String::new()), 102),
             (ApiError::CoordinatorNotAvailable(String::new()), 15),
             (ApiError::InvalidTimestamp(String::new()), 32),
             (ApiError::UnknownTopicId, 100),

@@ -99,9 +99,11 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ),
 ];
 
-/// A feature flag (KIP-584) as ApiVersions v3+ reports it: the levels this
-/// broker supports and the level finalized for the cluster (0: off, and
-/// then not listed as finalized, as in Kafka).
+/// A feature flag (KIP-584): the levels this broker supports (ApiVersions
+/// v3+, the broker's registration) and the level a new cluster finalizes,
+/// written to the metadata log as its bootstrap records (0: off, and then
+/// not listed as finalized, as in Kafka). ApiVersions reports the
+/// finalized levels of the metadata image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feature {
     pub name: &'static str,
@@ -150,10 +152,6 @@ pub const FEATURES: &[Feature] = &[
         finalized: 0,
     },
 ];
-
-/// The epoch of the finalized features: Kafka uses the metadata offset of
-/// the last feature change. Runnel's levels are fixed, so one epoch serves.
-pub const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
 /// Produce versions that are advertised but refused (message formats v0/v1).
 pub const PRODUCE_REFUSED_BELOW: i16 = 3;

@@ -1,0 +1,348 @@
+//! Broker lifecycle decisions (KIP-631), as pure functions of the image:
+//! a broker registers (BrokerRegistration) and gets an epoch, the offset of
+//! its `RegisterBrokerRecord`; it starts fenced and is unfenced by a
+//! heartbeat (BrokerHeartbeat) once its metadata has caught up to that
+//! record; a heartbeat with `want_fence` fences it, one with
+//! `want_shut_down` puts it into controlled shutdown.
+//!
+//! Kafka counterparts: `ClusterControlManager.registerBroker`,
+//! `BrokerHeartbeatManager.calculateNextBrokerState` and the fencing
+//! records of `ReplicationControlManager` (`BrokerRegistrationChangeRecord`
+//! at `metadata.version` 3.3 and later).
+
+use uuid::Uuid;
+
+use super::error::ControllerError;
+use crate::metadata::MetadataImage;
+use crate::metadata::MetadataRecord;
+use crate::metadata::records::{BrokerEndpoint, BrokerFeature, RegisterBrokerRecord, fencing};
+
+/// A BrokerRegistration request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerRegistration {
+    pub broker_id: i32,
+    pub cluster_id: String,
+    /// New on every start of the broker process.
+    pub incarnation_id: Uuid,
+    pub listeners: Vec<BrokerEndpoint>,
+    pub features: Vec<BrokerFeature>,
+    pub rack: Option<String>,
+    pub log_dirs: Vec<Uuid>,
+}
+
+/// A BrokerHeartbeat request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerHeartbeat {
+    pub broker_id: i32,
+    pub broker_epoch: i64,
+    /// The offset of the last metadata record the broker applied.
+    pub current_metadata_offset: i64,
+    pub want_fence: bool,
+    pub want_shut_down: bool,
+}
+
+/// What a heartbeat is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub is_caught_up: bool,
+    pub is_fenced: bool,
+    pub in_controlled_shutdown: bool,
+    pub should_shut_down: bool,
+}
+
+/// Registers a broker. `next_offset` is where the record will be written
+/// (the broker's new epoch); `live_session` says whether the broker id's
+/// current registration still has a live heartbeat session.
+pub fn register_broker(
+    image: &MetadataImage,
+    cluster_id: &str,
+    request: &BrokerRegistration,
+    next_offset: i64,
+    live_session: bool,
+) -> Result<(Vec<MetadataRecord>, i64), ControllerError> {
+    if request.cluster_id != cluster_id {
+        return Err(ControllerError::InconsistentClusterId(format!(
+            "expected cluster id {cluster_id}, but the registration request named {}",
+            request.cluster_id
+        )));
+    }
+    if let Some(existing) = image.brokers.get(&request.broker_id)
+        && existing.incarnation_id != request.incarnation_id
+        && live_session
+    {
+        return Err(ControllerError::DuplicateBrokerRegistration(format!(
+            "another broker is registered with id {} (incarnation {}) and its session is live",
+            request.broker_id, existing.incarnation_id
+        )));
+    }
+    // Every finalized feature must be within the broker's range.
+    for (name, level) in &image.features {
+        let supported = request
+            .features
+            .iter()
+            .find(|f| &f.name == name)
+            .is_some_and(|f| (f.min..=f.max).contains(level));
+        if !supported {
+            return Err(ControllerError::UnsupportedVersion(format!(
+                "unable to register: broker {} does not support the finalized level {level} of {name}",
+                request.broker_id
+            )));
+        }
+    }
+    let record = RegisterBrokerRecord {
+        broker_id: request.broker_id,
+        incarnation_id: request.incarnation_id,
+        broker_epoch: next_offset,
+        endpoints: request.listeners.clone(),
+        features: request.features.clone(),
+        rack: request.rack.clone(),
+        fenced: true,
+        in_controlled_shutdown: false,
+        log_dirs: request.log_dirs.clone(),
+    };
+    Ok((vec![MetadataRecord::RegisterBroker(record)], next_offset))
+}
+
+/// Answers a heartbeat, with the records of any change it causes.
+pub fn heartbeat(
+    image: &MetadataImage,
+    request: &BrokerHeartbeat,
+) -> Result<(Vec<MetadataRecord>, HeartbeatReply), ControllerError> {
+    let Some(broker) = image.brokers.get(&request.broker_id) else {
+        return Err(ControllerError::BrokerIdNotRegistered(format!(
+            "broker {} is not registered",
+            request.broker_id
+        )));
+    };
+    if broker.broker_epoch != request.broker_epoch {
+        return Err(ControllerError::StaleBrokerEpoch(format!(
+            "broker {} has epoch {}, not {}",
+            request.broker_id, broker.broker_epoch, request.broker_epoch
+        )));
+    }
+    // Caught up once the broker has seen its own registration.
+    let is_caught_up = request.current_metadata_offset >= broker.broker_epoch;
+    let change =
+        |fenced: i8, in_controlled_shutdown: i8| MetadataRecord::BrokerRegistrationChange {
+            broker_id: request.broker_id,
+            broker_epoch: broker.broker_epoch,
+            fenced,
+            in_controlled_shutdown,
+        };
+    let mut records = Vec::new();
+    let mut reply = HeartbeatReply {
+        is_caught_up,
+        is_fenced: broker.fenced,
+        in_controlled_shutdown: broker.in_controlled_shutdown,
+        should_shut_down: false,
+    };
+    if broker.fenced {
+        if request.want_shut_down {
+            // A fenced broker leads nothing: it may go at once.
+            reply.should_shut_down = true;
+        } else if !request.want_fence && is_caught_up {
+            records.push(change(fencing::UNFENCE, 0));
+            reply.is_fenced = false;
+        }
+    } else if request.want_fence {
+        records.push(change(fencing::FENCE, 0));
+        reply.is_fenced = true;
+    } else if request.want_shut_down {
+        if !broker.in_controlled_shutdown {
+            records.push(change(fencing::NONE, 1));
+        }
+        reply.in_controlled_shutdown = true;
+        // With no replicas to hand leadership to, nothing holds it back.
+        reply.should_shut_down = true;
+    }
+    Ok((records, reply))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLUSTER: &str = "MkU3OEVBNTcwNTJENDM2Qg";
+
+    fn registration(id: i32, incarnation: u128) -> BrokerRegistration {
+        BrokerRegistration {
+            broker_id: id,
+            cluster_id: CLUSTER.into(),
+            incarnation_id: Uuid::from_u128(incarnation),
+            listeners: vec![BrokerEndpoint {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+                security_protocol: 0,
+            }],
+            features: vec![BrokerFeature {
+                name: "metadata.version".into(),
+                min: 7,
+                max: 27,
+            }],
+            rack: None,
+            log_dirs: vec![Uuid::from_u128(5)],
+        }
+    }
+
+    /// An image at offset `at - 1` with `metadata.version` 27 finalized.
+    fn image_at(at: i64) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        image.replay(
+            at - 1,
+            &MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 27,
+            },
+        );
+        image
+    }
+
+    fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
+        for r in records {
+            let next = image.offset + 1;
+            image.replay(next, r);
+        }
+    }
+
+    fn beat(id: i32, epoch: i64, offset: i64) -> BrokerHeartbeat {
+        BrokerHeartbeat {
+            broker_id: id,
+            broker_epoch: epoch,
+            current_metadata_offset: offset,
+            want_fence: false,
+            want_shut_down: false,
+        }
+    }
+
+    #[test]
+    fn a_broker_registers_fenced_with_its_record_offset_as_epoch() {
+        let mut image = image_at(5);
+        let (records, epoch) =
+            register_broker(&image, CLUSTER, &registration(1, 1), 5, false).unwrap();
+        assert_eq!(epoch, 5);
+        apply(&mut image, &records);
+        let b = &image.brokers[&1];
+        assert!(b.fenced && b.broker_epoch == 5 && b.log_dirs == vec![Uuid::from_u128(5)]);
+        assert_eq!(image.unfenced_brokers().count(), 0);
+    }
+
+    #[test]
+    fn registration_refusals_name_the_reason() {
+        let mut image = image_at(3);
+        let wrong = BrokerRegistration {
+            cluster_id: "other".into(),
+            ..registration(1, 1)
+        };
+        let e = register_broker(&image, CLUSTER, &wrong, 3, false).unwrap_err();
+        assert_eq!(e.code(), 104, "INCONSISTENT_CLUSTER_ID");
+
+        let old = BrokerRegistration {
+            features: vec![BrokerFeature {
+                name: "metadata.version".into(),
+                min: 7,
+                max: 20,
+            }],
+            ..registration(1, 1)
+        };
+        let e = register_broker(&image, CLUSTER, &old, 3, false).unwrap_err();
+        assert_eq!(e.code(), 35, "UNSUPPORTED_VERSION");
+        assert!(e.to_string().contains("metadata.version"), "{e}");
+
+        let (records, _) = register_broker(&image, CLUSTER, &registration(1, 1), 3, false).unwrap();
+        apply(&mut image, &records);
+        // Another process with the same id while the first is alive.
+        let e = register_broker(&image, CLUSTER, &registration(1, 2), 4, true).unwrap_err();
+        assert_eq!(e.code(), 101, "DUPLICATE_BROKER_REGISTRATION");
+        // Once the old session expired, the new incarnation takes over with
+        // a new epoch; the same incarnation may always re-register.
+        let (records, epoch) =
+            register_broker(&image, CLUSTER, &registration(1, 2), 4, false).unwrap();
+        assert_eq!(epoch, 4);
+        apply(&mut image, &records);
+        assert_eq!(image.brokers[&1].incarnation_id, Uuid::from_u128(2));
+        assert!(register_broker(&image, CLUSTER, &registration(1, 2), 5, true).is_ok());
+    }
+
+    #[test]
+    fn heartbeats_unfence_a_caught_up_broker_and_fence_on_request() {
+        let mut image = image_at(2);
+        let (records, epoch) =
+            register_broker(&image, CLUSTER, &registration(1, 1), 2, false).unwrap();
+        apply(&mut image, &records);
+
+        // Behind its own registration: stays fenced, nothing written.
+        let (records, reply) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
+        assert!(records.is_empty() && reply.is_fenced && !reply.is_caught_up);
+
+        let (records, reply) = heartbeat(&image, &beat(1, epoch, 2)).unwrap();
+        assert!(reply.is_caught_up && !reply.is_fenced);
+        apply(&mut image, &records);
+        assert!(!image.brokers[&1].fenced);
+        // Again: no change, no record.
+        let (records, reply) = heartbeat(&image, &beat(1, epoch, 3)).unwrap();
+        assert!(records.is_empty() && !reply.is_fenced);
+
+        let fence = BrokerHeartbeat {
+            want_fence: true,
+            ..beat(1, epoch, 3)
+        };
+        let (records, reply) = heartbeat(&image, &fence).unwrap();
+        assert!(reply.is_fenced);
+        apply(&mut image, &records);
+        assert!(image.brokers[&1].fenced);
+    }
+
+    #[test]
+    fn controlled_shutdown_is_recorded_once_and_lets_the_broker_go() {
+        let mut image = image_at(1);
+        let (records, epoch) =
+            register_broker(&image, CLUSTER, &registration(1, 1), 1, false).unwrap();
+        apply(&mut image, &records);
+        let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
+        apply(&mut image, &records);
+        let leaving = BrokerHeartbeat {
+            want_shut_down: true,
+            ..beat(1, epoch, 2)
+        };
+        let (records, reply) = heartbeat(&image, &leaving).unwrap();
+        assert!(reply.in_controlled_shutdown && reply.should_shut_down);
+        assert_eq!(records.len(), 1);
+        apply(&mut image, &records);
+        assert!(image.brokers[&1].in_controlled_shutdown);
+        let (records, _) = heartbeat(&image, &leaving).unwrap();
+        assert!(records.is_empty());
+    }
+
+    #[test]
+    fn stale_epochs_and_unknown_brokers_are_refused() {
+        let mut image = image_at(1);
+        let (records, epoch) =
+            register_broker(&image, CLUSTER, &registration(1, 1), 1, false).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(
+            heartbeat(&image, &beat(1, epoch - 1, 5))
+                .unwrap_err()
+                .code(),
+            77,
+            "STALE_BROKER_EPOCH"
+        );
+        assert_eq!(
+            heartbeat(&image, &beat(2, epoch, 5)).unwrap_err().code(),
+            102,
+            "BROKER_ID_NOT_REGISTERED"
+        );
+        // A change record of an older registration is ignored on replay.
+        let mut stale = image.clone();
+        stale.replay(
+            10,
+            &MetadataRecord::BrokerRegistrationChange {
+                broker_id: 1,
+                broker_epoch: epoch - 1,
+                fenced: fencing::UNFENCE,
+                in_controlled_shutdown: 0,
+            },
+        );
+        assert!(stale.brokers[&1].fenced);
+    }
+}
