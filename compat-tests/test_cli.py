@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -337,6 +338,24 @@ def test_unreachable_broker_is_one_line_naming_the_address():
         out = cli(None, *args, brokers=address)
         one_error_line(out, f"cannot connect to {address}")
         assert out.stdout == ""
+
+
+def test_a_silent_broker_times_out_in_one_line():
+    """A port that accepts and never answers: the request timeout, not a hang."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = "127.0.0.1:%d" % server.getsockname()[1]
+        started = time.monotonic()
+        out = cli(None, "topic", "list", "--timeout-ms", "500", brokers=address)
+        one_error_line(out, address, "no answer within the request timeout")
+        assert time.monotonic() - started < 10
+
+
+def test_the_first_reachable_bootstrap_broker_answers(target):
+    dead = f"127.0.0.1:{free_port()}"
+    info = as_json(cli(target, "cluster", "info", fmt="json", brokers=f"{dead},{target.bootstrap}"))
+    assert info["brokers"][0]["endpoint"] == target.bootstrap
 
 
 def test_default_broker_is_the_local_listener(target):

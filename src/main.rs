@@ -111,13 +111,11 @@ fn main() {
         std::process::exit(0);
     }
     // An admin command with -b needs no configuration at all.
-    if let Some(Command::Admin(admin)) = &args.command
-        && !admin.connect().brokers.is_empty()
+    if let Some(Command::Admin(admin)) = args
+        .command
+        .take_if(|c| matches!(c, Command::Admin(a) if !a.connect().brokers.is_empty()))
     {
         let brokers = admin.connect().brokers.clone();
-        let Some(Command::Admin(admin)) = args.command.take() else {
-            unreachable!("matched just above");
-        };
         std::process::exit(runnel::cli::run(admin, brokers));
     }
     if let Some(Command::Format {
