@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
 )
 
 from clients import ck_conf, ck_produce, make_records, wait_for_topic
-from conftest import GROUP_OVERRIDES, free_port, long_lived_broker, runnel_bin
+from conftest import GROUP_OVERRIDES, free_port, lend, long_lived_broker, runnel_bin
 from harness.kafka import KafkaBroker
 from registry import covers
 
@@ -41,7 +41,7 @@ KAFKA_GROUP_OVERRIDES = {
 
 
 @pytest.fixture(scope="module", params=["runnel", "kafka"])
-def target(request, tmp_path_factory):
+def _target(request, tmp_path_factory):
     """A broker of each kind for the whole module."""
     if request.param == "runnel":
         yield from long_lived_broker(tmp_path_factory, "cli", GROUP_OVERRIDES)
@@ -50,6 +50,15 @@ def target(request, tmp_path_factory):
         k.start()
         yield k
         k.stop()
+
+
+@pytest.fixture
+def target(request, _target):
+    """The module's broker; Runnel's stderr is attached to a failing test."""
+    if _target.kind == "runnel":
+        yield from lend(request, _target)
+    else:
+        yield _target
 
 
 def cli(broker, *args: str, fmt: str | None = None, brokers: str | None = None,

@@ -331,16 +331,23 @@ fn committed(
     Ok(out)
 }
 
-/// Leader node id of each partition of `topics`.
+/// Leader node id of each partition of `topics`. A topic that does not
+/// exist is an error unless `skip_unknown` (a group may still hold offsets
+/// of a topic deleted since; `describe` shows them without a log end).
 fn leaders(
     client: &mut AdminClient,
     topics: &BTreeSet<String>,
+    skip_unknown: bool,
 ) -> Result<BTreeMap<(String, i32), i32>, CliError> {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     let names: Vec<String> = topics.iter().cloned().collect();
     let metadata = client.metadata(Some(&names))?;
     let mut out = BTreeMap::new();
     for t in metadata.topics {
         let name = t.name.map(|n| n.0.to_string()).unwrap_or_default();
+        if skip_unknown && t.error_code == UNKNOWN_TOPIC_OR_PARTITION {
+            continue;
+        }
         check(&format!("topic '{name}'"), t.error_code, None)?;
         for p in t.partitions {
             out.insert((name.clone(), p.partition_index), p.leader_id.0);
@@ -505,7 +512,7 @@ fn describe(client: &mut AdminClient, groups: &[String]) -> Result<Report, CliEr
         let log_end = if topics.is_empty() {
             BTreeMap::new()
         } else {
-            let mut leaders = leaders(client, &topics)?;
+            let mut leaders = leaders(client, &topics, true)?;
             leaders.retain(|tp, _| partitions.contains(tp));
             list_offsets(client, &leaders, LATEST)?
         };
@@ -700,7 +707,7 @@ fn seek(
             "group '{group}' has no committed offsets; name the topics with --topic"
         )));
     }
-    let mut leaders = leaders(client, &wanted)?;
+    let mut leaders = leaders(client, &wanted, false)?;
     if topics.is_empty() {
         leaders.retain(|tp, _| offsets.contains_key(tp));
     }
