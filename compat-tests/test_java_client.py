@@ -10,6 +10,7 @@ own log unless the test names that line as expected (drivers.check_log).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -148,11 +149,24 @@ def test_admin_features_groups_and_internal_topics(group_broker, topic_name, cli
     assert not bad_res["ok"] and bad_res["error"]["class"] == "InvalidConfigurationException", bad_res
 
 
+@java_clients
+def test_describe_metadata_quorum_shows_the_single_voter(broker, client):
+    """Admin.describeMetadataQuorum (DescribeQuorum): this node leads the
+    metadata quorum alone, with its metadata log dir's directory id, every
+    record committed and no observers."""
+    [quorum] = [r["result"] for r in client.admin(broker.bootstrap, [{"call": "describeMetadataQuorum"}])]
+    assert quorum["leader_id"] == 1 and quorum["leader_epoch"] == 1 and quorum["observers"] == 0, quorum
+    [voter] = quorum["voters"]
+    directory_id = re.search(r"^directory.id=(\S+)$", (broker.data_dir / "meta.properties").read_text(), re.M)[1]
+    assert voter["id"] == 1 and voter["directory_id"] == directory_id, voter
+    assert voter["log_end_offset"] == quorum["high_watermark"] > 0, quorum
+    assert voter["last_caught_up_ms"] > 0, voter
+
+
 # Admin calls Runnel does not serve yet: the API each needs, and how the
 # Java client fails when the broker does not advertise it. Kept in step with
 # the "Admin calls" table in docs/compatibility.md.
 UNSERVED = [
-    ("describeMetadataQuorum", "DescribeQuorum (55)", "UnsupportedVersionException"),
     ("describeClientQuotas", "DescribeClientQuotas (48)", "UnsupportedVersionException"),
     ("describeDelegationToken", "DescribeDelegationToken (41)", "UnsupportedVersionException"),
     ("listTransactions", "ListTransactions (66)", "UnsupportedVersionException"),

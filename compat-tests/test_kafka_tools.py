@@ -192,11 +192,27 @@ def test_features_and_broker_api_versions(b):
     assert re.search(r"ConsumerGroupHeartbeat\(68\): 0 to 1 \[usable: 1\]", out), out
 
 
+def test_metadata_quorum_tool_shows_the_voter(b):
+    """kafka-metadata-quorum describe --status / --replication: this node
+    leads the quorum alone; its log end offset is the high watermark."""
+    status = tool("MetadataQuorumCommand", "--bootstrap-server", b.bootstrap, "describe", "--status").stdout
+    fields = dict(re.findall(r"^(\w+):\s+(.*)$", status, re.M))
+    assert fields["LeaderId"] == "1" and fields["LeaderEpoch"] == "1", status
+    assert int(fields["HighWatermark"]) > 0 and fields["MaxFollowerLag"] == "0", status
+    assert re.fullmatch(r'\[\{"id": 1, "directoryId": "[\w-]{22}"\}\]', fields["CurrentVoters"]), status
+    assert fields["CurrentObservers"] == "[]", status
+    replication = tool("MetadataQuorumCommand", "--bootstrap-server", b.bootstrap, "describe",
+                       "--replication").stdout
+    [header, row] = [line.split() for line in replication.strip().splitlines()]
+    assert header[:4] == ["NodeId", "DirectoryId", "LogEndOffset", "Lag"], replication
+    node = dict(zip(header, row))
+    assert node["NodeId"] == "1" and node["Lag"] == "0" and node["Status"] == "Leader", replication
+    assert int(node["LogEndOffset"]) >= int(fields["HighWatermark"]), replication
+
+
 # Tools whose API Runnel does not serve yet, with that API; each must fail
 # saying the broker does not support it. docs/compatibility.md lists them.
 UNSERVED_TOOLS = [
-    ("MetadataQuorumCommand", ["describe", "--status"], "DescribeQuorum"),
-    ("MetadataQuorumCommand", ["describe", "--replication"], "DescribeQuorum"),
     ("LeaderElectionCommand", ["--election-type", "PREFERRED", "--all-topic-partitions"], "ElectLeaders"),
     ("reassign.ReassignPartitionsCommand", ["--list"], "ListPartitionReassignments"),
     ("TransactionsCommand", ["list"], "ListTransactions"),

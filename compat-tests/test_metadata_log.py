@@ -227,9 +227,9 @@ def test_metadata_snapshots_are_kafkas_and_bound_the_replay(broker_factory, topi
     meta = b.data_dir / "__cluster_metadata-0"
     [snap] = sorted(meta.glob("*-*.checkpoint"))  # older ones were removed
     end_offset = int(snap.name.split("-")[0])
-    assert end_offset > 0 and snap.name.endswith("-0000000000.checkpoint"), snap.name
+    assert end_offset > 0 and snap.name.endswith("-0000000001.checkpoint"), snap.name
     text = dump(["--cluster-metadata-decoder", "--files", str(snap)], tmp_path)
-    assert f"Snapshot end offset: {end_offset}, epoch: 0" in text, text[:500]
+    assert f"Snapshot end offset: {end_offset}, epoch: 1" in text, text[:500]
     assert text.count("isControl: true") == 2 and "SnapshotHeader" in text and "SnapshotFooter" in text
     in_snapshot = [json.loads(p) for p in re.findall(r"^\| offset: \d+ .* payload: (.*)$", text, re.M)]
     assert in_snapshot[0]["type"] == "FEATURE_LEVEL_RECORD"

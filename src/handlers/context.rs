@@ -15,6 +15,9 @@ use crate::partition::ReplicaManager;
 pub struct Broker {
     pub config: Arc<BrokerConfig>,
     pub cluster_id: String,
+    /// The `directory.id` of each log dir, in `log.dirs` order (the first
+    /// holds the metadata log).
+    pub log_dir_ids: Vec<uuid::Uuid>,
     pub metadata: Arc<MetadataCache>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: ControllerChannel,

@@ -18,6 +18,7 @@ mod not_supported;
 mod offsets;
 mod produce;
 mod producer_ids;
+mod quorum;
 mod topics;
 
 pub use api_versions::{api_versions_response, unsupported_version_response};
@@ -76,6 +77,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         )),
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
+        }
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(quorum::describe_quorum(broker, v, r))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(metadata::describe_cluster(broker, ctx, r))

@@ -14,8 +14,8 @@
 //!
 //! The records are the image written out the way Kafka's `MetadataImage`
 //! writes itself: features, brokers, topics with their partitions,
-//! configs, producer ids. The epoch is 0 until the metadata log has KRaft
-//! epochs. Kafka counterparts: `RecordsSnapshotWriter`, `Snapshots`,
+//! configs, producer ids. The epoch is the quorum epoch of the last record
+//! it contains. Kafka counterparts: `RecordsSnapshotWriter`, `Snapshots`,
 //! `SnapshotPath`.
 
 use std::fs;

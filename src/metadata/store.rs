@@ -28,6 +28,12 @@ use crate::log::{LogConfig, LogError, PartitionLog};
 pub use super::records::METADATA_TOPIC_ID;
 pub use crate::common::internal_topics::METADATA_TOPIC;
 
+/// The epoch of the metadata quorum: its one voter elected itself once, as
+/// a single KRaft controller does on its first start. Batches carry it as
+/// their partition leader epoch and snapshots in their id; KRaft's
+/// elections will move it.
+pub const QUORUM_EPOCH: i32 = 1;
+
 /// The feature whose level says how to read the log.
 const METADATA_VERSION: &str = "metadata.version";
 
@@ -187,7 +193,9 @@ impl MetadataStore {
             .iter()
             .map(|(_, v)| v.as_ref().map_or(0, |v| v.len() as u64))
             .sum();
-        let info = self.log.append(encode_batch(&encoded, now_ms), 0, now_ms)?;
+        let info = self
+            .log
+            .append(encode_batch(&encoded, now_ms), QUORUM_EPOCH, now_ms)?;
         self.log.flush()?;
         self.bytes_since_snapshot
             .fetch_add(bytes, Ordering::Relaxed);
@@ -210,7 +218,7 @@ impl MetadataStore {
         }
         let id = SnapshotId {
             end_offset: image.offset + 1,
-            epoch: 0,
+            epoch: QUORUM_EPOCH,
         };
         debug_assert_eq!(id.end_offset, self.log.log_end_offset());
         let path = snapshot::write(self.log.dir(), id, image, now_ms, now_ms)?;
@@ -378,7 +386,7 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".checkpoint") && n != "runnel.checkpoint")
             .collect();
-        assert_eq!(files, vec!["00000000000000000006-0000000000.checkpoint"]);
+        assert_eq!(files, vec!["00000000000000000006-0000000001.checkpoint"]);
         store.log.close().unwrap();
 
         let reopened = open(&dir, true);

@@ -136,6 +136,7 @@ impl Node {
         loader.add_listener(Arc::downgrade(&groups_listener));
         Ok(Node {
             broker: Arc::new(Broker {
+                log_dir_ids: directory_ids(&config.log_dirs),
                 config,
                 cluster_id,
                 metadata,
@@ -246,7 +247,7 @@ impl Node {
                 })
                 .collect(),
             rack: config.broker_rack.clone(),
-            log_dirs: directory_ids(&config.log_dirs),
+            log_dirs: broker.log_dir_ids.clone(),
         };
         let epoch = broker
             .controller

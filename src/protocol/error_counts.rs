@@ -121,6 +121,13 @@ pub fn error_counts(response: &ResponseKind) -> impl Iterator<Item = (i16, u64)>
             r.results.iter().for_each(|x| c.add(x.error_code))
         }
         ResponseKind::DescribeCluster(r) => c.add(r.error_code),
+        ResponseKind::DescribeQuorum(r) => {
+            c.add(r.error_code);
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .for_each(|p| c.add(p.error_code));
+        }
         ResponseKind::ConsumerGroupHeartbeat(r) => c.add(r.error_code),
         ResponseKind::ConsumerGroupDescribe(r) => r.groups.iter().for_each(|g| c.add(g.error_code)),
         ResponseKind::DescribeTopicPartitions(r) => {

@@ -309,7 +309,17 @@ final class AdminOps {
             }
             case "describeReplicaLogDirs" -> get(admin.describeReplicaLogDirs(List.of(
                 new org.apache.kafka.common.TopicPartitionReplica(c.path("topic").asText(), 0, 1))).all());
-            case "describeMetadataQuorum" -> get(admin.describeMetadataQuorum().quorumInfo());
+            case "describeMetadataQuorum" -> {
+                var q = get(admin.describeMetadataQuorum().quorumInfo());
+                out.put("leader_id", q.leaderId()).put("leader_epoch", q.leaderEpoch())
+                    .put("high_watermark", q.highWatermark()).put("observers", q.observers().size());
+                ArrayNode voters = out.putArray("voters");
+                for (var v : q.voters()) {
+                    voters.addObject().put("id", v.replicaId()).put("log_end_offset", v.logEndOffset())
+                        .put("directory_id", v.replicaDirectoryId().toString())
+                        .put("last_caught_up_ms", v.lastCaughtUpTimestamp().orElse(-1));
+                }
+            }
             case "describeAcls" -> get(admin.describeAcls(AclBindingFilter.ANY).values());
             case "describeClientQuotas" -> get(admin.describeClientQuotas(ClientQuotaFilter.all()).entities());
             case "describeUserScramCredentials" -> get(admin.describeUserScramCredentials().all());
