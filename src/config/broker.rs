@@ -90,6 +90,10 @@ pub struct BrokerConfig {
     pub unclean_leader_election_enable: bool,
     pub replica_lag_time_max_ms: i64,
     pub broker_rack: Option<String>,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: i32,
+    /// `broker.session.timeout.ms`.
+    pub broker_session_timeout_ms: i32,
     /// `runnel.metrics.listener`; `None` when set to the empty string.
     pub metrics_listener: Option<String>,
     /// `runnel.log.filter`.
@@ -630,6 +634,8 @@ pub(crate) fn build(
         unclean_leader_election_enable: v.bool("unclean.leader.election.enable")?,
         replica_lag_time_max_ms: v.i64("replica.lag.time.max.ms")?,
         broker_rack: v.non_empty("broker.rack"),
+        broker_heartbeat_interval_ms: v.i32("broker.heartbeat.interval.ms")?,
+        broker_session_timeout_ms: v.i32("broker.session.timeout.ms")?,
         metrics_listener: v.non_empty("runnel.metrics.listener"),
         log_filter: v.string("runnel.log.filter"),
         log_format,

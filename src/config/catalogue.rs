@@ -257,6 +257,18 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         None,
         "The rack of this broker, used for rack-aware replica placement.",
     ),
+    int(
+        "broker.heartbeat.interval.ms",
+        Some("2000"),
+        1,
+        "How often the broker heartbeats to the controller (KIP-631).",
+    ),
+    int(
+        "broker.session.timeout.ms",
+        Some("9000"),
+        1,
+        "How long the controller keeps a broker's session without a heartbeat; another process may register the same broker id after it.",
+    ),
     // --- listeners
     string(
         "listeners",

@@ -579,3 +579,32 @@ fn kafka_image_quickstart_environment() {
     assert_eq!(b.advertised_listeners, c.advertised_listeners);
     assert_eq!(b.num_partitions, 3);
 }
+
+#[test]
+fn broker_lifecycle_and_snapshot_keys_have_kafkas_defaults() {
+    let c = ok(&[]);
+    assert_eq!(
+        (c.broker_heartbeat_interval_ms, c.broker_session_timeout_ms),
+        (2000, 9000)
+    );
+    assert_eq!(
+        (
+            c.metadata_snapshot_max_bytes,
+            c.metadata_snapshot_interval_ms
+        ),
+        (20 * 1024 * 1024, 3_600_000)
+    );
+    let c = ok(&[
+        ("broker.heartbeat.interval.ms", "500"),
+        ("broker.session.timeout.ms", "3000"),
+        ("metadata.log.max.record.bytes.between.snapshots", "1000"),
+    ]);
+    assert_eq!(c.broker_heartbeat_interval_ms, 500);
+    assert_eq!(c.broker_session_timeout_ms, 3000);
+    assert_eq!(c.metadata_snapshot_max_bytes, 1000);
+    assert!(err(&[("broker.heartbeat.interval.ms", "0")]).contains("broker.heartbeat.interval.ms"));
+    assert!(
+        err(&[("metadata.log.max.record.bytes.between.snapshots", "x")])
+            .contains("metadata.log.max.record.bytes.between.snapshots")
+    );
+}

@@ -35,10 +35,6 @@ use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataImage, MetadataRecord};
 pub use error::ControllerError;
 
-/// How long a broker's heartbeat session lasts without a heartbeat: Kafka's
-/// default `broker.session.timeout.ms`.
-const BROKER_SESSION_TIMEOUT_MS: i64 = 9_000;
-
 pub struct Controller {
     config: Arc<BrokerConfig>,
     cluster_id: String,
@@ -79,7 +75,7 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         seen.get(&broker_id)
-            .is_some_and(|at| now_ms - at < BROKER_SESSION_TIMEOUT_MS)
+            .is_some_and(|at| now_ms - at < i64::from(self.config.broker_session_timeout_ms))
     }
 
     /// Serves one request. The response is returned only after its records

@@ -277,13 +277,15 @@ impl Node {
             .await?)
     }
 
-    /// Heartbeats every [`HEARTBEAT_INTERVAL`], which keeps the broker's
-    /// session with the controller live.
+    /// Heartbeats every `broker.heartbeat.interval.ms`, which keeps the
+    /// broker's session with the controller live.
     fn start_heartbeats(&self, epoch: i64) {
         let broker = self.broker.clone();
         let tasks = self.tasks.clone();
+        let interval =
+            Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1) as u64);
         self.tasks.spawn("broker-heartbeat", async move {
-            let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+            let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !tasks.is_shutting_down() {
                 tick.tick().await;
@@ -359,9 +361,6 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     tracing::info!("shutdown complete");
     Ok(())
 }
-
-/// Kafka's default `broker.heartbeat.interval.ms`.
-const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(2_000);
 
 /// How often the cleaner task looks whether its backoff has passed.
 const CLEANER_TICK: Duration = Duration::from_millis(100);
