@@ -1,6 +1,7 @@
 //! Runnel: a Kafka wire-protocol compatible broker. See
 //! `docs/architecture.md` for the layers and how a request flows.
 
+pub mod cli;
 pub mod common;
 pub mod config;
 pub mod controller;

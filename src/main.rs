@@ -1,7 +1,9 @@
 //! The `runnel` binary: parse flags, load config, start the node, serve
 //! until SIGTERM/SIGINT, shut down in reverse start order. `runnel
 //! healthcheck` instead probes a running broker and exits 0 when it answers
-//! (the container image's HEALTHCHECK; the image has no shell).
+//! (the container image's HEALTHCHECK; the image has no shell). `runnel
+//! topic|group|cluster` are the admin commands of [`runnel::cli`], a Kafka
+//! client like any other.
 //!
 //! A start that cannot go on prints one line, `runnel: <what> (config
 //! '<key>' (set by <source>))`, and exits with
@@ -13,7 +15,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use runnel::config::{self, ConfigSources};
 use runnel::ops;
 use runnel::ops::startup::{self, EXIT_BAD_CONFIG};
@@ -84,6 +86,13 @@ enum Command {
     },
     /// Print a new random cluster id (Kafka's `kafka-storage random-uuid`).
     RandomUuid,
+    #[command(flatten)]
+    Admin(runnel::cli::AdminCommand),
+    /// Print a shell completion script: `runnel completion bash > ...`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() {
@@ -91,6 +100,23 @@ fn main() {
     if let Some(Command::RandomUuid) = args.command {
         println!("{}", runnel::log::meta_properties::new_cluster_id());
         std::process::exit(0);
+    }
+    if let Some(Command::Completion { shell }) = args.command {
+        clap_complete::generate(
+            shell,
+            &mut Args::command(),
+            "runnel",
+            &mut std::io::stdout(),
+        );
+        std::process::exit(0);
+    }
+    // An admin command with -b needs no configuration at all.
+    if let Some(Command::Admin(admin)) = args
+        .command
+        .take_if(|c| matches!(c, Command::Admin(a) if !a.connect().brokers.is_empty()))
+    {
+        let brokers = admin.connect().brokers.clone();
+        std::process::exit(runnel::cli::run(admin, brokers));
     }
     if let Some(Command::Format {
         properties: Some(p),
@@ -129,6 +155,12 @@ fn main() {
             refuse(&format!("invalid configuration: {e}{note}"));
         }
     };
+    if let Some(Command::Admin(admin)) = args.command.take_if(|c| matches!(c, Command::Admin(_))) {
+        let Some(address) = ops::healthcheck::default_address(&config) else {
+            refuse("no broker listener configured; pass -b/--brokers HOST:PORT");
+        };
+        std::process::exit(runnel::cli::run(admin, vec![address]));
+    }
     if let Some(Command::Healthcheck { timeout_ms, .. }) = args.command {
         let Some(address) = ops::healthcheck::default_address(&config) else {
             eprintln!("runnel healthcheck: no broker listener configured; pass --bootstrap");
