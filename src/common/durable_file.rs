@@ -15,7 +15,18 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Writes `contents` to `dir/name` atomically and durably.
 pub fn write_file_durably(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
+    write_file_durably_via(dir, name, &format!("{name}.tmp"), contents)
+}
+
+/// As [`write_file_durably`], through a temporary file of a given name
+/// (Kafka's snapshots are written as `<name>.part`).
+pub fn write_file_durably_via(
+    dir: &Path,
+    name: &str,
+    tmp_name: &str,
+    contents: &[u8],
+) -> io::Result<()> {
+    let tmp = dir.join(tmp_name);
     {
         let mut f = OpenOptions::new()
             .write(true)

@@ -205,6 +205,15 @@ mod tests {
         }
     }
 
+    /// Broker 1 registered (fenced) with its record at offset `at`.
+    fn registered_at(at: i64) -> (MetadataImage, i64) {
+        let mut image = image_at(at);
+        let (records, epoch) =
+            register_broker(&image, CLUSTER, &registration(1, 1), at, false).unwrap();
+        apply(&mut image, &records);
+        (image, epoch)
+    }
+
     fn beat(id: i32, epoch: i64, offset: i64) -> BrokerHeartbeat {
         BrokerHeartbeat {
             broker_id: id,
@@ -266,10 +275,7 @@ mod tests {
 
     #[test]
     fn heartbeats_unfence_a_caught_up_broker_and_fence_on_request() {
-        let mut image = image_at(2);
-        let (records, epoch) =
-            register_broker(&image, CLUSTER, &registration(1, 1), 2, false).unwrap();
-        apply(&mut image, &records);
+        let (mut image, epoch) = registered_at(2);
 
         // Behind its own registration: stays fenced, nothing written.
         let (records, reply) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
@@ -295,10 +301,7 @@ mod tests {
 
     #[test]
     fn controlled_shutdown_is_recorded_once_and_lets_the_broker_go() {
-        let mut image = image_at(1);
-        let (records, epoch) =
-            register_broker(&image, CLUSTER, &registration(1, 1), 1, false).unwrap();
-        apply(&mut image, &records);
+        let (mut image, epoch) = registered_at(1);
         let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
         apply(&mut image, &records);
         let leaving = BrokerHeartbeat {
@@ -316,10 +319,7 @@ mod tests {
 
     #[test]
     fn stale_epochs_and_unknown_brokers_are_refused() {
-        let mut image = image_at(1);
-        let (records, epoch) =
-            register_broker(&image, CLUSTER, &registration(1, 1), 1, false).unwrap();
-        apply(&mut image, &records);
+        let (image, epoch) = registered_at(1);
         assert_eq!(
             heartbeat(&image, &beat(1, epoch - 1, 5))
                 .unwrap_err()

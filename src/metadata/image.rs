@@ -18,6 +18,44 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// Kept so a snapshot writes back the record it was built from.
+    pub removing_replicas: Vec<i32>,
+    pub adding_replicas: Vec<i32>,
+    pub leader_recovery_state: i8,
+    pub directories: Vec<Uuid>,
+}
+
+impl PartitionImage {
+    fn of(record: &PartitionRecord) -> Self {
+        PartitionImage {
+            replicas: record.replicas.clone(),
+            isr: record.isr.clone(),
+            leader: record.leader,
+            leader_epoch: record.leader_epoch,
+            partition_epoch: record.partition_epoch,
+            removing_replicas: record.removing_replicas.clone(),
+            adding_replicas: record.adding_replicas.clone(),
+            leader_recovery_state: record.leader_recovery_state,
+            directories: record.directories.clone(),
+        }
+    }
+
+    /// The `PartitionRecord` that creates this partition as it is now.
+    pub fn record(&self, topic_id: Uuid, partition: i32) -> PartitionRecord {
+        PartitionRecord {
+            topic_id,
+            partition,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            removing_replicas: self.removing_replicas.clone(),
+            adding_replicas: self.adding_replicas.clone(),
+            leader: self.leader,
+            leader_recovery_state: self.leader_recovery_state,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            directories: self.directories.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,27 +175,8 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::Partition(p) => {
-                let PartitionRecord {
-                    topic_id,
-                    partition,
-                    replicas,
-                    isr,
-                    leader,
-                    leader_epoch,
-                    partition_epoch,
-                    ..
-                } = p;
-                if let Some(topic) = self.topic_mut_by_id(topic_id) {
-                    topic.partitions.insert(
-                        *partition,
-                        PartitionImage {
-                            replicas: replicas.clone(),
-                            isr: isr.clone(),
-                            leader: *leader,
-                            leader_epoch: *leader_epoch,
-                            partition_epoch: *partition_epoch,
-                        },
-                    );
+                if let Some(topic) = self.topic_mut_by_id(&p.topic_id) {
+                    topic.partitions.insert(p.partition, PartitionImage::of(p));
                 }
             }
             MetadataRecord::Config {

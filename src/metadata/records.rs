@@ -236,6 +236,8 @@ impl MetadataRecord {
         w.uvarint(FRAME_VERSION);
         w.uvarint(u32::from(record_type));
         w.uvarint(u32::from(version));
+        // Tagged fields set to other than their defaults, in tag order.
+        let mut tags: Vec<(u32, Vec<u8>)> = Vec::new();
         match self {
             MetadataRecord::RegisterBroker(b) => {
                 w.0.put_i32(b.broker_id);
@@ -260,13 +262,10 @@ impl MetadataRecord {
                 w.nullable_string(b.rack.as_deref());
                 w.0.put_u8(u8::from(b.fenced));
                 w.0.put_u8(u8::from(b.in_controlled_shutdown));
-                // Tag 0: LogDirs, when there are any.
                 if !b.log_dirs.is_empty() {
                     let mut dirs = Writer(Vec::new());
-                    dirs.uvarint(b.log_dirs.len() as u32 + 1);
-                    b.log_dirs.iter().for_each(|d| dirs.uuid(d));
-                    w.tags(&[(0, dirs.0)]);
-                    return w.0;
+                    dirs.uuids(&b.log_dirs);
+                    tags.push((0, dirs.0));
                 }
             }
             MetadataRecord::BrokerRegistrationChange {
@@ -277,14 +276,13 @@ impl MetadataRecord {
             } => {
                 w.0.put_i32(*broker_id);
                 w.0.put_i64(*broker_epoch);
-                // Tags 0 (Fenced) and 1 (InControlledShutdown) when set.
-                let tags: Vec<(u32, Vec<u8>)> = [(0, *fenced), (1, *in_controlled_shutdown)]
-                    .into_iter()
-                    .filter(|(_, v)| *v != 0)
-                    .map(|(tag, v)| (tag, vec![v as u8]))
-                    .collect();
-                w.tags(&tags);
-                return w.0;
+                // Tags 0 (Fenced) and 1 (InControlledShutdown).
+                tags.extend(
+                    [(0, *fenced), (1, *in_controlled_shutdown)]
+                        .into_iter()
+                        .filter(|(_, v)| *v != 0)
+                        .map(|(tag, v)| (tag, vec![v as u8])),
+                );
             }
             MetadataRecord::UnregisterBroker {
                 broker_id,
@@ -307,15 +305,10 @@ impl MetadataRecord {
                 w.0.put_i32(p.leader);
                 w.0.put_i32(p.leader_epoch);
                 w.0.put_i32(p.partition_epoch);
-                w.uvarint(p.directories.len() as u32 + 1);
-                p.directories.iter().for_each(|d| w.uuid(d));
-                // Tag 0, LeaderRecoveryState, only when not its default.
+                w.uuids(&p.directories);
+                // Tag 0: LeaderRecoveryState.
                 if p.leader_recovery_state != 0 {
-                    w.uvarint(1);
-                    w.uvarint(0);
-                    w.uvarint(1);
-                    w.0.put_i8(p.leader_recovery_state);
-                    return w.0;
+                    tags.push((0, vec![p.leader_recovery_state as u8]));
                 }
             }
             MetadataRecord::Config {
@@ -351,8 +344,7 @@ impl MetadataRecord {
                 panic!("record type {record_type} is read, never written")
             }
         }
-        // No tagged fields.
-        w.uvarint(0);
+        w.tags(&tags);
         w.0
     }
 
@@ -424,6 +416,12 @@ impl Writer {
         }
     }
 
+    /// A compact array of uuids.
+    fn uuids(&mut self, values: &[Uuid]) {
+        self.uvarint(values.len() as u32 + 1);
+        values.iter().for_each(|v| self.uuid(v));
+    }
+
     /// A compact array of int32: length + 1, then the values.
     fn ids(&mut self, values: &[i32]) {
         self.uvarint(values.len() as u32 + 1);
@@ -463,41 +461,40 @@ impl Reader<'_> {
             .ok_or_else(|| err(format!("{what} {value} is too large")))
     }
 
+    /// The next `N` bytes of a fixed-size field.
+    fn fixed<const N: usize>(&mut self, what: &str) -> Result<[u8; N], RecordError> {
+        self.need(N, what)?;
+        let mut bytes = [0u8; N];
+        self.0.copy_to_slice(&mut bytes);
+        Ok(bytes)
+    }
+
     fn i8(&mut self) -> Result<i8, RecordError> {
-        self.need(1, "an int8")?;
-        Ok(self.0.get_i8())
+        self.fixed("an int8").map(i8::from_be_bytes)
     }
 
     fn bool(&mut self) -> Result<bool, RecordError> {
-        self.need(1, "a boolean")?;
-        Ok(self.0.get_u8() != 0)
+        self.fixed::<1>("a boolean").map(|[b]| b != 0)
     }
 
     fn u16(&mut self) -> Result<u16, RecordError> {
-        self.need(2, "a uint16")?;
-        Ok(self.0.get_u16())
+        self.fixed("a uint16").map(u16::from_be_bytes)
     }
 
     fn i16(&mut self) -> Result<i16, RecordError> {
-        self.need(2, "an int16")?;
-        Ok(self.0.get_i16())
+        self.fixed("an int16").map(i16::from_be_bytes)
     }
 
     fn i32(&mut self) -> Result<i32, RecordError> {
-        self.need(4, "an int32")?;
-        Ok(self.0.get_i32())
+        self.fixed("an int32").map(i32::from_be_bytes)
     }
 
     fn i64(&mut self) -> Result<i64, RecordError> {
-        self.need(8, "an int64")?;
-        Ok(self.0.get_i64())
+        self.fixed("an int64").map(i64::from_be_bytes)
     }
 
     fn uuid(&mut self) -> Result<Uuid, RecordError> {
-        self.need(16, "a uuid")?;
-        let mut bytes = [0u8; 16];
-        self.0.copy_to_slice(&mut bytes);
-        Ok(Uuid::from_bytes(bytes))
+        self.fixed("a uuid").map(Uuid::from_bytes)
     }
 
     /// The length of a compact string or array; None for null.
@@ -536,6 +533,10 @@ impl Reader<'_> {
 
     fn ids(&mut self) -> Result<Vec<i32>, RecordError> {
         self.array(4, Self::i32)
+    }
+
+    fn uuids(&mut self) -> Result<Vec<Uuid>, RecordError> {
+        self.array(16, Self::uuid)
     }
 
     /// A tagged-field section, each field's bytes handed to `field`.
@@ -599,7 +600,7 @@ impl Reader<'_> {
                 let mut log_dirs = Vec::new();
                 self.tags(|tag, value| {
                     if tag == 0 && version >= 3 {
-                        log_dirs = value.array(16, |r| r.uuid())?;
+                        log_dirs = value.uuids()?;
                     }
                     Ok(())
                 })?;
@@ -680,7 +681,7 @@ impl Reader<'_> {
                 let leader_epoch = self.i32()?;
                 let partition_epoch = self.i32()?;
                 let directories = if version >= 1 {
-                    self.array(16, Self::uuid)?
+                    self.uuids()?
                 } else {
                     vec![DIRECTORY_UNASSIGNED; replicas.len()]
                 };

@@ -19,14 +19,13 @@
 //! `SnapshotPath`.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use bytes::{BufMut, Bytes};
 
 use super::MetadataImage;
-use super::records::{ConfigResource, MetadataRecord, PartitionRecord};
-use crate::common::durable_file::sync_dir;
+use super::records::{ConfigResource, MetadataRecord};
+use crate::common::durable_file::write_file_durably_via;
 use crate::log::records::{ReplayError, encode_batch_at, replay_batches};
 
 const SUFFIX: &str = ".checkpoint";
@@ -102,14 +101,11 @@ pub fn image_records(image: &MetadataImage) -> Vec<MetadataRecord> {
             name: topic.name.clone(),
             topic_id: topic.topic_id,
         });
-        for (&partition, p) in &topic.partitions {
-            let mut record = PartitionRecord::new(topic.topic_id, partition, p.replicas.clone());
-            record.isr = p.isr.clone();
-            record.leader = p.leader;
-            record.leader_epoch = p.leader_epoch;
-            record.partition_epoch = p.partition_epoch;
-            out.push(MetadataRecord::Partition(record));
-        }
+        out.extend(
+            topic.partitions.iter().map(|(&partition, p)| {
+                MetadataRecord::Partition(p.record(topic.topic_id, partition))
+            }),
+        );
     }
     let config =
         |resource: ConfigResource, (name, value): (&String, &String)| MetadataRecord::Config {
@@ -152,13 +148,13 @@ fn control_key(kind: i16) -> Bytes {
 }
 
 /// Writes the snapshot of `image` (which has applied every record below
-/// `id.end_offset`) into `dir`, durably. `last_record_ms` is the append
-/// time of the last record it contains.
+/// `id.end_offset`) into `dir`, durably. It is taken right after the
+/// append of its last record, so `now_ms` is also that record's time (the
+/// header's `LastContainedLogTimestamp`).
 pub fn write(
     dir: &Path,
     id: SnapshotId,
     image: &MetadataImage,
-    last_record_ms: i64,
     now_ms: i64,
 ) -> Result<PathBuf, SnapshotError> {
     let path = dir.join(id.file_name());
@@ -170,7 +166,7 @@ pub fn write(
     // SnapshotHeaderRecord v0: Version, LastContainedLogTimestamp, no tags.
     let mut header = Vec::new();
     header.put_i16(0);
-    header.put_i64(last_record_ms);
+    header.put_i64(now_ms);
     header.put_u8(0);
     let mut offset = 0i64;
     let header = [(
@@ -195,15 +191,8 @@ pub fn write(
     )];
     bytes.extend_from_slice(&encode_batch_at(&footer, offset, true, now_ms));
 
-    let part = dir.join(format!(
-        "{}{PART_SUFFIX}",
-        id.file_name().trim_end_matches(SUFFIX)
-    ));
-    let mut file = fs::File::create(&part).map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&part, &path).map_err(io)?;
-    sync_dir(dir).map_err(io)?;
+    let part = format!("{}{PART_SUFFIX}", id.file_name().trim_end_matches(SUFFIX));
+    write_file_durably_via(dir, &id.file_name(), &part, &bytes).map_err(io)?;
     Ok(path)
 }
 
@@ -302,7 +291,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::metadata::records::{BrokerEndpoint, RegisterBrokerRecord, fencing};
+    use crate::metadata::records::{
+        BrokerEndpoint, PartitionRecord, RegisterBrokerRecord, fencing,
+    };
 
     /// An image built the way a log builds one, and the log's records.
     fn busy_image() -> MetadataImage {
@@ -382,7 +373,7 @@ mod tests {
             end_offset: image.offset + 1,
             epoch: 0,
         };
-        let path = write(tmp.path(), id, &image, 5, 6).unwrap();
+        let path = write(tmp.path(), id, &image, 6).unwrap();
         assert_eq!(
             path.file_name().unwrap(),
             "00000000000000000012-0000000000.checkpoint"
@@ -410,7 +401,6 @@ mod tests {
                 },
                 &image,
                 1,
-                1,
             )
             .unwrap();
         }
@@ -431,7 +421,7 @@ mod tests {
             end_offset: 12,
             epoch: 0,
         };
-        let path = write(tmp.path(), id, &image, 1, 1).unwrap();
+        let path = write(tmp.path(), id, &image, 1).unwrap();
         let bytes = fs::read(&path).unwrap();
         // Cut inside its footer batch.
         fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();

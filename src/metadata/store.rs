@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 
+use super::loader::CommittedBatch;
 use super::snapshot::{self, SnapshotError, SnapshotId};
 use super::{MetadataImage, MetadataRecord};
 use crate::log::records::{ReplayError, encode_batch, replay_log_from};
@@ -169,12 +170,12 @@ impl MetadataStore {
                 level: *level,
             })
             .collect();
-        let base = self.append(&records, now_ms)?;
-        let mut image = image;
-        for (i, record) in records.iter().enumerate() {
-            image.replay(base + i as i64, record);
+        let base_offset = self.append(&records, now_ms)?;
+        Ok(CommittedBatch {
+            base_offset,
+            records: &records,
         }
-        Ok(image)
+        .replay_onto(&image))
     }
 
     /// The offset the next record appended will get.
@@ -221,7 +222,7 @@ impl MetadataStore {
             epoch: QUORUM_EPOCH,
         };
         debug_assert_eq!(id.end_offset, self.log.log_end_offset());
-        let path = snapshot::write(self.log.dir(), id, image, now_ms, now_ms)?;
+        let path = snapshot::write(self.log.dir(), id, image, now_ms)?;
         self.bytes_since_snapshot.store(0, Ordering::Relaxed);
         self.last_snapshot_ms.store(now_ms, Ordering::Relaxed);
         snapshot::remove_older_than(self.log.dir(), id)?;

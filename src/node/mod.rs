@@ -25,9 +25,9 @@ use anyhow::Context as _;
 
 use crate::common::BackgroundTasks;
 use crate::config::BrokerConfig;
-use crate::controller::Controller;
 use crate::controller::channel::ControllerChannel;
 use crate::controller::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
+use crate::controller::{Controller, ControllerError};
 use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::handlers::Broker;
@@ -264,39 +264,22 @@ impl Node {
     }
 
     async fn heartbeat(&self, epoch: i64, want_shut_down: bool) -> anyhow::Result<HeartbeatReply> {
-        let broker = &self.broker;
-        Ok(broker
-            .controller
-            .broker_heartbeat(BrokerHeartbeat {
-                broker_id: broker.config.node_id,
-                broker_epoch: epoch,
-                current_metadata_offset: broker.metadata.current().offset,
-                want_fence: false,
-                want_shut_down,
-            })
-            .await?)
+        Ok(send_heartbeat(&self.broker, epoch, want_shut_down).await?)
     }
 
     /// Heartbeats every `broker.heartbeat.interval.ms`, which keeps the
-    /// broker's session with the controller live.
+    /// broker's session with the controller live. The task ends at
+    /// shutdown, at its next await.
     fn start_heartbeats(&self, epoch: i64) {
         let broker = self.broker.clone();
-        let tasks = self.tasks.clone();
         let interval =
             Duration::from_millis(broker.config.broker_heartbeat_interval_ms.max(1) as u64);
         self.tasks.spawn("broker-heartbeat", async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            while !tasks.is_shutting_down() {
+            loop {
                 tick.tick().await;
-                let beat = BrokerHeartbeat {
-                    broker_id: broker.config.node_id,
-                    broker_epoch: epoch,
-                    current_metadata_offset: broker.metadata.current().offset,
-                    want_fence: false,
-                    want_shut_down: false,
-                };
-                if let Err(e) = broker.controller.broker_heartbeat(beat).await {
+                if let Err(e) = send_heartbeat(&broker, epoch, false).await {
                     tracing::warn!(error = %e, "broker heartbeat failed");
                 }
             }
@@ -326,6 +309,25 @@ impl Node {
             tracing::error!(error = %e, "log shutdown failed; the next start will recover");
         }
     }
+}
+
+/// One BrokerHeartbeat of this node's broker, with the metadata offset it
+/// has applied.
+async fn send_heartbeat(
+    broker: &Broker,
+    epoch: i64,
+    want_shut_down: bool,
+) -> Result<HeartbeatReply, ControllerError> {
+    broker
+        .controller
+        .broker_heartbeat(BrokerHeartbeat {
+            broker_id: broker.config.node_id,
+            broker_epoch: epoch,
+            current_metadata_offset: broker.metadata.current().offset,
+            want_fence: false,
+            want_shut_down,
+        })
+        .await
 }
 
 /// Runs a node until SIGTERM or SIGINT, then shuts it down in reverse
