@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -273,3 +274,15 @@ def test_metadata_snapshots_are_kafkas_and_bound_the_replay(broker_factory, topi
         {"call": "describeConfigs", "resources": [{"type": "topic", "name": names[5]}]}]))
     assert sorted(n for n in listed["names"] if n in names) == before
     assert configs[names[5]]["retention.ms"]["value"] == "1001"
+
+    # kill -9 after more acknowledged decisions: the next start recovers
+    # the newest snapshot and every decision after it.
+    late = [topic_name(f"late{i}") for i in range(8)]
+    ok(JAVA.admin(b.bootstrap, [{"call": "createTopics", "topics": [
+        {"name": n, "partitions": 2} for n in late]}]))
+    ok(JAVA.admin(b.bootstrap, [{"call": "deleteTopics", "names": late[:2]}]))
+    b.stop(signal.SIGKILL)
+    b.start()
+    [listed] = ok(JAVA.admin(b.bootstrap, [{"call": "listTopics"}]))
+    assert sorted(n for n in listed["names"] if n in names + late) == sorted(before + late[2:])
+    assert not list(meta.glob("*.checkpoint.part"))
