@@ -155,6 +155,8 @@ def test_kafka_tools_read_runnel_logs(broker_factory, topic_name, tmp_path):
         assert data["rack"] == "rack-a" and data["logDirs"] == [directory_id], data
         assert {"name": "metadata.version", "minSupportedVersion": 7,
                 "maxSupportedVersion": 27} in data["features"], data
+        # Versions as Kafka 4.1 writes them: v0 to unfence, v1 for shutdown.
+        assert [r["version"] for r in lifecycle[3 * i:3 * i + 3]] == [3, 0, 1], lifecycle
         unfence, leave = [r["data"] for r in lifecycle[3 * i + 1:3 * i + 3]]
         assert unfence == {"brokerId": 1, "brokerEpoch": reg["offset"], "fenced": -1}, unfence
         assert leave == {"brokerId": 1, "brokerEpoch": reg["offset"], "inControlledShutdown": 1}, leave

@@ -208,9 +208,15 @@ impl MetadataRecord {
     fn type_and_version(&self) -> (u16, u16) {
         match self {
             MetadataRecord::RegisterBroker(_) => (record_type::REGISTER_BROKER, 3),
-            MetadataRecord::BrokerRegistrationChange { .. } => {
-                (record_type::BROKER_REGISTRATION_CHANGE, 1)
-            }
+            // As Kafka 4.1 writes it: v0 for fencing, v1 once it carries
+            // InControlledShutdown (seen in a metadata log Kafka wrote).
+            MetadataRecord::BrokerRegistrationChange {
+                in_controlled_shutdown,
+                ..
+            } => (
+                record_type::BROKER_REGISTRATION_CHANGE,
+                u16::from(*in_controlled_shutdown != 0),
+            ),
             MetadataRecord::UnregisterBroker { .. } => (record_type::UNREGISTER_BROKER, 0),
             MetadataRecord::Topic { .. } => (record_type::TOPIC, 0),
             MetadataRecord::Partition(_) => (record_type::PARTITION, 1),
