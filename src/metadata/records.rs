@@ -145,7 +145,8 @@ pub mod fencing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
     RegisterBroker(RegisterBrokerRecord),
-    /// `BrokerRegistrationChangeRecord` (v1); also what the older
+    /// `BrokerRegistrationChangeRecord` (v0, v1 with InControlledShutdown);
+    /// also what the older
     /// `FenceBrokerRecord` and `UnfenceBrokerRecord` are read as.
     BrokerRegistrationChange {
         broker_id: i32,
