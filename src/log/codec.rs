@@ -20,6 +20,8 @@ const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 const XERIAL_HEADER_LEN: usize = 16;
 /// The uncompressed block size snappy-java writes.
 const XERIAL_BLOCK_LEN: usize = 32 * 1024;
+/// The most a raw snappy block can expand: a 3-byte copy element yields 64.
+const SNAPPY_MAX_EXPANSION: usize = 22;
 
 impl CompressionCodec {
     /// Kafka's name of the codec, as `compression.type` spells it.
@@ -164,6 +166,15 @@ impl<'a> SnappyReader<'a> {
             self.input
         };
         let len = snap::raw::decompress_len(compressed).map_err(|e| invalid(&e.to_string()))?;
+        // The header is a claim, not a size to allocate: no snappy element
+        // yields more than 64 bytes for 3 of input, so a longer claim is a
+        // corrupt (or hostile) block, not a reason to reserve gigabytes.
+        if len > compressed.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
+            return Err(invalid(&format!(
+                "snappy block claims {len} bytes from {} compressed",
+                compressed.len()
+            )));
+        }
         self.block.resize(len, 0);
         let n = snap::raw::Decoder::new()
             .decompress(compressed, &mut self.block)
@@ -259,5 +270,26 @@ mod tests {
             assert!(result.is_err(), "{codec:?}");
         }
         assert!(decompressing_reader(CompressionCodec::Unknown(6), &junk).is_err());
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_gigabytes_is_refused_before_allocating() {
+        // A xerial frame whose one block says (varint) it expands to 4 GiB - 1.
+        let mut framed = XERIAL_MAGIC.to_vec();
+        framed.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]);
+        let block = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x41];
+        framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&block);
+        let mut out = Vec::new();
+        let err = decompressing_reader(CompressionCodec::Snappy, &framed)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap_err();
+        assert!(err.to_string().contains("claims"), "{err}");
+
+        // The densest real block still decodes: 64 KiB of one byte.
+        let plain = vec![7u8; 64 * 1024];
+        let raw = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
+        assert_eq!(read_all(CompressionCodec::Snappy, &raw), plain);
     }
 }
