@@ -84,8 +84,14 @@ pub fn prepare_log_dirs(
     }
     let cluster_id = cluster_id.unwrap_or_else(new_cluster_id);
     for dir in log_dirs {
-        if !dir.join(META_PROPERTIES_FILE).exists() {
-            write(dir, node_id, &cluster_id, "on first start")?;
+        match read(dir)? {
+            None => write(dir, node_id, &cluster_id, "on first start")?,
+            // A dir formatted before KIP-858 gets its id, as Kafka's start
+            // gives it one: the broker registers its dirs by id.
+            Some(props) if lookup(&props, "directory.id").is_none() => {
+                write(dir, node_id, &cluster_id, "adding a directory.id")?
+            }
+            Some(_) => {}
         }
     }
     Ok(cluster_id)
@@ -245,6 +251,22 @@ mod tests {
             "a generated id is one Kafka reads"
         );
         assert!(lookup(&props, "directory.id").is_some_and(|d| parse_cluster_id(d).is_ok()));
+    }
+
+    #[test]
+    fn a_dir_formatted_before_directory_ids_gets_one_and_keeps_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a");
+        fs::create_dir_all(&dir).unwrap();
+        let cluster = "MkU3OEVBNTcwNTJENDM2Qg";
+        let old = format!("version=1\nnode.id=1\ncluster.id={cluster}\n");
+        fs::write(dir.join(META_PROPERTIES_FILE), old).unwrap();
+        let dirs = vec![dir.clone()];
+        assert_eq!(prepare_log_dirs(&dirs, 1, None).unwrap(), cluster);
+        let ids = directory_ids(&dirs);
+        assert_eq!(ids.len(), 1);
+        prepare_log_dirs(&dirs, 1, None).unwrap();
+        assert_eq!(directory_ids(&dirs), ids, "written once, then kept");
     }
 
     #[test]
