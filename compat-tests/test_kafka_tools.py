@@ -17,6 +17,7 @@ import confluent_kafka as ck
 import pytest
 
 import drivers
+from harness import kafka, procs
 from clients import ck_committed, ck_conf, ck_consume, ck_create_topic, ck_produce, make_records, wait_for_topic
 from conftest import GROUP_OVERRIDES, lend, long_lived_broker
 from registry import covers
@@ -208,6 +209,60 @@ def test_metadata_quorum_tool_shows_the_voter(b):
     node = dict(zip(header, row))
     assert node["NodeId"] == "1" and node["Lag"] == "0" and node["Status"] == "Leader", replication
     assert int(node["LogEndOffset"]) >= int(fields["HighWatermark"]), replication
+
+
+def _controller_views(bootstrap_controller: str) -> dict:
+    """What the --bootstrap-controller tools (KIP-919) show of a controller
+    port, with ids, ports, offsets and times masked."""
+    bc = bootstrap_controller
+    status = tool("MetadataQuorumCommand", "--bootstrap-controller", bc, "describe", "--status").stdout
+    fields = dict(re.findall(r"^(\w+):\s+(.*)$", status, re.M))
+    fields["ClusterId"] = re.sub(r"[\w-]{22}", "<id>", fields["ClusterId"])
+    fields["HighWatermark"] = "<positive>" if int(fields["HighWatermark"]) > 0 else fields["HighWatermark"]
+    fields["CurrentVoters"] = re.sub(r":\d+\"", ':<port>"',
+                                     re.sub(r'"directoryId": "[\w-]{22}"', '"directoryId": "<id>"',
+                                            fields["CurrentVoters"]))
+    replication = tool("MetadataQuorumCommand", "--bootstrap-controller", bc, "describe", "--replication").stdout
+    [header, row] = [line.split() for line in replication.strip().splitlines()]
+    node = dict(zip(header, row))
+    features = tool("FeatureCommand", "--bootstrap-controller", bc, "describe").stdout
+    cluster = tool("ClusterTool", "cluster-id", "--bootstrap-controller", bc).stdout
+    return {
+        "status": fields,
+        "replication": (header, {k: node[k] for k in ("NodeId", "Lag", "Status")}),
+        # Runnel finalizes fewer features (no transactions V2, ELR, KIP-853).
+        "features": sorted(re.sub(r"\s+Epoch: \d+", "", line) for line in features.splitlines()
+                           if re.match(r"Feature: (metadata|group)\.version", line)),
+        "cluster_id": re.sub(r"[\w-]{22}", "<id>", cluster.strip()),
+    }
+
+
+@covers("tools", clients=["kafka-tools"])
+def test_controller_listener_answers_the_controller_tools_as_kafka_does(tmp_path, broker_factory):
+    """A controller listener serves what Kafka's controller port serves to
+    `--bootstrap-controller` tools: the quorum with the voter's endpoint,
+    the feature levels and the cluster id, compared with Kafka 4.1.2's
+    own controller port in the same run."""
+    k = kafka.KafkaBroker(tmp_path / "kafka")
+    k.format()
+    k.start()
+    try:
+        expected = _controller_views(f"127.0.0.1:{k.controller_port}")
+    finally:
+        k.stop()
+    r = broker_factory(start=False)
+    controller_port = procs.free_port()
+    r.overrides["listeners"] += f",CONTROLLER://127.0.0.1:{controller_port}"
+    r.overrides["controller.listener.names"] = "CONTROLLER"
+    r.overrides["controller.quorum.voters"] = f"1@127.0.0.1:{controller_port}"
+    r.start()
+    got = _controller_views(f"127.0.0.1:{controller_port}")
+    assert got == expected
+    assert got["status"]["LeaderId"] == "1" and got["replication"][1]["Status"] == "Leader", got
+    assert '"endpoints": ["CONTROLLER://127.0.0.1:<port>"]' in got["status"]["CurrentVoters"], got
+    # The client port answers the same cluster id.
+    out = tool("ClusterTool", "cluster-id", "--bootstrap-server", r.bootstrap).stdout
+    assert re.sub(r"[\w-]{22}", "<id>", out.strip()) == got["cluster_id"], out
 
 
 # Tools whose API Runnel does not serve yet, with that API; each must fail

@@ -28,6 +28,8 @@ pub struct BrokerRegistration {
     pub features: Vec<BrokerFeature>,
     pub rack: Option<String>,
     pub log_dirs: Vec<Uuid>,
+    /// A ZooKeeper broker migrating to KRaft: refused, as by Kafka 4.
+    pub is_migrating_zk_broker: bool,
 }
 
 /// A BrokerHeartbeat request.
@@ -75,6 +77,12 @@ pub fn register_broker(
             request.broker_id, existing.incarnation_id
         )));
     }
+    if request.is_migrating_zk_broker {
+        return Err(ControllerError::BrokerIdNotRegistered(
+            "the controller does not register ZooKeeper brokers".into(),
+        ));
+    }
+    check_log_dirs(image, request)?;
     // Every finalized feature must be within the broker's range.
     for (name, level) in &image.features {
         let supported = request
@@ -89,18 +97,65 @@ pub fn register_broker(
             )));
         }
     }
+    // The same incarnation registering again (its answer was lost) amends
+    // its registration: epoch and fencing state stay.
+    let (broker_epoch, fenced, in_controlled_shutdown) = match image.brokers.get(&request.broker_id)
+    {
+        Some(existing) if existing.incarnation_id == request.incarnation_id => (
+            existing.broker_epoch,
+            existing.fenced,
+            existing.in_controlled_shutdown,
+        ),
+        _ => (next_offset, true, false),
+    };
     let record = RegisterBrokerRecord {
         broker_id: request.broker_id,
         incarnation_id: request.incarnation_id,
-        broker_epoch: next_offset,
+        broker_epoch,
         endpoints: request.listeners.clone(),
         features: request.features.clone(),
         rack: request.rack.clone(),
-        fenced: true,
-        in_controlled_shutdown: false,
+        fenced,
+        in_controlled_shutdown,
         log_dirs: request.log_dirs.clone(),
     };
-    Ok((vec![MetadataRecord::RegisterBroker(record)], next_offset))
+    Ok((vec![MetadataRecord::RegisterBroker(record)], broker_epoch))
+}
+
+/// The broker's log directories (KIP-858, every `metadata.version` Runnel
+/// finalizes): at least one, none of the reserved ids, no repeats, and
+/// none another broker registered.
+fn check_log_dirs(
+    image: &MetadataImage,
+    request: &BrokerRegistration,
+) -> Result<(), ControllerError> {
+    let invalid = |m: String| Err(ControllerError::InvalidRegistration(m));
+    if request.log_dirs.is_empty() {
+        return invalid("no log directories in the registration".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for dir in &request.log_dirs {
+        // Kafka keeps the first 100 ids for markers (unassigned, lost, ...).
+        if dir.as_u128() < 100 {
+            return invalid(format!(
+                "reserved log directory id {dir} in the registration"
+            ));
+        }
+        if !seen.insert(dir) {
+            return invalid(format!("log directory id {dir} is listed twice"));
+        }
+        if let Some(other) = image
+            .brokers
+            .values()
+            .find(|b| b.broker_id != request.broker_id && b.log_dirs.contains(dir))
+        {
+            return invalid(format!(
+                "broker {} is already registered with log directory {dir}",
+                other.broker_id
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Answers a heartbeat, with the records of any change it causes.
@@ -158,6 +213,27 @@ pub fn heartbeat(
     Ok((records, reply))
 }
 
+/// Fences every unfenced broker whose session expired (`expired(id)`):
+/// Kafka's `BrokerHeartbeatManager.findStaleBrokers` and the fencing of
+/// `ReplicationControlManager.maybeFenceOneStaleBroker`. A broker in
+/// controlled shutdown that stopped heartbeating is fenced too.
+pub fn fence_expired_sessions(
+    image: &MetadataImage,
+    expired: impl Fn(i32) -> bool,
+) -> Vec<MetadataRecord> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced && expired(b.broker_id))
+        .map(|b| MetadataRecord::BrokerRegistrationChange {
+            broker_id: b.broker_id,
+            broker_epoch: b.broker_epoch,
+            fenced: fencing::FENCE,
+            in_controlled_shutdown: 0,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +257,8 @@ mod tests {
                 max: 27,
             }],
             rack: None,
-            log_dirs: vec![Uuid::from_u128(5)],
+            log_dirs: vec![Uuid::from_u128(1000 + id as u128)],
+            is_migrating_zk_broker: false,
         }
     }
 
@@ -232,7 +309,7 @@ mod tests {
         assert_eq!(epoch, 5);
         apply(&mut image, &records);
         let b = &image.brokers[&1];
-        assert!(b.fenced && b.broker_epoch == 5 && b.log_dirs == vec![Uuid::from_u128(5)]);
+        assert!(b.fenced && b.broker_epoch == 5 && b.log_dirs == vec![Uuid::from_u128(1001)]);
         assert_eq!(image.unfenced_brokers().count(), 0);
     }
 
@@ -270,7 +347,30 @@ mod tests {
         assert_eq!(epoch, 4);
         apply(&mut image, &records);
         assert_eq!(image.brokers[&1].incarnation_id, Uuid::from_u128(2));
-        assert!(register_broker(&image, CLUSTER, &registration(1, 2), 5, true).is_ok());
+        // The same incarnation again (a lost answer) keeps its epoch.
+        let (_, again) = register_broker(&image, CLUSTER, &registration(1, 2), 9, true).unwrap();
+        assert_eq!(again, 4);
+
+        let zk = BrokerRegistration {
+            is_migrating_zk_broker: true,
+            ..registration(2, 7)
+        };
+        let e = register_broker(&image, CLUSTER, &zk, 5, false).unwrap_err();
+        assert_eq!(e.code(), 102, "BROKER_ID_NOT_REGISTERED");
+        for log_dirs in [
+            vec![],
+            vec![Uuid::from_u128(1)],
+            vec![Uuid::from_u128(2002), Uuid::from_u128(2002)],
+            // Broker 1's directory.
+            vec![Uuid::from_u128(1001)],
+        ] {
+            let bad = BrokerRegistration {
+                log_dirs: log_dirs.clone(),
+                ..registration(2, 7)
+            };
+            let e = register_broker(&image, CLUSTER, &bad, 5, false).unwrap_err();
+            assert_eq!(e.code(), 119, "INVALID_REGISTRATION for {log_dirs:?}");
+        }
     }
 
     #[test]
@@ -315,6 +415,39 @@ mod tests {
         assert!(image.brokers[&1].in_controlled_shutdown);
         let (records, _) = heartbeat(&image, &leaving).unwrap();
         assert!(records.is_empty());
+    }
+
+    #[test]
+    fn expired_sessions_fence_live_brokers_only() {
+        let (mut image, epoch) = registered_at(1);
+        // Still fenced: nothing to write, whatever its session.
+        assert!(fence_expired_sessions(&image, |_| true).is_empty());
+        let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
+        apply(&mut image, &records);
+        let (records, epoch2) = register_broker(
+            &image,
+            CLUSTER,
+            &registration(2, 9),
+            image.offset + 1,
+            false,
+        )
+        .unwrap();
+        apply(&mut image, &records);
+        let (records, _) = heartbeat(&image, &beat(2, epoch2, epoch2)).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(image.unfenced_brokers().count(), 2);
+
+        // Only broker 2 went quiet.
+        let records = fence_expired_sessions(&image, |id| id == 2);
+        assert_eq!(records.len(), 1);
+        apply(&mut image, &records);
+        assert!(image.brokers[&2].fenced && !image.brokers[&1].fenced);
+        assert!(fence_expired_sessions(&image, |id| id == 2).is_empty());
+        // A heartbeat of the caught-up broker unfences it again.
+        let (records, reply) = heartbeat(&image, &beat(2, epoch2, image.offset)).unwrap();
+        assert!(!reply.is_fenced);
+        apply(&mut image, &records);
+        assert!(!image.brokers[&2].fenced);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum ControllerError {
     StaleBrokerEpoch(String),
     #[error("{0}")]
     BrokerIdNotRegistered(String),
+    #[error("{0}")]
+    InvalidRegistration(String),
     /// The metadata log could not be written: nothing was committed.
     #[error("{0}")]
     MetadataLog(String),

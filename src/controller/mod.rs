@@ -48,6 +48,9 @@ pub struct Controller {
     /// When each broker was last heard from (Kafka's
     /// `BrokerHeartbeatManager`), by broker id.
     last_heartbeat_ms: Mutex<HashMap<i32, i64>>,
+    /// When this controller started (a session's start for brokers not
+    /// heard from since).
+    started_ms: i64,
 }
 
 impl Controller {
@@ -66,6 +69,7 @@ impl Controller {
             loader,
             image: tokio::sync::Mutex::new(image),
             last_heartbeat_ms: Mutex::default(),
+            started_ms: crate::now_ms(),
         }
     }
 
@@ -76,6 +80,49 @@ impl Controller {
             .unwrap_or_else(|e| e.into_inner());
         seen.get(&broker_id)
             .is_some_and(|at| now_ms - at < i64::from(self.config.broker_session_timeout_ms))
+    }
+
+    /// Notes a broker's heartbeat with the time it arrived, not the time it
+    /// got the decision lock: a heartbeat held up behind a long decision (a
+    /// topic of ten thousand partitions) still counts for the session.
+    fn touch(&self, broker_id: i32, now_ms: i64) {
+        self.last_heartbeat_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(broker_id, now_ms);
+    }
+
+    /// Fences the brokers whose session expired: no heartbeat for
+    /// `broker.session.timeout.ms`. A broker never heard from since this
+    /// controller started gets a whole session from the start, as Kafka's
+    /// controller gives every registered broker when it becomes active.
+    /// Sessions are judged as of the call, not of when the decision lock
+    /// is had: heartbeats queued behind a long decision are not held
+    /// against their brokers. Returns the ids fenced.
+    pub async fn fence_expired_sessions(&self) -> Result<Vec<i32>, ControllerError> {
+        let timeout = i64::from(self.config.broker_session_timeout_ms);
+        let now = crate::now_ms();
+        self.try_commit(|image, _| {
+            let mut seen = self
+                .last_heartbeat_ms
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for id in image.brokers.keys() {
+                seen.entry(*id).or_insert(self.started_ms);
+            }
+            let records = cluster::fence_expired_sessions(image, |id| {
+                seen.get(&id).is_none_or(|at| now - at >= timeout)
+            });
+            let fenced = records
+                .iter()
+                .filter_map(|r| match r {
+                    MetadataRecord::BrokerRegistrationChange { broker_id, .. } => Some(*broker_id),
+                    _ => None,
+                })
+                .collect();
+            Ok((records, fenced))
+        })
+        .await
     }
 
     /// Serves one request. The response is returned only after its records
@@ -125,13 +172,19 @@ impl Controller {
                 .map(ControllerResponse::RegisterBroker)
             }
             ControllerRequest::BrokerHeartbeat(r) => {
+                let arrived = crate::now_ms();
                 let reply = self
-                    .try_commit(|image, _| cluster::heartbeat(image, &r))
+                    .try_commit(|image, _| {
+                        let decided = cluster::heartbeat(image, &r);
+                        // Only a heartbeat of the registered epoch keeps
+                        // a session; noted under the decision lock, so an
+                        // expiry check queued behind it sees it.
+                        if decided.is_ok() {
+                            self.touch(r.broker_id, arrived);
+                        }
+                        decided
+                    })
                     .await?;
-                self.last_heartbeat_ms
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(r.broker_id, crate::now_ms());
                 Ok(ControllerResponse::BrokerHeartbeat(reply))
             }
         }

@@ -14,13 +14,14 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::metadata::MetadataImage;
-use crate::protocol::versions::{FEATURES, SUPPORTED_APIS, supported_range};
+use crate::protocol::versions::{FEATURES, ListenerKind, supported_range};
 
 /// The answer to an ApiVersions request: our ranges, or INVALID_REQUEST
 /// with no ranges when a v3+ client names itself outside KIP-511's pattern
 /// (as Kafka's `ApiVersionsRequest.isValid`).
 pub fn api_versions(
     image: &MetadataImage,
+    kind: ListenerKind,
     version: i16,
     req: &ApiVersionsRequest,
 ) -> ApiVersionsResponse {
@@ -31,7 +32,7 @@ pub fn api_versions(
         return ApiVersionsResponse::default()
             .with_error_code(ResponseError::InvalidRequest.code());
     }
-    api_versions_response(image)
+    api_versions_response(image, kind)
 }
 
 /// KIP-511: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
@@ -46,10 +47,11 @@ fn is_valid_software_token(s: &str) -> bool {
     }
 }
 
-pub fn api_versions_response(image: &MetadataImage) -> ApiVersionsResponse {
+/// The ranges of the listener's versions table, with the feature flags.
+pub fn api_versions_response(image: &MetadataImage, kind: ListenerKind) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_api_keys(
-            SUPPORTED_APIS
+            kind.apis()
                 .iter()
                 .map(|r| {
                     ApiVersion::default()

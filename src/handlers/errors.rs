@@ -82,6 +82,7 @@ impl From<ControllerError> for ApiError {
             ControllerError::UnsupportedVersion(m) => ApiError::UnsupportedVersion(m),
             ControllerError::StaleBrokerEpoch(m) => ApiError::StaleBrokerEpoch(m),
             ControllerError::BrokerIdNotRegistered(m) => ApiError::BrokerIdNotRegistered(m),
+            ControllerError::InvalidRegistration(m) => ApiError::InvalidRegistration(m),
             ControllerError::MetadataLog(m) => ApiError::KafkaStorage(m),
             ControllerError::Internal(m) => ApiError::Internal(m),
         }
@@ -120,6 +121,7 @@ mod tests {
             (ControllerError::DuplicateBrokerRegistration(m()), 101),
             (ControllerError::UnsupportedVersion(m()), 35),
             (ControllerError::StaleBrokerEpoch(m()), 77),
+            (ControllerError::InvalidRegistration(m()), 119),
             (ControllerError::BrokerIdNotRegistered(m()), 102),
             (ControllerError::MetadataLog(m()), 56),
             (ControllerError::Internal(m()), -1),

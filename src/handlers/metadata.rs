@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
 use uuid::Uuid;
 
 use super::Broker;
+use super::quorum::controller_endpoints;
 use super::{RequestContext, str_bytes};
 use crate::common::internal_topics::{OFFSETS_TOPIC, is_internal};
 use crate::config::Listener;
@@ -23,6 +24,7 @@ use crate::controller::channel::CreateTopics;
 use crate::controller::topics::{NewTopic, validate_topic_name};
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::protocol::ApiError;
+use crate::protocol::versions::ListenerKind;
 
 /// ACL operation codes (Kafka's `AclOperation`), as bits of the
 /// authorized-operations fields.
@@ -283,23 +285,81 @@ fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
         )
 }
 
+/// `EndpointType` of DescribeCluster v1+ (KIP-919).
+const ENDPOINT_BROKER: i8 = 1;
+const ENDPOINT_CONTROLLER: i8 = 2;
+
+/// DescribeCluster: on a client listener the live brokers, on a controller
+/// listener the controllers (KIP-919, what `--bootstrap-controller` tools
+/// ask). A request for the other kind of endpoint is refused as Kafka's
+/// `AuthHelper.computeDescribeClusterResponse` refuses it.
 pub fn describe_cluster(
     broker: &Broker,
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    let served = match ctx.listener_kind {
+        ListenerKind::Client => ENDPOINT_BROKER,
+        ListenerKind::Controller => ENDPOINT_CONTROLLER,
+    };
+    let kind_name = |t: i8| {
+        if t == ENDPOINT_CONTROLLER {
+            "CONTROLLER"
+        } else {
+            "BROKER"
+        }
+    };
+    let refusal = if !matches!(req.endpoint_type, ENDPOINT_BROKER | ENDPOINT_CONTROLLER) {
+        Some(ApiError::UnsupportedEndpointType(format!(
+            "Unsupported endpoint type {}",
+            req.endpoint_type
+        )))
+    } else if req.endpoint_type != served {
+        Some(ApiError::MismatchedEndpointType(format!(
+            "The request was sent to an endpoint of type {}, but we wanted an endpoint of type {}",
+            kind_name(served),
+            kind_name(req.endpoint_type)
+        )))
+    } else {
+        None
+    };
+    if let Some(e) = refusal {
+        // v0 has neither the field nor these codes.
+        let code = if ctx.api_version == 0 {
+            ApiError::InvalidRequest(String::new()).code()
+        } else {
+            e.code()
+        };
+        return DescribeClusterResponse::default()
+            .with_error_code(code)
+            .with_error_message(Some(str_bytes(e.message())));
+    }
     let image = broker.metadata.current();
-    let brokers = reachable_brokers(broker, &image, &ctx.listener_name)
-        .into_iter()
-        .map(|n| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(n.id))
-                .with_host(str_bytes(n.host))
-                .with_port(i32::from(n.port))
-                .with_rack(n.rack.map(str_bytes))
-        })
-        .collect();
-    let mut response = DescribeClusterResponse::default();
+    let brokers = match ctx.listener_kind {
+        ListenerKind::Client => reachable_brokers(broker, &image, &ctx.listener_name)
+            .into_iter()
+            .map(|n| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(n.id))
+                    .with_host(str_bytes(n.host))
+                    .with_port(i32::from(n.port))
+                    .with_rack(n.rack.map(str_bytes))
+            })
+            .collect(),
+        // The quorum is this node: its endpoint on the asked listener.
+        ListenerKind::Controller => controller_endpoints(&broker.config)
+            .into_iter()
+            .filter(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
+            .map(|l| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(broker.config.node_id))
+                    .with_host(str_bytes(l.host))
+                    .with_port(i32::from(l.port))
+                    .with_rack(broker.config.broker_rack.clone().map(str_bytes))
+            })
+            .collect(),
+    };
+    let mut response = DescribeClusterResponse::default().with_endpoint_type(served);
     if req.include_cluster_authorized_operations {
         response.cluster_authorized_operations = cluster_authorized_operations();
     }

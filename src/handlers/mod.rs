@@ -12,6 +12,7 @@ pub mod errors;
 mod fetch;
 mod group_offsets;
 mod groups;
+mod lifecycle;
 mod log_dirs;
 mod metadata;
 mod not_supported;
@@ -28,6 +29,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::common::blocking;
+use crate::protocol::versions::ListenerKind;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct RequestContext {
     /// The listener the request arrived on; Metadata answers with the
     /// advertised endpoints of that listener.
     pub listener_name: String,
+    /// Whether that is a client or a controller listener.
+    pub listener_kind: ListenerKind,
     /// The client's address (group members' `client.host`).
     pub peer: std::net::SocketAddr,
 }
@@ -72,9 +76,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
     Reply::Send(match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::api_versions(
             &broker.metadata.current(),
+            ctx.listener_kind,
             v,
             &r,
         )),
+        RequestKind::BrokerRegistration(r) => {
+            ResponseKind::BrokerRegistration(lifecycle::broker_registration(broker, r).await)
+        }
+        RequestKind::BrokerHeartbeat(r) => {
+            ResponseKind::BrokerHeartbeat(lifecycle::broker_heartbeat(broker, r).await)
+        }
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
         }

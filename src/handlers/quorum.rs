@@ -3,14 +3,17 @@
 //! describe` and the Java admin's `describeMetadataQuorum` read. The quorum
 //! is this node alone: its controller leads in the quorum epoch, has every
 //! record committed (the high watermark is the metadata log end offset),
-//! and no observers fetch from it yet. No nodes are listed: the controller
-//! listener is not opened yet. Kafka counterpart:
+//! and no observers fetch from it yet. v2 lists the voter's controller
+//! endpoints (KIP-853's `Nodes`). Kafka counterpart:
 //! `KafkaRaftClient.handleDescribeQuorumRequest` on the leader.
 
-use kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
+use kafka_protocol::messages::describe_quorum_response::{
+    Listener, Node, PartitionData, ReplicaState, TopicData,
+};
 use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
 use super::{Broker, str_bytes};
+use crate::config::{BrokerConfig, Listener as ConfigListener};
 use crate::metadata::store::{METADATA_TOPIC, QUORUM_EPOCH};
 use crate::protocol::ApiError;
 
@@ -56,7 +59,57 @@ pub fn describe_quorum(
                 .with_topic_name(str_bytes(METADATA_TOPIC.to_string()).into())
                 .with_partitions(vec![partition]),
         ])
-        // The voters' controller endpoints: none yet, since the controller
-        // listener is not opened (the quorum runs in this process).
-        .with_nodes(vec![])
+        .with_nodes(voter_nodes(broker))
+}
+
+/// The voter with its controller endpoints; none for a node without a
+/// controller listener (it has no endpoint a client could use).
+fn voter_nodes(broker: &Broker) -> Vec<Node> {
+    let listeners: Vec<Listener> = controller_endpoints(&broker.config)
+        .into_iter()
+        .map(|l| {
+            Listener::default()
+                .with_name(str_bytes(l.name))
+                .with_host(str_bytes(l.host))
+                .with_port(l.port)
+        })
+        .collect();
+    if listeners.is_empty() {
+        return vec![];
+    }
+    vec![
+        Node::default()
+            .with_node_id(BrokerId(broker.config.node_id))
+            .with_listeners(listeners),
+    ]
+}
+
+/// This node's controller endpoints, as other nodes reach the quorum: for
+/// a static quorum the address `controller.quorum.voters` gives it, on the
+/// first controller listener (Kafka's `VoterSet.fromInetSocketAddresses`);
+/// else each controller listener's own address.
+pub fn controller_endpoints(config: &BrokerConfig) -> Vec<ConfigListener> {
+    let me = format!("{}@", config.node_id);
+    let voter = config
+        .controller_quorum_voters
+        .split(',')
+        .map(str::trim)
+        .find_map(|entry| entry.strip_prefix(&me))
+        .and_then(|address| address.rsplit_once(':'))
+        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)));
+    match (voter, config.controller_listener_names.first()) {
+        (Some((host, port)), Some(name)) => vec![ConfigListener {
+            name: name.clone(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+        }],
+        _ => config
+            .controller_listener_names
+            .iter()
+            .filter_map(|name| config.advertised_for(name))
+            .collect(),
+    }
 }

@@ -28,7 +28,7 @@ use crate::log::segment::FileSlice;
 use crate::ops::metrics;
 use crate::protocol::codec::{decode_request, encode_response, peek_preamble};
 use crate::protocol::error_counts::{error_counts, error_name};
-use crate::protocol::versions::{self, supported_range};
+use crate::protocol::versions::{self, ListenerKind};
 use crate::protocol::zero_copy::{self, Chunk};
 
 pub struct Connection {
@@ -36,6 +36,8 @@ pub struct Connection {
     writer: BufWriter<OwnedWriteHalf>,
     peer: SocketAddr,
     listener_name: String,
+    /// Which versions table this listener serves.
+    kind: ListenerKind,
     broker: Arc<Broker>,
     cancel: CancellationToken,
 }
@@ -54,6 +56,7 @@ impl Connection {
         stream: TcpStream,
         peer: SocketAddr,
         listener_name: String,
+        kind: ListenerKind,
         broker: Arc<Broker>,
         cancel: CancellationToken,
     ) -> Self {
@@ -63,6 +66,7 @@ impl Connection {
             writer: BufWriter::with_capacity(64 * 1024, w),
             peer,
             listener_name,
+            kind,
             broker,
             cancel,
         }
@@ -133,10 +137,15 @@ impl Connection {
         let pre = peek_preamble(&frame).map_err(|e| Close::Protocol(e.to_string()))?;
         let api_key = ApiKey::try_from(pre.api_key)
             .map_err(|_| Close::Protocol(format!("unknown API key {}", pre.api_key)))?;
-        let Some(range) = supported_range(api_key) else {
-            return Err(Close::Protocol(format!("API {api_key:?} is not supported")));
+        let Some(range) = self.kind.range(api_key) else {
+            return Err(Close::Protocol(match self.kind {
+                ListenerKind::Client => format!("API {api_key:?} is not supported"),
+                ListenerKind::Controller => {
+                    format!("API {api_key:?} is not served on a controller listener")
+                }
+            }));
         };
-        if !versions::is_handled(api_key, pre.api_version) {
+        if !self.kind.is_handled(api_key, pre.api_version) {
             if api_key == ApiKey::ApiVersions {
                 // KIP-511: answer in v0 with our ranges so the client can retry.
                 let resp = ResponseKind::ApiVersions(unsupported_version_response());
@@ -168,6 +177,7 @@ impl Connection {
             correlation_id: pre.correlation_id,
             client_id: header.client_id.as_ref().map(|c| c.to_string()),
             listener_name: self.listener_name.clone(),
+            listener_kind: self.kind,
             peer: self.peer,
         };
         let span = tracing::debug_span!(

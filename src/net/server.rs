@@ -3,10 +3,11 @@
 //! accepting, connections finish the request in hand and close, and
 //! [`Server::shutdown`] waits for them.
 //!
-//! Listeners named in `controller.listener.names` are not bound: Runnel's
-//! controller quorum runs inside the process and speaks no network protocol
-//! yet, and serving client requests there would make the controller port a
-//! second, unadvertised client listener.
+//! Listeners named in `controller.listener.names` serve the controller's
+//! APIs only ([`ListenerKind::Controller`]): the broker lifecycle RPCs,
+//! DescribeQuorum, DescribeCluster for controllers, as Kafka's controller
+//! port does. Client APIs there would make it a second, unadvertised
+//! client listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use super::connection::Connection;
 use crate::config::BrokerConfig;
 use crate::handlers::Broker;
 use crate::ops::metrics;
+use crate::protocol::versions::ListenerKind;
 
 pub struct Server {
     cancel: CancellationToken,
@@ -31,24 +33,29 @@ pub struct Server {
     pub bound: Vec<(String, SocketAddr)>,
 }
 
-/// The client listeners, bound but not accepting yet: the node binds them
-/// before it opens any log, so a port in use stops a start before it
-/// touches the data dirs.
+/// The listeners, bound but not accepting yet: the node binds them before
+/// it opens any log, so a port in use stops a start before it touches the
+/// data dirs.
 pub struct BoundListeners {
-    listeners: Vec<(String, TcpListener)>,
+    listeners: Vec<BoundListener>,
+}
+
+/// One bound listener: its name, what it serves, its socket.
+struct BoundListener {
+    name: String,
+    kind: ListenerKind,
+    socket: TcpListener,
 }
 
 impl BoundListeners {
     pub async fn bind(config: &BrokerConfig) -> anyhow::Result<BoundListeners> {
         let mut listeners = Vec::new();
         for l in &config.listeners {
-            if config.controller_listener_names.contains(&l.name) {
-                tracing::info!(
-                    listener = %l.name,
-                    "controller listener not opened: the controller quorum runs in this process"
-                );
-                continue;
-            }
+            let kind = if config.controller_listener_names.contains(&l.name) {
+                ListenerKind::Controller
+            } else {
+                ListenerKind::Client
+            };
             let addr = l.bind_address();
             let listener = TcpListener::bind(&addr).await.with_context(|| {
                 format!(
@@ -57,7 +64,11 @@ impl BoundListeners {
                     crate::ops::startup::origin_note(config, "listeners")
                 )
             })?;
-            listeners.push((l.name.clone(), listener));
+            listeners.push(BoundListener {
+                name: l.name.clone(),
+                kind,
+                socket: listener,
+            });
         }
         Ok(BoundListeners { listeners })
     }
@@ -70,13 +81,22 @@ impl BoundListeners {
         let permits = Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS)));
         let open = Arc::new(AtomicUsize::new(0));
         let mut bound = Vec::new();
-        for (name, listener) in self.listeners {
-            let local = listener.local_addr()?;
-            tracing::info!(listener = %name, address = %local, "listening");
+        for listener in self.listeners {
+            let local = listener.socket.local_addr()?;
+            let name = listener.name.clone();
+            match listener.kind {
+                ListenerKind::Client => {
+                    tracing::info!(listener = %name, address = %local, "listening")
+                }
+                ListenerKind::Controller => tracing::info!(
+                    listener = %name,
+                    address = %local,
+                    "listening (controller APIs only)"
+                ),
+            }
             bound.push((name.clone(), local));
             tasks.spawn(accept_loop(
                 listener,
-                name,
                 broker.clone(),
                 permits.clone(),
                 open.clone(),
@@ -108,14 +128,18 @@ impl Server {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
-    name: String,
+    listener: BoundListener,
     broker: Arc<Broker>,
     permits: Arc<Semaphore>,
     open: Arc<AtomicUsize>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 ) {
+    let BoundListener {
+        name,
+        kind,
+        socket: listener,
+    } = listener;
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -137,7 +161,14 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         metrics::set_connections(open.fetch_add(1, Ordering::Relaxed) + 1);
-        let conn = Connection::new(stream, peer, name.clone(), broker.clone(), cancel.clone());
+        let conn = Connection::new(
+            stream,
+            peer,
+            name.clone(),
+            kind,
+            broker.clone(),
+            cancel.clone(),
+        );
         let open = open.clone();
         tasks.spawn(async move {
             conn.run().await;

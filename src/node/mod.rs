@@ -50,6 +50,9 @@ use crate::protocol::versions::FEATURES;
 /// locks on its log dirs.
 pub struct Node {
     pub broker: Arc<Broker>,
+    /// This node's controller (the broker side reaches it through
+    /// `broker.controller`, the channel).
+    controller: Arc<Controller>,
     pub tasks: BackgroundTasks,
     /// Held for the life of the node: no other process may open the logs.
     _log_dir_locks: LogDirLocks,
@@ -113,13 +116,14 @@ impl Node {
         // Listeners in start order: logs exist before a coordinator looks.
         let replicas_listener: Arc<dyn ImageListener> = replicas.clone();
         loader.add_listener(Arc::downgrade(&replicas_listener));
-        let controller = ControllerChannel::local(Arc::new(Controller::new(
+        let quorum_controller = Arc::new(Controller::new(
             config.clone(),
             cluster_id.clone(),
             store,
             image,
             loader.clone(),
-        )));
+        ));
+        let controller = ControllerChannel::local(quorum_controller.clone());
         let producer_ids = Arc::new(ProducerIdManager::new(config.node_id, controller.clone()));
         let groups = GroupCoordinator::new(
             config.clone(),
@@ -145,6 +149,7 @@ impl Node {
                 groups,
                 producer_ids,
             }),
+            controller: quorum_controller,
             tasks,
             _log_dir_locks: log_dir_locks,
         })
@@ -179,6 +184,32 @@ impl Node {
         }
         self.start_log_cleaner();
         self.broker.groups.start();
+        self.start_session_expiry();
+    }
+
+    /// The controller's side of broker sessions: fences every broker that
+    /// sent no heartbeat for `broker.session.timeout.ms`, checked several
+    /// times a session (Kafka's `maybeFenceStaleBroker`).
+    fn start_session_expiry(&self) {
+        let controller = self.controller.clone();
+        let session = self.broker.config.broker_session_timeout_ms.max(1) as u64;
+        let period = Duration::from_millis((session / 8).clamp(50, 1000));
+        self.tasks.spawn("broker-session-expiry", async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match controller.fence_expired_sessions().await {
+                    Ok(fenced) if !fenced.is_empty() => tracing::warn!(
+                        brokers = ?fenced,
+                        session_timeout_ms = session,
+                        "broker session expired without a heartbeat; broker fenced"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "fencing expired broker sessions failed"),
+                }
+            }
+        });
     }
 
     /// Kafka's `LogCleaner` threads: a round with up to
@@ -248,6 +279,7 @@ impl Node {
                 .collect(),
             rack: config.broker_rack.clone(),
             log_dirs: broker.log_dir_ids.clone(),
+            is_migrating_zk_broker: false,
         };
         let epoch = broker
             .controller

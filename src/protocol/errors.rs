@@ -80,6 +80,12 @@ pub enum ApiError {
     #[error("{0}")]
     BrokerIdNotRegistered(String),
     #[error("{0}")]
+    InvalidRegistration(String),
+    #[error("{0}")]
+    MismatchedEndpointType(String),
+    #[error("{0}")]
+    UnsupportedEndpointType(String),
+    #[error("{0}")]
     CoordinatorNotAvailable(String),
     #[error("{0}")]
     InvalidTimestamp(String),
@@ -177,6 +183,9 @@ impl ApiError {
             ApiError::DuplicateBrokerRegistration(_) => Kafka::DuplicateBrokerRegistration,
             ApiError::StaleBrokerEpoch(_) => Kafka::StaleBrokerEpoch,
             ApiError::BrokerIdNotRegistered(_) => Kafka::BrokerIdNotRegistered,
+            ApiError::InvalidRegistration(_) => Kafka::InvalidRegistration,
+            ApiError::MismatchedEndpointType(_) => Kafka::MismatchedEndpointType,
+            ApiError::UnsupportedEndpointType(_) => Kafka::UnsupportedEndpointType,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
             ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
             ApiError::UnknownLeaderEpoch => Kafka::UnknownLeaderEpoch,
@@ -269,6 +278,9 @@ mod tests {
             (ApiError::DuplicateBrokerRegistration(String::new()), 101),
             (ApiError::StaleBrokerEpoch(String::new()), 77),
             (ApiError::BrokerIdNotRegistered(String::new()), 102),
+            (ApiError::InvalidRegistration(String::new()), 119),
+            (ApiError::MismatchedEndpointType(String::new()), 114),
+            (ApiError::UnsupportedEndpointType(String::new()), 115),
             (ApiError::CoordinatorNotAvailable(String::new()), 15),
             (ApiError::InvalidTimestamp(String::new()), 32),
             (ApiError::UnknownTopicId, 100),

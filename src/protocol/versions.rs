@@ -100,6 +100,53 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ),
 ];
 
+/// Every API a controller listener serves, in key order: the controller
+/// side of Kafka's `ApiMessageType` listeners (`"controller"`). The broker
+/// lifecycle RPCs are served only here, as in Kafka; client APIs are never
+/// served on a controller port, so the port is not a second, unadvertised
+/// client listener.
+pub const CONTROLLER_APIS: &[ApiRange] = &[
+    api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
+    api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2),
+    api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
+    api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
+    api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
+];
+
+/// What a listener is for: clients (every listener not named in
+/// `controller.listener.names`) or the controller quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    Client,
+    Controller,
+}
+
+impl ListenerKind {
+    /// The APIs served on a listener of this kind.
+    pub fn apis(self) -> &'static [ApiRange] {
+        match self {
+            ListenerKind::Client => SUPPORTED_APIS,
+            ListenerKind::Controller => CONTROLLER_APIS,
+        }
+    }
+
+    /// The served range of `key`, if any.
+    pub fn range(self, key: ApiKey) -> Option<ApiRange> {
+        self.apis().iter().copied().find(|r| r.key == key)
+    }
+
+    /// Whether a request of this key and version is decoded and handled.
+    pub fn is_handled(self, key: ApiKey, version: i16) -> bool {
+        match self.range(key) {
+            Some(r) if key == ApiKey::Produce => {
+                version >= PRODUCE_REFUSED_BELOW && version <= r.max
+            }
+            Some(r) => version >= r.min && version <= r.max,
+            None => false,
+        }
+    }
+}
+
 /// A feature flag (KIP-584): the levels this broker supports (ApiVersions
 /// v3+, the broker's registration) and the level a new cluster finalizes,
 /// written to the metadata log as its bootstrap records (0: off, and then
@@ -157,18 +204,14 @@ pub const FEATURES: &[Feature] = &[
 /// Produce versions that are advertised but refused (message formats v0/v1).
 pub const PRODUCE_REFUSED_BELOW: i16 = 3;
 
-/// The served range of `key`, if any.
+/// The served range of `key` on a client listener, if any.
 pub fn supported_range(key: ApiKey) -> Option<ApiRange> {
-    SUPPORTED_APIS.iter().copied().find(|r| r.key == key)
+    ListenerKind::Client.range(key)
 }
 
-/// Whether a request of this key and version is decoded and handled.
+/// Whether a client listener decodes and handles this key and version.
 pub fn is_handled(key: ApiKey, version: i16) -> bool {
-    match supported_range(key) {
-        Some(r) if key == ApiKey::Produce => version >= PRODUCE_REFUSED_BELOW && version <= r.max,
-        Some(r) => version >= r.min && version <= r.max,
-        None => false,
-    }
+    ListenerKind::Client.is_handled(key, version)
 }
 
 #[cfg(test)]
@@ -215,6 +258,8 @@ mod tests {
             ApiKey::DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::VERSIONS,
             ApiKey::AlterUserScramCredentials => AlterUserScramCredentialsRequest::VERSIONS,
             ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
+            ApiKey::BrokerRegistration => BrokerRegistrationRequest::VERSIONS,
+            ApiKey::BrokerHeartbeat => BrokerHeartbeatRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)
@@ -222,7 +267,7 @@ mod tests {
 
     #[test]
     fn every_handled_version_is_decodable_by_the_codec() {
-        for r in SUPPORTED_APIS {
+        for r in SUPPORTED_APIS.iter().chain(CONTROLLER_APIS) {
             let (min, max) = codec_range(r.key);
             let first_handled = if r.key == ApiKey::Produce {
                 PRODUCE_REFUSED_BELOW
@@ -257,8 +302,26 @@ mod tests {
 
     #[test]
     fn keys_are_listed_once_in_order() {
-        for w in SUPPORTED_APIS.windows(2) {
-            assert!((w[0].key as i16) < (w[1].key as i16));
+        for table in [SUPPORTED_APIS, CONTROLLER_APIS] {
+            for w in table.windows(2) {
+                assert!((w[0].key as i16) < (w[1].key as i16));
+            }
+        }
+    }
+
+    #[test]
+    fn lifecycle_rpcs_are_served_on_controller_listeners_only() {
+        for key in [ApiKey::BrokerRegistration, ApiKey::BrokerHeartbeat] {
+            assert!(ListenerKind::Controller.range(key).is_some());
+            assert!(ListenerKind::Client.range(key).is_none());
+        }
+        assert!(!ListenerKind::Controller.is_handled(ApiKey::Produce, 9));
+        assert!(!ListenerKind::Controller.is_handled(ApiKey::Metadata, 12));
+        // Shared APIs have the same range on both.
+        for r in CONTROLLER_APIS {
+            if let Some(client) = ListenerKind::Client.range(r.key) {
+                assert_eq!(client, *r);
+            }
         }
     }
 }

@@ -71,6 +71,8 @@ fn free_port() -> u16 {
 pub struct BrokerProcess {
     child: Option<Child>,
     pub port: u16,
+    /// The controller listener's port, for a broker started with one.
+    pub controller_port: Option<u16>,
     /// The `log.dirs` directory (survives restarts).
     pub data_dir: PathBuf,
     log_path: PathBuf,
@@ -83,6 +85,17 @@ impl BrokerProcess {
     /// Starts a broker on a fresh temporary directory. `overrides` are Kafka
     /// property names and values added after the harness defaults.
     pub fn start(overrides: &[(&str, &str)]) -> BrokerProcess {
+        Self::start_inner(overrides, false)
+    }
+
+    /// As [`Self::start`], with a controller listener `CONTROLLER` on its
+    /// own port, named in `controller.quorum.voters` as Kafka's single-node
+    /// examples do.
+    pub fn start_with_controller_listener(overrides: &[(&str, &str)]) -> BrokerProcess {
+        Self::start_inner(overrides, true)
+    }
+
+    fn start_inner(overrides: &[(&str, &str)], controller: bool) -> BrokerProcess {
         let root = tempfile::Builder::new()
             .prefix("runnel-it-")
             .tempdir()
@@ -92,6 +105,7 @@ impl BrokerProcess {
         let mut b = BrokerProcess {
             child: None,
             port: 0,
+            controller_port: controller.then_some(0),
             data_dir,
             log_path,
             overrides: overrides
@@ -116,6 +130,9 @@ impl BrokerProcess {
         // binds it; a broker that exits at start is retried on another port.
         for attempt in 0..3 {
             self.port = free_port();
+            if self.controller_port.is_some() {
+                self.controller_port = Some(free_port());
+            }
             let child = self.spawn_child();
             self.child = Some(child);
             match self.wait_ready() {
@@ -136,11 +153,21 @@ impl BrokerProcess {
             .open(&self.log_path)
             .expect("opening the broker log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runnel"));
+        let mut listeners = format!("PLAINTEXT://127.0.0.1:{}", self.port);
+        let mut controller = Vec::new();
+        if let Some(port) = self.controller_port {
+            listeners.push_str(&format!(",CONTROLLER://127.0.0.1:{port}"));
+            controller.push((
+                "controller.listener.names".to_string(),
+                "CONTROLLER".to_string(),
+            ));
+            controller.push((
+                "controller.quorum.voters".to_string(),
+                format!("1@127.0.0.1:{port}"),
+            ));
+        }
         let defaults = [
-            (
-                "listeners".to_string(),
-                format!("PLAINTEXT://127.0.0.1:{}", self.port),
-            ),
+            ("listeners".to_string(), listeners),
             (
                 "log.dirs".to_string(),
                 self.data_dir.to_string_lossy().into_owned(),
@@ -149,7 +176,11 @@ impl BrokerProcess {
             ("auto.create.topics.enable".to_string(), "false".to_string()),
             ("runnel.log.filter".to_string(), "debug".to_string()),
         ];
-        for (k, v) in defaults.iter().chain(self.overrides.iter()) {
+        for (k, v) in defaults
+            .iter()
+            .chain(controller.iter())
+            .chain(self.overrides.iter())
+        {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }
         cmd.env_remove("RUST_LOG")
@@ -194,6 +225,15 @@ impl BrokerProcess {
     pub fn connect(&self) -> Client {
         Client::try_connect(self.port)
             .unwrap_or_else(|e| panic!("connecting to the broker on {}: {e}", self.port))
+    }
+
+    /// A connection to the controller listener.
+    pub fn connect_controller(&self) -> Client {
+        let port = self
+            .controller_port
+            .expect("started with a controller listener");
+        Client::try_connect(port)
+            .unwrap_or_else(|e| panic!("connecting to the controller listener on {port}: {e}"))
     }
 
     pub fn pid(&self) -> i32 {
