@@ -148,12 +148,32 @@ class KafkaBroker:
             **(overrides or {}),
         }
         self.cluster_id = random_cluster_id()
+        self.standalone = True
         self.properties_path = workdir / "server.properties"
         self.log_path = workdir / "kafka.stdout.log"
         self.proc = None
         self.formatted = False
         self.format_secs = None
         self.accept_secs = self.answer_secs = self.ready_secs = None
+
+    @classmethod
+    def broker_of(cls, workdir: Path, cluster_id: str, voters: str, node_id: int = 2,
+                  overrides: dict[str, str] | None = None, name: str = "kafka-broker") -> "KafkaBroker":
+        """A broker-only node (`process.roles=broker`) of another cluster:
+        it joins the static controller quorum `voters` (`id@host:port`)
+        under `cluster_id` as a KRaft observer."""
+        k = cls(workdir, overrides, name=name)
+        k.config.pop("controller.quorum.bootstrap.servers", None)
+        k.config.update({
+            "process.roles": "broker",
+            "node.id": str(node_id),
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{k.port}",
+            **(overrides or {}),
+        })
+        k.cluster_id = cluster_id
+        k.standalone = False
+        return k
 
     @property
     def bootstrap(self) -> str:
@@ -172,11 +192,13 @@ class KafkaBroker:
 
     def format(self) -> None:
         """`kafka-storage format --standalone`: the log dir gets meta.properties
-        and the controller's first voter set (this node alone)."""
+        and the controller's first voter set (this node alone); a broker-only
+        node gets meta.properties alone."""
         self.write_properties()
         started = time.monotonic()
+        standalone = ["--standalone"] if self.standalone else []
         run_tool("kafka.tools.StorageTool",
-                 ["format", "--standalone", "-t", self.cluster_id, "-c", str(self.properties_path)],
+                 ["format", *standalone, "-t", self.cluster_id, "-c", str(self.properties_path)],
                  timeout=120, cwd=self.workdir)
         self.format_secs = time.monotonic() - started
         self.formatted = True

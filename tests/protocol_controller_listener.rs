@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
-    DescribeClusterRequest, MetadataRequest,
+    DescribeClusterRequest, FetchRequest, MetadataRequest,
 };
+use runnel::metadata::store::METADATA_TOPIC_ID;
 use runnel::protocol::versions::{CONTROLLER_APIS, FEATURES, SUPPORTED_APIS};
 use uuid::Uuid;
 
@@ -241,4 +243,83 @@ fn a_broker_registers_heartbeats_and_is_fenced_when_its_session_expires() {
     let next = c.call(&registration(&cluster_id, 2, Uuid::new_v4(), 19_094), 4);
     assert_eq!(next.error_code, 0);
     assert!(next.broker_epoch > epoch);
+}
+
+fn metadata_fetch(offset: i64, last_epoch: i32, leader_epoch: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_state(ReplicaState::default().with_replica_id(BrokerId(5)))
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic_id(METADATA_TOPIC_ID)
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(offset)
+                        .with_last_fetched_epoch(last_epoch)
+                        .with_current_leader_epoch(leader_epoch)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ])
+}
+
+/// KRaft's Fetch of the metadata log, as an observer sends it: records
+/// from its position, the leader and high watermark, and Kafka's answers
+/// to a wrong cluster, partition, epoch or position.
+#[test]
+fn the_metadata_log_is_fetched_as_kraft_serves_it() {
+    let b = BrokerProcess::start_with_controller_listener(&[]);
+    let mut c = b.connect_controller();
+    let first = c.call(&metadata_fetch(0, 0, 1), 17);
+    let p = &first.responses[0].partitions[0];
+    assert_eq!((first.error_code, p.error_code), (0, 0));
+    assert_eq!(first.responses[0].topic_id, METADATA_TOPIC_ID);
+    assert_eq!((p.current_leader.leader_id, p.current_leader.leader_epoch), (BrokerId(1), 1));
+    let end = p.high_watermark;
+    assert!(end > 0);
+    let read = batches(p.records.as_ref().unwrap());
+    assert_eq!(read[0].base_offset, 0);
+    assert!(read.iter().all(|h| h.partition_leader_epoch == 1), "{read:?}");
+    assert_eq!(
+        first.node_endpoints.iter().map(|n| n.port).collect::<Vec<_>>(),
+        [i32::from(b.controller_port.unwrap())]
+    );
+
+    // Caught up: nothing to read; past the end: diverging at the end.
+    let caught_up = c.call(&metadata_fetch(end, 1, 1), 17);
+    assert!(batches(caught_up.responses[0].partitions[0].records.as_ref().unwrap()).is_empty());
+    let past = c.call(&metadata_fetch(end + 5, 1, 1), 17);
+    let d = &past.responses[0].partitions[0].diverging_epoch;
+    assert_eq!((d.epoch, d.end_offset), (1, end));
+
+    let stale = c.call(&metadata_fetch(0, 0, 0), 17);
+    assert_eq!(stale.responses[0].partitions[0].error_code, 74, "FENCED_LEADER_EPOCH");
+    let ahead = c.call(&metadata_fetch(0, 0, 2), 17);
+    assert_eq!(ahead.responses[0].partitions[0].error_code, 75, "UNKNOWN_LEADER_EPOCH");
+    let other = c.call(
+        &metadata_fetch(0, 0, 1).with_cluster_id(Some(str_bytes("AAAAAAAAAAAAAAAAAAAAAA"))),
+        17,
+    );
+    assert_eq!(other.error_code, INCONSISTENT_CLUSTER_ID);
+    let mut wrong_topic = metadata_fetch(0, 0, 1);
+    wrong_topic.topics[0].topic_id = Uuid::new_v4();
+    assert_eq!(c.call(&wrong_topic, 17).error_code, INVALID_REQUEST);
+
+    // An empty fetch at the end waits for the next commit: a topic created
+    // meanwhile ends the wait early with its records.
+    let waiting = std::thread::spawn({
+        let port = b.controller_port.unwrap();
+        move || {
+            let mut c = Client::try_connect(port).unwrap();
+            let started = Instant::now();
+            let r = c.call(&metadata_fetch(end, 1, 1).with_max_wait_ms(8_000), 17);
+            (started.elapsed(), r)
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    create_topic(&mut b.connect(), &unique_topic("woken"), 1);
+    let (waited, r) = waiting.join().unwrap();
+    assert!(waited < Duration::from_secs(6), "waited {waited:?}");
+    assert!(!batches(r.responses[0].partitions[0].records.as_ref().unwrap()).is_empty());
 }

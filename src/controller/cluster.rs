@@ -203,10 +203,21 @@ pub fn heartbeat(
         records.push(change(fencing::FENCE, 0));
         reply.is_fenced = true;
     } else if request.want_shut_down {
-        if !broker.in_controlled_shutdown {
-            records.push(change(fencing::NONE, 1));
+        let leads = image
+            .topics
+            .values()
+            .any(|t| t.partitions.values().any(|p| p.leader == request.broker_id));
+        if leads {
+            if !broker.in_controlled_shutdown {
+                records.push(change(fencing::NONE, 1));
+            }
+            reply.in_controlled_shutdown = true;
+        } else {
+            // Leading nothing, it may go at once: fenced now (Kafka's
+            // SHUTDOWN_NOW), so clients stop being sent to it.
+            records.push(change(fencing::FENCE, 0));
+            reply.is_fenced = true;
         }
-        reply.in_controlled_shutdown = true;
         // With no replicas to hand leadership to, nothing holds it back.
         reply.should_shut_down = true;
     }
@@ -400,8 +411,40 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_leading_nothing_is_fenced_when_it_shuts_down() {
+        let (mut image, epoch) = registered_at(1);
+        let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
+        apply(&mut image, &records);
+        let leaving = BrokerHeartbeat {
+            want_shut_down: true,
+            ..beat(1, epoch, 2)
+        };
+        let (records, reply) = heartbeat(&image, &leaving).unwrap();
+        assert!(reply.should_shut_down && reply.is_fenced);
+        apply(&mut image, &records);
+        assert!(image.brokers[&1].fenced);
+        assert_eq!(image.unfenced_brokers().count(), 0);
+    }
+
+    #[test]
     fn controlled_shutdown_is_recorded_once_and_lets_the_broker_go() {
         let (mut image, epoch) = registered_at(1);
+        // Broker 1 leads a partition.
+        let topic_id = Uuid::from_u128(77);
+        apply(
+            &mut image,
+            &[
+                MetadataRecord::Topic {
+                    name: "t".into(),
+                    topic_id,
+                },
+                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
+                    topic_id,
+                    0,
+                    vec![1],
+                )),
+            ],
+        );
         let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
         apply(&mut image, &records);
         let leaving = BrokerHeartbeat {

@@ -10,6 +10,7 @@ use crate::controller::channel::ControllerChannel;
 use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
 use crate::metadata::MetadataCache;
+use crate::metadata::quorum::QuorumLog;
 use crate::partition::ReplicaManager;
 
 pub struct Broker {
@@ -19,6 +20,9 @@ pub struct Broker {
     /// holds the metadata log).
     pub log_dir_ids: Vec<uuid::Uuid>,
     pub metadata: Arc<MetadataCache>,
+    /// The metadata log as this node's quorum leader serves it to brokers
+    /// fetching on a controller listener.
+    pub quorum_log: Arc<QuorumLog>,
     pub replicas: Arc<ReplicaManager>,
     pub controller: ControllerChannel,
     pub groups: Arc<GroupCoordinator>,

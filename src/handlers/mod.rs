@@ -99,7 +99,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
             ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(broker, r))
         }
         RequestKind::Produce(r) => return produce::produce(broker, v, r).await,
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(broker, v, r).await),
+        RequestKind::Fetch(r) => ResponseKind::Fetch(match ctx.listener_kind {
+            ListenerKind::Client => fetch::fetch(broker, v, r).await,
+            ListenerKind::Controller => quorum::fetch(broker, ctx, r).await,
+        }),
         // Look-ups by time read batches; DeleteRecords fsyncs a checkpoint.
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(blocking(|| offsets::list_offsets(broker, v, r)))

@@ -1,20 +1,34 @@
-//! DescribeQuorum (KIP-595; directory ids and nodes from KIP-853 in v2):
-//! the state of the metadata quorum, which `kafka-metadata-quorum
-//! describe` and the Java admin's `describeMetadataQuorum` read. The quorum
-//! is this node alone: its controller leads in the quorum epoch, has every
-//! record committed (the high watermark is the metadata log end offset),
-//! and no observers fetch from it yet. v2 lists the voter's controller
-//! endpoints (KIP-853's `Nodes`). Kafka counterpart:
-//! `KafkaRaftClient.handleDescribeQuorumRequest` on the leader.
+//! The metadata quorum on the wire, as its leader (this node) serves it:
+//! DescribeQuorum (KIP-595; directory ids and nodes from KIP-853 in v2),
+//! which `kafka-metadata-quorum describe` and the Java admin's
+//! `describeMetadataQuorum` read, and Fetch of the metadata log on a
+//! controller listener, by which brokers of other processes observe the
+//! quorum. The quorum is this node alone: its controller leads in the
+//! quorum epoch and has every record committed (the high watermark is the
+//! metadata log end offset); the brokers fetching are its observers. v2
+//! lists the voter's controller endpoints (KIP-853's `Nodes`). Kafka
+//! counterparts: `KafkaRaftClient.handleDescribeQuorumRequest` and
+//! `handleFetchRequest` on the leader.
 
+use std::time::Duration;
+
+use bytes::Bytes;
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
 };
-use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData as FetchPartitionData, SnapshotId as FetchSnapshotId,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, FetchRequest, FetchResponse, TopicName,
+};
 
-use super::{Broker, str_bytes};
+use super::{Broker, RequestContext, str_bytes};
+use crate::common::blocking;
 use crate::config::{BrokerConfig, Listener as ConfigListener};
-use crate::metadata::store::{METADATA_TOPIC, QUORUM_EPOCH};
+use crate::metadata::quorum::{FetchPosition, QuorumRead};
+use crate::metadata::store::{METADATA_TOPIC, METADATA_TOPIC_ID, QUORUM_EPOCH};
 use crate::protocol::ApiError;
 
 pub fn describe_quorum(
@@ -51,7 +65,21 @@ pub fn describe_quorum(
         .with_leader_epoch(QUORUM_EPOCH)
         .with_high_watermark(log_end_offset)
         .with_current_voters(vec![voter])
-        .with_observers(vec![]);
+        .with_observers(
+            broker
+                .quorum_log
+                .observers(now)
+                .into_iter()
+                .map(|o| {
+                    ReplicaState::default()
+                        .with_replica_id(BrokerId(o.replica_id))
+                        .with_replica_directory_id(o.directory_id)
+                        .with_log_end_offset(o.log_end_offset)
+                        .with_last_fetch_timestamp(o.last_fetch_ms)
+                        .with_last_caught_up_timestamp(o.last_caught_up_ms)
+                })
+                .collect(),
+        );
     DescribeQuorumResponse::default()
         .with_error_message(no_message)
         .with_topics(vec![
@@ -112,4 +140,159 @@ pub fn controller_endpoints(config: &BrokerConfig) -> Vec<ConfigListener> {
             .filter_map(|name| config.advertised_for(name))
             .collect(),
     }
+}
+
+/// Fetch of `__cluster_metadata-0` on a controller listener: a broker of
+/// another process (a KRaft observer) replicating the metadata log, as
+/// Kafka's `KafkaRaftClient.handleFetchRequest` serves it. The position is
+/// judged by [`crate::metadata::quorum::validate_fetch_position`]; a fetch
+/// with nothing new waits up to `max_wait_ms` for the next commit.
+pub async fn fetch(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let refuse = |e: ApiError| FetchResponse::default().with_error_code(e.code());
+    if let Some(id) = &req.cluster_id
+        && id.as_str() != broker.cluster_id
+    {
+        return refuse(ApiError::InconsistentClusterId(String::new()));
+    }
+    // Exactly the metadata partition, keyed by its fixed id (or its name
+    // before v13), as Kafka's raft client insists.
+    let [topic] = req.topics.as_slice() else {
+        return refuse(ApiError::InvalidRequest(String::new()));
+    };
+    let [partition] = topic.partitions.as_slice() else {
+        return refuse(ApiError::InvalidRequest(String::new()));
+    };
+    let is_metadata = if ctx.api_version >= 13 {
+        topic.topic_id == METADATA_TOPIC_ID
+    } else {
+        topic.topic.0.as_str() == METADATA_TOPIC
+    };
+    if !is_metadata || partition.partition != 0 {
+        return refuse(ApiError::InvalidRequest(String::new()));
+    }
+    let reply = |error: i16, read: Option<QuorumRead>| {
+        partition_response(
+            broker,
+            ctx,
+            error,
+            read,
+            topic.topic.clone(),
+            topic.topic_id,
+        )
+    };
+    if req.max_wait_ms < 0
+        || partition.fetch_offset < 0
+        || partition.last_fetched_epoch < 0
+        || partition.last_fetched_epoch > partition.current_leader_epoch
+    {
+        return reply(ApiError::InvalidRequest(String::new()).code(), None);
+    }
+    // Kafka's `validateLeaderOnlyRequest`: the fetcher's idea of the epoch.
+    if partition.current_leader_epoch < QUORUM_EPOCH {
+        return reply(ApiError::FencedLeaderEpoch.code(), None);
+    }
+    if partition.current_leader_epoch > QUORUM_EPOCH {
+        return reply(ApiError::UnknownLeaderEpoch.code(), None);
+    }
+    let replica_id = if ctx.api_version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let max_bytes = partition.partition_max_bytes.clamp(0, req.max_bytes.max(0)) as usize;
+    let read = || {
+        broker.quorum_log.read(
+            replica_id,
+            partition.replica_directory_id,
+            partition.fetch_offset,
+            partition.last_fetched_epoch,
+            max_bytes,
+            crate::now_ms(),
+        )
+    };
+    let mut result = blocking(read);
+    // Nothing new for a fetcher at the end: wait for the next commit.
+    if let Ok(r) = &result
+        && r.position == FetchPosition::Valid
+        && r.records.is_empty()
+        && req.max_wait_ms > 0
+    {
+        let wait = Duration::from_millis(req.max_wait_ms as u64);
+        broker
+            .quorum_log
+            .wait_past(partition.fetch_offset, wait)
+            .await;
+        result = blocking(read);
+    }
+    match result {
+        Ok(r) => reply(0, Some(r)),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the metadata log for a fetch failed");
+            reply(ApiError::KafkaStorage(e.to_string()).code(), None)
+        }
+    }
+}
+
+fn partition_response(
+    broker: &Broker,
+    ctx: &RequestContext,
+    error: i16,
+    read: Option<QuorumRead>,
+    topic: TopicName,
+    topic_id: uuid::Uuid,
+) -> FetchResponse {
+    let me = broker.config.node_id;
+    let mut p = FetchPartitionData::default()
+        .with_partition_index(0)
+        .with_error_code(error)
+        .with_current_leader(
+            LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(me))
+                .with_leader_epoch(QUORUM_EPOCH),
+        )
+        .with_high_watermark(-1)
+        .with_records(Some(Bytes::new()));
+    if let Some(r) = read {
+        p = p
+            .with_high_watermark(r.high_watermark)
+            .with_log_start_offset(r.log_start_offset)
+            .with_records(Some(r.records));
+        match r.position {
+            FetchPosition::Valid => {}
+            FetchPosition::Diverging { epoch, end_offset } => {
+                p = p.with_diverging_epoch(
+                    EpochEndOffset::default()
+                        .with_epoch(epoch)
+                        .with_end_offset(end_offset),
+                );
+            }
+            FetchPosition::Snapshot(id) => {
+                p = p.with_snapshot_id(
+                    FetchSnapshotId::default()
+                        .with_end_offset(id.end_offset)
+                        .with_epoch(id.epoch),
+                );
+            }
+        }
+    }
+    let mut response = FetchResponse::default().with_responses(vec![
+        FetchableTopicResponse::default()
+            .with_topic(topic)
+            .with_topic_id(topic_id)
+            .with_partitions(vec![p]),
+    ]);
+    // v17: where the leader is, on the listener the fetcher uses.
+    if ctx.api_version >= 17 {
+        response.node_endpoints = controller_endpoints(&broker.config)
+            .into_iter()
+            .filter(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
+            .map(|l| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(me))
+                    .with_host(str_bytes(l.host))
+                    .with_port(i32::from(l.port))
+            })
+            .collect();
+    }
+    response
 }

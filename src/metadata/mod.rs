@@ -10,6 +10,7 @@
 pub mod image;
 pub mod listener;
 pub mod loader;
+pub mod quorum;
 pub mod records;
 pub mod snapshot;
 pub mod store;

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use bytes::Bytes;
 
 use super::loader::CommittedBatch;
+use super::quorum::QuorumLog;
 use super::snapshot::{self, SnapshotError, SnapshotId};
 use super::{MetadataImage, MetadataRecord};
 use crate::log::records::{ReplayError, encode_batch, replay_log_from};
@@ -73,6 +74,9 @@ pub enum StoreError {
 
 pub struct MetadataStore {
     log: Arc<PartitionLog>,
+    /// The log as fetchers of the quorum see it: told of every durable
+    /// append.
+    quorum: Arc<QuorumLog>,
     policy: SnapshotPolicy,
     /// Record bytes appended since the newest snapshot.
     bytes_since_snapshot: AtomicU64,
@@ -92,6 +96,7 @@ impl MetadataStore {
 
     pub fn with_policy(log: Arc<PartitionLog>, policy: SnapshotPolicy) -> Self {
         MetadataStore {
+            quorum: Arc::new(QuorumLog::new(log.clone())),
             log,
             policy,
             bytes_since_snapshot: AtomicU64::new(0),
@@ -178,6 +183,11 @@ impl MetadataStore {
         .replay_onto(&image))
     }
 
+    /// The log as the quorum serves it to fetching brokers.
+    pub fn quorum_log(&self) -> Arc<QuorumLog> {
+        self.quorum.clone()
+    }
+
     /// The offset the next record appended will get.
     pub fn next_offset(&self) -> i64 {
         self.log.log_end_offset()
@@ -198,6 +208,7 @@ impl MetadataStore {
             .log
             .append(encode_batch(&encoded, now_ms), QUORUM_EPOCH, now_ms)?;
         self.log.flush()?;
+        self.quorum.committed_to(self.log.log_end_offset());
         self.bytes_since_snapshot
             .fetch_add(bytes, Ordering::Relaxed);
         Ok(info.base_offset)

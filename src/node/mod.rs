@@ -116,6 +116,7 @@ impl Node {
         // Listeners in start order: logs exist before a coordinator looks.
         let replicas_listener: Arc<dyn ImageListener> = replicas.clone();
         loader.add_listener(Arc::downgrade(&replicas_listener));
+        let quorum_log = store.quorum_log();
         let quorum_controller = Arc::new(Controller::new(
             config.clone(),
             cluster_id.clone(),
@@ -144,6 +145,7 @@ impl Node {
                 config,
                 cluster_id,
                 metadata,
+                quorum_log,
                 replicas,
                 controller,
                 groups,

@@ -106,6 +106,9 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
 /// served on a controller port, so the port is not a second, unadvertised
 /// client listener.
 pub const CONTROLLER_APIS: &[ApiRange] = &[
+    // The metadata log, to brokers observing the quorum (KIP-595); from
+    // v13, where the partition is keyed by its topic id.
+    api(ApiKey::Fetch, "Fetch", 13, 17),
     api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
     api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
@@ -317,8 +320,9 @@ mod tests {
         }
         assert!(!ListenerKind::Controller.is_handled(ApiKey::Produce, 9));
         assert!(!ListenerKind::Controller.is_handled(ApiKey::Metadata, 12));
-        // Shared APIs have the same range on both.
-        for r in CONTROLLER_APIS {
+        // Shared APIs have the same range on both; the controller's Fetch
+        // serves the metadata log only.
+        for r in CONTROLLER_APIS.iter().filter(|r| r.key != ApiKey::Fetch) {
             if let Some(client) = ListenerKind::Client.range(r.key) {
                 assert_eq!(client, *r);
             }

@@ -750,6 +750,7 @@ pub struct BatchSummary {
     pub last_offset: i64,
     pub record_count: i32,
     pub magic: i8,
+    pub partition_leader_epoch: i32,
 }
 
 /// Walks the RecordBatch v2 headers of fetched bytes; a partial trailing
@@ -764,6 +765,7 @@ pub fn batches(records: &[u8]) -> Vec<BatchSummary> {
         if rest.len() < total {
             break;
         }
+        let partition_leader_epoch = i32::from_be_bytes(rest[12..16].try_into().expect("4 bytes"));
         let magic = rest[16] as i8;
         let last_delta = i32::from_be_bytes(rest[23..27].try_into().expect("4 bytes"));
         let record_count = i32::from_be_bytes(rest[57..61].try_into().expect("4 bytes"));
@@ -772,6 +774,7 @@ pub fn batches(records: &[u8]) -> Vec<BatchSummary> {
             last_offset: base_offset + i64::from(last_delta),
             record_count,
             magic,
+            partition_leader_epoch,
         });
         rest = &rest[total..];
     }

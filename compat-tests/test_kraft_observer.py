@@ -1,0 +1,123 @@
+"""An Apache Kafka 4.1.2 broker (`process.roles=broker`) joins a Runnel
+controller: it replicates Runnel's metadata log with KRaft's Fetch on the
+controller listener, registers and heartbeats (KIP-631), is unfenced, and
+serves Metadata built from Runnel's records. Kafka's own broker is the
+client of the quorum's wire here: it decodes every record Runnel wrote, at
+the versions it wrote them.
+
+Clients then use the two-broker cluster as one: librdkafka bootstrapped on
+the Kafka broker is routed to Runnel, the leader of every partition, and
+reads what was produced there. A Kafka broker that stops is fenced at once;
+one killed is fenced when its session expires.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from clients import assert_same_records, ck_committed, ck_conf, ck_consume, ck_produce, counts_of, make_records
+from harness import kafka, procs
+from registry import covers
+
+SESSION_MS = 4000
+
+pytestmark = covers("tools", clients=["kafka-tools", "librdkafka"])
+
+
+def brokers_of(bootstrap: str) -> dict[int, int]:
+    md = AdminClient(ck_conf(bootstrap)).list_topics(timeout=15)
+    return {b.id: b.port for b in md.brokers.values()}
+
+
+def wait_until(what: str, check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def controller(broker_factory):
+    """A Runnel combined node with a controller listener in a static quorum
+    of itself, as Kafka's single-node examples configure one."""
+    r = broker_factory({"broker.session.timeout.ms": str(SESSION_MS)}, start=False)
+    r.controller_port = procs.free_port()
+    r.overrides["listeners"] += f",CONTROLLER://127.0.0.1:{r.controller_port}"
+    r.overrides["controller.listener.names"] = "CONTROLLER"
+    r.overrides["controller.quorum.voters"] = f"1@127.0.0.1:{r.controller_port}"
+    r.start()
+    return r
+
+
+def test_a_kafka_broker_joins_a_runnel_controller(tmp_path, controller):
+    r = controller
+    admin = AdminClient(ck_conf(r.bootstrap))
+    admin.create_topics([NewTopic("made-before", 3, 1)])["made-before"].result(30)
+    recs = make_records(300, 3, seed="observer")
+    ck_produce(r.bootstrap, "made-before", recs)
+    cluster_id = admin.list_topics(timeout=15).cluster_id
+    # The group coordinator's topic exists before the Kafka broker joins: a
+    # client's FindCoordinator there would have it forward its creation to
+    # the controller (Envelope), which Runnel's controller does not serve yet.
+    assert ck_committed(r.bootstrap, "observer-group", "made-before", 3) == {0: -1001, 1: -1001, 2: -1001}
+
+    k = kafka.KafkaBroker.broker_of(tmp_path / "kafka", cluster_id, f"1@127.0.0.1:{r.controller_port}")
+    k.start(timeout=90)
+    try:
+        # Registered, caught up and unfenced: both sides list both brokers.
+        want = {1: r.port, 2: k.port}
+        wait_until("broker 2 listed by Runnel", lambda: brokers_of(r.bootstrap) == want)
+        assert brokers_of(k.bootstrap) == want
+
+        # The Kafka broker's metadata is built from Runnel's records.
+        kmd = AdminClient(ck_conf(k.bootstrap)).list_topics(timeout=15)
+        assert kmd.cluster_id == cluster_id
+        assert {p: v.leader for p, v in kmd.topics["made-before"].partitions.items()} == {0: 1, 1: 1, 2: 1}
+        # A topic made after it joined reaches it through the fetch loop.
+        admin.create_topics([NewTopic("made-after", 2, 1)])["made-after"].result(30)
+        wait_until("made-after on the Kafka broker",
+                   lambda: "made-after" in AdminClient(ck_conf(k.bootstrap)).list_topics(timeout=15).topics)
+
+        # A client bootstrapped on the Kafka broker reads from the leader.
+        got = ck_consume(k.bootstrap, "made-before", {p: 100 for p in range(3)})
+        assert counts_of(got) == {0: 100, 1: 100, 2: 100}
+        assert_same_records(recs, got)
+
+        # Kafka's quorum tool on Runnel's controller port: the observer.
+        out = kafka.run_tool("org.apache.kafka.tools.MetadataQuorumCommand",
+                             ["--bootstrap-controller", f"127.0.0.1:{r.controller_port}",
+                              "describe", "--replication"], timeout=60)
+        rows = {line.split()[0]: line.split() for line in out.strip().splitlines()[1:]}
+        assert rows["1"][-1] == "Leader" and rows["2"][-1] == "Observer", out
+        assert re.fullmatch(r"[\w-]{22}", rows["2"][1]), out
+
+        # A controlled shutdown: fenced at once (it leads nothing).
+        k.stop()
+        wait_until("broker 2 fenced after its shutdown", lambda: brokers_of(r.bootstrap) == {1: r.port},
+                   timeout=10)
+        assert "broker session expired" not in r.tail(lines=400)
+
+        # Back, and then killed: fenced when its session expires.
+        k.start(timeout=90)
+        wait_until("broker 2 back", lambda: brokers_of(r.bootstrap) == want)
+        k.stop(signal.SIGKILL, timeout=10)
+        killed = time.monotonic()
+        wait_until("broker 2 fenced after kill -9", lambda: brokers_of(r.bootstrap) == {1: r.port},
+                   timeout=SESSION_MS / 1000 * 4)
+        assert time.monotonic() - killed >= SESSION_MS / 1000 / 2
+        assert "broker session expired" in r.tail(lines=400)
+    finally:
+        if k.alive:
+            k.stop(signal.SIGKILL, timeout=10)
+        errors = [line for line in k.log_tail(2000) if re.search(r"\] (ERROR|WARN) ", line)]
+        print("\n".join(errors[:20]))
+    # The Kafka broker never logged an error about what Runnel sent.
+    assert not [e for e in errors if "ERROR" in e], errors[:20]
