@@ -7,8 +7,10 @@ the versions it wrote them.
 
 Clients then use the two-broker cluster as one: librdkafka bootstrapped on
 the Kafka broker is routed to Runnel, the leader of every partition, and
-reads what was produced there. A Kafka broker that stops is fenced at once;
-one killed is fenced when its session expires.
+reads what was produced there, and admin requests sent to the Kafka broker
+are forwarded (Envelope) to Runnel's controller and decided there. A Kafka
+broker that stops is fenced at once; one killed is fenced when its session
+expires.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import signal
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from clients import assert_same_records, ck_committed, ck_conf, ck_consume, ck_produce, counts_of, make_records
+from clients import assert_same_records, ck_conf, ck_consume, ck_produce, counts_of, make_records
 from harness import kafka, procs
 from registry import covers
 
@@ -64,10 +67,6 @@ def test_a_kafka_broker_joins_a_runnel_controller(tmp_path, controller):
     recs = make_records(300, 3, seed="observer")
     ck_produce(r.bootstrap, "made-before", recs)
     cluster_id = admin.list_topics(timeout=15).cluster_id
-    # The group coordinator's topic exists before the Kafka broker joins: a
-    # client's FindCoordinator there would have it forward its creation to
-    # the controller (Envelope), which Runnel's controller does not serve yet.
-    assert ck_committed(r.bootstrap, "observer-group", "made-before", 3) == {0: -1001, 1: -1001, 2: -1001}
 
     k = kafka.KafkaBroker.broker_of(tmp_path / "kafka", cluster_id, f"1@127.0.0.1:{r.controller_port}")
     k.start(timeout=90)
@@ -90,6 +89,30 @@ def test_a_kafka_broker_joins_a_runnel_controller(tmp_path, controller):
         got = ck_consume(k.bootstrap, "made-before", {p: 100 for p in range(3)})
         assert counts_of(got) == {0: 100, 1: 100, 2: 100}
         assert_same_records(recs, got)
+
+        # The Kafka broker auto-creates a topic a producer asks it about
+        # (auto.create.topics.enable) through Runnel's controller, in an
+        # Envelope: the first Metadata request goes to the bootstrap broker.
+        producer = Producer(ck_conf(k.bootstrap))
+        producer.list_topics("auto-via-kafka", timeout=15)
+        wait_until("auto-via-kafka on Runnel", lambda: "auto-via-kafka" in admin.list_topics(timeout=15).topics)
+        assert re.search(r"serving a request a broker forwarded api=CreateTopics", r.tail(lines=400)), r.tail()
+
+        # Admin through the Kafka broker: forwarded to Runnel's controller.
+        kadmin = AdminClient(ck_conf(k.bootstrap))
+        kadmin.create_topics([NewTopic("made-via-kafka", 4, 1, config={"retention.ms": "3600000"})])[
+            "made-via-kafka"].result(30)
+        wait_until("made-via-kafka on Runnel", lambda: "made-via-kafka" in admin.list_topics(timeout=15).topics)
+        assert len(admin.list_topics(timeout=15).topics["made-via-kafka"].partitions) == 4
+        kadmin.create_partitions([NewPartitions("made-via-kafka", 6)])["made-via-kafka"].result(30)
+        wait_until("six partitions", lambda: len(
+            admin.list_topics(timeout=15).topics["made-via-kafka"].partitions) == 6)
+        with pytest.raises(KafkaException) as refused:
+            kadmin.create_topics([NewTopic("made-before", 1, 1)])["made-before"].result(30)
+        assert refused.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS, refused.value
+        kadmin.delete_topics(["made-via-kafka"])["made-via-kafka"].result(30)
+        wait_until("made-via-kafka gone", lambda: "made-via-kafka" not in admin.list_topics(timeout=15).topics)
+        assert "forwarded request refused" not in r.tail(lines=400)
 
         # Kafka's quorum tool on Runnel's controller port: the observer.
         out = kafka.run_tool("org.apache.kafka.tools.MetadataQuorumCommand",

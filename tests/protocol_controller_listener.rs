@@ -9,12 +9,14 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
-    DescribeClusterRequest, FetchRequest, MetadataRequest,
+    CreateTopicsRequest, DescribeClusterRequest, EnvelopeRequest, FetchRequest, MetadataRequest,
 };
 use runnel::metadata::store::METADATA_TOPIC_ID;
 use runnel::protocol::versions::{CONTROLLER_APIS, FEATURES, SUPPORTED_APIS};
@@ -275,28 +277,52 @@ fn the_metadata_log_is_fetched_as_kraft_serves_it() {
     let p = &first.responses[0].partitions[0];
     assert_eq!((first.error_code, p.error_code), (0, 0));
     assert_eq!(first.responses[0].topic_id, METADATA_TOPIC_ID);
-    assert_eq!((p.current_leader.leader_id, p.current_leader.leader_epoch), (BrokerId(1), 1));
+    assert_eq!(
+        (p.current_leader.leader_id, p.current_leader.leader_epoch),
+        (BrokerId(1), 1)
+    );
     let end = p.high_watermark;
     assert!(end > 0);
     let read = batches(p.records.as_ref().unwrap());
     assert_eq!(read[0].base_offset, 0);
-    assert!(read.iter().all(|h| h.partition_leader_epoch == 1), "{read:?}");
+    assert!(
+        read.iter().all(|h| h.partition_leader_epoch == 1),
+        "{read:?}"
+    );
     assert_eq!(
-        first.node_endpoints.iter().map(|n| n.port).collect::<Vec<_>>(),
+        first
+            .node_endpoints
+            .iter()
+            .map(|n| n.port)
+            .collect::<Vec<_>>(),
         [i32::from(b.controller_port.unwrap())]
     );
 
     // Caught up: nothing to read; past the end: diverging at the end.
     let caught_up = c.call(&metadata_fetch(end, 1, 1), 17);
-    assert!(batches(caught_up.responses[0].partitions[0].records.as_ref().unwrap()).is_empty());
+    assert!(
+        batches(
+            caught_up.responses[0].partitions[0]
+                .records
+                .as_ref()
+                .unwrap()
+        )
+        .is_empty()
+    );
     let past = c.call(&metadata_fetch(end + 5, 1, 1), 17);
     let d = &past.responses[0].partitions[0].diverging_epoch;
     assert_eq!((d.epoch, d.end_offset), (1, end));
 
     let stale = c.call(&metadata_fetch(0, 0, 0), 17);
-    assert_eq!(stale.responses[0].partitions[0].error_code, 74, "FENCED_LEADER_EPOCH");
+    assert_eq!(
+        stale.responses[0].partitions[0].error_code, 74,
+        "FENCED_LEADER_EPOCH"
+    );
     let ahead = c.call(&metadata_fetch(0, 0, 2), 17);
-    assert_eq!(ahead.responses[0].partitions[0].error_code, 75, "UNKNOWN_LEADER_EPOCH");
+    assert_eq!(
+        ahead.responses[0].partitions[0].error_code, 75,
+        "UNKNOWN_LEADER_EPOCH"
+    );
     let other = c.call(
         &metadata_fetch(0, 0, 1).with_cluster_id(Some(str_bytes("AAAAAAAAAAAAAAAAAAAAAA"))),
         17,
@@ -322,4 +348,57 @@ fn the_metadata_log_is_fetched_as_kraft_serves_it() {
     let (waited, r) = waiting.join().unwrap();
     assert!(waited < Duration::from_secs(6), "waited {waited:?}");
     assert!(!batches(r.responses[0].partitions[0].records.as_ref().unwrap()).is_empty());
+}
+
+/// An Envelope (KIP-590) as a Kafka broker forwards a client's request:
+/// the inner request is served and its response comes back inside; what
+/// may not be forwarded, or cannot be read, is refused in the envelope.
+#[test]
+fn forwarded_requests_are_served_inside_the_envelope() {
+    let b = BrokerProcess::start_with_controller_listener(&[]);
+    let mut c = b.connect_controller();
+    let envelope = |inner: Bytes| {
+        EnvelopeRequest::default()
+            .with_request_data(inner)
+            .with_client_host_address(Bytes::from_static(&[127, 0, 0, 1]))
+    };
+    let topic = unique_topic("forwarded");
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(topic_name(&topic))
+            .with_num_partitions(2)
+            .with_replication_factor(1),
+    ]);
+    let (correlation_id, framed) = c.encode_request(&create, 7).unwrap();
+    let answer = c.call(&envelope(framed.slice(4..)), 0);
+    assert_eq!(answer.error_code, 0);
+    let inner = Client::decode_response::<CreateTopicsRequest>(
+        answer.response_data.expect("a response inside"),
+        7,
+        correlation_id,
+    )
+    .unwrap();
+    assert_eq!(
+        inner.topics[0].error_code, 0,
+        "{:?}",
+        inner.topics[0].error_message
+    );
+    assert_ne!(topic_id(&mut b.connect(), &topic), Uuid::nil());
+    assert!(b.log().contains("serving a request a broker forwarded"));
+
+    // Metadata is not forwardable; garbage is unreadable.
+    let (_, metadata) = c
+        .encode_request(&MetadataRequest::default().with_topics(None), 12)
+        .unwrap();
+    let refused = c.call(&envelope(metadata.slice(4..)), 0);
+    assert_eq!(
+        (refused.error_code, refused.response_data),
+        (INVALID_REQUEST, None)
+    );
+    let garbage = c.call(&envelope(Bytes::from_static(b"\x00\x13\x00")), 0);
+    assert_eq!(garbage.error_code, 35, "UNSUPPORTED_VERSION");
+    // An Envelope on a client listener closes the connection.
+    b.connect()
+        .expect_closed(&envelope(framed.slice(4..)), 0)
+        .unwrap();
 }

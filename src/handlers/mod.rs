@@ -8,6 +8,7 @@ mod configs;
 mod consumer_groups;
 mod context;
 mod coordinators;
+mod envelope;
 pub mod errors;
 mod fetch;
 mod group_offsets;
@@ -42,6 +43,9 @@ pub struct RequestContext {
     pub listener_name: String,
     /// Whether that is a client or a controller listener.
     pub listener_kind: ListenerKind,
+    /// Forwarded by another broker inside an Envelope (KIP-590): on the
+    /// broker's authority, e.g. its auto-creation of an internal topic.
+    pub forwarded: bool,
     /// The client's address (group members' `client.host`).
     pub peer: std::net::SocketAddr,
 }
@@ -80,6 +84,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
             v,
             &r,
         )),
+        RequestKind::Envelope(r) => {
+            ResponseKind::Envelope(envelope::envelope(broker, ctx, r).await)
+        }
         RequestKind::BrokerRegistration(r) => {
             ResponseKind::BrokerRegistration(lifecycle::broker_registration(broker, r).await)
         }
@@ -114,7 +121,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
             ResponseKind::DeleteRecords(blocking(|| offsets::delete_records(broker, r)))
         }
         RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(topics::create_topics(broker, v, r).await)
+            ResponseKind::CreateTopics(topics::create_topics(broker, ctx, r).await)
         }
         RequestKind::DeleteTopics(r) => {
             ResponseKind::DeleteTopics(topics::delete_topics(broker, v, r).await)

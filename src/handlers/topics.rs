@@ -12,18 +12,21 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
-use super::Broker;
 use super::str_bytes;
+use super::{Broker, RequestContext};
 use crate::config::topic::describe_topic_configs;
 use crate::controller::channel::{CreatePartitions, CreateTopics};
 use crate::controller::topics::{NewTopic, PartitionIncrease, TopicRef};
 use crate::protocol::ApiError;
 
+/// CreateTopics. A client may not create an internal topic; a broker
+/// forwarding its own auto-creation of one (an Envelope) may.
 pub async fn create_topics(
     broker: &Broker,
-    version: i16,
+    ctx: &RequestContext,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let version = ctx.api_version;
     let new: Vec<NewTopic> = req
         .topics
         .iter()
@@ -54,7 +57,7 @@ pub async fn create_topics(
         .create_topics(CreateTopics {
             topics: new.clone(),
             validate_only,
-            internal: false,
+            internal: ctx.forwarded,
         })
         .await;
     let results = match decided {

@@ -179,6 +179,7 @@ impl Connection {
             listener_name: self.listener_name.clone(),
             listener_kind: self.kind,
             peer: self.peer,
+            forwarded: false,
         };
         let span = tracing::debug_span!(
             "request",

@@ -105,12 +105,35 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
 /// lifecycle RPCs are served only here, as in Kafka; client APIs are never
 /// served on a controller port, so the port is not a second, unadvertised
 /// client listener.
+///
+/// The admin APIs a broker forwards (inside Envelope, KIP-590) are listed
+/// too, with the client listener's ranges: a Kafka broker offers its
+/// clients only the versions its controller serves.
 pub const CONTROLLER_APIS: &[ApiRange] = &[
     // The metadata log, to brokers observing the quorum (KIP-595); from
     // v13, where the partition is keyed by its topic id.
     api(ApiKey::Fetch, "Fetch", 13, 17),
     api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
+    api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
+    api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
+    api(ApiKey::CreateAcls, "CreateAcls", 1, 3),
+    api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3),
+    api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
+    api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
+    api(
+        ApiKey::IncrementalAlterConfigs,
+        "IncrementalAlterConfigs",
+        0,
+        1,
+    ),
+    api(
+        ApiKey::AlterUserScramCredentials,
+        "AlterUserScramCredentials",
+        0,
+        0,
+    ),
     api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2),
+    api(ApiKey::Envelope, "Envelope", 0, 0),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
     api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
     api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
@@ -263,6 +286,7 @@ mod tests {
             ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
             ApiKey::BrokerRegistration => BrokerRegistrationRequest::VERSIONS,
             ApiKey::BrokerHeartbeat => BrokerHeartbeatRequest::VERSIONS,
+            ApiKey::Envelope => EnvelopeRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)
