@@ -47,17 +47,20 @@ def wait_until(what: str, check, timeout: float = 30.0):
         time.sleep(0.1)
 
 
-@pytest.fixture
-def controller(broker_factory):
+def runnel_controller(broker_factory, overrides: dict[str, str]):
     """A Runnel combined node with a controller listener in a static quorum
     of itself, as Kafka's single-node examples configure one."""
-    r = broker_factory({"broker.session.timeout.ms": str(SESSION_MS)}, start=False)
+    r = broker_factory(overrides, start=False)
     r.controller_port = procs.free_port()
     r.overrides["listeners"] += f",CONTROLLER://127.0.0.1:{r.controller_port}"
     r.overrides["controller.listener.names"] = "CONTROLLER"
     r.overrides["controller.quorum.voters"] = f"1@127.0.0.1:{r.controller_port}"
-    r.start()
-    return r
+    return r.start()
+
+
+@pytest.fixture
+def controller(broker_factory):
+    return runnel_controller(broker_factory, {"broker.session.timeout.ms": str(SESSION_MS)})
 
 
 def test_a_kafka_broker_joins_a_runnel_controller(tmp_path, controller):
@@ -144,3 +147,41 @@ def test_a_kafka_broker_joins_a_runnel_controller(tmp_path, controller):
         print("\n".join(errors[:20]))
     # The Kafka broker never logged an error about what Runnel sent.
     assert not [e for e in errors if "ERROR" in e], errors[:20]
+
+
+def test_a_kafka_broker_catches_up_from_a_runnel_snapshot(tmp_path, broker_factory):
+    """Runnel snapshots its metadata after every decision here, so the log
+    starts past what a new broker has: the Kafka broker is pointed to the
+    snapshot (Fetch's SnapshotId), loads it with FetchSnapshot, and then
+    follows the log."""
+    r = runnel_controller(broker_factory, {"metadata.log.max.record.bytes.between.snapshots": "1"})
+    admin = AdminClient(ck_conf(r.bootstrap))
+    for i in range(3):
+        admin.create_topics([NewTopic(f"snapped-{i}", i + 1, 1)])[f"snapped-{i}"].result(30)
+    metadata_dir = r.data_dir / "__cluster_metadata-0"
+    snapshots = sorted(metadata_dir.glob("*.checkpoint"))
+    assert snapshots, sorted(p.name for p in metadata_dir.iterdir())
+    served = {p.name: p.read_bytes() for p in snapshots}
+    cluster_id = admin.list_topics(timeout=15).cluster_id
+
+    k = kafka.KafkaBroker.broker_of(tmp_path / "kafka", cluster_id, f"1@127.0.0.1:{r.controller_port}")
+    k.start(timeout=90)
+    try:
+        wait_until("broker 2 listed", lambda: brokers_of(r.bootstrap) == {1: r.port, 2: k.port})
+        topics = AdminClient(ck_conf(k.bootstrap)).list_topics(timeout=15).topics
+        assert {f"snapped-{i}": len(topics[f"snapped-{i}"].partitions) for i in range(3)} == \
+            {"snapped-0": 1, "snapped-1": 2, "snapped-2": 3}
+        # And it follows the log after the snapshot.
+        admin.create_topics([NewTopic("after-snapshot", 2, 1)])["after-snapshot"].result(30)
+        wait_until("after-snapshot on the Kafka broker",
+                   lambda: "after-snapshot" in AdminClient(ck_conf(k.bootstrap)).list_topics(timeout=15).topics)
+        # The Kafka broker fetched the snapshot Runnel had, byte for byte.
+        assert any("Fetching snapshot OffsetAndEpoch" in line for line in k.log_tail(5000))
+        kafka_copy = tmp_path / "kafka" / "data" / "__cluster_metadata-0"
+        fetched = {p.name: p.read_bytes() for p in kafka_copy.glob("*.checkpoint")}
+        same = [name for name in fetched if served.get(name) == fetched[name]]
+        assert same, (sorted(fetched), sorted(served))
+    finally:
+        k.stop(signal.SIGKILL, timeout=10)
+        errors = [line for line in k.log_tail(2000) if re.search(r"\] ERROR ", line)]
+    assert not errors, errors[:20]

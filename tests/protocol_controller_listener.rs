@@ -14,9 +14,13 @@ use common::*;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::fetch_snapshot_request::{
+    PartitionSnapshot, SnapshotId as SnapshotIdRequest, TopicSnapshot,
+};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
-    CreateTopicsRequest, DescribeClusterRequest, EnvelopeRequest, FetchRequest, MetadataRequest,
+    CreateTopicsRequest, DescribeClusterRequest, EnvelopeRequest, FetchRequest,
+    FetchSnapshotRequest, MetadataRequest,
 };
 use runnel::metadata::store::METADATA_TOPIC_ID;
 use runnel::protocol::versions::{CONTROLLER_APIS, FEATURES, SUPPORTED_APIS};
@@ -401,4 +405,77 @@ fn forwarded_requests_are_served_inside_the_envelope() {
     b.connect()
         .expect_closed(&envelope(framed.slice(4..)), 0)
         .unwrap();
+}
+
+fn snapshot_request(
+    end_offset: i64,
+    epoch: i32,
+    position: i64,
+    max_bytes: i32,
+) -> FetchSnapshotRequest {
+    FetchSnapshotRequest::default()
+        .with_replica_id(BrokerId(5))
+        .with_max_bytes(max_bytes)
+        .with_topics(vec![
+            TopicSnapshot::default()
+                .with_name(topic_name("__cluster_metadata"))
+                .with_partitions(vec![
+                    PartitionSnapshot::default()
+                        .with_partition(0)
+                        .with_current_leader_epoch(1)
+                        .with_snapshot_id(
+                            SnapshotIdRequest::default()
+                                .with_end_offset(end_offset)
+                                .with_epoch(epoch),
+                        )
+                        .with_position(position),
+                ]),
+        ])
+}
+
+/// A fetcher behind the log start is pointed to the snapshot and reads it
+/// in chunks with FetchSnapshot; what is not there gets Kafka's codes.
+#[test]
+fn a_fetcher_behind_the_log_start_loads_the_snapshot_in_chunks() {
+    let b = BrokerProcess::start_with_controller_listener(&[(
+        "metadata.log.max.record.bytes.between.snapshots",
+        "1",
+    )]);
+    create_topic(&mut b.connect(), &unique_topic("snapped"), 3);
+    let mut c = b.connect_controller();
+    let pointed = c.call(&metadata_fetch(0, 0, 1), 17);
+    let id = &pointed.responses[0].partitions[0].snapshot_id;
+    assert!(id.end_offset > 0 && id.epoch == 1, "{id:?}");
+    let file = b
+        .data_dir
+        .join("__cluster_metadata-0")
+        .join(format!("{:020}-{:010}.checkpoint", id.end_offset, id.epoch));
+    let on_disk = std::fs::read(&file).unwrap();
+
+    let mut got = Vec::new();
+    while got.len() < on_disk.len() {
+        let r = c.call(
+            &snapshot_request(id.end_offset, id.epoch, got.len() as i64, 100),
+            1,
+        );
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        assert_eq!(p.size, on_disk.len() as i64);
+        assert!(p.unaligned_records.len() <= 100);
+        got.extend_from_slice(&p.unaligned_records);
+    }
+    assert_eq!(got, on_disk);
+    let past = c.call(
+        &snapshot_request(id.end_offset, id.epoch, on_disk.len() as i64, 100),
+        1,
+    );
+    assert_eq!(
+        past.topics[0].partitions[0].error_code, 99,
+        "POSITION_OUT_OF_RANGE"
+    );
+    let missing = c.call(&snapshot_request(id.end_offset + 1000, 1, 0, 100), 1);
+    assert_eq!(
+        missing.topics[0].partitions[0].error_code, 98,
+        "SNAPSHOT_NOT_FOUND"
+    );
 }

@@ -84,6 +84,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
             v,
             &r,
         )),
+        RequestKind::FetchSnapshot(r) => {
+            ResponseKind::FetchSnapshot(quorum::fetch_snapshot(broker, ctx, r).await)
+        }
         RequestKind::Envelope(r) => {
             ResponseKind::Envelope(envelope::envelope(broker, ctx, r).await)
         }

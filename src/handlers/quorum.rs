@@ -20,14 +20,21 @@ use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
     PartitionData as FetchPartitionData, SnapshotId as FetchSnapshotId,
 };
+use kafka_protocol::messages::fetch_snapshot_response::{
+    LeaderIdAndEpoch as SnapshotLeader, NodeEndpoint as SnapshotNodeEndpoint,
+    PartitionSnapshot as SnapshotPartition, SnapshotId as SnapshotIdOnWire,
+    TopicSnapshot as SnapshotTopic,
+};
 use kafka_protocol::messages::{
-    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, FetchRequest, FetchResponse, TopicName,
+    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, FetchRequest, FetchResponse,
+    FetchSnapshotRequest, FetchSnapshotResponse, TopicName,
 };
 
 use super::{Broker, RequestContext, str_bytes};
 use crate::common::blocking;
 use crate::config::{BrokerConfig, Listener as ConfigListener};
 use crate::metadata::quorum::{FetchPosition, QuorumRead};
+use crate::metadata::snapshot::SnapshotId;
 use crate::metadata::store::{METADATA_TOPIC, METADATA_TOPIC_ID, QUORUM_EPOCH};
 use crate::protocol::ApiError;
 
@@ -295,4 +302,109 @@ fn partition_response(
             .collect();
     }
     response
+}
+
+/// FetchSnapshot (KIP-630) on a controller listener: a broker behind the
+/// metadata log start loads the snapshot it was pointed to, in chunks, as
+/// Kafka's `KafkaRaftClient.handleFetchSnapshotRequest` serves it.
+pub async fn fetch_snapshot(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FetchSnapshotRequest,
+) -> FetchSnapshotResponse {
+    use kafka_protocol::ResponseError;
+    let top = |code: i16| FetchSnapshotResponse::default().with_error_code(code);
+    if let Some(id) = &req.cluster_id
+        && id.as_str() != broker.cluster_id
+    {
+        return top(ApiError::InconsistentClusterId(String::new()).code());
+    }
+    let [topic] = req.topics.as_slice() else {
+        return top(ApiError::InvalidRequest(String::new()).code());
+    };
+    let [partition] = topic.partitions.as_slice() else {
+        return top(ApiError::InvalidRequest(String::new()).code());
+    };
+    let me = broker.config.node_id;
+    let answer = |p: SnapshotPartition| {
+        let mut response = FetchSnapshotResponse::default().with_topics(vec![
+            SnapshotTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(vec![
+                    p.with_current_leader(
+                        SnapshotLeader::default()
+                            .with_leader_id(BrokerId(me))
+                            .with_leader_epoch(QUORUM_EPOCH),
+                    ),
+                ]),
+        ]);
+        if ctx.api_version >= 1 {
+            response.node_endpoints = controller_endpoints(&broker.config)
+                .into_iter()
+                .filter(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
+                .map(|l| {
+                    SnapshotNodeEndpoint::default()
+                        .with_node_id(BrokerId(me))
+                        .with_host(str_bytes(l.host))
+                        .with_port(l.port)
+                })
+                .collect();
+        }
+        response
+    };
+    let error = |code: i16| {
+        answer(
+            SnapshotPartition::default()
+                .with_index(partition.partition)
+                .with_error_code(code),
+        )
+    };
+    if topic.name.0.as_str() != METADATA_TOPIC || partition.partition != 0 {
+        return error(ApiError::UnknownTopicOrPartition.code());
+    }
+    if partition.current_leader_epoch < QUORUM_EPOCH {
+        return error(ApiError::FencedLeaderEpoch.code());
+    }
+    if partition.current_leader_epoch > QUORUM_EPOCH {
+        return error(ApiError::UnknownLeaderEpoch.code());
+    }
+    let id = SnapshotId {
+        end_offset: partition.snapshot_id.end_offset,
+        epoch: partition.snapshot_id.epoch,
+    };
+    if partition.position < 0 {
+        return error(ResponseError::PositionOutOfRange.code());
+    }
+    let max_bytes = req.max_bytes.max(1) as usize;
+    let read = blocking(|| {
+        broker
+            .quorum_log
+            .read_snapshot(id, partition.position as u64, max_bytes)
+    });
+    match read {
+        // Kafka never replicates the bootstrap checkpoint (0-0).
+        Ok(None) => error(ResponseError::SnapshotNotFound.code()),
+        Ok(Some(_)) if id.end_offset == 0 && id.epoch == 0 => {
+            error(ResponseError::SnapshotNotFound.code())
+        }
+        Ok(Some((size, _))) if partition.position as u64 >= size => {
+            error(ResponseError::PositionOutOfRange.code())
+        }
+        Ok(Some((size, chunk))) => answer(
+            SnapshotPartition::default()
+                .with_index(0)
+                .with_snapshot_id(
+                    SnapshotIdOnWire::default()
+                        .with_end_offset(id.end_offset)
+                        .with_epoch(id.epoch),
+                )
+                .with_size(size as i64)
+                .with_position(partition.position)
+                .with_unaligned_records(chunk),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, snapshot = %id.file_name(), "reading a metadata snapshot for a fetch failed");
+            error(ApiError::KafkaStorage(e.to_string()).code())
+        }
+    }
 }

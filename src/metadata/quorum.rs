@@ -248,6 +248,33 @@ impl QuorumLog {
         })
     }
 
+    /// Part of snapshot `id` for FetchSnapshot: its size and up to
+    /// `max_bytes` from `position` (unaligned: cut anywhere). `None` when
+    /// no such snapshot is kept (a newer one replaced it).
+    pub fn read_snapshot(
+        &self,
+        id: SnapshotId,
+        position: u64,
+        max_bytes: usize,
+    ) -> std::io::Result<Option<(u64, Bytes)>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.log.dir().join(id.file_name());
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let size = file.metadata()?.len();
+        if position >= size {
+            return Ok(Some((size, Bytes::new())));
+        }
+        file.seek(SeekFrom::Start(position))?;
+        let want = ((size - position) as usize).min(max_bytes);
+        let mut buf = Vec::with_capacity(want);
+        file.take(want as u64).read_to_end(&mut buf)?;
+        Ok(Some((size, Bytes::from(buf))))
+    }
+
     /// Waits until the committed end passes `offset`, at most `max_wait`.
     pub async fn wait_past(&self, offset: i64, max_wait: Duration) {
         let mut rx = self.committed.subscribe();

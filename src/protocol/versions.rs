@@ -134,6 +134,7 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     ),
     api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2),
     api(ApiKey::Envelope, "Envelope", 0, 0),
+    api(ApiKey::FetchSnapshot, "FetchSnapshot", 0, 1),
     api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
     api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
     api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
@@ -287,6 +288,7 @@ mod tests {
             ApiKey::BrokerRegistration => BrokerRegistrationRequest::VERSIONS,
             ApiKey::BrokerHeartbeat => BrokerHeartbeatRequest::VERSIONS,
             ApiKey::Envelope => EnvelopeRequest::VERSIONS,
+            ApiKey::FetchSnapshot => FetchSnapshotRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)
