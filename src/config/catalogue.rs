@@ -948,11 +948,12 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
 
 /// Keys Runnel accepts, so that Kafka's `server.properties` files and
 /// compose environments load unchanged, but does not act on yet: the
-/// controller quorum is in-process (no network voters), there is no
-/// inter-broker traffic, no TLS or SASL, and no thread pools to size. A node
-/// that sets any of them says so in one INFO line at start-up.
+/// quorum is this node alone (so no bootstrap servers to ask), there is
+/// no inter-broker traffic, no TLS or SASL, and no thread pools to size. A
+/// node that sets any of them says so in one INFO line at start-up.
+/// (`controller.quorum.voters` is acted on: it must name this node alone,
+/// and gives the endpoint the quorum reports for it.)
 pub const INERT_KEYS: &[&str] = &[
-    "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
     "inter.broker.listener.name",
     "log.message.downconversion.enable",
