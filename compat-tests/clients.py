@@ -75,6 +75,14 @@ def expected_offsets(recs, start: dict[int, int] | None = None) -> list[tuple[in
     return out
 
 
+# A timestamp base for records with explicit timestamps: a whole hour one
+# day ago, so inside every broker's default retention (seven days) and
+# message.timestamp.after.max.ms. A fixed date years back would be deleted
+# by the next retention check of a long-lived broker, in the middle of the
+# test that wrote it.
+RECENT_TS_MS = (int(time.time()) // 3600 - 24) * 3600 * 1000
+
+
 def make_records(n: int, partitions: int, seed: str = "", headers: bool = True,
                  timestamp_base_ms: int | None = None, value_size: int = 0) -> list[Rec]:
     """Deterministic records whose content says where they belong.

@@ -11,7 +11,7 @@ import uuid
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from clients import ck_committed, ck_conf, ck_create_topic, ck_produce, make_records, wait_for_topic
+from clients import RECENT_TS_MS, ck_committed, ck_conf, ck_create_topic, ck_produce, make_records, wait_for_topic
 from registry import for_clients
 
 DEFAULT_RETENTION_MS = str(7 * 24 * 3600 * 1000)
@@ -150,7 +150,7 @@ def test_list_offsets_and_delete_records(broker, topic_name, client):
     topic = topic_name()
     b = broker.bootstrap
     ck_create_topic(b, topic, partitions=2)
-    ts0 = 1_705_000_000_000
+    ts0 = RECENT_TS_MS
     recs = make_records(100, 2, seed="offsets", timestamp_base_ms=ts0)  # record i: partition i%2, ts ts0+i
     ck_produce(b, topic, recs)
     target = ts0 + 41  # first record at or after: index 41 (partition 1, offset 20); partition 0: index 42 (21)

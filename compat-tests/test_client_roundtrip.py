@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 
 import wire
-from clients import assert_same_records, ck_consume, ck_create_topic, ck_produce, counts, expected_offsets, \
+from clients import RECENT_TS_MS, assert_same_records, ck_consume, ck_create_topic, ck_produce, counts, expected_offsets, \
     make_records
 from registry import DRIVER_CLIENTS, for_clients
 from test_idempotence import assert_idempotent_batches
 
-TS_BASE = 1_710_000_000_000
+TS_BASE = RECENT_TS_MS
 N = 1500
 
 

@@ -7,7 +7,7 @@ producer's codec in the batch attributes (nothing recompressed on the way).
 import pytest
 
 import wire
-from clients import (
+from clients import (RECENT_TS_MS,
     aio_consume,
     aio_produce,
     assert_same_records,
@@ -54,7 +54,7 @@ def test_codec_round_trip(broker, topic_name, producer, codec):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
     # Long repetitive values so every codec actually has something to squeeze.
-    recs = make_records(N, 2, seed=f"{producer}-{codec}", timestamp_base_ms=1_690_000_000_000, value_size=300)
+    recs = make_records(N, 2, seed=f"{producer}-{codec}", timestamp_base_ms=RECENT_TS_MS, value_size=300)
     produce(producer, broker.bootstrap, topic, recs, codec)
 
     _, consume = CONSUMER_OF[producer]

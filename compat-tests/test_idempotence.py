@@ -11,7 +11,7 @@ import time
 from confluent_kafka import Producer, TopicPartition
 
 import wire
-from clients import (
+from clients import (RECENT_TS_MS,
     aio_consume,
     aio_produce,
     assert_same_records,
@@ -46,7 +46,7 @@ def assert_idempotent_batches(bootstrap, topic, partition, n_records):
 def test_confluent_idempotent_read_by_kafka_python(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
-    recs = make_records(20_000, 2, seed="ck-idem", timestamp_base_ms=1_720_000_000_000)
+    recs = make_records(20_000, 2, seed="ck-idem", timestamp_base_ms=RECENT_TS_MS)
     p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "linger.ms": 5,
                   "max.in.flight.requests.per.connection": 5})
     assert ck_produce(broker.bootstrap, topic, recs, producer=p) == expected_offsets(recs)
@@ -60,7 +60,7 @@ def test_confluent_idempotent_read_by_kafka_python(broker, topic_name):
 def test_aiokafka_idempotent_read_by_confluent(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
-    recs = make_records(5_000, 2, seed="aio-idem", timestamp_base_ms=1_720_000_000_000)
+    recs = make_records(5_000, 2, seed="aio-idem", timestamp_base_ms=RECENT_TS_MS)
     assert aio_produce(broker.bootstrap, topic, recs, enable_idempotence=True) == expected_offsets(recs)
     assert_same_records(recs, ck_consume(broker.bootstrap, topic, counts(recs)), first_offset={0: 0, 1: 0})
     for part in (0, 1):
@@ -71,7 +71,7 @@ def test_aiokafka_idempotent_read_by_confluent(broker, topic_name):
 def test_kafka_python_idempotent_read_by_aiokafka(broker, topic_name):
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
-    recs = make_records(5_000, 2, seed="kp-idem", timestamp_base_ms=1_720_000_000_000)
+    recs = make_records(5_000, 2, seed="kp-idem", timestamp_base_ms=RECENT_TS_MS)
     assert kp_produce(broker.bootstrap, topic, recs, enable_idempotence=True) == expected_offsets(recs)
     assert_same_records(recs, aio_consume(broker.bootstrap, topic, counts(recs)), first_offset={0: 0, 1: 0})
     for part in (0, 1):
@@ -89,7 +89,7 @@ def test_idempotent_retries_across_kill_mid_stream(broker_factory, topic_name):
     b = broker_factory()
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, partitions=2)
-    recs = make_records(30_000, 2, seed="kill-idem", timestamp_base_ms=1_720_000_000_000)
+    recs = make_records(30_000, 2, seed="kill-idem", timestamp_base_ms=RECENT_TS_MS)
     p = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, "linger.ms": 2,
                   "batch.num.messages": 500, "message.timeout.ms": 120_000,
                   "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500, "log_level": 3})

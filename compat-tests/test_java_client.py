@@ -17,7 +17,7 @@ import uuid
 import confluent_kafka as ck
 import pytest
 
-from clients import Rec, assert_same_records, ck_conf, ck_consume, ck_create_topic, ck_produce, counts, make_records
+from clients import RECENT_TS_MS, Rec, assert_same_records, ck_conf, ck_consume, ck_create_topic, ck_produce, counts, make_records
 from registry import DRIVER_CLIENTS, covers, for_clients, rec_json
 
 JAVA = [c for c in DRIVER_CLIENTS if c.stack == "java"]
@@ -65,7 +65,7 @@ def test_producer_keeps_going_across_a_broker_restart(broker_factory, topic_name
     b = broker_factory()
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, partitions=2)
-    recs = make_records(400, 2, seed="restart", timestamp_base_ms=1_715_000_000_000)
+    recs = make_records(400, 2, seed="restart", timestamp_base_ms=RECENT_TS_MS)
     handle = client.call("produce_start", bootstrap=b.bootstrap, topic=topic,
                          records=[rec_json(r) for r in recs],
                          config={"linger.ms": "0", "delivery.timeout.ms": "120000"}, interval_ms=10)["handle"]
@@ -82,7 +82,7 @@ def test_producer_keeps_going_across_a_broker_restart(broker_factory, topic_name
 @pytest.mark.parametrize("protocol", ["classic", "consumer"])
 def test_consumer_partition_api(broker, topic_name, client, protocol):
     topic = topic_name()
-    ts0 = 1_712_000_000_000
+    ts0 = RECENT_TS_MS
     ck_create_topic(broker.bootstrap, topic, partitions=2)
     recs = make_records(200, 2, seed="api", timestamp_base_ms=ts0)  # record i: partition i%2, ts ts0+i
     ck_produce(broker.bootstrap, topic, recs)
@@ -111,7 +111,7 @@ def test_read_committed_on_non_transactional_data(broker, topic_name, client):
     read_committed consumer sees everything."""
     topic = topic_name()
     ck_create_topic(broker.bootstrap, topic, partitions=2)
-    recs = make_records(500, 2, seed="rc", timestamp_base_ms=1_713_000_000_000)
+    recs = make_records(500, 2, seed="rc", timestamp_base_ms=RECENT_TS_MS)
     ck_produce(broker.bootstrap, topic, recs)
     got = client.consume(broker.bootstrap, topic, counts(recs), **{"isolation.level": "read_committed"})
     assert_same_records(recs, got, first_offset={0: 0, 1: 0})

@@ -17,10 +17,10 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from kafka import KafkaAdminClient
 from kafka import TopicPartition as KpTP
 
-from clients import ck_consume, ck_consumer, ck_create_topic, ck_produce, kp_consume, kp_consumer, make_records
+from clients import RECENT_TS_MS, ck_consume, ck_consumer, ck_create_topic, ck_produce, kp_consume, kp_consumer, make_records
 
 N = 100
-TS0 = 1_710_000_000_000
+TS0 = RECENT_TS_MS
 SPIKE_OFFSET = 57
 SPIKE_TS = TS0 + 10_000_000
 from registry import covers

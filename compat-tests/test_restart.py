@@ -11,7 +11,7 @@ import socket
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
-from clients import (
+from clients import (RECENT_TS_MS,
     aio_consume,
     aio_produce,
     assert_same_records,
@@ -45,7 +45,7 @@ def test_sigterm_keeps_every_acked_record(broker_factory, topic_name):
     b = broker_factory()
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, partitions=2)
-    recs = make_records(5_000, 2, seed="term", timestamp_base_ms=1_730_000_000_000)
+    recs = make_records(5_000, 2, seed="term", timestamp_base_ms=RECENT_TS_MS)
     assert ck_produce(b.bootstrap, topic, recs) == expected_offsets(recs)
 
     assert b.stop(signal.SIGTERM) == 0, "graceful shutdown must exit 0"
@@ -63,7 +63,7 @@ def test_sigkill_keeps_every_acked_record(broker_factory, topic_name, kcat_path)
     b = broker_factory()
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, partitions=2)
-    recs = make_records(5_000, 2, seed="kill", timestamp_base_ms=1_730_000_000_000)
+    recs = make_records(5_000, 2, seed="kill", timestamp_base_ms=RECENT_TS_MS)
     assert aio_produce(b.bootstrap, topic, recs, acks="all") == expected_offsets(recs)
 
     assert b.kill() == -signal.SIGKILL
@@ -85,7 +85,7 @@ def test_restart_twice_in_a_row_with_writes_between(broker_factory, topic_name):
     b = broker_factory()
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, partitions=1)
-    first = make_records(1_000, 1, seed="r1", timestamp_base_ms=1_730_000_000_000)
+    first = make_records(1_000, 1, seed="r1", timestamp_base_ms=RECENT_TS_MS)
     second = make_records(1_000, 1, seed="r2", timestamp_base_ms=1_730_000_100_000)
     ck_produce(b.bootstrap, topic, first)
     b.kill()
@@ -102,7 +102,7 @@ def test_idempotent_producer_continues_after_restart(broker_factory, topic_name)
     b = broker_factory()
     topic = topic_name()
     ck_create_topic(b.bootstrap, topic, partitions=2)
-    before = make_records(2_000, 2, seed="before", timestamp_base_ms=1_730_000_000_000)
+    before = make_records(2_000, 2, seed="before", timestamp_base_ms=RECENT_TS_MS)
     after = make_records(2_000, 2, seed="after", timestamp_base_ms=1_730_000_200_000)
     late = make_records(1_000, 2, seed="late", timestamp_base_ms=1_730_000_400_000)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from clients import (
+from clients import (RECENT_TS_MS,
     aio_consume,
     aio_produce,
     assert_same_records,
@@ -27,7 +27,7 @@ from clients import (
     Rec,
 )
 
-TS_BASE = 1_700_000_000_000
+TS_BASE = RECENT_TS_MS
 from registry import covers
 
 
