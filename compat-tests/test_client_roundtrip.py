@@ -85,7 +85,11 @@ def test_codec(broker, topic_name, client, codec):
     ck_produce(broker.bootstrap, topic, theirs, **{"compression.type": codec})
     for p in (0, 1):
         batches = wire.fetch_all_batch_headers(broker.bootstrap, topic, p, 200)
-        assert {b.codec for b in batches} == {codec}, (p, [b.codec for b in batches])
+        seen = [(b.codec, b.record_count) for b in batches]
+        assert {b.codec for b in batches if b.record_count > 1} == {codec}, (p, seen)
+        # librdkafka sends a batch uncompressed when compressing would not
+        # make it smaller, which can happen to a batch of one record.
+        assert {b.codec for b in batches if b.record_count == 1} <= {codec, "none"}, (p, seen)
     assert_same_records(mine, ck_consume(broker.bootstrap, topic, {0: 200}), first_offset={0: 0})
     assert_same_records(theirs, client.consume(broker.bootstrap, topic, {1: 200}), first_offset={1: 0})
 
