@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
 use uuid::Uuid;
 
 use super::Broker;
-use super::quorum::controller_endpoints;
+use super::quorum::leader_endpoint;
 use super::{RequestContext, str_bytes};
 use crate::common::internal_topics::{OFFSETS_TOPIC, is_internal};
 use crate::config::Listener;
@@ -347,9 +347,8 @@ pub fn describe_cluster(
             })
             .collect(),
         // The quorum is this node: its endpoint on the asked listener.
-        ListenerKind::Controller => controller_endpoints(&broker.config)
+        ListenerKind::Controller => leader_endpoint(broker, ctx)
             .into_iter()
-            .filter(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
             .map(|l| {
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(broker.config.node_id))

@@ -149,6 +149,14 @@ pub fn controller_endpoints(config: &BrokerConfig) -> Vec<ConfigListener> {
     }
 }
 
+/// This node's controller endpoint on the listener a request came in on:
+/// where a fetcher or tool on that listener reaches the quorum's leader.
+pub fn leader_endpoint(broker: &Broker, ctx: &RequestContext) -> Option<ConfigListener> {
+    controller_endpoints(&broker.config)
+        .into_iter()
+        .find(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
+}
+
 /// Fetch of `__cluster_metadata-0` on a controller listener: a broker of
 /// another process (a KRaft observer) replicating the metadata log, as
 /// Kafka's `KafkaRaftClient.handleFetchRequest` serves it. The position is
@@ -290,9 +298,8 @@ fn partition_response(
     ]);
     // v17: where the leader is, on the listener the fetcher uses.
     if ctx.api_version >= 17 {
-        response.node_endpoints = controller_endpoints(&broker.config)
+        response.node_endpoints = leader_endpoint(broker, ctx)
             .into_iter()
-            .filter(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
             .map(|l| {
                 NodeEndpoint::default()
                     .with_node_id(BrokerId(me))
@@ -339,9 +346,8 @@ pub async fn fetch_snapshot(
                 ]),
         ]);
         if ctx.api_version >= 1 {
-            response.node_endpoints = controller_endpoints(&broker.config)
+            response.node_endpoints = leader_endpoint(broker, ctx)
                 .into_iter()
-                .filter(|l| l.name.eq_ignore_ascii_case(&ctx.listener_name))
                 .map(|l| {
                     SnapshotNodeEndpoint::default()
                         .with_node_id(BrokerId(me))

@@ -33,7 +33,32 @@ const fn api(key: ApiKey, name: &'static str, min: i16, max: i16) -> ApiRange {
     }
 }
 
-/// Every API served, in key order.
+/// The APIs both listener kinds serve, with one range each: a Kafka
+/// broker offers its clients of a forwarded API only the versions its
+/// controller serves, so the two tables must not drift apart.
+const API_VERSIONS: ApiRange = api(ApiKey::ApiVersions, "ApiVersions", 0, 4);
+const CREATE_TOPICS: ApiRange = api(ApiKey::CreateTopics, "CreateTopics", 2, 7);
+const DELETE_TOPICS: ApiRange = api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6);
+const CREATE_ACLS: ApiRange = api(ApiKey::CreateAcls, "CreateAcls", 1, 3);
+const DELETE_ACLS: ApiRange = api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3);
+const ALTER_CONFIGS: ApiRange = api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2);
+const CREATE_PARTITIONS: ApiRange = api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3);
+const INCREMENTAL_ALTER_CONFIGS: ApiRange = api(
+    ApiKey::IncrementalAlterConfigs,
+    "IncrementalAlterConfigs",
+    0,
+    1,
+);
+const ALTER_USER_SCRAM_CREDENTIALS: ApiRange = api(
+    ApiKey::AlterUserScramCredentials,
+    "AlterUserScramCredentials",
+    0,
+    0,
+);
+const DESCRIBE_QUORUM: ApiRange = api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2);
+const DESCRIBE_CLUSTER: ApiRange = api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1);
+
+/// Every API served on a client listener, in key order.
 pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::Produce, "Produce", 0, 11),
     api(ApiKey::Fetch, "Fetch", 4, 16),
@@ -48,27 +73,22 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::SyncGroup, "SyncGroup", 0, 5),
     api(ApiKey::DescribeGroups, "DescribeGroups", 0, 5),
     api(ApiKey::ListGroups, "ListGroups", 0, 5),
-    api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
-    api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
-    api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
+    API_VERSIONS,
+    CREATE_TOPICS,
+    DELETE_TOPICS,
     api(ApiKey::DeleteRecords, "DeleteRecords", 0, 2),
     api(ApiKey::InitProducerId, "InitProducerId", 0, 5),
     api(ApiKey::OffsetForLeaderEpoch, "OffsetForLeaderEpoch", 2, 4),
     // ACLs: answered SECURITY_DISABLED, as Kafka without an authorizer.
     api(ApiKey::DescribeAcls, "DescribeAcls", 1, 3),
-    api(ApiKey::CreateAcls, "CreateAcls", 1, 3),
-    api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3),
+    CREATE_ACLS,
+    DELETE_ACLS,
     api(ApiKey::DescribeConfigs, "DescribeConfigs", 1, 4),
-    api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
+    ALTER_CONFIGS,
     api(ApiKey::DescribeLogDirs, "DescribeLogDirs", 1, 4),
-    api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
+    CREATE_PARTITIONS,
     api(ApiKey::DeleteGroups, "DeleteGroups", 0, 2),
-    api(
-        ApiKey::IncrementalAlterConfigs,
-        "IncrementalAlterConfigs",
-        0,
-        1,
-    ),
+    INCREMENTAL_ALTER_CONFIGS,
     api(ApiKey::OffsetDelete, "OffsetDelete", 0, 0),
     // SCRAM: answered SECURITY_DISABLED (no SASL yet).
     api(
@@ -77,14 +97,9 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
         0,
         0,
     ),
-    api(
-        ApiKey::AlterUserScramCredentials,
-        "AlterUserScramCredentials",
-        0,
-        0,
-    ),
-    api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2),
-    api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
+    ALTER_USER_SCRAM_CREDENTIALS,
+    DESCRIBE_QUORUM,
+    DESCRIBE_CLUSTER,
     api(
         ApiKey::ConsumerGroupHeartbeat,
         "ConsumerGroupHeartbeat",
@@ -113,29 +128,19 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     // The metadata log, to brokers observing the quorum (KIP-595); from
     // v13, where the partition is keyed by its topic id.
     api(ApiKey::Fetch, "Fetch", 13, 17),
-    api(ApiKey::ApiVersions, "ApiVersions", 0, 4),
-    api(ApiKey::CreateTopics, "CreateTopics", 2, 7),
-    api(ApiKey::DeleteTopics, "DeleteTopics", 1, 6),
-    api(ApiKey::CreateAcls, "CreateAcls", 1, 3),
-    api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3),
-    api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2),
-    api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3),
-    api(
-        ApiKey::IncrementalAlterConfigs,
-        "IncrementalAlterConfigs",
-        0,
-        1,
-    ),
-    api(
-        ApiKey::AlterUserScramCredentials,
-        "AlterUserScramCredentials",
-        0,
-        0,
-    ),
-    api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2),
+    API_VERSIONS,
+    CREATE_TOPICS,
+    DELETE_TOPICS,
+    CREATE_ACLS,
+    DELETE_ACLS,
+    ALTER_CONFIGS,
+    CREATE_PARTITIONS,
+    INCREMENTAL_ALTER_CONFIGS,
+    ALTER_USER_SCRAM_CREDENTIALS,
+    DESCRIBE_QUORUM,
     api(ApiKey::Envelope, "Envelope", 0, 0),
     api(ApiKey::FetchSnapshot, "FetchSnapshot", 0, 1),
-    api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1),
+    DESCRIBE_CLUSTER,
     api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
     api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
 ];
