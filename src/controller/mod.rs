@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod configs;
 pub mod error;
 pub mod producer_ids;
+pub mod remote;
 pub mod topics;
 
 use std::collections::HashMap;

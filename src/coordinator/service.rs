@@ -347,9 +347,30 @@ impl GroupCoordinator {
 
     /// The node coordinating `group_id`, creating `__consumer_offsets` on
     /// first use as Kafka does.
+    /// The broker that coordinates `group_id`: the leader of its
+    /// `__consumer_offsets` partition, here or on another broker.
     pub async fn coordinator_for(&self, group_id: &str) -> Result<i32, ApiError> {
-        self.partition_for(group_id).await?;
-        Ok(self.node_id)
+        let partitions = self.ensure_offsets_topic().await?;
+        let partition = schema::partition_for(group_id, partitions);
+        let leader = self
+            .metadata
+            .current()
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(&partition).map(|p| p.leader));
+        match leader {
+            Some(leader) if leader == self.node_id => {
+                self.partition_for(group_id).await?;
+                Ok(leader)
+            }
+            Some(leader) if leader >= 0 => Ok(leader),
+            Some(_) => Err(ApiError::CoordinatorNotAvailable(format!(
+                "{OFFSETS_TOPIC}-{partition} has no leader"
+            ))),
+            // Created by the controller, not in this broker's metadata yet.
+            None => Err(ApiError::CoordinatorNotAvailable(format!(
+                "{OFFSETS_TOPIC} is not in this broker's metadata yet"
+            ))),
+        }
     }
 
     /// The group's `__consumer_offsets` partition, hosted here.

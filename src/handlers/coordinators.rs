@@ -1,6 +1,6 @@
-//! FindCoordinator. Group keys are answered with this node, which hosts
-//! every `__consumer_offsets` partition (created on the first request, as
-//! Kafka does). Transaction keys are refused at once: there is no
+//! FindCoordinator. A group key is answered with the leader of the group's
+//! `__consumer_offsets` partition (the topic is created on the first
+//! request, as Kafka does), here or on another broker. Transaction keys are refused at once: there is no
 //! transaction coordinator yet, and a transactional producer must fail on
 //! its first call, not after `max.block.ms` (see `not_supported.rs` for
 //! the code chosen).
@@ -14,7 +14,6 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use super::Broker;
 use super::not_supported::{self, Missing};
 use super::{RequestContext, str_bytes};
-use crate::config::Listener;
 use crate::protocol::ApiError;
 
 const KEY_GROUP: i8 = 0;
@@ -25,19 +24,32 @@ async fn find(
     ctx: &RequestContext,
     key_type: i8,
     key: &str,
-) -> Result<(i32, Listener), ApiError> {
+) -> Result<(i32, (String, i32)), ApiError> {
     match key_type {
         KEY_GROUP => {
             let node = broker.groups.coordinator_for(key).await?;
-            let endpoint = broker
-                .config
-                .advertised_for(&ctx.listener_name)
-                .ok_or_else(|| {
-                    ApiError::CoordinatorNotAvailable(format!(
-                        "no advertised endpoint for listener {}",
-                        ctx.listener_name
-                    ))
-                })?;
+            let endpoint = if node == broker.config.node_id {
+                broker
+                    .config
+                    .advertised_for(&ctx.listener_name)
+                    .map(|l| (l.host, i32::from(l.port)))
+            } else {
+                // Another broker's, as it registered it on this listener.
+                broker
+                    .metadata
+                    .current()
+                    .brokers
+                    .get(&node)
+                    .filter(|b| !b.fenced)
+                    .and_then(|b| b.endpoints.iter().find(|e| e.name == ctx.listener_name))
+                    .map(|e| (e.host.clone(), i32::from(e.port)))
+            };
+            let endpoint = endpoint.ok_or_else(|| {
+                ApiError::CoordinatorNotAvailable(format!(
+                    "coordinator {node} has no live endpoint for listener {}",
+                    ctx.listener_name
+                ))
+            })?;
             Ok((node, endpoint))
         }
         KEY_TRANSACTION => Err(not_supported::refuse(
@@ -63,11 +75,11 @@ pub async fn find_coordinator(
         for key in req.coordinator_keys {
             let c = Coordinator::default();
             coordinators.push(match find(broker, ctx, req.key_type, key.as_str()).await {
-                Ok((node, endpoint)) => c
+                Ok((node, (host, port))) => c
                     .with_key(key)
                     .with_node_id(BrokerId(node))
-                    .with_host(str_bytes(endpoint.host))
-                    .with_port(i32::from(endpoint.port)),
+                    .with_host(str_bytes(host))
+                    .with_port(port),
                 Err(e) => {
                     tracing::debug!(key = %key.as_str(), error = %e, "FindCoordinator refused");
                     c.with_key(key)
@@ -83,10 +95,10 @@ pub async fn find_coordinator(
     }
     let resp = FindCoordinatorResponse::default();
     match find(broker, ctx, req.key_type, req.key.as_str()).await {
-        Ok((node, endpoint)) => resp
+        Ok((node, (host, port))) => resp
             .with_node_id(BrokerId(node))
-            .with_host(str_bytes(endpoint.host))
-            .with_port(i32::from(endpoint.port)),
+            .with_host(str_bytes(host))
+            .with_port(port),
         Err(e) => {
             tracing::debug!(key = %req.key.as_str(), error = %e, "FindCoordinator refused");
             let resp = resp
