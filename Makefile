@@ -17,7 +17,7 @@ RUNNEL_BIN ?= target/release/runnel
 COMPAT_TEST_TIMEOUT ?= 180
 PYTEST_ARGS ?=
 
-.PHONY: build run venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
+.PHONY: build run run-cluster venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
   loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix kafka-ref \
   kafka-ref-jars differential differential-smoke bench-cleaner
 
@@ -29,6 +29,11 @@ build:
 run: build
 	mkdir -p data
 	$(RUNNEL_BIN) --config config/runnel.toml
+
+# A local cluster by hand: a controller (127.0.0.1:19093) and three brokers
+# on 127.0.0.1:19092, 29092 and 39092, data under ./data/cluster.
+run-cluster: build
+	RUNNEL_BIN=$(RUNNEL_BIN) python3 -m harness.runnel cluster data/cluster
 
 # The venv is rebuilt only when requirements.txt changes (the stamp is older).
 # One venv; each requirements file has its own stamp.

@@ -144,6 +144,18 @@ def ck_create_topic(bootstrap: str, topic: str, partitions: int = 1, config: dic
     wait_for_topic(bootstrap, topic, partitions)
 
 
+def wait_until(what: str, predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Polls `predicate` until it returns something true, which is returned."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
 def wait_for_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30) -> None:
     """Wait until metadata shows the topic with every partition led."""
     admin = AdminClient(ck_conf(bootstrap))

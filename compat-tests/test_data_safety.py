@@ -27,7 +27,7 @@ from kafka.errors import InvalidTimestampError, NotEnoughReplicasError, PolicyVi
 
 import wire
 import wire_records as wr
-from clients import ck_conf, ck_consume, ck_create_topic, ck_produce, kp_consume, make_records, Rec
+from clients import ck_conf, ck_consume, ck_create_topic, ck_produce, kp_consume, make_records, Rec, wait_until
 
 ERR_INVALID_RECORD = 87
 ERR_INVALID_TIMESTAMP = 32
@@ -41,17 +41,6 @@ def earliest_latest(bootstrap: str, topic: str, partition: int = 0) -> tuple[int
     lo = admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(timeout=10).offset
     hi = admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=10).offset
     return lo, hi
-
-
-def wait_until(what: str, predicate, timeout: float = 20.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def raw_produce(bootstrap: str, topic: str, records: bytes, version: int = 8, acks: int = -1,

@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from clients import assert_same_records, ck_conf, ck_consume, ck_produce, counts_of, make_records
+from clients import assert_same_records, ck_conf, ck_consume, ck_produce, counts_of, make_records, wait_until
 from harness import kafka, procs
 from registry import covers
 
@@ -35,16 +35,6 @@ pytestmark = covers("tools", clients=["kafka-tools", "librdkafka"])
 def brokers_of(bootstrap: str) -> dict[int, int]:
     md = AdminClient(ck_conf(bootstrap)).list_topics(timeout=15)
     return {b.id: b.port for b in md.brokers.values()}
-
-
-def wait_until(what: str, check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def runnel_controller(broker_factory, overrides: dict[str, str]):

@@ -234,9 +234,11 @@ class NotReady(Exception):
     pass
 
 
-def wait_ready(port: int, started: float, timeout: float, alive) -> tuple[float, float, float]:
+def wait_ready(port: int, started: float, timeout: float, alive,
+               listed: bool = True) -> tuple[float, float, float]:
     """Waits for a broker spawned at `started` (monotonic) to accept on
-    `port`, answer ApiVersions, and list itself in a Metadata answer.
+    `port`, answer ApiVersions, and (when `listed`; a controller's port
+    serves no Metadata) list itself in a Metadata answer.
     Returns the seconds to each; raises NotReady when `alive()` turns false
     or `timeout` passes. Polls every millisecond until the port accepts
     (start-up times are measured with it), then every 10 ms."""
@@ -248,6 +250,8 @@ def wait_ready(port: int, started: float, timeout: float, alive) -> tuple[float,
             accept = time.monotonic() - started
         if accept is not None and answer is None and answers_api_versions(port, 2.0):
             answer = time.monotonic() - started
+        if answer is not None and not listed:
+            return accept, answer, answer
         if answer is not None:
             ports = metadata_broker_ports(port)
             if ports is not None and port in ports:

@@ -80,6 +80,8 @@ class RunnelBroker:
         }
         self.overrides.update(overrides or {})
         self.proc = None
+        # A controller-only node serves no Metadata: ready once it answers.
+        self.listed_when_ready = True
         self.last_returncode: int | None = None
         # Seconds from spawn to the first accepted connection, the first
         # answered ApiVersions, and a Metadata answer that lists this broker.
@@ -117,7 +119,7 @@ class RunnelBroker:
         self.accept_secs = self.answer_secs = self.ready_secs = None
         try:
             self.accept_secs, self.answer_secs, self.ready_secs = procs.wait_ready(
-                self.port, started, timeout, lambda: self.alive)
+                self.port, started, timeout, lambda: self.alive, self.listed_when_ready)
         except procs.NotReady as e:
             code = None if self.proc.poll() is None else self.proc.returncode
             raise BrokerError(f"runnel on port {self.port} (exit code {code}): {e}\n{self.tail()}") from None
@@ -169,3 +171,115 @@ class RunnelBroker:
 
     def log_tail(self, lines: int = 200) -> list[str]:
         return self.tail(lines=lines).splitlines()
+
+
+class RunnelCluster:
+    """Runnel processes on loopback as one KRaft cluster: node 1 holds the
+    controller (`dedicated=True`: a controller-only node; else a combined
+    node that is also broker 1) and broker-only nodes join it over the
+    controller listener. Each node has its own work dir, ports and data.
+    `ports` fixes the brokers' client ports (`make run-cluster`); by default
+    they are free ones."""
+
+    def __init__(self, workdir: Path, brokers: int = 3, dedicated: bool = True,
+                 overrides: dict[str, str] | None = None,
+                 controller_overrides: dict[str, str] | None = None,
+                 ports: list[int] | None = None, controller_port: int | None = None,
+                 binary: Path | None = None):
+        from .kafka import random_cluster_id
+        self.cluster_id = random_cluster_id()
+        self.controller_port = controller_port or free_port()
+        common = {"cluster.id": self.cluster_id,
+                  "controller.listener.names": "CONTROLLER",
+                  "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}"}
+        common.update(overrides or {})
+        ports = list(ports or [])
+        controller = RunnelBroker(workdir / "node-1", {**common, **(controller_overrides or {})},
+                                  name="node-1", binary=binary)
+        if dedicated:
+            controller.port = self.controller_port
+            controller.overrides.update({"process.roles": "controller",
+                                         "listeners": f"CONTROLLER://127.0.0.1:{self.controller_port}"})
+            controller.listed_when_ready = False
+        else:
+            if ports:
+                controller.port = ports.pop(0)
+            controller.overrides["listeners"] = (
+                f"PLAINTEXT://127.0.0.1:{controller.port},CONTROLLER://127.0.0.1:{self.controller_port}")
+        self.controller = controller
+        self.nodes = [controller]
+        first_broker = 2
+        for node_id in range(first_broker, first_broker + brokers - (0 if dedicated else 1)):
+            b = RunnelBroker(workdir / f"node-{node_id}",
+                             {**common, "node.id": str(node_id), "process.roles": "broker"},
+                             name=f"node-{node_id}", binary=binary)
+            if ports:
+                b.port = ports.pop(0)
+            b.overrides["listeners"] = f"PLAINTEXT://127.0.0.1:{b.port}"
+            self.nodes.append(b)
+
+    @property
+    def brokers(self) -> list[RunnelBroker]:
+        """The nodes with the broker role."""
+        return [n for n in self.nodes if n.listed_when_ready]
+
+    def broker(self, node_id: int) -> RunnelBroker:
+        return next(n for n in self.nodes if n.overrides["node.id"] == str(node_id))
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.brokers)
+
+    def start(self) -> "RunnelCluster":
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        # Brokers first: their controlled shutdown needs the controller.
+        for node in reversed(self.nodes):
+            if node.alive:
+                node.stop()
+
+
+def main() -> int:
+    """`python3 -m harness.runnel cluster DIR`: a controller and three
+    brokers on 127.0.0.1:19092, 29092 and 39092 (controller 19093), with
+    data under DIR, until Ctrl-C."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python3 -m harness.runnel")
+    parser.add_argument("command", choices=["cluster"])
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--brokers", type=int, default=3)
+    args = parser.parse_args()
+    ports = [19092 + 10000 * i for i in range(args.brokers)]
+    cluster = RunnelCluster(args.dir, brokers=args.brokers, ports=ports, controller_port=19093)
+    # A restarted cluster keeps its id: the data dirs are formatted with it.
+    stamp = args.dir / "cluster.id"
+    if stamp.exists():
+        cluster.cluster_id = stamp.read_text().strip()
+        for node in cluster.nodes:
+            node.overrides["cluster.id"] = cluster.cluster_id
+    else:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(cluster.cluster_id + "\n")
+    try:
+        cluster.start()
+    except BrokerError as e:
+        print(e)
+        cluster.stop()
+        return 1
+    print(f"controller node 1 on 127.0.0.1:19093; brokers on {cluster.bootstrap}")
+    print(f"logs: {args.dir}/node-*/runnel.stderr.log; Ctrl-C stops the cluster")
+    try:
+        while all(n.alive for n in cluster.nodes):
+            time.sleep(0.5)
+        print("a node exited; stopping the cluster")
+    except KeyboardInterrupt:
+        pass
+    cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -305,3 +305,13 @@ def test_three_node_file_is_valid_but_not_run():
         env={"RUNNEL_IMAGE": IMAGE})
     pytest.skip("three-node.yml is not run: Runnel has no replication or networked controller "
                 "quorum yet, so each node would start its own cluster")
+
+
+# --- a controller and three brokers -----------------------------------------------
+
+def test_cluster_file_is_valid():
+    """cluster.yml parses; its configuration runs as processes in
+    compat-tests/test_cluster.py (the containers need a Docker engine, which
+    CI machines lack; `make test-docker` runs where one answers)."""
+    run([*compose_command(), "-f", str(COMPOSE_DIR / "cluster.yml"), "config", "-q"],
+        env={"RUNNEL_IMAGE": IMAGE})
