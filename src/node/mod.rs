@@ -250,7 +250,7 @@ impl Node {
     /// heartbeats once, which unfences it: the broker applied its own
     /// registration before the controller answered. Returns the broker
     /// epoch. A refusal stops the start.
-    async fn register_broker(&self) -> anyhow::Result<i64> {
+    pub async fn register_broker(&self) -> anyhow::Result<i64> {
         let broker = &self.broker;
         let config = &broker.config;
         let listeners = config
