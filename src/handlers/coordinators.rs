@@ -1,6 +1,6 @@
-//! FindCoordinator. Group keys are answered with this node, which hosts
-//! every `__consumer_offsets` partition (created on the first request, as
-//! Kafka does). Transaction keys are refused at once: there is no
+//! FindCoordinator. Group keys are answered with the leader of the
+//! group's `__consumer_offsets` partition (created on the first request,
+//! as Kafka does), at its endpoint on the request's listener. Transaction keys are refused at once: there is no
 //! transaction coordinator yet, and a transactional producer must fail on
 //! its first call, not after `max.block.ms` (see `not_supported.rs` for
 //! the code chosen).
@@ -12,6 +12,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::Broker;
+use super::metadata::alive_broker;
 use super::not_supported::{self, Missing};
 use super::{RequestContext, str_bytes};
 use crate::config::Listener;
@@ -29,12 +30,16 @@ async fn find(
     match key_type {
         KEY_GROUP => {
             let node = broker.groups.coordinator_for(key).await?;
-            let endpoint = broker
-                .config
-                .advertised_for(&ctx.listener_name)
+            let image = broker.metadata.current();
+            let endpoint = alive_broker(broker, &image, node, &ctx.listener_name)
+                .map(|n| Listener {
+                    name: ctx.listener_name.clone(),
+                    host: n.host,
+                    port: n.port,
+                })
                 .ok_or_else(|| {
                     ApiError::CoordinatorNotAvailable(format!(
-                        "no advertised endpoint for listener {}",
+                        "no endpoint of broker {node} for listener {}",
                         ctx.listener_name
                     ))
                 })?;
