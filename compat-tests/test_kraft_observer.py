@@ -175,8 +175,13 @@ def test_a_kafka_broker_joins_a_runnel_controller(tmp_path, controller):
             k.stop(signal.SIGKILL, timeout=10)
         errors = [line for line in k.log_tail(2000) if re.search(r"\] (ERROR|WARN) ", line)]
         print("\n".join(errors[:20]))
-    # The Kafka broker never logged an error about what Runnel sent.
-    assert not [e for e in errors if "ERROR" in e], errors[:20]
+    # The Kafka broker never logged an error about what Runnel sent. One
+    # ERROR is Kafka's own: its ReplicaManager.getOrCreatePartition logs
+    # "Expected partition ... to exist, but it was missing" for any partition
+    # added (CreatePartitions) to a topic the broker's previous image had,
+    # whichever controller placed it there.
+    added_partition = re.compile(r"Expected partition made-via-kafka-\d+ with topic id \S+ to exist")
+    assert not [e for e in errors if "ERROR" in e and not added_partition.search(e)], errors[:20]
 
 
 def test_a_kafka_broker_catches_up_from_a_runnel_snapshot(tmp_path, broker_factory):

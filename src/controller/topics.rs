@@ -14,7 +14,7 @@ use super::error::ControllerError;
 use super::placement::{UsableBroker, place};
 use crate::common::internal_topics::is_internal;
 use crate::config::topic::validate_topic_config;
-use crate::metadata::records::PartitionRecord;
+use crate::metadata::records::{DIRECTORY_MIGRATING, DIRECTORY_UNASSIGNED, PartitionRecord};
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, MetadataRecord};
 
@@ -70,6 +70,11 @@ pub struct ClusterView {
     pub default_replication_factor: i16,
     /// Where placement's stripes start (drawn at random per request).
     pub placement_start: usize,
+    /// The log directory a new replica on each broker is recorded in
+    /// (Kafka's `ClusterControlManager.defaultDir`): a broker's only
+    /// directory, else unassigned (the broker picks and reports it), or
+    /// "migrating" for a broker that registered none.
+    pub default_dirs: BTreeMap<i32, Uuid>,
 }
 
 impl ClusterView {
@@ -100,6 +105,18 @@ impl ClusterView {
             default_num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor as i16,
             placement_start,
+            default_dirs: image
+                .brokers
+                .values()
+                .map(|b| {
+                    let dir = match b.log_dirs.as_slice() {
+                        [] => DIRECTORY_MIGRATING,
+                        [only] => *only,
+                        _ => DIRECTORY_UNASSIGNED,
+                    };
+                    (b.broker_id, dir)
+                })
+                .collect(),
         }
     }
 }
@@ -241,7 +258,9 @@ pub fn create_topics(
 }
 
 /// A new partition: its ISR the active replicas, led by the first of them
-/// (planned so that there is one).
+/// (planned so that there is one), each replica in its broker's default
+/// log directory. A broker with one directory then has nothing to assign
+/// (no AssignReplicasToDirs from a Kafka broker).
 fn partition_record(
     cluster: &ClusterView,
     topic_id: Uuid,
@@ -251,6 +270,17 @@ fn partition_record(
     let isr: Vec<i32> = active_replicas(cluster, &replicas);
     debug_assert!(!isr.is_empty(), "placement leaves an active replica");
     let mut record = PartitionRecord::new(topic_id, partition, replicas);
+    record.directories = record
+        .replicas
+        .iter()
+        .map(|b| {
+            cluster
+                .default_dirs
+                .get(b)
+                .copied()
+                .unwrap_or(DIRECTORY_UNASSIGNED)
+        })
+        .collect();
     record.leader = isr.first().copied().unwrap_or(-1);
     record.isr = isr;
     MetadataRecord::Partition(record)
@@ -539,6 +569,10 @@ mod tests {
             default_num_partitions: 3,
             default_replication_factor: 1,
             placement_start: 0,
+            default_dirs: brokers
+                .iter()
+                .map(|(id, _)| (*id, Uuid::from_u128(1000 + *id as u128)))
+                .collect(),
         }
     }
 
@@ -737,6 +771,11 @@ mod tests {
         assert_eq!(
             (p0.replicas.clone(), p0.isr.clone(), p0.leader),
             (vec![2, 3], vec![3], 3)
+        );
+        // Each replica in its broker's only log directory.
+        assert_eq!(
+            p0.directories,
+            vec![Uuid::from_u128(1002), Uuid::from_u128(1003)]
         );
         let refusals = [
             manual("unknown", vec![(0, vec![9])]),

@@ -32,6 +32,10 @@ pub const METADATA_TOPIC_ID: Uuid = Uuid::from_u128(1);
 /// `DirectoryId.UNASSIGNED`: a replica whose log dir the broker picks.
 pub const DIRECTORY_UNASSIGNED: Uuid = Uuid::from_u128(1);
 
+/// `DirectoryId.MIGRATING`: a replica on a broker that registered no log
+/// directory ids.
+pub const DIRECTORY_MIGRATING: Uuid = Uuid::from_u128(2);
+
 /// The only frame version Kafka reads (`AbstractApiMessageSerde`).
 const FRAME_VERSION: u32 = 1;
 
