@@ -54,7 +54,7 @@ fn a_node_of_a_three_node_quorum_refuses_to_start_and_touches_nothing() {
 }
 
 #[test]
-fn a_broker_only_node_refuses_to_start() {
+fn a_broker_only_node_of_several_voters_refuses_to_start() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let out = start_with_env(
@@ -62,17 +62,47 @@ fn a_broker_only_node_refuses_to_start() {
         &[
             ("KAFKA_NODE_ID", "4"),
             ("KAFKA_PROCESS_ROLES", "broker"),
+            ("KAFKA_LISTENERS", "PLAINTEXT://127.0.0.1:0"),
             (
-                "KAFKA_CONTROLLER_QUORUM_BOOTSTRAP_SERVERS",
-                "c1:9093,c2:9093",
+                "KAFKA_CONTROLLER_QUORUM_VOTERS",
+                "1@c1:9093,2@c2:9093,3@c3:9093",
             ),
+            ("CLUSTER_ID", "jX1DGqbdQ1u5kXnYjJFbXw"),
         ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("process.roles") && stderr.contains("without both roles"),
+        stderr.contains("controller.quorum.voters") && stderr.contains("it names 3 voters"),
         "{stderr}"
     );
     assert!(!data.exists(), "the data dir was touched");
+}
+
+/// A broker-only node joins its controller's cluster: with no cluster id
+/// (no formatted log dir, no CLUSTER_ID) it cannot know which, and does
+/// not make one up.
+#[test]
+fn a_broker_only_node_without_a_cluster_id_refuses_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = start_with_env(
+        &data,
+        &[
+            ("KAFKA_NODE_ID", "4"),
+            ("KAFKA_PROCESS_ROLES", "broker"),
+            ("KAFKA_LISTENERS", "PLAINTEXT://127.0.0.1:0"),
+            ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@127.0.0.1:1"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no cluster id") && stderr.contains("runnel format"),
+        "{stderr}"
+    );
+    assert!(
+        !data.join("meta.properties").exists(),
+        "a cluster id was made up"
+    );
 }

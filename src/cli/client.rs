@@ -15,23 +15,17 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Request, StrBytes};
 
 use super::error::CliError;
+use crate::protocol::client::{self, API_VERSIONS_VERSION, ClientError};
 
 const CLIENT_ID: &str = "runnel-cli";
-/// Larger answers are refused rather than allocated; a Metadata answer for
-/// ten thousand partitions is a few MiB.
-const MAX_RESPONSE_BYTES: usize = 256 << 20;
-/// The ApiVersions version asked first (flexible, since Kafka 2.4); a
-/// broker that lacks it answers in v0 with UNSUPPORTED_VERSION (KIP-511).
-const API_VERSIONS_VERSION: i16 = 3;
 const UNSUPPORTED_VERSION: i16 = 35;
 
 /// Where a request goes.
@@ -235,9 +229,7 @@ impl Connection {
 
     /// ApiVersions: v3, or v0 when the broker answers that it lacks v3.
     fn negotiate(&mut self, timeout: Duration) -> Result<(), CliError> {
-        let request = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))
-            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let request = client::api_versions_request(CLIENT_ID);
         let mut response = self.exchange_api_versions(&request, API_VERSIONS_VERSION, timeout)?;
         if response.error_code == UNSUPPORTED_VERSION {
             response = self.exchange_api_versions(&ApiVersionsRequest::default(), 0, timeout)?;
@@ -258,7 +250,7 @@ impl Connection {
     }
 
     /// An ApiVersions exchange: a broker without the version asked answers
-    /// in v0, so a body that does not decode in `version` is read as v0.
+    /// in v0.
     fn exchange_api_versions(
         &mut self,
         request: &ApiVersionsRequest,
@@ -266,40 +258,25 @@ impl Connection {
         timeout: Duration,
     ) -> Result<ApiVersionsResponse, CliError> {
         let body = self.round_trip::<ApiVersionsRequest>(request, version, timeout)?;
-        let mut exact = body.clone();
-        match ApiVersionsResponse::decode(&mut exact, version) {
-            Ok(r) if !exact.has_remaining() => Ok(r),
-            _ => {
-                let mut v0 = body;
-                ApiVersionsResponse::decode(&mut v0, 0).map_err(|e| self.protocol(e.to_string()))
-            }
-        }
+        client::decode_api_versions(body, version).map_err(|e| self.protocol(e))
     }
 
     /// The highest version in `ours`, the codec's range and the broker's.
     fn pick_version<R: Request>(&self, ours: &RangeInclusive<i16>) -> Result<i16, CliError> {
-        let key = ApiKey::try_from(R::KEY).expect("a request type has a known key");
-        let api = format!("{key:?}");
-        let low = (*ours.start()).max(R::VERSIONS.min);
-        let high = (*ours.end()).min(R::VERSIONS.max);
-        let Some(&(broker_min, broker_max)) = self.versions.get(&R::KEY) else {
-            return Err(CliError::Unsupported {
-                address: self.address.clone(),
-                api: api.clone(),
-                wanted: format!("v{low}-{high}"),
-                offered: "no version of it".to_string(),
-            });
-        };
-        let version = high.min(broker_max);
-        if version < low.max(broker_min) {
-            return Err(CliError::Unsupported {
-                address: self.address.clone(),
-                api: api.clone(),
-                wanted: format!("v{low}-{high}"),
-                offered: format!("v{broker_min}-{broker_max}"),
-            });
-        }
-        Ok(version)
+        client::pick_version::<R>(&self.address, &self.versions, ours).map_err(|e| match e {
+            ClientError::Unsupported {
+                address,
+                api,
+                wanted,
+                offered,
+            } => CliError::Unsupported {
+                address,
+                api,
+                wanted,
+                offered,
+            },
+            other => CliError::Usage(other.to_string()),
+        })
     }
 
     fn exchange<R: Request>(
@@ -324,20 +301,8 @@ impl Connection {
     ) -> Result<Bytes, CliError> {
         self.correlation_id += 1;
         let correlation_id = self.correlation_id;
-        let mut frame = BytesMut::new();
-        frame.extend_from_slice(&[0; 4]);
-        RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
-            .encode(&mut frame, R::header_version(version))
-            .map_err(|e| CliError::Usage(format!("cannot encode a request header: {e}")))?;
-        request
-            .encode(&mut frame, version)
-            .map_err(|e| CliError::Usage(format!("cannot encode the request: {e}")))?;
-        let len = (frame.len() - 4) as u32;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
+        let frame = client::encode_request_frame(request, version, correlation_id, CLIENT_ID)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
 
         let deadline = Instant::now() + timeout;
         self.set_timeouts(deadline)?;
@@ -345,23 +310,12 @@ impl Connection {
         let mut len = [0u8; 4];
         self.set_timeouts(deadline)?;
         self.stream.read_exact(&mut len).map_err(|e| self.io(e))?;
-        let len = usize::try_from(i32::from_be_bytes(len))
-            .ok()
-            .filter(|&n| (4..=MAX_RESPONSE_BYTES).contains(&n))
-            .ok_or_else(|| self.protocol(format!("frame length {}", i32::from_be_bytes(len))))?;
+        let len = client::response_length(len).map_err(|e| self.protocol(e))?;
         let mut body = vec![0u8; len];
         self.set_timeouts(deadline)?;
         self.stream.read_exact(&mut body).map_err(|e| self.io(e))?;
-        let mut body = Bytes::from(body);
-        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
-            .map_err(|e| self.protocol(format!("response header: {e}")))?;
-        if header.correlation_id != correlation_id {
-            return Err(self.protocol(format!(
-                "correlation id {} instead of {correlation_id}",
-                header.correlation_id
-            )));
-        }
-        Ok(body)
+        client::strip_response_header::<R>(Bytes::from(body), version, correlation_id)
+            .map_err(|e| self.protocol(e))
     }
 
     fn set_timeouts(&self, deadline: Instant) -> Result<(), CliError> {

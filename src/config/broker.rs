@@ -32,6 +32,15 @@ pub struct BrokerConfig {
     pub inter_broker_listener_name: String,
     pub controller_listener_names: Vec<String>,
     pub controller_quorum_voters: String,
+    /// `host:port` of the controller a broker-only node reaches (from
+    /// `controller.quorum.voters`, else `controller.quorum.bootstrap.servers`);
+    /// empty on a combined node, whose controller is itself.
+    pub controller_addresses: Vec<String>,
+    /// How long a broker waits at start-up for the controller to register
+    /// and unfence it.
+    pub initial_broker_registration_timeout_ms: i32,
+    /// `controller.quorum.request.timeout.ms`.
+    pub controller_quorum_request_timeout_ms: i32,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i32,
@@ -351,7 +360,7 @@ pub(crate) fn build(
         ));
     }
     process_roles.sort();
-    check_quorum(
+    let controller_addresses = check_quorum(
         node_id,
         &process_roles,
         &v.string("controller.quorum.voters"),
@@ -404,6 +413,43 @@ pub(crate) fn build(
     let controller_listener_names: Vec<String> = split_list(&controller_text)
         .map(str::to_ascii_uppercase)
         .collect();
+    if process_roles == [ProcessRole::Broker] {
+        // Kafka's own checks (`KafkaConfig.validateControllerListenerNames`).
+        if controller_listener_names.is_empty() {
+            return Err(ConfigError::invalid(
+                "controller.listener.names",
+                &controller_text,
+                "at least one listener name when running KRaft with just the broker role \
+                 (the listener name of the controller this broker connects to)",
+            ));
+        }
+        if let Some(both) = controller_listener_names
+            .iter()
+            .find(|n| listeners.iter().any(|l| &l.name == *n))
+        {
+            return Err(ConfigError::invalid(
+                "controller.listener.names",
+                &controller_text,
+                format!(
+                    "no name appearing in listeners when running KRaft with just the broker role ({both} does)"
+                ),
+            ));
+        }
+    }
+    if process_roles == [ProcessRole::Controller]
+        && let Some(client) = listeners
+            .iter()
+            .find(|l| !controller_listener_names.contains(&l.name))
+    {
+        return Err(ConfigError::invalid(
+            "listeners",
+            &listeners_text,
+            format!(
+                "only the controller listeners of controller.listener.names when process.roles=controller ({} is not one)",
+                client.name
+            ),
+        ));
+    }
     if process_roles.contains(&ProcessRole::Controller) {
         if let Some(missing) = controller_listener_names
             .iter()
@@ -568,6 +614,9 @@ pub(crate) fn build(
         inter_broker_listener_name,
         controller_listener_names,
         controller_quorum_voters: v.string("controller.quorum.voters"),
+        controller_addresses,
+        initial_broker_registration_timeout_ms: v.i32("initial.broker.registration.timeout.ms")?,
+        controller_quorum_request_timeout_ms: v.i32("controller.quorum.request.timeout.ms")?,
         log_dirs,
         num_partitions: v.i32("num.partitions")?,
         default_replication_factor: v.i32("default.replication.factor")?,
@@ -684,73 +733,106 @@ fn parse_protocol_map(text: &str) -> Result<BTreeMap<String, SecurityProtocol>, 
     Ok(map)
 }
 
-/// Until the KRaft quorum exists, a node is a combined node whose
-/// controller quorum is itself. A configuration that names other
-/// controllers, or a node without both roles, is refused: started anyway,
-/// each such node would be a one-node cluster of its own under the shared
-/// cluster id, and three of them three diverging clusters.
+/// The controllers a node's config names, checked against its roles.
+/// Until the KRaft quorum of several voters exists (a later issue) a
+/// quorum is one controller: a combined or controller-only node is its own
+/// (voters empty or this node alone); a broker-only node names one
+/// controller elsewhere,
+/// in `controller.quorum.voters` or `controller.quorum.bootstrap.servers`,
+/// and reaches it there. Any other configuration is refused: started
+/// anyway, each node would be a one-node cluster of its own under the
+/// shared cluster id, and three of them three diverging clusters.
+/// Returns the `host:port` of the controller(s) a broker-only node asks.
 fn check_quorum(
     node_id: i32,
     process_roles: &[ProcessRole],
     voters_text: &str,
     bootstrap_text: &str,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<String>, ConfigError> {
     let not_yet = |key: &str, value: &str, reason: String| ConfigError::Unsupported {
         key: key.to_string(),
         value: value.to_string(),
         reason: format!(
-            "{reason}; Runnel runs a controller quorum of this node only (process.roles=broker,controller, \
-             controller.quorum.voters empty or {node_id}@host:port) until multi-node clusters land"
+            "{reason}; until multi-voter quorums land, Runnel's controller quorum is one node: \
+             a combined or controller-only node (process.roles=broker,controller or controller) \
+             with controller.quorum.voters empty or {node_id}@host:port, which brokers \
+             (process.roles=broker) name as their one voter"
         ),
     };
-    if process_roles != [ProcessRole::Broker, ProcessRole::Controller] {
-        let roles: Vec<&str> = process_roles.iter().map(|r| r.as_str()).collect();
-        return Err(not_yet(
-            "process.roles",
-            &roles.join(","),
-            "a node without both roles needs controllers or brokers in other processes".into(),
-        ));
-    }
     let mut voters = Vec::new();
     for entry in split_list(voters_text) {
-        let id = entry
-            .split_once('@')
-            .filter(|(_, address)| {
-                address
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-            })
-            .and_then(|(id, _)| id.parse::<i32>().ok())
-            .ok_or_else(|| {
-                ConfigError::invalid(
+        let parsed = entry.split_once('@').and_then(|(id, address)| {
+            let (h, p) = address.rsplit_once(':')?;
+            (!h.is_empty() && p.parse::<u16>().is_ok()).then_some(())?;
+            Some((id.parse::<i32>().ok()?, address.to_string()))
+        });
+        let voter = parsed.ok_or_else(|| {
+            ConfigError::invalid(
+                "controller.quorum.voters",
+                voters_text,
+                "comma-separated id@host:port entries",
+            )
+        })?;
+        voters.push(voter);
+    }
+    let bootstrap: Vec<String> = split_list(bootstrap_text).map(str::to_string).collect();
+    match process_roles {
+        [ProcessRole::Broker, ProcessRole::Controller] | [ProcessRole::Controller] => {
+            let others: Vec<String> = voters
+                .iter()
+                .filter(|(id, _)| *id != node_id)
+                .map(|(id, _)| id.to_string())
+                .collect();
+            if !others.is_empty() {
+                return Err(not_yet(
                     "controller.quorum.voters",
                     voters_text,
-                    "comma-separated id@host:port entries",
-                )
-            })?;
-        voters.push(id);
+                    format!(
+                        "it names controller(s) {} besides this node (node.id={node_id})",
+                        others.join(", ")
+                    ),
+                ));
+            }
+            if bootstrap.len() > 1 {
+                return Err(not_yet(
+                    "controller.quorum.bootstrap.servers",
+                    bootstrap_text,
+                    "it names more than one controller".into(),
+                ));
+            }
+            Ok(vec![])
+        }
+        [ProcessRole::Broker] => {
+            if voters.iter().any(|(id, _)| *id == node_id) {
+                return Err(ConfigError::invalid(
+                    "controller.quorum.voters",
+                    voters_text,
+                    format!(
+                        "the controllers of this broker, not itself (node.id={node_id} has no controller role)"
+                    ),
+                ));
+            }
+            if voters.len() > 1 {
+                return Err(not_yet(
+                    "controller.quorum.voters",
+                    voters_text,
+                    format!("it names {} voters", voters.len()),
+                ));
+            }
+            let addresses: Vec<String> = match voters.pop() {
+                Some((_, address)) => vec![address],
+                None => bootstrap,
+            };
+            if addresses.is_empty() {
+                return Err(ConfigError::invalid(
+                    "controller.quorum.voters",
+                    voters_text,
+                    "the controller of this broker-only node as id@host:port (or \
+                     controller.quorum.bootstrap.servers as host:port)",
+                ));
+            }
+            Ok(addresses)
+        }
+        _ => unreachable!("process.roles is broker, controller or both, each once"),
     }
-    let others: Vec<String> = voters
-        .iter()
-        .filter(|id| **id != node_id)
-        .map(i32::to_string)
-        .collect();
-    if !others.is_empty() {
-        return Err(not_yet(
-            "controller.quorum.voters",
-            voters_text,
-            format!(
-                "it names controller(s) {} besides this node (node.id={node_id})",
-                others.join(", ")
-            ),
-        ));
-    }
-    if split_list(bootstrap_text).count() > 1 {
-        return Err(not_yet(
-            "controller.quorum.bootstrap.servers",
-            bootstrap_text,
-            "it names more than one controller".into(),
-        ));
-    }
-    Ok(())
 }

@@ -238,14 +238,14 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         ConfigType::List,
         Some(""),
         Check::Any,
-        "Static controller quorum as id@host:port entries. Runnel: empty or this node alone until multi-node quorums land; naming other nodes stops start-up.",
+        "Static controller quorum as id@host:port entries. Runnel: one voter until multi-voter quorums land: on a combined node empty or this node alone, on a broker-only node the one controller it joins; anything else stops start-up.",
     ),
     def(
         "controller.quorum.bootstrap.servers",
         ConfigType::List,
         Some(""),
         Check::Any,
-        "Controllers to contact to discover the quorum. Runnel: at most one entry (this node) until multi-node quorums land.",
+        "Controllers to contact to discover the quorum. Runnel: on a combined node at most one entry (this node); a broker-only node without controller.quorum.voters asks these, in order.",
     ),
     string(
         "controller.listener.names",
@@ -262,6 +262,18 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         Some("2000"),
         1,
         "How often the broker heartbeats to the controller (KIP-631).",
+    ),
+    int(
+        "controller.quorum.request.timeout.ms",
+        Some("2000"),
+        1,
+        "How long a request to the controller (a metadata fetch beyond its long-poll wait, a registration, a heartbeat) may take before the connection is given up and made again.",
+    ),
+    int(
+        "initial.broker.registration.timeout.ms",
+        Some("60000"),
+        1,
+        "How long a broker waits at start-up to be registered and unfenced by the controller before it gives up.",
     ),
     int(
         "broker.session.timeout.ms",
@@ -947,14 +959,12 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
 ];
 
 /// Keys Runnel accepts, so that Kafka's `server.properties` files and
-/// compose environments load unchanged, but does not act on yet: the
-/// quorum is this node alone (so no bootstrap servers to ask), there is
-/// no inter-broker traffic, no TLS or SASL, and no thread pools to size. A
+/// compose environments load unchanged, but does not act on yet: there is
+/// no inter-broker replication traffic, no TLS or SASL, and no thread pools to size. A
 /// node that sets any of them says so in one INFO line at start-up.
-/// (`controller.quorum.voters` is acted on: it must name this node alone,
-/// and gives the endpoint the quorum reports for it.)
+/// (`controller.quorum.voters` and `controller.quorum.bootstrap.servers`
+/// are acted on: see `check_quorum`.)
 pub const INERT_KEYS: &[&str] = &[
-    "controller.quorum.bootstrap.servers",
     "inter.broker.listener.name",
     "log.message.downconversion.enable",
     "num.network.threads",

@@ -265,8 +265,9 @@ fn invalid_values_name_key_and_value() {
     }
 }
 
-/// A node joins the quorum its config names or refuses to start: until the
-/// KRaft quorum exists that quorum is this node alone.
+/// A node joins the quorum its config names or refuses to start: until
+/// multi-voter quorums exist that quorum is one controller, a combined
+/// node, which broker-only nodes name as their one voter.
 #[test]
 fn a_quorum_of_other_nodes_is_refused_not_ignored() {
     // What the Apache Kafka image and Runnel's own compose files set for one
@@ -288,20 +289,107 @@ fn a_quorum_of_other_nodes_is_refused_not_ignored() {
             vec![("controller.quorum.bootstrap.servers", "a:9093,b:9093")],
             "more than one controller",
         ),
-        (vec![("process.roles", "broker")], "without both roles"),
-        (vec![("process.roles", "controller")], "without both roles"),
+        (
+            vec![
+                ("process.roles", "broker"),
+                ("node.id", "2"),
+                ("controller.quorum.voters", "1@a:9093,3@c:9093"),
+            ],
+            "it names 2 voters",
+        ),
+        (
+            vec![
+                ("process.roles", "controller"),
+                ("controller.quorum.voters", "1@a:9093,2@b:9093"),
+            ],
+            "controller(s) 2 besides this node (node.id=1)",
+        ),
     ] {
         let msg = err(&pairs);
         assert!(
             msg.contains(pairs.last().unwrap().0) && msg.contains(named),
             "{pairs:?}: {msg}"
         );
-        assert!(msg.contains("quorum of this node only"), "{msg}");
+        assert!(msg.contains("controller quorum is one node"), "{msg}");
     }
     let msg = err(&[("controller.quorum.voters", "one@a:9093")]);
     assert!(msg.contains("id@host:port"), "{msg}");
     let msg = err(&[("controller.quorum.voters", "1@a")]);
     assert!(msg.contains("id@host:port"), "{msg}");
+}
+
+/// A broker-only node names its controller and the controller's listener,
+/// as Kafka requires, and is told where it went wrong.
+#[test]
+fn a_broker_only_node_names_its_one_controller() {
+    let broker = [
+        ("process.roles", "broker"),
+        ("node.id", "2"),
+        ("controller.listener.names", "CONTROLLER"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut pairs = broker.to_vec();
+        pairs.extend_from_slice(extra);
+        pairs
+    };
+    let c = ok(&with(&[("controller.quorum.voters", "1@ctl:9093")]));
+    assert_eq!(c.controller_addresses, vec!["ctl:9093".to_string()]);
+    assert!(c.is_broker() && !c.is_controller());
+    let c = ok(&with(&[(
+        "controller.quorum.bootstrap.servers",
+        "c1:9093,c2:9093",
+    )]));
+    assert_eq!(c.controller_addresses, vec!["c1:9093", "c2:9093"]);
+    for (extra, expect) in [
+        (vec![], "the controller of this broker-only node"),
+        (
+            vec![("controller.quorum.voters", "2@self:9093")],
+            "not itself (node.id=2",
+        ),
+    ] {
+        let msg = err(&with(&extra));
+        assert!(
+            msg.contains("controller.quorum.voters") && msg.contains(expect),
+            "{msg}"
+        );
+    }
+    let msg = err(&[
+        ("process.roles", "broker"),
+        ("node.id", "2"),
+        ("controller.quorum.voters", "1@ctl:9093"),
+    ]);
+    assert!(
+        msg.contains("controller.listener.names") && msg.contains("at least one"),
+        "{msg}"
+    );
+    let msg = err(&with(&[
+        ("controller.quorum.voters", "1@ctl:9093"),
+        ("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"),
+    ]));
+    assert!(msg.contains("no name appearing in listeners"), "{msg}");
+}
+
+/// A controller-only node serves the controller listeners alone, as Kafka
+/// insists.
+#[test]
+fn a_controller_only_node_has_only_controller_listeners() {
+    let controller = [
+        ("process.roles", "controller"),
+        ("controller.listener.names", "CONTROLLER"),
+        ("controller.quorum.voters", "1@127.0.0.1:9093"),
+    ];
+    let mut pairs = controller.to_vec();
+    pairs.push(("listeners", "CONTROLLER://127.0.0.1:9093"));
+    let c = ok(&pairs);
+    assert!(c.is_controller() && !c.is_broker());
+    assert!(c.advertised_listeners.is_empty());
+    let mut pairs = controller.to_vec();
+    pairs.push(("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"));
+    let msg = err(&pairs);
+    assert!(
+        msg.contains("only the controller listeners") && msg.contains("PLAINTEXT"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ use super::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
 use super::configs::AlterRequest;
 use super::error::ControllerError;
 use super::producer_ids::ProducerIdsBlock;
+use super::remote::RemoteController;
 use super::topics::{DeletedTopic, NewTopic, PartitionIncrease, TopicCreated, TopicRef};
 
 /// CreateTopics. `internal` marks a coordinator creating its own topic;
@@ -63,7 +64,7 @@ pub enum ControllerResponse {
 }
 
 impl ControllerRequest {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             ControllerRequest::CreateTopics(_) => "CreateTopics",
             ControllerRequest::DeleteTopics(_) => "DeleteTopics",
@@ -86,6 +87,8 @@ pub struct ControllerChannel {
 enum Target {
     /// This process's own controller (a combined node).
     Local(Arc<Controller>),
+    /// The controller of another process (a broker-only node).
+    Remote(Arc<RemoteController>),
 }
 
 /// Unwraps the response variant a request must get; any other is a bug of
@@ -108,6 +111,21 @@ impl ControllerChannel {
         }
     }
 
+    pub fn remote(controller: Arc<RemoteController>) -> Self {
+        ControllerChannel {
+            target: Target::Remote(controller),
+        }
+    }
+
+    /// The controller of another process, when there is one: client admin
+    /// requests are then forwarded to it whole (Envelope).
+    pub fn remote_controller(&self) -> Option<&RemoteController> {
+        match &self.target {
+            Target::Local(_) => None,
+            Target::Remote(remote) => Some(remote),
+        }
+    }
+
     /// Sends one request. `Err` fails the whole request (the controller
     /// could not commit, or could not be reached); per-entry failures are
     /// inside the response.
@@ -117,6 +135,7 @@ impl ControllerChannel {
     ) -> Result<ControllerResponse, ControllerError> {
         match &self.target {
             Target::Local(controller) => controller.handle(request).await,
+            Target::Remote(controller) => controller.call(request).await,
         }
     }
 

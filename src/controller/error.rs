@@ -41,6 +41,13 @@ pub enum ControllerError {
     /// The metadata log could not be written: nothing was committed.
     #[error("{0}")]
     MetadataLog(String),
+    /// The controller of another process could not be reached, or did not
+    /// answer in time: the request may or may not have been served.
+    #[error("{0}")]
+    ControllerUnavailable(String),
+    /// The controller of another process refused with this Kafka code.
+    #[error("{message} (error code {code})")]
+    Remote { code: i16, message: String },
     /// A bug on the serving side (a response of the wrong type).
     #[error("{0}")]
     Internal(String),

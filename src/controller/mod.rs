@@ -21,6 +21,7 @@ pub mod configs;
 pub mod error;
 pub mod placement;
 pub mod producer_ids;
+pub mod remote;
 pub mod replication;
 pub mod topics;
 

@@ -366,10 +366,8 @@ impl GroupCoordinator {
 
     /// The node coordinating `group_id`, creating `__consumer_offsets` on
     /// first use as Kafka does.
-    /// The leader of the group's partition coordinates it (Kafka's
-    /// FindCoordinator): this node once the partition is open here, another
-    /// broker's id when it leads it, COORDINATOR_NOT_AVAILABLE while it has
-    /// no leader.
+    /// The broker that coordinates `group_id`: the leader of its
+    /// `__consumer_offsets` partition, here or on another broker.
     pub async fn coordinator_for(&self, group_id: &str) -> Result<i32, ApiError> {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
@@ -379,13 +377,17 @@ impl GroupCoordinator {
             .topic(OFFSETS_TOPIC)
             .and_then(|t| t.partitions.get(&partition).map(|p| p.leader));
         match leader {
-            Some(l) if l >= 0 && l != self.node_id => Ok(l),
-            Some(l) if l == self.node_id => {
+            Some(leader) if leader == self.node_id => {
                 self.partition_for(group_id).await?;
-                Ok(self.node_id)
+                Ok(leader)
             }
-            _ => Err(ApiError::CoordinatorNotAvailable(format!(
+            Some(leader) if leader >= 0 => Ok(leader),
+            Some(_) => Err(ApiError::CoordinatorNotAvailable(format!(
                 "{OFFSETS_TOPIC}-{partition} has no leader"
+            ))),
+            // Created by the controller, not in this broker's metadata yet.
+            None => Err(ApiError::CoordinatorNotAvailable(format!(
+                "{OFFSETS_TOPIC} is not in this broker's metadata yet"
             ))),
         }
     }

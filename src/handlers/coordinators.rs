@@ -1,6 +1,6 @@
-//! FindCoordinator. Group keys are answered with the leader of the
-//! group's `__consumer_offsets` partition (created on the first request,
-//! as Kafka does), at its endpoint on the request's listener. Transaction keys are refused at once: there is no
+//! FindCoordinator. A group key is answered with the leader of the group's
+//! `__consumer_offsets` partition (the topic is created on the first
+//! request, as Kafka does), here or on another broker. Transaction keys are refused at once: there is no
 //! transaction coordinator yet, and a transactional producer must fail on
 //! its first call, not after `max.block.ms` (see `not_supported.rs` for
 //! the code chosen).
@@ -15,7 +15,6 @@ use super::Broker;
 use super::metadata::alive_broker;
 use super::not_supported::{self, Missing};
 use super::{RequestContext, str_bytes};
-use crate::config::Listener;
 use crate::protocol::ApiError;
 
 const KEY_GROUP: i8 = 0;
@@ -26,20 +25,18 @@ async fn find(
     ctx: &RequestContext,
     key_type: i8,
     key: &str,
-) -> Result<(i32, Listener), ApiError> {
+) -> Result<(i32, (String, i32)), ApiError> {
     match key_type {
         KEY_GROUP => {
             let node = broker.groups.coordinator_for(key).await?;
             let image = broker.metadata.current();
+            // This node's or another broker's, as it registered it on this
+            // listener.
             let endpoint = alive_broker(broker, &image, node, &ctx.listener_name)
-                .map(|n| Listener {
-                    name: ctx.listener_name.clone(),
-                    host: n.host,
-                    port: n.port,
-                })
+                .map(|n| (n.host, i32::from(n.port)))
                 .ok_or_else(|| {
                     ApiError::CoordinatorNotAvailable(format!(
-                        "no endpoint of broker {node} for listener {}",
+                        "coordinator {node} has no live endpoint for listener {}",
                         ctx.listener_name
                     ))
                 })?;
@@ -68,11 +65,11 @@ pub async fn find_coordinator(
         for key in req.coordinator_keys {
             let c = Coordinator::default();
             coordinators.push(match find(broker, ctx, req.key_type, key.as_str()).await {
-                Ok((node, endpoint)) => c
+                Ok((node, (host, port))) => c
                     .with_key(key)
                     .with_node_id(BrokerId(node))
-                    .with_host(str_bytes(endpoint.host))
-                    .with_port(i32::from(endpoint.port)),
+                    .with_host(str_bytes(host))
+                    .with_port(port),
                 Err(e) => {
                     tracing::debug!(key = %key.as_str(), error = %e, "FindCoordinator refused");
                     c.with_key(key)
@@ -88,10 +85,10 @@ pub async fn find_coordinator(
     }
     let resp = FindCoordinatorResponse::default();
     match find(broker, ctx, req.key_type, req.key.as_str()).await {
-        Ok((node, endpoint)) => resp
+        Ok((node, (host, port))) => resp
             .with_node_id(BrokerId(node))
-            .with_host(str_bytes(endpoint.host))
-            .with_port(i32::from(endpoint.port)),
+            .with_host(str_bytes(host))
+            .with_port(port),
         Err(e) => {
             tracing::debug!(key = %req.key.as_str(), error = %e, "FindCoordinator refused");
             let resp = resp

@@ -1,10 +1,12 @@
-//! Envelope (KIP-590) on a controller listener: a broker of another
-//! process forwards a client's admin request (or its own auto-creation of
-//! a topic) to the controller, wrapped with the client's principal and
-//! address. The inner request is decoded, served by the same handler a
-//! client listener would use, and its response (header and body) goes back
-//! inside the envelope. Kafka counterparts: `ControllerApis.
-//! handleEnvelopeRequest` and `EnvelopeUtils`.
+//! Envelope (KIP-590), both ends. On a broker-only node, a client's admin
+//! request ([`FORWARDABLE`]) is forwarded whole to the controller, wrapped
+//! with the client's principal and address, and the controller's answer
+//! goes back to the client as the controller wrote it ([`forward`]). On a
+//! controller listener, the inner request is decoded, served by the same
+//! handler a client listener would use, and its response (header and
+//! body) goes back inside the envelope ([`envelope`]). Kafka counterparts:
+//! `ForwardingManager` on the broker, `ControllerApis.
+//! handleEnvelopeRequest` and `EnvelopeUtils` on the controller.
 //!
 //! Runnel has no authentication, so the principal is not read. Refusals
 //! are the envelope's own error code, as Kafka answers them: a request
@@ -13,9 +15,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use kafka_protocol::messages::{ApiKey, EnvelopeRequest, EnvelopeResponse};
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, EnvelopeRequest, EnvelopeResponse, RequestHeader, RequestKind, ResponseHeader,
+    ResponseKind,
+};
+use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::{Broker, Reply, RequestContext};
+use crate::controller::remote::RemoteController;
 use crate::protocol::ApiError;
 use crate::protocol::codec::{decode_request, encode_response, peek_preamble};
 use crate::protocol::versions::ListenerKind;
@@ -31,6 +39,7 @@ pub const FORWARDABLE: &[ApiKey] = &[
     ApiKey::CreatePartitions,
     ApiKey::IncrementalAlterConfigs,
     ApiKey::AlterUserScramCredentials,
+    ApiKey::DescribeQuorum,
 ];
 
 pub async fn envelope(
@@ -106,4 +115,84 @@ fn client_address(bytes: &[u8]) -> Option<IpAddr> {
         ))),
         _ => None,
     }
+}
+
+/// The API key of `request` when a broker-only node forwards it to the
+/// controller (Kafka forwards these and the ACL and SCRAM changes, which
+/// Runnel answers itself: it has no authorizer). DescribeQuorum, too, is
+/// the controller's to answer.
+pub fn forwarded_key(request: &RequestKind) -> Option<ApiKey> {
+    Some(match request {
+        RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
+        RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
+        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
+        RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
+        RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
+        _ => return None,
+    })
+}
+
+/// Forwards a client's request to the controller in an Envelope and
+/// returns the controller's answer. `Err` when it could not be forwarded
+/// or the controller refused the envelope: the caller then answers the
+/// request itself, as unreachable.
+pub async fn forward(
+    remote: &RemoteController,
+    ctx: &RequestContext,
+    api_key: ApiKey,
+    request: &RequestKind,
+) -> Result<ResponseKind, String> {
+    let version = ctx.api_version;
+    let mut data = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(ctx.correlation_id)
+        .with_client_id(ctx.client_id.clone().map(super::str_bytes))
+        .encode(&mut data, api_key.request_header_version(version))
+        .and_then(|()| request.encode(&mut data, version))
+        .map_err(|e| format!("cannot encode the forwarded {api_key:?}: {e}"))?;
+    let envelope = EnvelopeRequest::default()
+        .with_request_data(data.freeze())
+        .with_request_principal(Some(anonymous_principal()))
+        .with_client_host_address(match ctx.peer.ip() {
+            IpAddr::V4(ip) => bytes::Bytes::copy_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => bytes::Bytes::copy_from_slice(&ip.octets()),
+        });
+    let answer = remote.forward(envelope).await.map_err(|e| e.to_string())?;
+    if answer.error_code != 0 {
+        return Err(format!(
+            "the controller refused the envelope with error code {}",
+            answer.error_code
+        ));
+    }
+    let mut body = answer
+        .response_data
+        .ok_or_else(|| "the controller's envelope carried no response".to_string())?;
+    let header = ResponseHeader::decode(&mut body, api_key.response_header_version(version))
+        .map_err(|e| format!("unreadable forwarded response header: {e}"))?;
+    if header.correlation_id != ctx.correlation_id {
+        return Err(format!(
+            "the forwarded response answers correlation id {} instead of {}",
+            header.correlation_id, ctx.correlation_id
+        ));
+    }
+    ResponseKind::decode(api_key, &mut body, version)
+        .map_err(|e| format!("unreadable forwarded {api_key:?} response: {e}"))
+}
+
+/// Kafka's serialized principal of an unauthenticated client: the
+/// version-prefixed `DefaultPrincipalData` v0 of `User:ANONYMOUS`.
+fn anonymous_principal() -> bytes::Bytes {
+    let mut out = BytesMut::new();
+    out.put_i16(0);
+    for text in ["User", "ANONYMOUS"] {
+        // A compact string: unsigned varint of length + 1, then the bytes.
+        out.put_u8(text.len() as u8 + 1);
+        out.put_slice(text.as_bytes());
+    }
+    out.put_u8(0); // tokenAuthenticated
+    out.put_u8(0); // no tagged fields
+    out.freeze()
 }

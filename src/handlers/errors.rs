@@ -91,6 +91,8 @@ impl From<ControllerError> for ApiError {
             ControllerError::BrokerIdNotRegistered(m) => ApiError::BrokerIdNotRegistered(m),
             ControllerError::InvalidRegistration(m) => ApiError::InvalidRegistration(m),
             ControllerError::MetadataLog(m) => ApiError::KafkaStorage(m),
+            ControllerError::ControllerUnavailable(m) => ApiError::RequestTimedOut(m),
+            ControllerError::Remote { code, message } => ApiError::Remote { code, message },
             ControllerError::Internal(m) => ApiError::Internal(m),
         }
     }

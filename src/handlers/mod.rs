@@ -78,6 +78,18 @@ pub enum Reply {
 /// Handles one request.
 pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind) -> Reply {
     let v = ctx.api_version;
+    // A broker-only node's admin requests are the controller's to answer.
+    if let Some(remote) = broker.controller.remote_controller()
+        && let Some(api_key) = envelope::forwarded_key(&request)
+    {
+        match envelope::forward(remote, ctx, api_key, &request).await {
+            Ok(response) => return Reply::Send(response),
+            // Answered here instead: each entry as unreachable.
+            Err(reason) => {
+                tracing::warn!(api = ?api_key, reason, "forwarding to the controller failed")
+            }
+        }
+    }
     Reply::Send(match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::api_versions(
             &broker.metadata.current(),
@@ -178,6 +190,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         }
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(group_offsets::offset_delete(broker, r).await)
+        }
+        RequestKind::AllocateProducerIds(r) => {
+            ResponseKind::AllocateProducerIds(producer_ids::allocate_producer_ids(broker, r).await)
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_ids::init_producer_id(broker, ctx, r).await)

@@ -2,8 +2,16 @@
 //! controller's durable id blocks, epoch 0. Transactional ids need the
 //! transaction coordinator, which is not built yet: they are refused at
 //! once with a clear message (`not_supported.rs`) rather than half-served.
+//!
+//! AllocateProducerIds, on a controller listener: a broker of another
+//! process asks for its next block of ids (Kafka's
+//! `ControllerApis.handleAllocateProducerIdsRequest`). The broker epoch it
+//! sends is not checked yet.
 
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId,
+};
 
 use super::not_supported::{self, Missing};
 use super::{Broker, RequestContext};
@@ -36,6 +44,29 @@ pub async fn init_producer_id(
                 .with_error_code(e.code())
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
+        }
+    }
+}
+
+pub async fn allocate_producer_ids(
+    broker: &Broker,
+    req: AllocateProducerIdsRequest,
+) -> AllocateProducerIdsResponse {
+    match broker
+        .controller
+        .allocate_producer_ids(req.broker_id.0)
+        .await
+    {
+        Ok(block) => AllocateProducerIdsResponse::default()
+            .with_producer_id_start(ProducerId(block.start))
+            .with_producer_id_len(i32::try_from(block.len).unwrap_or(i32::MAX)),
+        Err(e) => {
+            let e = ApiError::from(e);
+            tracing::warn!(broker_id = req.broker_id.0, error = %e, "AllocateProducerIds refused");
+            AllocateProducerIdsResponse::default()
+                .with_error_code(e.code())
+                .with_producer_id_start(ProducerId(-1))
+                .with_producer_id_len(0)
         }
     }
 }

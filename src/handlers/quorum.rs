@@ -56,6 +56,16 @@ pub fn describe_quorum(
                 (version >= 2).then(|| str_bytes(ApiError::UnknownTopicOrPartition.message())),
             );
     }
+    // A broker-only node forwards DescribeQuorum; here only when that
+    // failed: it knows no quorum state of its own to describe.
+    if broker.controller.remote_controller().is_some() {
+        let e = ApiError::RequestTimedOut(
+            "the request could not be forwarded to the controller".into(),
+        );
+        return DescribeQuorumResponse::default()
+            .with_error_code(e.code())
+            .with_error_message((version >= 2).then(|| str_bytes(e.message())));
+    }
     let me = broker.config.node_id;
     let log_end_offset = broker.metadata.current().offset + 1;
     let now = crate::now_ms();

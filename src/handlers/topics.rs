@@ -18,9 +18,11 @@ use crate::config::topic::describe_topic_configs;
 use crate::controller::channel::{CreatePartitions, CreateTopics};
 use crate::controller::topics::{NewTopic, PartitionIncrease, TopicRef};
 use crate::protocol::ApiError;
+use crate::protocol::versions::ListenerKind;
 
-/// CreateTopics. A client may not create an internal topic; a broker
-/// forwarding its own auto-creation of one (an Envelope) may.
+/// CreateTopics. A client may not create an internal topic; a broker may,
+/// for its coordinators: directly on a controller listener, or forwarding
+/// its own auto-creation of one (an Envelope).
 pub async fn create_topics(
     broker: &Broker,
     ctx: &RequestContext,
@@ -57,7 +59,7 @@ pub async fn create_topics(
         .create_topics(CreateTopics {
             topics: new.clone(),
             validate_only,
-            internal: ctx.forwarded,
+            internal: ctx.forwarded || ctx.listener_kind == ListenerKind::Controller,
         })
         .await;
     let results = match decided {

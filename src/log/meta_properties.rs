@@ -38,15 +38,23 @@ pub enum MetaPropertiesError {
     InvalidClusterId(String),
     #[error("log directory {} is already formatted; use --ignore-formatted to ignore it and format the others", .0.display())]
     AlreadyFormatted(PathBuf),
+    #[error(
+        "no cluster id: a broker-only node joins its controller's cluster and must be told which one; \
+         format its log dirs with `runnel format -t <cluster id> -c <config>` (as kafka-storage format does) \
+         or set CLUSTER_ID (or cluster.id) to the controller's cluster id"
+    )]
+    NoClusterId,
 }
 
 /// Creates the log dirs and their `meta.properties`, and checks that every
 /// dir belongs to this node and to one cluster. Returns the cluster id: the
-/// configured one, else the one the dirs carry, else a new one.
+/// configured one, else the one the dirs carry, else a new one when
+/// `may_create` (a node with the controller role starting a cluster).
 pub fn prepare_log_dirs(
     log_dirs: &[PathBuf],
     node_id: i32,
     configured_cluster_id: Option<&str>,
+    may_create: bool,
 ) -> Result<String, MetaPropertiesError> {
     let io_error = |action, path: &Path| {
         let path = path.to_path_buf();
@@ -58,7 +66,6 @@ pub fn prepare_log_dirs(
     };
     let mut cluster_id = configured_cluster_id.map(str::to_string);
     for dir in log_dirs {
-        fs::create_dir_all(dir).map_err(io_error("creating log dir", dir))?;
         let Some(props) = read(dir)? else { continue };
         if let Some(found) = lookup(&props, "node.id")
             && found != node_id.to_string()
@@ -82,8 +89,13 @@ pub fn prepare_log_dirs(
             }
         }
     }
-    let cluster_id = cluster_id.unwrap_or_else(new_cluster_id);
+    let cluster_id = match cluster_id {
+        Some(id) => id,
+        None if may_create => new_cluster_id(),
+        None => return Err(MetaPropertiesError::NoClusterId),
+    };
     for dir in log_dirs {
+        fs::create_dir_all(dir).map_err(io_error("creating log dir", dir))?;
         match read(dir)? {
             None => write(dir, node_id, &cluster_id, "on first start")?,
             // A dir formatted before KIP-858 gets its id, as Kafka's start
@@ -232,15 +244,15 @@ mod tests {
     fn a_dir_keeps_its_cluster_and_refuses_another_node_or_cluster() {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
-        let id = prepare_log_dirs(&dirs, 1, None).unwrap();
+        let id = prepare_log_dirs(&dirs, 1, None, true).unwrap();
         assert_eq!(id.len(), 22);
-        assert_eq!(prepare_log_dirs(&dirs, 1, None).unwrap(), id);
+        assert_eq!(prepare_log_dirs(&dirs, 1, None, true).unwrap(), id);
         assert!(matches!(
-            prepare_log_dirs(&dirs, 2, None),
+            prepare_log_dirs(&dirs, 2, None, true),
             Err(MetaPropertiesError::OtherNode { node_id: 2, .. })
         ));
         assert!(matches!(
-            prepare_log_dirs(&dirs, 1, Some("another-cluster-id-xx")),
+            prepare_log_dirs(&dirs, 1, Some("another-cluster-id-xx"), true),
             Err(MetaPropertiesError::OtherCluster { .. })
         ));
         let props = read(&dirs[1]).unwrap().unwrap();
@@ -262,10 +274,10 @@ mod tests {
         let old = format!("version=1\nnode.id=1\ncluster.id={cluster}\n");
         fs::write(dir.join(META_PROPERTIES_FILE), old).unwrap();
         let dirs = vec![dir.clone()];
-        assert_eq!(prepare_log_dirs(&dirs, 1, None).unwrap(), cluster);
+        assert_eq!(prepare_log_dirs(&dirs, 1, None, true).unwrap(), cluster);
         let ids = directory_ids(&dirs);
         assert_eq!(ids.len(), 1);
-        prepare_log_dirs(&dirs, 1, None).unwrap();
+        prepare_log_dirs(&dirs, 1, None, true).unwrap();
         assert_eq!(directory_ids(&dirs), ids, "written once, then kept");
     }
 
@@ -301,6 +313,6 @@ mod tests {
         assert_eq!(format(&dirs, 1, id, true).unwrap(), dirs[1..].to_vec());
         assert_eq!(format(&dirs, 1, id, true).unwrap(), Vec::<PathBuf>::new());
         // A node then starts on them under that cluster id.
-        assert_eq!(prepare_log_dirs(&dirs, 1, None).unwrap(), id);
+        assert_eq!(prepare_log_dirs(&dirs, 1, None, true).unwrap(), id);
     }
 }

@@ -987,6 +987,23 @@ impl PartitionLog {
         self.write_checkpoint_now()
     }
 
+    /// Empties the log and starts it again at `offset`, which may lie past
+    /// its end: a replica that caught up from a snapshot of its leader
+    /// (Kafka's `UnifiedLog.truncateFullyAndStartAt`).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let _flush = lock(&self.flush_lock);
+        let segments = self.segments_snapshot();
+        match self.truncate_fully_locked(offset, &segments) {
+            Ok(()) => {}
+            Err(LogError::Io(e)) => return self.fail(e),
+            Err(e) => return Err(e),
+        }
+        self.recovery_point.store(offset, Ordering::Release);
+        self.write_checkpoint_now()
+    }
+
     fn truncate_fully_locked(&self, offset: i64, old: &[Arc<Segment>]) -> Result<(), LogError> {
         let now_ms = self.active_segment().created_ms();
         let fresh = Arc::new(Segment::create(&self.dir, offset, now_ms)?);

@@ -82,6 +82,45 @@ impl MetadataLoader {
             "metadata batches are applied in order, without gaps"
         );
         let next = Arc::new(batch.replay_onto(&previous));
+        self.publish(&previous, next).await
+    }
+
+    /// Applies records a broker fetched from the controller's log, each
+    /// at its own offset (control records between them leave gaps), and
+    /// publishes them as one image. Records at or below the image's
+    /// offset (already applied) are passed over.
+    pub async fn apply_replicated(&self, records: &[(i64, MetadataRecord)]) -> Arc<MetadataImage> {
+        let _serial = self.apply.lock().await;
+        let previous = self.cache.current();
+        let fresh: Vec<&(i64, MetadataRecord)> = records
+            .iter()
+            .filter(|(o, _)| *o > previous.offset)
+            .collect();
+        if fresh.is_empty() {
+            return previous;
+        }
+        let mut next = (*previous).clone();
+        for (offset, record) in fresh {
+            next.replay(*offset, record);
+        }
+        self.publish(&previous, Arc::new(next)).await
+    }
+
+    /// Publishes a whole image in place of the current one: a broker that
+    /// caught up from a snapshot of the controller's log.
+    pub async fn publish_snapshot(&self, image: MetadataImage) -> Arc<MetadataImage> {
+        let _serial = self.apply.lock().await;
+        let previous = self.cache.current();
+        self.publish(&previous, Arc::new(image)).await
+    }
+
+    /// Under the apply lock: makes `next` current and tells every
+    /// listener, in registration order.
+    async fn publish(
+        &self,
+        previous: &Arc<MetadataImage>,
+        next: Arc<MetadataImage>,
+    ) -> Arc<MetadataImage> {
         self.cache.publish(next.clone());
         let listeners: Vec<Arc<dyn ImageListener>> = self
             .listeners
@@ -91,7 +130,7 @@ impl MetadataLoader {
             .filter_map(Weak::upgrade)
             .collect();
         for listener in listeners {
-            listener.on_image_published(&previous, &next).await;
+            listener.on_image_published(previous, &next).await;
         }
         next
     }

@@ -7,6 +7,7 @@
 //! Kafka counterparts: `MetadataRecordType` records, `MetadataImage`,
 //! `MetadataDelta`, the broker's `MetadataCache`.
 
+pub mod fetcher;
 pub mod image;
 pub mod listener;
 pub mod loader;

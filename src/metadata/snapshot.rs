@@ -196,6 +196,31 @@ pub fn write(
     Ok(path)
 }
 
+/// Stores a snapshot fetched whole from the quorum's leader (FetchSnapshot)
+/// in `dir`, durably, and returns its records. A snapshot that does not
+/// read back as one (no header or footer, a bad batch) is removed again.
+pub fn install(
+    dir: &Path,
+    id: SnapshotId,
+    bytes: &[u8],
+) -> Result<(PathBuf, Vec<MetadataRecord>), SnapshotError> {
+    let path = dir.join(id.file_name());
+    let part = format!("{}{PART_SUFFIX}", id.file_name().trim_end_matches(SUFFIX));
+    write_file_durably_via(dir, &id.file_name(), &part, bytes).map_err(|source| {
+        SnapshotError::Io {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    match read(&path) {
+        Ok(records) => Ok((path, records)),
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
 /// The newest finished snapshot in `dir`, if any. Leftover `.part` files of
 /// an interrupted write are removed.
 pub fn latest(dir: &Path) -> Result<Option<(SnapshotId, PathBuf)>, SnapshotError> {

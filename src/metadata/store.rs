@@ -24,6 +24,7 @@ use super::loader::CommittedBatch;
 use super::quorum::QuorumLog;
 use super::snapshot::{self, SnapshotError, SnapshotId};
 use super::{MetadataImage, MetadataRecord};
+use crate::log::batch::BatchIter;
 use crate::log::records::{ReplayError, encode_batch, replay_log_from};
 use crate::log::{LogConfig, LogError, PartitionLog};
 
@@ -212,6 +213,87 @@ impl MetadataStore {
         self.bytes_since_snapshot
             .fetch_add(bytes, Ordering::Relaxed);
         Ok(info.base_offset)
+    }
+
+    /// Removes every batch at or past `offset`: an uncommitted tail the
+    /// controller's log does not have.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StoreError> {
+        Ok(self.log.truncate_to(offset)?)
+    }
+
+    /// The offset after the log's last record.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// Appends batches fetched from the controller's log, at the offsets
+    /// the controller gave them, and fsyncs them (a broker's copy of the
+    /// metadata log). Returns the epoch of the last batch.
+    pub fn append_replicated(&self, records: Bytes) -> Result<Option<i32>, StoreError> {
+        let last_epoch = BatchIter::new(&records)
+            .map_while(Result::ok)
+            .last()
+            .map(|(header, _)| header.partition_leader_epoch);
+        let bytes = records.len() as u64;
+        self.log.append_as_follower(records)?;
+        self.log.flush()?;
+        self.bytes_since_snapshot
+            .fetch_add(bytes, Ordering::Relaxed);
+        Ok(last_epoch)
+    }
+
+    /// The epoch of the log's last batch: of the newest snapshot when the
+    /// log is empty past it, 0 for a log with neither.
+    pub fn last_epoch(&self) -> Result<i32, StoreError> {
+        let end = self.log.log_end_offset();
+        if end > self.log.log_start_offset() {
+            let read = self.log.read(end - 1, MAX_BATCH_BYTES, i64::MAX)?;
+            if let Some((header, _)) = BatchIter::new(&read.records).map_while(Result::ok).last() {
+                return Ok(header.partition_leader_epoch);
+            }
+        }
+        Ok(snapshot::latest(self.log.dir())?.map_or(0, |(id, _)| id.epoch))
+    }
+
+    /// The metadata records at offsets `from..below` of the log, each with
+    /// its offset; control records are passed over.
+    pub fn records_between(
+        &self,
+        from: i64,
+        below: i64,
+    ) -> Result<Vec<(i64, MetadataRecord)>, StoreError> {
+        let mut out = Vec::new();
+        replay_log_from(&self.log, from, |offset, _key, value| {
+            if offset < below {
+                let parsed = MetadataRecord::from_bytes(value.unwrap_or_default())
+                    .map_err(|e| format!("record at offset {offset}: {e}"))?;
+                out.push((offset, parsed));
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            ReplayError::Log(e) => StoreError::Log(e),
+            ReplayError::Decode { offset, reason } => StoreError::Decode { offset, reason },
+        })?;
+        Ok(out)
+    }
+
+    /// Installs a snapshot fetched from the controller: stored durably,
+    /// the log emptied to start at its end, older snapshots removed.
+    /// Returns the image it holds.
+    pub fn install_snapshot(
+        &self,
+        id: SnapshotId,
+        bytes: &[u8],
+        now_ms: i64,
+    ) -> Result<MetadataImage, StoreError> {
+        let (path, records) = snapshot::install(self.log.dir(), id, bytes)?;
+        self.log.truncate_fully_and_start_at(id.end_offset)?;
+        snapshot::remove_older_than(self.log.dir(), id)?;
+        self.bytes_since_snapshot.store(0, Ordering::Relaxed);
+        self.last_snapshot_ms.store(now_ms, Ordering::Relaxed);
+        tracing::info!(snapshot = %path.display(), records = records.len(), "metadata snapshot fetched from the controller");
+        Ok(MetadataImage::from_snapshot(&records, id.end_offset))
     }
 
     /// Takes a snapshot of `image` (which has applied every record of the

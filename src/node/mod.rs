@@ -27,6 +27,7 @@ use crate::common::BackgroundTasks;
 use crate::config::BrokerConfig;
 use crate::controller::channel::ControllerChannel;
 use crate::controller::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
+use crate::controller::remote::RemoteController;
 use crate::controller::{Controller, ControllerError};
 use crate::coordinator::producer_ids::ProducerIdManager;
 use crate::coordinator::service::GroupCoordinator;
@@ -37,6 +38,7 @@ use crate::log::dir_lock::LogDirLocks;
 use crate::log::meta_properties::directory_ids;
 use crate::log::meta_properties::prepare_log_dirs;
 use crate::metadata::MetadataCache;
+use crate::metadata::fetcher::MetadataFetcher;
 use crate::metadata::listener::ImageListener;
 use crate::metadata::loader::MetadataLoader;
 use crate::metadata::records::{BrokerEndpoint, BrokerFeature};
@@ -50,9 +52,11 @@ use crate::protocol::versions::FEATURES;
 /// locks on its log dirs.
 pub struct Node {
     pub broker: Arc<Broker>,
-    /// This node's controller (the broker side reaches it through
-    /// `broker.controller`, the channel).
-    controller: Arc<Controller>,
+    /// This node's controller, on a combined node (the broker side reaches
+    /// it through `broker.controller`, the channel).
+    controller: Option<Arc<Controller>>,
+    /// A broker-only node's metadata fetcher, until its task starts.
+    fetcher: std::sync::Mutex<Option<MetadataFetcher>>,
     pub tasks: BackgroundTasks,
     /// Held for the life of the node: no other process may open the logs.
     _log_dir_locks: LogDirLocks,
@@ -71,6 +75,7 @@ impl Node {
             &config.log_dirs,
             config.node_id,
             config.cluster_id.as_deref(),
+            config.is_controller(),
         )?;
         let now = crate::now_ms();
         let logs = Arc::new(
@@ -99,10 +104,17 @@ impl Node {
             },
         );
         let image = store.load().context("replaying the metadata log")?;
-        let features: Vec<(&str, i16)> = FEATURES.iter().map(|f| (f.name, f.finalized)).collect();
-        let image = store
-            .bootstrap(image, &features, now)
-            .context("writing the metadata log's bootstrap records")?;
+        // A combined node's controller writes the bootstrap records; a
+        // broker-only node fetches them with the rest of the log.
+        let image = if config.is_controller() {
+            let features: Vec<(&str, i16)> =
+                FEATURES.iter().map(|f| (f.name, f.finalized)).collect();
+            store
+                .bootstrap(image, &features, now)
+                .context("writing the metadata log's bootstrap records")?
+        } else {
+            image
+        };
         tracing::info!(
             topics = image.topics.len(),
             metadata_offset = image.offset,
@@ -117,14 +129,39 @@ impl Node {
         let replicas_listener: Arc<dyn ImageListener> = replicas.clone();
         loader.add_listener(Arc::downgrade(&replicas_listener));
         let quorum_log = store.quorum_log();
-        let quorum_controller = Arc::new(Controller::new(
-            config.clone(),
-            cluster_id.clone(),
-            store,
-            image,
-            loader.clone(),
-        ));
-        let controller = ControllerChannel::local(quorum_controller.clone());
+        let (quorum_controller, controller, fetcher) = if config.is_controller() {
+            let quorum_controller = Arc::new(Controller::new(
+                config.clone(),
+                cluster_id.clone(),
+                store,
+                image,
+                loader.clone(),
+            ));
+            let channel = ControllerChannel::local(quorum_controller.clone());
+            (Some(quorum_controller), channel, None)
+        } else {
+            let request_timeout =
+                Duration::from_millis(config.controller_quorum_request_timeout_ms.max(1) as u64);
+            let remote = RemoteController::new(
+                config.controller_addresses.clone(),
+                config.node_id,
+                request_timeout,
+            );
+            let fetcher = MetadataFetcher::new(
+                config.controller_addresses.clone(),
+                config.node_id,
+                cluster_id.clone(),
+                directory_ids(&config.log_dirs)[0],
+                Arc::new(store),
+                loader.clone(),
+                request_timeout,
+            );
+            (
+                None,
+                ControllerChannel::remote(Arc::new(remote)),
+                Some(fetcher),
+            )
+        };
         let producer_ids = Arc::new(ProducerIdManager::new(config.node_id, controller.clone()));
         let groups = GroupCoordinator::new(
             config.clone(),
@@ -152,6 +189,7 @@ impl Node {
                 producer_ids,
             }),
             controller: quorum_controller,
+            fetcher: std::sync::Mutex::new(fetcher),
             tasks,
             _log_dir_locks: log_dir_locks,
         })
@@ -185,7 +223,9 @@ impl Node {
             });
         }
         self.start_log_cleaner();
-        self.broker.groups.start();
+        if config.is_broker() {
+            self.broker.groups.start();
+        }
         self.start_session_expiry();
     }
 
@@ -193,7 +233,9 @@ impl Node {
     /// sent no heartbeat for `broker.session.timeout.ms`, checked several
     /// times a session (Kafka's `maybeFenceStaleBroker`).
     fn start_session_expiry(&self) {
-        let controller = self.controller.clone();
+        let Some(controller) = self.controller.clone() else {
+            return;
+        };
         let session = self.broker.config.broker_session_timeout_ms.max(1) as u64;
         let period = Duration::from_millis((session / 8).clamp(50, 1000));
         self.tasks.spawn("broker-session-expiry", async move {
@@ -246,11 +288,105 @@ impl Node {
         });
     }
 
+    /// A broker-only node's metadata fetcher task (a combined node's
+    /// image is fed by its own controller).
+    fn start_metadata_fetcher(&self) {
+        let fetcher = self
+            .fetcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(fetcher) = fetcher {
+            self.tasks.spawn("metadata-fetcher", fetcher.run());
+        }
+    }
+
     /// Registers this node's broker with the controller (KIP-631) and
-    /// heartbeats once, which unfences it: the broker applied its own
-    /// registration before the controller answered. Returns the broker
-    /// epoch. A refusal stops the start.
+    /// heartbeats until it is unfenced: at once on a combined node (the
+    /// broker applied its own registration before the controller
+    /// answered), once the fetched metadata reaches the registration on a
+    /// broker-only node. Gives up after
+    /// `initial.broker.registration.timeout.ms`, as Kafka's broker does.
+    /// Returns the broker epoch. A refusal stops the start.
     pub async fn register_broker(&self) -> anyhow::Result<i64> {
+        let timeout = Duration::from_millis(
+            self.broker
+                .config
+                .initial_broker_registration_timeout_ms
+                .max(1) as u64,
+        );
+        let controllers = self.broker.config.controller_addresses.join(",");
+        tokio::time::timeout(timeout, self.register_and_unfence())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the broker was not registered and unfenced by the controller ({}) within \
+                     initial.broker.registration.timeout.ms={} ms",
+                    if controllers.is_empty() {
+                        "this node"
+                    } else {
+                        &controllers
+                    },
+                    timeout.as_millis()
+                )
+            })?
+    }
+
+    async fn register_and_unfence(&self) -> anyhow::Result<i64> {
+        let mut failures = 0u32;
+        // One incarnation per start: a retry after a lost answer amends
+        // the registration instead of looking like another process.
+        let incarnation_id = uuid::Uuid::new_v4();
+        let epoch = loop {
+            let registration = self.registration(incarnation_id);
+            match self.broker.controller.register_broker(registration).await {
+                Ok(epoch) => break epoch,
+                // The controller may still be starting, or still hold the
+                // live session of this broker's previous process (killed,
+                // then restarted at once): try again, as Kafka's broker does.
+                Err(
+                    e @ (ControllerError::ControllerUnavailable(_)
+                    | ControllerError::DuplicateBrokerRegistration(_)),
+                ) => {
+                    if failures == 0 {
+                        tracing::warn!(error = %e, "cannot register with the controller yet; retrying");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context("registering the broker with the controller")
+                    );
+                }
+            }
+        };
+        let interval = Duration::from_millis(
+            self.broker
+                .config
+                .broker_heartbeat_interval_ms
+                .clamp(1, 500) as u64,
+        );
+        loop {
+            match self.heartbeat(epoch, false).await {
+                Ok(reply) if !reply.is_fenced => {
+                    tracing::info!(broker_epoch = epoch, "broker registered and unfenced");
+                    return Ok(epoch);
+                }
+                Ok(reply) => tracing::debug!(
+                    broker_epoch = epoch,
+                    caught_up = reply.is_caught_up,
+                    metadata_offset = self.broker.metadata.current().offset,
+                    "broker still fenced: catching up with the metadata log"
+                ),
+                Err(e) => tracing::warn!(error = %e, "broker heartbeat failed"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+
+    /// This node's BrokerRegistration.
+    fn registration(&self, incarnation_id: uuid::Uuid) -> BrokerRegistration {
         let broker = &self.broker;
         let config = &broker.config;
         let listeners = config
@@ -266,10 +402,10 @@ impl Node {
                     .map_or(0, |p| p.id()),
             })
             .collect();
-        let registration = BrokerRegistration {
+        BrokerRegistration {
             broker_id: config.node_id,
             cluster_id: broker.cluster_id.clone(),
-            incarnation_id: uuid::Uuid::new_v4(),
+            incarnation_id,
             listeners,
             features: FEATURES
                 .iter()
@@ -282,19 +418,7 @@ impl Node {
             rack: config.broker_rack.clone(),
             log_dirs: broker.log_dir_ids.clone(),
             is_migrating_zk_broker: false,
-        };
-        let epoch = broker
-            .controller
-            .register_broker(registration)
-            .await
-            .context("registering the broker with the controller")?;
-        let reply = self.heartbeat(epoch, false).await?;
-        tracing::info!(
-            broker_epoch = epoch,
-            fenced = reply.is_fenced,
-            "broker registered"
-        );
-        Ok(epoch)
+        }
     }
 
     async fn heartbeat(&self, epoch: i64, want_shut_down: bool) -> anyhow::Result<HeartbeatReply> {
@@ -375,9 +499,17 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
     let tasks = BackgroundTasks::new();
     let node = tokio::task::block_in_place(|| Node::start(config, locks, tasks))?;
-    let epoch = node.register_broker().await?;
+    node.start_metadata_fetcher();
+    // A controller-only node has no broker to register.
+    let epoch = if node.broker.config.is_broker() {
+        Some(node.register_broker().await?)
+    } else {
+        None
+    };
     node.start_background_work();
-    node.start_heartbeats(epoch);
+    if let Some(epoch) = epoch {
+        node.start_heartbeats(epoch);
+    }
     let server = listeners.serve(node.broker.clone())?;
     tracing::info!(node_id = node.broker.config.node_id, cluster_id = %node.broker.cluster_id, "runnel started");
     ops::metrics::set_collector(Box::new(scrape::collector(
@@ -388,7 +520,9 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     tracing::info!("shutting down");
-    node.controlled_shutdown(epoch).await;
+    if let Some(epoch) = epoch {
+        node.controlled_shutdown(epoch).await;
+    }
     server.shutdown().await;
     // A cleaning in progress stops at its next batch, so the wait is short.
     node.broker.replicas.logs().cleaner().abort();

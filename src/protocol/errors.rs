@@ -150,6 +150,14 @@ pub enum ApiError {
     /// ACLs and SCRAM: Kafka's answer when no authorizer is configured.
     #[error("{0}")]
     SecurityDisabled(String),
+    /// A request that needed another node (the controller) which did not
+    /// answer in time.
+    #[error("{0}")]
+    RequestTimedOut(String),
+    /// Another node (the controller) refused with this code: passed on
+    /// as it was chosen there.
+    #[error("{message}")]
+    Remote { code: i16, message: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -222,6 +230,10 @@ impl ApiError {
             ApiError::UnsupportedAssignor(_) => Kafka::UnsupportedAssignor,
             ApiError::ClusterAuthorizationFailed(_) => Kafka::ClusterAuthorizationFailed,
             ApiError::SecurityDisabled(_) => Kafka::SecurityDisabled,
+            ApiError::RequestTimedOut(_) => Kafka::RequestTimedOut,
+            ApiError::Remote { code, .. } => {
+                Kafka::try_from_code(*code).unwrap_or(Kafka::UnknownServerError)
+            }
             ApiError::Internal(_) => Kafka::UnknownServerError,
         }
     }
@@ -326,6 +338,14 @@ mod tests {
             (ApiError::UnsupportedAssignor(String::new()), 112),
             (ApiError::ClusterAuthorizationFailed(String::new()), 31),
             (ApiError::SecurityDisabled(String::new()), 54),
+            (ApiError::RequestTimedOut(String::new()), 7),
+            (
+                ApiError::Remote {
+                    code: 41,
+                    message: String::new(),
+                },
+                41,
+            ),
             (ApiError::Internal(String::new()), -1),
         ];
         for (err, code) in table {

@@ -2,6 +2,7 @@
 //! mapping of every internal error to a Kafka error code. Messages themselves
 //! are decoded and encoded by the `kafka-protocol` crate.
 
+pub mod client;
 pub mod codec;
 pub mod error_counts;
 pub mod errors;

@@ -143,6 +143,7 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     DESCRIBE_CLUSTER,
     api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
     api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
+    api(ApiKey::AllocateProducerIds, "AllocateProducerIds", 0, 0),
 ];
 
 /// What a listener is for: clients (every listener not named in
@@ -294,6 +295,7 @@ mod tests {
             ApiKey::BrokerHeartbeat => BrokerHeartbeatRequest::VERSIONS,
             ApiKey::Envelope => EnvelopeRequest::VERSIONS,
             ApiKey::FetchSnapshot => FetchSnapshotRequest::VERSIONS,
+            ApiKey::AllocateProducerIds => AllocateProducerIdsRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)

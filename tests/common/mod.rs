@@ -73,6 +73,9 @@ pub struct BrokerProcess {
     pub port: u16,
     /// The controller listener's port, for a broker started with one.
     pub controller_port: Option<u16>,
+    /// For a broker-only node: its node id, and the controller port and
+    /// cluster id of the node whose controller it joins.
+    joins: Option<(i32, u16, String)>,
     /// The `log.dirs` directory (survives restarts).
     pub data_dir: PathBuf,
     log_path: PathBuf,
@@ -95,7 +98,42 @@ impl BrokerProcess {
         Self::start_inner(overrides, true)
     }
 
+    /// A broker-only node (`process.roles=broker`, node id `node_id`) that
+    /// joins the cluster of `controller`, a node started with
+    /// [`Self::start_with_controller_listener`].
+    pub fn start_broker_of(
+        controller: &BrokerProcess,
+        node_id: i32,
+        overrides: &[(&str, &str)],
+    ) -> BrokerProcess {
+        let port = controller
+            .controller_port
+            .expect("the controller node has a controller listener");
+        let joins = (node_id, port, controller.cluster_id());
+        Self::start_inner_as(overrides, false, Some(joins))
+    }
+
+    /// The cluster id in the node's `meta.properties`.
+    pub fn cluster_id(&self) -> String {
+        let props = std::fs::read_to_string(self.data_dir.join("meta.properties"))
+            .expect("reading meta.properties");
+        props
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster.id="))
+            .expect("meta.properties names the cluster")
+            .trim()
+            .to_string()
+    }
+
     fn start_inner(overrides: &[(&str, &str)], controller: bool) -> BrokerProcess {
+        Self::start_inner_as(overrides, controller, None)
+    }
+
+    fn start_inner_as(
+        overrides: &[(&str, &str)],
+        controller: bool,
+        joins: Option<(i32, u16, String)>,
+    ) -> BrokerProcess {
         let root = tempfile::Builder::new()
             .prefix("runnel-it-")
             .tempdir()
@@ -106,6 +144,7 @@ impl BrokerProcess {
             child: None,
             port: 0,
             controller_port: controller.then_some(0),
+            joins,
             data_dir,
             log_path,
             overrides: overrides
@@ -165,6 +204,17 @@ impl BrokerProcess {
                 "controller.quorum.voters".to_string(),
                 format!("1@127.0.0.1:{port}"),
             ));
+        }
+        if let Some((node_id, port, cluster_id)) = &self.joins {
+            for (k, v) in [
+                ("process.roles", "broker".to_string()),
+                ("node.id", node_id.to_string()),
+                ("controller.listener.names", "CONTROLLER".to_string()),
+                ("controller.quorum.voters", format!("1@127.0.0.1:{port}")),
+                ("cluster.id", cluster_id.clone()),
+            ] {
+                controller.push((k.to_string(), v));
+            }
         }
         let defaults = [
             ("listeners".to_string(), listeners),
