@@ -22,7 +22,7 @@ use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     ApiKey, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest, CreateTopicsRequest,
-    DescribeClusterRequest, FindCoordinatorRequest, MetadataRequest, MetadataResponse,
+    FindCoordinatorRequest, MetadataRequest, MetadataResponse,
 };
 use runnel::log::testing::make_value_batch;
 use runnel::protocol::versions::supported_range;
@@ -197,11 +197,7 @@ fn partitions_spread_over_registered_brokers_and_leadership_follows_fencing() {
         ("broker.session.timeout.ms", &SESSION_MS.to_string()),
         ("broker.heartbeat.interval.ms", "200"),
     ]);
-    let cluster_id = b
-        .connect_controller()
-        .call(&DescribeClusterRequest::default().with_endpoint_type(2), 1)
-        .cluster_id
-        .to_string();
+    let cluster_id = b.cluster_id();
     let mut two = SimulatedBroker::join(&b, &cluster_id, 2);
     let _three = SimulatedBroker::join(&b, &cluster_id, 3);
 
@@ -435,4 +431,69 @@ fn partitions_spread_over_registered_brokers_and_leadership_follows_fencing() {
     for p in &racks_on_two {
         assert_ne!(racks_now[p].1, 2);
     }
+}
+
+/// With a real broker-only `runnel` process as broker 2: partitions placed
+/// on it are served by it (its replica manager follows the fetched image),
+/// and the combined node points a producer there.
+#[test]
+fn a_broker_only_node_serves_the_partitions_placed_on_it() {
+    let node1 = BrokerProcess::start_with_controller_listener(&[]);
+    let b2 = BrokerProcess::start_broker_of(&node1, 2, &[]);
+    wait_for("broker 2 listed", Duration::from_secs(30), || {
+        metadata(&node1, &[]).brokers.len() == 2
+    });
+    assert_eq!(create(&node1, "served", 4, 1, &[]).0, 0);
+    let placed = topic_partitions(&node1, "served");
+    let on_two: Vec<i32> = placed
+        .iter()
+        .filter(|(_, p)| p.1 == 2)
+        .map(|(&p, _)| p)
+        .collect();
+    assert_eq!(on_two.len(), 2, "{placed:?}");
+    let p = on_two[0];
+    let batch = || make_value_batch(3, 10, 1_700_000_000_000);
+    let produce_max = supported_range(ApiKey::Produce).unwrap().max;
+
+    // The combined node sends the producer to broker 2's port.
+    let resp = node1
+        .connect()
+        .call(&produce_request("served", p, batch(), 1), produce_max);
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code,
+        NOT_LEADER_OR_FOLLOWER
+    );
+    assert_eq!(
+        resp.node_endpoints
+            .iter()
+            .map(|n| (n.node_id.0, n.port))
+            .collect::<Vec<_>>(),
+        [(2, i32::from(b2.port))]
+    );
+    // Broker 2 takes the batch (once its fetched image has the topic) and
+    // serves it back.
+    let mut c2 = b2.connect();
+    let mut written = None;
+    wait_for(
+        "broker 2 leads its partition",
+        Duration::from_secs(10),
+        || {
+            let r = produce(&mut c2, produce_max, "served", p, batch(), 1);
+            written = (r.error_code == 0).then_some(r.base_offset);
+            written.is_some()
+        },
+    );
+    assert_eq!(written, Some(0));
+    let id = topic_id(&mut c2, "served");
+    let read = fetch(&mut c2, 12, "served", id, p, 0);
+    assert_eq!(read.error_code, 0);
+    assert_eq!(record_count(read.records.as_ref().unwrap()), 3);
+    // And refuses, with the hint, a partition node 1 leads.
+    let on_one = placed
+        .iter()
+        .find(|(_, v)| v.1 == 1)
+        .map(|(&p, _)| p)
+        .unwrap();
+    let refused = fetch(&mut c2, 12, "served", id, on_one, 0);
+    assert_eq!(refused.error_code, NOT_LEADER_OR_FOLLOWER);
 }
