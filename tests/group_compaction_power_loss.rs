@@ -112,6 +112,8 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
     let root = tempfile::tempdir().expect("temp dir");
     let dir = root.path().join("data");
     let node = start(&dir).expect("broker starts");
+    // Placement needs a registered broker, as in `node::run`.
+    node.register_broker().await.expect("broker registers");
     let broker = &node.broker;
     let orders = NewTopic {
         name: "orders".into(),
@@ -183,6 +185,7 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
     eprintln!("recovery point {recovery_point}, {lost} bytes lost");
 
     let node = start(&dir).expect("broker restarts");
+    node.register_broker().await.expect("broker registers");
     let broker = &node.broker;
     let fetched = broker
         .groups

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_snapshot_request::{
@@ -23,7 +22,7 @@ use kafka_protocol::messages::{
     FetchSnapshotRequest, MetadataRequest,
 };
 use runnel::metadata::store::METADATA_TOPIC_ID;
-use runnel::protocol::versions::{CONTROLLER_APIS, FEATURES, SUPPORTED_APIS};
+use runnel::protocol::versions::{CONTROLLER_APIS, SUPPORTED_APIS};
 use uuid::Uuid;
 
 const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
@@ -125,37 +124,11 @@ fn registration(
     incarnation: Uuid,
     port: u16,
 ) -> BrokerRegistrationRequest {
-    BrokerRegistrationRequest::default()
-        .with_broker_id(BrokerId(id))
-        .with_cluster_id(str_bytes(cluster_id))
-        .with_incarnation_id(incarnation)
-        .with_listeners(vec![
-            Listener::default()
-                .with_name(str_bytes("PLAINTEXT"))
-                .with_host(str_bytes("127.0.0.1"))
-                .with_port(port)
-                .with_security_protocol(0),
-        ])
-        .with_features(
-            FEATURES
-                .iter()
-                .map(|f| {
-                    Feature::default()
-                        .with_name(str_bytes(f.name))
-                        .with_min_supported_version(f.min)
-                        .with_max_supported_version(f.max)
-                })
-                .collect(),
-        )
-        .with_rack(Some(str_bytes("rack-b")))
-        .with_log_dirs(vec![Uuid::new_v4()])
+    broker_registration(cluster_id, id, incarnation, port, "rack-b")
 }
 
 fn beat(id: i32, epoch: i64, offset: i64) -> BrokerHeartbeatRequest {
-    BrokerHeartbeatRequest::default()
-        .with_broker_id(BrokerId(id))
-        .with_broker_epoch(epoch)
-        .with_current_metadata_offset(offset)
+    broker_heartbeat(id, epoch, offset)
 }
 
 fn listed_brokers(b: &BrokerProcess) -> Vec<(i32, i32, Option<String>)> {

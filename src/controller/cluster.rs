@@ -3,7 +3,9 @@
 //! its `RegisterBrokerRecord`; it starts fenced and is unfenced by a
 //! heartbeat (BrokerHeartbeat) once its metadata has caught up to that
 //! record; a heartbeat with `want_fence` fences it, one with
-//! `want_shut_down` puts it into controlled shutdown.
+//! `want_shut_down` puts it into controlled shutdown. Fencing and
+//! controlled shutdown move the broker's leaderships away, unfencing gives
+//! it back those of partitions left without a leader ([`super::replication`]).
 //!
 //! Kafka counterparts: `ClusterControlManager.registerBroker`,
 //! `BrokerHeartbeatManager.calculateNextBrokerState` and the fencing
@@ -13,6 +15,7 @@
 use uuid::Uuid;
 
 use super::error::ControllerError;
+use super::replication::{broker_leaving, broker_unfenced};
 use crate::metadata::MetadataImage;
 use crate::metadata::MetadataRecord;
 use crate::metadata::records::{BrokerEndpoint, BrokerFeature, RegisterBrokerRecord, fencing};
@@ -196,10 +199,13 @@ pub fn heartbeat(
             // A fenced broker leads nothing: it may go at once.
             reply.should_shut_down = true;
         } else if !request.want_fence && is_caught_up {
+            // As Kafka: the unfencing first, then the elections it allows.
             records.push(change(fencing::UNFENCE, 0));
+            records.extend(broker_unfenced(image, request.broker_id));
             reply.is_fenced = false;
         }
     } else if request.want_fence {
+        records.extend(broker_leaving(image, request.broker_id));
         records.push(change(fencing::FENCE, 0));
         reply.is_fenced = true;
     } else if request.want_shut_down {
@@ -207,18 +213,18 @@ pub fn heartbeat(
             .topics
             .values()
             .any(|t| t.partitions.values().any(|p| p.leader == request.broker_id));
-        if leads {
-            if !broker.in_controlled_shutdown {
-                records.push(change(fencing::NONE, 1));
-            }
+        if leads && !broker.in_controlled_shutdown {
+            records.push(change(fencing::NONE, 1));
             reply.in_controlled_shutdown = true;
-        } else {
-            // Leading nothing, it may go at once: fenced now (Kafka's
-            // SHUTDOWN_NOW), so clients stop being sent to it.
-            records.push(change(fencing::FENCE, 0));
-            reply.is_fenced = true;
         }
-        // With no replicas to hand leadership to, nothing holds it back.
+        // Its leaderships move now: to another in-sync replica, or to none
+        // for a partition it alone holds. Leading nothing then, it may go
+        // at once: fenced in the same batch (Kafka's SHUTDOWN_NOW, which
+        // Kafka's controller reaches at the broker's next heartbeat, once
+        // the moves are written), so clients stop being sent to it.
+        records.extend(broker_leaving(image, request.broker_id));
+        records.push(change(fencing::FENCE, 0));
+        reply.is_fenced = true;
         reply.should_shut_down = true;
     }
     Ok((records, reply))
@@ -226,23 +232,38 @@ pub fn heartbeat(
 
 /// Fences every unfenced broker whose session expired (`expired(id)`):
 /// Kafka's `BrokerHeartbeatManager.findStaleBrokers` and the fencing of
-/// `ReplicationControlManager.maybeFenceOneStaleBroker`. A broker in
-/// controlled shutdown that stopped heartbeating is fenced too.
+/// `ReplicationControlManager.maybeFenceOneStaleBroker`, each broker's
+/// leaderships moved before its fencing record. A broker in controlled
+/// shutdown that stopped heartbeating is fenced too. Brokers fenced
+/// together are fenced one after the other: the second one's elections
+/// see the first one gone.
 pub fn fence_expired_sessions(
     image: &MetadataImage,
     expired: impl Fn(i32) -> bool,
 ) -> Vec<MetadataRecord> {
-    image
+    let stale: Vec<(i32, i64)> = image
         .brokers
         .values()
         .filter(|b| !b.fenced && expired(b.broker_id))
-        .map(|b| MetadataRecord::BrokerRegistrationChange {
-            broker_id: b.broker_id,
-            broker_epoch: b.broker_epoch,
+        .map(|b| (b.broker_id, b.broker_epoch))
+        .collect();
+    let mut records = Vec::new();
+    let mut scratch = image.clone();
+    for (broker_id, broker_epoch) in stale {
+        let mut these = broker_leaving(&scratch, broker_id);
+        these.push(MetadataRecord::BrokerRegistrationChange {
+            broker_id,
+            broker_epoch,
             fenced: fencing::FENCE,
             in_controlled_shutdown: 0,
-        })
-        .collect()
+        });
+        for r in &these {
+            let next = scratch.offset + 1;
+            scratch.replay(next, r);
+        }
+        records.extend(these);
+    }
+    records
 }
 
 #[cfg(test)]
@@ -452,20 +473,31 @@ mod tests {
             ..beat(1, epoch, 2)
         };
         let (records, reply) = heartbeat(&image, &leaving).unwrap();
-        assert!(reply.in_controlled_shutdown && reply.should_shut_down);
-        assert_eq!(records.len(), 1);
+        assert!(reply.in_controlled_shutdown && reply.should_shut_down && reply.is_fenced);
+        // Controlled shutdown, its only partition left without a leader,
+        // and, leading nothing then, fenced.
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert!(matches!(
+            records.last(),
+            Some(MetadataRecord::BrokerRegistrationChange {
+                fenced: fencing::FENCE,
+                ..
+            })
+        ));
         apply(&mut image, &records);
-        assert!(image.brokers[&1].in_controlled_shutdown);
-        let (records, _) = heartbeat(&image, &leaving).unwrap();
-        assert!(records.is_empty());
+        assert!(image.brokers[&1].in_controlled_shutdown && image.brokers[&1].fenced);
+        let p = &image.topic("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.leader_epoch), (-1, 1));
+        // Asked again: nothing more to write, it may go.
+        let (records, reply) = heartbeat(&image, &leaving).unwrap();
+        assert!(reply.should_shut_down && records.is_empty(), "{records:?}");
     }
 
-    #[test]
-    fn expired_sessions_fence_live_brokers_only() {
-        let (mut image, epoch) = registered_at(1);
-        // Still fenced: nothing to write, whatever its session.
-        assert!(fence_expired_sessions(&image, |_| true).is_empty());
-        let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
+    /// Broker 1 (registered at offset 1) and broker 2, both unfenced;
+    /// broker 2's epoch.
+    fn two_unfenced_brokers() -> (MetadataImage, i64) {
+        let (mut image, epoch1) = registered_at(1);
+        let (records, _) = heartbeat(&image, &beat(1, epoch1, 1)).unwrap();
         apply(&mut image, &records);
         let (records, epoch2) = register_broker(
             &image,
@@ -479,6 +511,15 @@ mod tests {
         let (records, _) = heartbeat(&image, &beat(2, epoch2, epoch2)).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.unfenced_brokers().count(), 2);
+        (image, epoch2)
+    }
+
+    #[test]
+    fn expired_sessions_fence_live_brokers_only() {
+        let (image, _) = registered_at(1);
+        // Still fenced: nothing to write, whatever its session.
+        assert!(fence_expired_sessions(&image, |_| true).is_empty());
+        let (mut image, epoch2) = two_unfenced_brokers();
 
         // Only broker 2 went quiet.
         let records = fence_expired_sessions(&image, |id| id == 2);
@@ -491,6 +532,55 @@ mod tests {
         assert!(!reply.is_fenced);
         apply(&mut image, &records);
         assert!(!image.brokers[&2].fenced);
+    }
+
+    /// Session expiry and the unfencing heartbeat move leaderships: an
+    /// RF=1 partition of the expired broker goes offline (leader -1, epoch
+    /// bumped) and comes back to it, one epoch later, when it is unfenced.
+    #[test]
+    fn an_expired_session_takes_leadership_and_unfencing_gives_it_back() {
+        let (mut image, epoch2) = two_unfenced_brokers();
+        let topic_id = Uuid::from_u128(77);
+        apply(
+            &mut image,
+            &[
+                MetadataRecord::Topic {
+                    name: "t".into(),
+                    topic_id,
+                },
+                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
+                    topic_id,
+                    0,
+                    vec![2],
+                )),
+                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
+                    topic_id,
+                    1,
+                    vec![1],
+                )),
+            ],
+        );
+        let leader = |image: &MetadataImage, p: i32| {
+            let p = &image.topic("t").unwrap().partitions[&p];
+            (p.leader, p.leader_epoch)
+        };
+        let records = fence_expired_sessions(&image, |id| id == 2);
+        assert_eq!(records.len(), 2, "{records:?}");
+        apply(&mut image, &records);
+        assert_eq!(leader(&image, 0), (-1, 1));
+        assert_eq!(leader(&image, 1), (1, 0));
+        let (records, reply) = heartbeat(&image, &beat(2, epoch2, image.offset)).unwrap();
+        assert!(!reply.is_fenced);
+        apply(&mut image, &records);
+        assert_eq!(leader(&image, 0), (2, 2));
+        // Asking to be fenced takes it away again, in the same batch.
+        let fence_me = BrokerHeartbeat {
+            want_fence: true,
+            ..beat(2, epoch2, image.offset)
+        };
+        let (records, _) = heartbeat(&image, &fence_me).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(leader(&image, 0), (-1, 3));
     }
 
     #[test]

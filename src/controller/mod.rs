@@ -19,8 +19,10 @@ pub mod channel;
 pub mod cluster;
 pub mod configs;
 pub mod error;
+pub mod placement;
 pub mod producer_ids;
 pub mod remote;
+pub mod replication;
 pub mod topics;
 
 use std::collections::HashMap;
@@ -132,12 +134,16 @@ impl Controller {
         &self,
         request: ControllerRequest,
     ) -> Result<ControllerResponse, ControllerError> {
-        let cluster = ClusterView::of_node(&self.config);
+        // Kafka's placer starts its stripes at random, so that topics
+        // created one after another do not all lead on the same broker.
+        let placement_start = uuid::Uuid::new_v4().as_u128() as usize;
+        let cluster =
+            |image: &MetadataImage| ClusterView::of_image(image, &self.config, placement_start);
         let config = self.config.clone();
         match request {
             ControllerRequest::CreateTopics(r) => self
                 .commit(|image| {
-                    topics::create_topics_request(image, &cluster, &r, uuid::Uuid::new_v4)
+                    topics::create_topics_request(image, &cluster(image), &r, uuid::Uuid::new_v4)
                 })
                 .await
                 .map(ControllerResponse::CreateTopics),
@@ -148,7 +154,7 @@ impl Controller {
             ControllerRequest::CreatePartitions(r) => self
                 .commit(|image| {
                     let (records, results) =
-                        topics::create_partitions(image, &cluster, &r.increases);
+                        topics::create_partitions(image, &cluster(image), &r.increases);
                     (if r.validate_only { vec![] } else { records }, results)
                 })
                 .await
@@ -280,11 +286,63 @@ mod tests {
         )
     }
 
+    /// Registers and unfences broker 1, as a combined node does before it
+    /// serves: placement needs a broker.
+    async fn register_node(channel: &ControllerChannel) {
+        let epoch = channel
+            .register_broker(cluster::BrokerRegistration {
+                broker_id: 1,
+                cluster_id: "MkU3OEVBNTcwNTJENDM2Qg".into(),
+                incarnation_id: uuid::Uuid::from_u128(1),
+                listeners: vec![],
+                features: vec![],
+                rack: None,
+                log_dirs: vec![uuid::Uuid::from_u128(1001)],
+                is_migrating_zk_broker: false,
+            })
+            .await
+            .unwrap();
+        let reply = channel
+            .broker_heartbeat(cluster::BrokerHeartbeat {
+                broker_id: 1,
+                broker_epoch: epoch,
+                current_metadata_offset: epoch,
+                want_fence: false,
+                want_shut_down: false,
+            })
+            .await
+            .unwrap();
+        assert!(!reply.is_fenced);
+    }
+
+    /// With no broker registered, nothing can be placed: Kafka's
+    /// INVALID_REPLICATION_FACTOR, internal topics included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn topics_need_a_registered_unfenced_broker() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (channel, _, _) = setup(&tmp.path().join("__cluster_metadata-0"));
+        let create_offsets_topic = || {
+            channel.create_topics(CreateTopics {
+                topics: vec![topic(OFFSETS_TOPIC)],
+                validate_only: false,
+                internal: true,
+            })
+        };
+        let refused = create_offsets_topic().await.unwrap();
+        let e = refused[0].as_ref().unwrap_err();
+        assert_eq!(e.code(), 38, "{e}");
+        register_node(&channel).await;
+        let created = create_offsets_topic().await.unwrap();
+        assert!(created[0].is_ok(), "{created:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn committed_decisions_reach_the_broker_image_and_the_log_alike() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("__cluster_metadata-0");
         let (channel, cache, _) = setup(&dir);
+        register_node(&channel).await;
+        let registered_at = cache.current().offset;
 
         // Validate-only: answered, nothing written.
         let r = channel
@@ -292,7 +350,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(&r, ControllerResponse::CreateTopics(v) if v.len() == 1 && v[0].is_ok()));
-        assert_eq!(cache.current().offset, -1);
+        assert_eq!(cache.current().offset, registered_at);
 
         // A client may not create an internal topic; its coordinator may.
         let refused = channel
@@ -332,6 +390,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("__cluster_metadata-0");
         let (channel, cache, _) = setup(&dir);
+        register_node(&channel).await;
         let mut big = topic("big");
         big.num_partitions = 10_000;
         let created = channel

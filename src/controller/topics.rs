@@ -1,16 +1,20 @@
 //! Topic decisions: create, delete, add partitions. Pure functions from the
 //! current image and a request to `(records, per-topic results)`; no I/O.
+//! Replicas are placed over the brokers of the image ([`ClusterView`],
+//! [`super::placement`]); a new partition's ISR is its replicas that are
+//! active (unfenced, not in controlled shutdown), led by the first.
 //! Kafka counterpart: `ReplicationControlManager` and `Topic.validate`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use uuid::Uuid;
 
 use super::channel::CreateTopics;
 use super::error::ControllerError;
+use super::placement::{UsableBroker, place};
 use crate::common::internal_topics::is_internal;
 use crate::config::topic::validate_topic_config;
-use crate::metadata::records::PartitionRecord;
+use crate::metadata::records::{DIRECTORY_MIGRATING, DIRECTORY_UNASSIGNED, PartitionRecord};
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, MetadataRecord};
 
@@ -51,21 +55,68 @@ fn collision_key(name: &str) -> String {
     name.replace('.', "_")
 }
 
-/// Cluster facts the decisions need.
+/// Cluster facts the decisions need, read from the controller's image.
 #[derive(Debug, Clone)]
 pub struct ClusterView {
-    pub brokers: Vec<i32>,
+    /// What placement may use: registered brokers not in controlled
+    /// shutdown, fenced ones flagged (they may follow, never lead).
+    pub usable: Vec<UsableBroker>,
+    /// Every registered broker: what a manual assignment may name.
+    pub registered: BTreeSet<i32>,
+    /// Registered, unfenced, not in controlled shutdown: what may lead
+    /// and be in an ISR.
+    pub active: BTreeSet<i32>,
     pub default_num_partitions: i32,
     pub default_replication_factor: i16,
+    /// Where placement's stripes start (drawn at random per request).
+    pub placement_start: usize,
+    /// The log directory a new replica on each broker is recorded in
+    /// (Kafka's `ClusterControlManager.defaultDir`): a broker's only
+    /// directory, else unassigned (the broker picks and reports it), or
+    /// "migrating" for a broker that registered none.
+    pub default_dirs: BTreeMap<i32, Uuid>,
 }
 
 impl ClusterView {
-    /// The cluster as a single node sees it: itself, with its defaults.
-    pub fn of_node(config: &crate::config::BrokerConfig) -> ClusterView {
+    /// The brokers of `image`, with the defaults of `config`.
+    pub fn of_image(
+        image: &MetadataImage,
+        config: &crate::config::BrokerConfig,
+        placement_start: usize,
+    ) -> ClusterView {
         ClusterView {
-            brokers: vec![config.node_id],
+            usable: image
+                .brokers
+                .values()
+                .filter(|b| !b.in_controlled_shutdown)
+                .map(|b| UsableBroker {
+                    id: b.broker_id,
+                    rack: b.rack.clone(),
+                    fenced: b.fenced,
+                })
+                .collect(),
+            registered: image.brokers.keys().copied().collect(),
+            active: image
+                .brokers
+                .keys()
+                .copied()
+                .filter(|id| image.is_active_broker(*id))
+                .collect(),
             default_num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor as i16,
+            placement_start,
+            default_dirs: image
+                .brokers
+                .values()
+                .map(|b| {
+                    let dir = match b.log_dirs.as_slice() {
+                        [] => DIRECTORY_MIGRATING,
+                        [only] => *only,
+                        _ => DIRECTORY_UNASSIGNED,
+                    };
+                    (b.broker_id, dir)
+                })
+                .collect(),
         }
     }
 }
@@ -191,7 +242,7 @@ pub fn create_topics(
                 }
                 let replication_factor = assignments.first().map_or(0, |(_, r)| r.len()) as i16;
                 for (p, replicas) in &assignments {
-                    records.push(partition_record(topic_id, *p, replicas.clone()));
+                    records.push(partition_record(cluster, topic_id, *p, replicas.clone()));
                 }
                 results.push(Ok(TopicCreated {
                     topic_id,
@@ -206,8 +257,41 @@ pub fn create_topics(
     (records, results)
 }
 
-fn partition_record(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
-    MetadataRecord::Partition(PartitionRecord::new(topic_id, partition, replicas))
+/// A new partition: its ISR the active replicas, led by the first of them
+/// (planned so that there is one), each replica in its broker's default
+/// log directory. A broker with one directory then has nothing to assign
+/// (no AssignReplicasToDirs from a Kafka broker).
+fn partition_record(
+    cluster: &ClusterView,
+    topic_id: Uuid,
+    partition: i32,
+    replicas: Vec<i32>,
+) -> MetadataRecord {
+    let isr: Vec<i32> = active_replicas(cluster, &replicas);
+    debug_assert!(!isr.is_empty(), "placement leaves an active replica");
+    let mut record = PartitionRecord::new(topic_id, partition, replicas);
+    record.directories = record
+        .replicas
+        .iter()
+        .map(|b| {
+            cluster
+                .default_dirs
+                .get(b)
+                .copied()
+                .unwrap_or(DIRECTORY_UNASSIGNED)
+        })
+        .collect();
+    record.leader = isr.first().copied().unwrap_or(-1);
+    record.isr = isr;
+    MetadataRecord::Partition(record)
+}
+
+fn active_replicas(cluster: &ClusterView, replicas: &[i32]) -> Vec<i32> {
+    replicas
+        .iter()
+        .copied()
+        .filter(|b| cluster.active.contains(b))
+        .collect()
 }
 
 type Plan = (Vec<(i32, Vec<i32>)>, BTreeMap<String, String>);
@@ -275,62 +359,76 @@ fn plan_topic(
         }
         let mut a = topic.assignments.clone();
         a.sort_by_key(|(p, _)| *p);
+        let rf = a.first().map(|(_, r)| r.len());
         for (i, (p, replicas)) in a.iter().enumerate() {
+            if i > 0 && a[i - 1].0 == *p {
+                return Err(ControllerError::InvalidReplicaAssignment(format!(
+                    "Found multiple manual partition assignments for partition {p}"
+                )));
+            }
+            check_replicas(cluster, *p, replicas, rf)?;
             if *p != i as i32 {
                 return Err(ControllerError::InvalidReplicaAssignment(
                     "partitions should be a consecutive 0-based integer sequence".into(),
                 ));
             }
-            check_replicas(cluster, replicas)?;
         }
         a
     };
     Ok((assignments, configs))
 }
 
-fn check_replicas(cluster: &ClusterView, replicas: &[i32]) -> Result<(), ControllerError> {
+/// A manual assignment of `partition`, as Kafka's
+/// `validateManualPartitionAssignment` checks it: any registered broker,
+/// fenced or not, each once, as many as the other partitions have
+/// (`replication_factor`), and at least one of them active to lead.
+fn check_replicas(
+    cluster: &ClusterView,
+    partition: i32,
+    replicas: &[i32],
+    replication_factor: Option<usize>,
+) -> Result<(), ControllerError> {
+    let invalid = |m: String| Err(ControllerError::InvalidReplicaAssignment(m));
     if replicas.is_empty() {
-        return Err(ControllerError::InvalidReplicaAssignment(
-            "a partition needs at least one replica".into(),
+        return invalid("The manual partition assignment includes an empty replica list.".into());
+    }
+    let mut sorted = replicas.to_vec();
+    sorted.sort_unstable();
+    for (i, b) in sorted.iter().enumerate() {
+        if !cluster.registered.contains(b) {
+            return invalid(format!(
+                "The manual partition assignment includes broker {b}, but no such broker is registered."
+            ));
+        }
+        if i > 0 && sorted[i - 1] == *b {
+            return invalid(format!(
+                "The manual partition assignment includes the broker {b} more than once."
+            ));
+        }
+    }
+    if let Some(rf) = replication_factor.filter(|rf| *rf != replicas.len()) {
+        return invalid(format!(
+            "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).",
+            replicas.len()
         ));
     }
-    let unique: HashSet<_> = replicas.iter().collect();
-    if unique.len() != replicas.len() {
-        return Err(ControllerError::InvalidReplicaAssignment(format!(
-            "duplicate brokers in replica list {replicas:?}"
-        )));
-    }
-    if let Some(b) = replicas.iter().find(|b| !cluster.brokers.contains(b)) {
-        return Err(ControllerError::InvalidReplicaAssignment(format!(
-            "broker {b} is not registered"
-        )));
+    if active_replicas(cluster, replicas).is_empty() {
+        return invalid(format!(
+            "All brokers specified in the manual partition assignment for partition {partition} are fenced or in controlled shutdown."
+        ));
     }
     Ok(())
 }
 
-/// Round-robin placement over the registered brokers, starting at a
-/// partition-dependent broker so leaders spread.
+/// Automatic placement of partitions `first_partition..+count`.
 fn assign_replicas(
     cluster: &ClusterView,
     first_partition: i32,
     count: i32,
     rf: i16,
 ) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
-    let brokers = &cluster.brokers;
-    if rf as usize > brokers.len() {
-        return Err(ControllerError::InvalidReplicationFactor(format!(
-            "unable to replicate the partition {rf} time(s): the target replication factor of {rf} cannot be reached because only {} broker(s) are registered",
-            brokers.len()
-        )));
-    }
-    Ok((first_partition..first_partition + count)
-        .map(|p| {
-            let replicas = (0..rf as usize)
-                .map(|r| brokers[(p as usize + r) % brokers.len()])
-                .collect();
-            (p, replicas)
-        })
-        .collect())
+    let placed = place(&cluster.usable, count, rf, cluster.placement_start)?;
+    Ok((first_partition..).zip(placed).collect())
 }
 
 /// A topic to delete, by name or by id (DeleteTopics v6).
@@ -429,13 +527,13 @@ pub fn create_partitions(
                         req.assignments.len()
                     )));
                 }
-                for r in &req.assignments {
-                    check_replicas(cluster, r)?;
+                for (p, r) in (current..).zip(&req.assignments) {
+                    check_replicas(cluster, p, r, Some(rf as usize))?;
                 }
                 (current..).zip(req.assignments.iter().cloned()).collect()
             };
             for (p, replicas) in added {
-                records.push(partition_record(topic.topic_id, p, replicas));
+                records.push(partition_record(cluster, topic.topic_id, p, replicas));
             }
             Ok(())
         })
@@ -448,10 +546,33 @@ mod tests {
     use super::*;
 
     fn cluster() -> ClusterView {
+        cluster_of(&[(1, None)], &[])
+    }
+
+    /// Brokers `(id, rack)`, all active but those in `fenced`.
+    fn cluster_of(brokers: &[(i32, Option<&str>)], fenced: &[i32]) -> ClusterView {
         ClusterView {
-            brokers: vec![1],
+            usable: brokers
+                .iter()
+                .map(|(id, rack)| UsableBroker {
+                    id: *id,
+                    rack: rack.map(str::to_string),
+                    fenced: fenced.contains(id),
+                })
+                .collect(),
+            registered: brokers.iter().map(|(id, _)| *id).collect(),
+            active: brokers
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| !fenced.contains(id))
+                .collect(),
             default_num_partitions: 3,
             default_replication_factor: 1,
+            placement_start: 0,
+            default_dirs: brokers
+                .iter()
+                .map(|(id, _)| (*id, Uuid::from_u128(1000 + *id as u128)))
+                .collect(),
         }
     }
 
@@ -577,6 +698,138 @@ mod tests {
         let (records, results) = delete_topics(&image, false, &[TopicRef::Name("a".into())]);
         assert!(records.is_empty());
         assert_eq!(results[0].as_ref().unwrap_err().code(), 3);
+    }
+
+    #[test]
+    fn partitions_are_placed_over_the_registered_brokers_by_rack() {
+        let three = cluster_of(&[(1, Some("a")), (2, Some("b")), (3, Some("c"))], &[]);
+        let mut image = MetadataImage::empty();
+        let mut t = new_topic("spread", 6);
+        t.replication_factor = 3;
+        let (records, results) = create_topics(&image, &three, &[t], ids());
+        assert_eq!(results[0].as_ref().unwrap().replication_factor, 3);
+        apply(&mut image, &records);
+        let topic = image.topic("spread").unwrap();
+        let mut leaders = std::collections::HashMap::<i32, usize>::new();
+        for p in topic.partitions.values() {
+            let mut replicas = p.replicas.clone();
+            replicas.sort_unstable();
+            assert_eq!(replicas, vec![1, 2, 3]);
+            assert_eq!((p.leader, &p.isr), (p.replicas[0], &p.replicas));
+            *leaders.entry(p.leader).or_default() += 1;
+        }
+        assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
+        // CreatePartitions places the new ones the same way.
+        let inc = PartitionIncrease {
+            name: "spread".into(),
+            count: 9,
+            assignments: vec![],
+        };
+        let (records, res) = create_partitions(&image, &three, &[inc]);
+        assert!(res[0].is_ok());
+        apply(&mut image, &records);
+        let topic = image.topic("spread").unwrap();
+        let new_leaders: HashSet<i32> = (6..9).map(|p| topic.partitions[&p].leader).collect();
+        assert_eq!(new_leaders, HashSet::from([1, 2, 3]));
+        // More replicas than brokers: Kafka's code and message.
+        let mut four = new_topic("four", 1);
+        four.replication_factor = 4;
+        let (records, results) = create_topics(&image, &three, &[four], ids());
+        assert!(records.is_empty());
+        let e = results[0].as_ref().unwrap_err();
+        assert_eq!(e.code(), 38);
+        assert!(
+            e.to_string().contains("only 3 broker(s) are registered"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_manual_assignment_may_name_any_registered_broker() {
+        // Broker 2 fenced, 9 never registered.
+        let cluster = cluster_of(&[(1, None), (2, None), (3, None)], &[2]);
+        let image = MetadataImage::empty();
+        let manual = |name: &str, assignments: Vec<(i32, Vec<i32>)>| NewTopic {
+            name: name.into(),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments,
+            configs: vec![],
+        };
+        let (records, results) = create_topics(
+            &image,
+            &cluster,
+            &[manual("ok", vec![(0, vec![2, 3]), (1, vec![3, 1])])],
+            ids(),
+        );
+        assert!(results[0].is_ok());
+        let mut after = image.clone();
+        apply(&mut after, &records);
+        let p0 = &after.topic("ok").unwrap().partitions[&0];
+        // The fenced broker holds a replica, outside the ISR; the first
+        // active replica leads.
+        assert_eq!(
+            (p0.replicas.clone(), p0.isr.clone(), p0.leader),
+            (vec![2, 3], vec![3], 3)
+        );
+        // Each replica in its broker's only log directory.
+        assert_eq!(
+            p0.directories,
+            vec![Uuid::from_u128(1002), Uuid::from_u128(1003)]
+        );
+        let refusals = [
+            manual("unknown", vec![(0, vec![9])]),
+            manual("twice", vec![(0, vec![1, 1])]),
+            manual("empty", vec![(0, vec![])]),
+            manual("uneven", vec![(0, vec![1]), (1, vec![1, 3])]),
+            manual("gap", vec![(0, vec![1]), (2, vec![1])]),
+            manual("fenced", vec![(0, vec![2])]),
+        ];
+        for t in refusals {
+            let name = t.name.clone();
+            let (records, results) = create_topics(&image, &cluster, &[t], ids());
+            assert!(records.is_empty(), "{name}");
+            let e = results[0].as_ref().unwrap_err();
+            assert_eq!(e.code(), 39, "{name}: {e}");
+        }
+        let (_, results) = create_topics(
+            &image,
+            &cluster,
+            &[manual("unknown", vec![(0, vec![1, 9])])],
+            ids(),
+        );
+        assert_eq!(
+            results[0].as_ref().unwrap_err().to_string(),
+            "The manual partition assignment includes broker 9, but no such broker is registered."
+        );
+        // CreatePartitions: the same rules, at the topic's replication factor.
+        let inc = |assignments| PartitionIncrease {
+            name: "ok".into(),
+            count: 3,
+            assignments,
+        };
+        assert!(create_partitions(&after, &cluster, &[inc(vec![vec![2, 1]])]).1[0].is_ok());
+        for bad in [vec![9, 1], vec![1], vec![2]] {
+            let (r, res) = create_partitions(&after, &cluster, &[inc(vec![bad.clone()])]);
+            assert!(r.is_empty());
+            assert_eq!(res[0].as_ref().unwrap_err().code(), 39, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_usable_broker_is_invalid_replication_factor() {
+        let image = MetadataImage::empty();
+        for cluster in [cluster_of(&[], &[]), cluster_of(&[(1, None)], &[1])] {
+            let (records, results) = create_topics(&image, &cluster, &[new_topic("t", 1)], ids());
+            assert!(records.is_empty());
+            let e = results[0].as_ref().unwrap_err();
+            assert_eq!(e.code(), 38);
+            assert!(
+                e.to_string()
+                    .starts_with("Unable to replicate the partition 1 time(s)"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -202,8 +202,24 @@ impl GroupCoordinator {
         let Some(topic) = self.metadata.current().topic(OFFSETS_TOPIC).cloned() else {
             return Ok(0);
         };
+        // Partitions led elsewhere (or by nobody yet) are loaded when their
+        // leadership comes here (`on_image_published`).
+        let led_here: Vec<i32> = topic
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.leader == self.node_id)
+            .map(|(&partition, _)| partition)
+            .collect();
+        self.load_partitions(&led_here)
+    }
+
+    /// Replays the given `__consumer_offsets` partitions into the groups
+    /// not in memory yet (Kafka's `onElection` load): a group already
+    /// here was kept up to date by this coordinator, which alone writes
+    /// it. Returns the number of groups held.
+    fn load_partitions(&self, partitions: &[i32]) -> anyhow::Result<usize> {
         let mut loaded: HashMap<String, GroupInner> = HashMap::new();
-        for &partition in topic.partitions.keys() {
+        for &partition in partitions {
             let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
                 anyhow::bail!("{OFFSETS_TOPIC}-{partition} is not hosted; cannot load its groups");
             };
@@ -238,8 +254,11 @@ impl GroupCoordinator {
         }
         let now = self.clock.now();
         let image = self.metadata.current();
-        let (mut count, mut orphaned) = (0, 0);
+        let mut orphaned = 0;
         for (group_id, mut inner) in loaded {
+            if self.groups.contains_key(&group_id) {
+                continue;
+            }
             // Offsets of partitions the image no longer has: their topic was
             // deleted and the process stopped before the tombstones were
             // written (or before they were written at all, by an older
@@ -270,7 +289,6 @@ impl GroupCoordinator {
             // Members get a full session to come back; timers are armed by
             // `start`.
             let _ = inner.group.on_loaded(now);
-            count += 1;
             self.groups.insert(
                 group_id,
                 Arc::new(Slot {
@@ -284,6 +302,7 @@ impl GroupCoordinator {
                 "deleted committed offsets of topics that no longer exist"
             );
         }
+        let count = self.groups.len();
         metrics::set_groups(count);
         Ok(count)
     }
@@ -993,8 +1012,41 @@ impl ImageListener for GroupCoordinator {
             if !deleted.is_empty() {
                 self.on_partitions_deleted(&deleted).await;
             }
+            let elected = elected_offsets_partitions(previous, next, self.node_id);
+            if !elected.is_empty() {
+                // Reading the partitions' logs: off the async workers.
+                if let Err(e) = crate::common::blocking(|| self.load_partitions(&elected)) {
+                    tracing::error!(partitions = ?elected, error = %e, "could not load the groups of newly led {OFFSETS_TOPIC} partitions");
+                }
+            }
         })
     }
+}
+
+/// `__consumer_offsets` partitions `node` leads in `next` and did not in
+/// `previous` (the same topic id): their groups are to be loaded.
+fn elected_offsets_partitions(
+    previous: &MetadataImage,
+    next: &MetadataImage,
+    node: i32,
+) -> Vec<i32> {
+    let Some(topic) = next.topic(OFFSETS_TOPIC) else {
+        return Vec::new();
+    };
+    let before = previous
+        .topic(OFFSETS_TOPIC)
+        .filter(|t| t.topic_id == topic.topic_id);
+    topic
+        .partitions
+        .iter()
+        .filter(|(p, state)| {
+            state.leader == node
+                && before
+                    .and_then(|t| t.partitions.get(p))
+                    .is_some_and(|was| was.leader != node)
+        })
+        .map(|(&p, _)| p)
+        .collect()
 }
 
 fn summarize_slot(g: &GroupInner) -> GroupSummary {

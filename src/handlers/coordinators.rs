@@ -12,6 +12,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::Broker;
+use super::metadata::alive_broker;
 use super::not_supported::{self, Missing};
 use super::{RequestContext, str_bytes};
 use crate::protocol::ApiError;
@@ -28,28 +29,17 @@ async fn find(
     match key_type {
         KEY_GROUP => {
             let node = broker.groups.coordinator_for(key).await?;
-            let endpoint = if node == broker.config.node_id {
-                broker
-                    .config
-                    .advertised_for(&ctx.listener_name)
-                    .map(|l| (l.host, i32::from(l.port)))
-            } else {
-                // Another broker's, as it registered it on this listener.
-                broker
-                    .metadata
-                    .current()
-                    .brokers
-                    .get(&node)
-                    .filter(|b| !b.fenced)
-                    .and_then(|b| b.endpoints.iter().find(|e| e.name == ctx.listener_name))
-                    .map(|e| (e.host.clone(), i32::from(e.port)))
-            };
-            let endpoint = endpoint.ok_or_else(|| {
-                ApiError::CoordinatorNotAvailable(format!(
-                    "coordinator {node} has no live endpoint for listener {}",
-                    ctx.listener_name
-                ))
-            })?;
+            let image = broker.metadata.current();
+            // This node's or another broker's, as it registered it on this
+            // listener.
+            let endpoint = alive_broker(broker, &image, node, &ctx.listener_name)
+                .map(|n| (n.host, i32::from(n.port)))
+                .ok_or_else(|| {
+                    ApiError::CoordinatorNotAvailable(format!(
+                        "coordinator {node} has no live endpoint for listener {}",
+                        ctx.listener_name
+                    ))
+                })?;
             Ok((node, endpoint))
         }
         KEY_TRANSACTION => Err(not_supported::refuse(

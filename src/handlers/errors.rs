@@ -14,6 +14,13 @@ impl From<ReplicaError> for ApiError {
     fn from(e: ReplicaError) -> Self {
         match e {
             ReplicaError::UnknownTopicOrPartition => ApiError::UnknownTopicOrPartition,
+            ReplicaError::NotLeaderOrFollower {
+                leader_id,
+                leader_epoch,
+            } => ApiError::NotLeaderOrFollower {
+                leader_id,
+                leader_epoch,
+            },
             ReplicaError::UnknownLeaderEpoch => ApiError::UnknownLeaderEpoch,
             ReplicaError::FencedLeaderEpoch => ApiError::FencedLeaderEpoch,
             ReplicaError::NotEnoughReplicas(m) => ApiError::NotEnoughReplicas(m),
@@ -164,6 +171,13 @@ mod tests {
         let m = || "why".to_string();
         let table: Vec<(ReplicaError, i16)> = vec![
             (ReplicaError::UnknownTopicOrPartition, 3),
+            (
+                ReplicaError::NotLeaderOrFollower {
+                    leader_id: -1,
+                    leader_epoch: 4,
+                },
+                6,
+            ),
             (ReplicaError::UnknownLeaderEpoch, 75),
             (ReplicaError::FencedLeaderEpoch, 74),
             (ReplicaError::NotEnoughReplicas(m()), 19),

@@ -2,7 +2,9 @@
 //! request's byte limits, never past the high watermark, waiting up to
 //! `max_wait_ms` for `min_bytes` (long poll). Fetch sessions (KIP-227) are
 //! answered sessionless: session id 0, every partition in every response,
-//! which clients accept as "no session".
+//! which clients accept as "no session". A partition led by another
+//! broker (or by none) is NOT_LEADER_OR_FOLLOWER, with KIP-951's leader
+//! hint from v16 ([`super::leader_hint`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,10 +13,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
-use super::Broker;
+use super::leader_hint::LeaderHints;
+use super::{Broker, RequestContext, str_bytes};
 use crate::common::blocking;
 use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;
@@ -28,7 +33,7 @@ use crate::protocol::zero_copy;
 const INITIAL_EPOCH: i32 = 0;
 const FINAL_EPOCH: i32 = -1;
 
-pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchResponse {
+pub async fn fetch(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     if req.session_epoch != INITIAL_EPOCH && req.session_epoch != FINAL_EPOCH {
         tracing::debug!(
             session_id = req.session_id,
@@ -44,7 +49,7 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
         let mut waiters = Vec::new();
         // Index look-ups and header reads: off the async workers.
         let (response, slices, bytes, any_error) =
-            blocking(|| read_once(broker, version, &req, &mut waiters));
+            blocking(|| read_once(broker, ctx, &req, &mut waiters));
         let satisfied = bytes >= req.min_bytes.max(0) as usize || any_error;
         if satisfied || tokio::time::Instant::now() >= deadline {
             metrics::record_fetch(bytes);
@@ -57,7 +62,7 @@ pub async fn fetch(broker: &Broker, version: i16, req: FetchRequest) -> FetchRes
             .is_err()
         {
             let (response, slices, bytes, _) =
-                blocking(|| read_once(broker, version, &req, &mut Vec::new()));
+                blocking(|| read_once(broker, ctx, &req, &mut Vec::new()));
             metrics::record_fetch(bytes);
             record_topic_bytes(&slices);
             return attach_records(response, slices);
@@ -124,11 +129,13 @@ fn record_topic_bytes(slices: &Slices) {
 /// that lands after its read wakes the long poll.
 fn read_once(
     broker: &Broker,
-    version: i16,
+    ctx: &RequestContext,
     req: &FetchRequest,
     waiters: &mut Vec<watch::Receiver<i64>>,
 ) -> (FetchResponse, Slices, usize, bool) {
+    let version = ctx.api_version;
     let image = broker.metadata.current();
+    let mut hints = LeaderHints::default();
     let mut remaining = if req.max_bytes <= 0 {
         i32::MAX as usize
     } else {
@@ -154,7 +161,7 @@ fn read_once(
             let result = match name {
                 None => Err(ApiError::UnknownTopicId),
                 Some(name) => {
-                    match broker.replicas.leader(name, p.partition) {
+                    match broker.replicas.leader(&image, name, p.partition) {
                         Err(e) => Err(ApiError::from(e)),
                         Ok(part) => {
                             let high_watermark = part.high_watermark();
@@ -203,6 +210,15 @@ fn read_once(
                 Err(e) => {
                     any_error = true;
                     tracing::debug!(topic = ?name, partition = p.partition, offset = p.fetch_offset, error = %e, "fetch partition error");
+                    if version >= 16
+                        && let Some(name) = name
+                        && let Some((leader_id, leader_epoch)) =
+                            hints.hint(broker, &image, &ctx.listener_name, (name, p.partition), &e)
+                    {
+                        data.current_leader = LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(leader_id))
+                            .with_leader_epoch(leader_epoch);
+                    }
                     // As Kafka: an errored partition reports no offsets.
                     data = data
                         .with_error_code(e.code())
@@ -223,9 +239,20 @@ fn read_once(
         }
         topics.push(topic);
     }
+    let node_endpoints = hints
+        .into_nodes()
+        .map(|n| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(n.id))
+                .with_host(str_bytes(n.host))
+                .with_port(i32::from(n.port))
+                .with_rack(n.rack.map(str_bytes))
+        })
+        .collect();
     let response = FetchResponse::default()
         .with_session_id(0)
-        .with_responses(topics);
+        .with_responses(topics)
+        .with_node_endpoints(node_endpoints);
     (response, slices, total, any_error)
 }
 
@@ -238,6 +265,7 @@ fn errored_aborted_transactions(
 ) -> Option<Vec<kafka_protocol::messages::fetch_response::AbortedTransaction>> {
     match e {
         ApiError::UnknownTopicOrPartition
+        | ApiError::NotLeaderOrFollower { .. }
         | ApiError::UnknownTopicId
         | ApiError::UnsupportedCompressionType(_) => Some(Vec::new()),
         _ => None,

@@ -81,11 +81,44 @@ fn endpoint(broker: &Broker, listener_name: &str) -> Option<Listener> {
 }
 
 /// A broker as Metadata and DescribeCluster list it.
-struct BrokerNode {
+pub struct BrokerNode {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+/// Broker `id` as a client on `listener_name` reaches it, if it is alive:
+/// registered, unfenced, with an endpoint of that listener (Kafka's
+/// `MetadataCache.getAliveBrokerNode`); this node from its config when its
+/// own registration does not say.
+pub fn alive_broker(
+    broker: &Broker,
+    image: &MetadataImage,
     id: i32,
-    host: String,
-    port: u16,
-    rack: Option<String>,
+    listener_name: &str,
+) -> Option<BrokerNode> {
+    let registered = image.brokers.get(&id).filter(|b| !b.fenced).and_then(|b| {
+        let e = b
+            .endpoints
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(listener_name))?;
+        Some(BrokerNode {
+            id,
+            host: e.host.clone(),
+            port: e.port,
+            rack: b.rack.clone(),
+        })
+    });
+    if registered.is_some() || id != broker.config.node_id {
+        return registered;
+    }
+    endpoint(broker, listener_name).map(|l| BrokerNode {
+        id,
+        host: l.host,
+        port: l.port,
+        rack: broker.config.broker_rack.clone(),
+    })
 }
 
 /// The brokers a client on `listener_name` can use: every registered,
@@ -169,6 +202,20 @@ pub async fn metadata(
             image = broker.metadata.current();
         }
     }
+    let me = broker.config.node_id;
+    let listener = ctx.listener_name.as_str();
+    // Kafka's `getAliveEndpoint`: a leader is reachable when it is
+    // registered with an endpoint of the request's listener.
+    let reachable = |id: i32| {
+        id == me
+            || image.brokers.get(&id).is_some_and(|b| {
+                b.endpoints
+                    .iter()
+                    .any(|e| e.name.eq_ignore_ascii_case(listener))
+            })
+    };
+    let offline = |id: i32| id != me && image.brokers.get(&id).is_none_or(|b| b.fenced);
+    let topic_metadata = |t: &TopicImage| topic_metadata(t, &reachable, &offline);
     let mut topics: Vec<MetadataResponseTopic> = match requested {
         None => image.topics.values().map(|t| topic_metadata(t)).collect(),
         Some(requested) => requested
@@ -265,7 +312,16 @@ pub async fn auto_create_topics(broker: &Broker, names: Vec<String>) {
     }
 }
 
-fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
+/// A topic's partitions as Metadata lists them (Kafka's
+/// `KRaftMetadataCache.partitionMetadata`): a partition whose leader is
+/// none (-1) or not `reachable` on the listener is LEADER_NOT_AVAILABLE
+/// with leader -1 and its epoch; replicas on fenced or unregistered
+/// brokers are listed as offline.
+fn topic_metadata(
+    t: &TopicImage,
+    reachable: &dyn Fn(i32) -> bool,
+    offline: &dyn Fn(i32) -> bool,
+) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_topic_id(t.topic_id)
@@ -274,12 +330,22 @@ fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
             t.partitions
                 .iter()
                 .map(|(&p, s)| {
-                    MetadataResponsePartition::default()
+                    let ids = |v: &[i32]| v.iter().map(|&b| BrokerId(b)).collect();
+                    let offline_replicas: Vec<i32> =
+                        s.replicas.iter().copied().filter(|b| offline(*b)).collect();
+                    let partition = MetadataResponsePartition::default()
                         .with_partition_index(p)
-                        .with_leader_id(BrokerId(s.leader))
                         .with_leader_epoch(s.leader_epoch)
-                        .with_replica_nodes(s.replicas.iter().map(|&b| BrokerId(b)).collect())
-                        .with_isr_nodes(s.isr.iter().map(|&b| BrokerId(b)).collect())
+                        .with_replica_nodes(ids(&s.replicas))
+                        .with_isr_nodes(ids(&s.isr))
+                        .with_offline_replicas(ids(&offline_replicas));
+                    if s.leader >= 0 && reachable(s.leader) {
+                        partition.with_leader_id(BrokerId(s.leader))
+                    } else {
+                        partition
+                            .with_leader_id(BrokerId(-1))
+                            .with_error_code(ApiError::LeaderNotAvailable.code())
+                    }
                 })
                 .collect(),
         )

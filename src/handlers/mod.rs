@@ -13,6 +13,7 @@ pub mod errors;
 mod fetch;
 mod group_offsets;
 mod groups;
+mod leader_hint;
 mod lifecycle;
 mod log_dirs;
 mod metadata;
@@ -120,9 +121,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(broker, r))
         }
-        RequestKind::Produce(r) => return produce::produce(broker, v, r).await,
+        RequestKind::Produce(r) => return produce::produce(broker, ctx, r).await,
         RequestKind::Fetch(r) => ResponseKind::Fetch(match ctx.listener_kind {
-            ListenerKind::Client => fetch::fetch(broker, v, r).await,
+            ListenerKind::Client => fetch::fetch(broker, ctx, r).await,
             ListenerKind::Controller => quorum::fetch(broker, ctx, r).await,
         }),
         // Look-ups by time read batches; DeleteRecords fsyncs a checkpoint.

@@ -31,6 +31,7 @@ const LATEST_TIERED: i64 = -5;
 type OffsetAnswer = (i64, i64, i32);
 
 pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let image = broker.metadata.current();
     let topics = req
         .topics
         .into_iter()
@@ -41,7 +42,7 @@ pub fn list_offsets(broker: &Broker, version: i16, req: ListOffsetsRequest) -> L
                 .map(|p| {
                     let result = broker
                         .replicas
-                        .leader(t.name.0.as_str(), p.partition_index)
+                        .leader(&image, t.name.0.as_str(), p.partition_index)
                         .map_err(ApiError::from)
                         .and_then(|part| {
                             part.check_leader_epoch(p.current_leader_epoch)?;
@@ -114,6 +115,7 @@ pub fn offset_for_leader_epoch(
     broker: &Broker,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let image = broker.metadata.current();
     let topics = req
         .topics
         .into_iter()
@@ -123,19 +125,28 @@ pub fn offset_for_leader_epoch(
                 .into_iter()
                 .map(|p| {
                     let resp = EpochEndOffset::default().with_partition(p.partition);
-                    match broker.replicas.leader(t.topic.0.as_str(), p.partition) {
+                    match broker
+                        .replicas
+                        .leader(&image, t.topic.0.as_str(), p.partition)
+                    {
                         Err(e) => resp.with_error_code(ApiError::from(e).code()),
                         Ok(part) => match part.check_leader_epoch(p.current_leader_epoch) {
                             Err(e) => resp.with_error_code(ApiError::from(e).code()),
-                            // Every batch this node leads carries its one
-                            // epoch: that epoch ends at the log end offset.
+                            // The current epoch ends at the log end offset.
                             // An epoch above it is unknown (Kafka's
                             // `LeaderEpochFileCache.endOffsetFor` answers
-                            // UNDEFINED), and so is an older one until
-                            // replication keeps an epoch history.
+                            // UNDEFINED).
                             Ok(()) if p.leader_epoch == part.leader_epoch() => resp
                                 .with_leader_epoch(part.leader_epoch())
                                 .with_end_offset(part.log_end_offset()),
+                            // An older epoch (leadership moved away and came
+                            // back) ended, at the latest, where the current
+                            // one began. Without an epoch history that bound
+                            // is the answer; it is never below a consumer's
+                            // position, as no replica here ever truncates.
+                            Ok(()) if (0..part.leader_epoch()).contains(&p.leader_epoch) => resp
+                                .with_leader_epoch(p.leader_epoch)
+                                .with_end_offset(part.leader_epoch_start_offset()),
                             Ok(()) => resp.with_leader_epoch(-1).with_end_offset(-1),
                         },
                     }
@@ -150,6 +161,7 @@ pub fn offset_for_leader_epoch(
 }
 
 pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let image = broker.metadata.current();
     let topics = req
         .topics
         .into_iter()
@@ -161,7 +173,7 @@ pub fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
                     let name = t.name.0.as_str();
                     let result = broker
                         .replicas
-                        .leader(name, p.partition_index)
+                        .leader(&image, name, p.partition_index)
                         .map_err(ApiError::from)
                         .and_then(|part| {
                             // Kafka's ReplicaManager.deleteRecordsOnLocalLog

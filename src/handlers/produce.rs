@@ -3,26 +3,33 @@
 //! idempotent producers), answer with the assigned offsets or each
 //! partition's own error, refused records listed one by one (KIP-467).
 //! With acks=0 there is no response; an error then closes the connection,
-//! as Kafka does, so the producer refreshes its metadata.
+//! as Kafka does, so the producer refreshes its metadata. A partition led
+//! by another broker (or by none) is NOT_LEADER_OR_FOLLOWER, with KIP-951's
+//! leader hint from v10 ([`super::leader_hint`]).
 
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
-use super::Broker;
+use super::leader_hint::LeaderHints;
+use super::{Broker, RequestContext};
 use super::{Reply, str_bytes};
 use crate::common::blocking;
 use crate::common::internal_topics::is_internal;
 use crate::partition::Partition;
 use crate::protocol::ApiError;
 
-pub async fn produce(broker: &Broker, version: i16, req: ProduceRequest) -> Reply {
+pub async fn produce(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     // Appends write and may fsync: off the async workers (common::blocking).
-    blocking(|| produce_blocking(broker, version, req))
+    blocking(|| produce_blocking(broker, ctx, req))
 }
 
-fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply {
+fn produce_blocking(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) -> Reply {
+    let version = ctx.api_version;
+    let image = broker.metadata.current();
+    let mut hints = LeaderHints::default();
     let acks = req.acks;
     let acks_valid = matches!(acks, -1..=1);
     let now = crate::now_ms();
@@ -32,10 +39,13 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
         let name = topic.name.0.as_str();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
-            let hosted = broker.replicas.partition(name, pd.index);
+            let hosted = broker
+                .replicas
+                .leader(&image, name, pd.index)
+                .map_err(ApiError::from);
             let result = if !acks_valid {
                 Err(ApiError::InvalidRequiredAcks)
-            } else if hosted.is_some() && is_internal(name) {
+            } else if hosted.is_ok() && is_internal(name) {
                 // Only the coordinators write their own topics; a client's
                 // record could make the group state unreadable.
                 Err(ApiError::InvalidTopic(format!(
@@ -43,7 +53,7 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
                 )))
             } else {
                 match &hosted {
-                    Some(partition) => match pd.records {
+                    Ok(partition) => match pd.records {
                         Some(records) => partition
                             .append_produce(records, version, acks, now)
                             .map_err(ApiError::from),
@@ -51,20 +61,10 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
                             "produce request without records".into(),
                         )),
                     },
-                    // In the image but not hosted: its log failed to open.
-                    None if broker
-                        .metadata
-                        .current()
-                        .topic(name)
-                        .is_some_and(|t| t.partitions.contains_key(&pd.index)) =>
-                    {
-                        Err(ApiError::KafkaStorage(
-                            "partition is not available on this broker".into(),
-                        ))
-                    }
-                    None => Err(ApiError::UnknownTopicOrPartition),
+                    Err(e) => Err(e.clone()),
                 }
             };
+            let hosted = hosted.ok();
             partitions.push(match result {
                 Ok(r) => PartitionProduceResponse::default()
                     .with_index(pd.index)
@@ -83,7 +83,22 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
                                 .with_batch_index_error_message(Some(str_bytes(r.message.clone())))
                         })
                         .collect();
-                    PartitionProduceResponse::default()
+                    let mut response = PartitionProduceResponse::default();
+                    if version >= 10
+                        && matches!(e, ApiError::NotLeaderOrFollower { .. })
+                        && let Some((leader_id, leader_epoch)) = hints.hint(
+                            broker,
+                            &image,
+                            &ctx.listener_name,
+                            (name, pd.index),
+                            &e,
+                        )
+                    {
+                        response.current_leader = LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(leader_id))
+                            .with_leader_epoch(leader_epoch);
+                    }
+                    response
                         .with_index(pd.index)
                         .with_error_code(e.code())
                         .with_error_message(Some(str_bytes(e.message())))
@@ -102,8 +117,24 @@ fn produce_blocking(broker: &Broker, version: i16, req: ProduceRequest) -> Reply
     if acks == 0 {
         return if failed { Reply::Close } else { Reply::Nothing };
     }
+    let node_endpoints = if version >= 10 {
+        hints
+            .into_nodes()
+            .map(|n| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(n.id))
+                    .with_host(str_bytes(n.host))
+                    .with_port(i32::from(n.port))
+                    .with_rack(n.rack.map(str_bytes))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Reply::Send(kafka_protocol::messages::ResponseKind::Produce(
-        ProduceResponse::default().with_responses(responses),
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
     ))
 }
 
@@ -116,6 +147,7 @@ fn failed_log_start_offset(e: &ApiError, partition: Option<&Partition>) -> i64 {
     match (e, partition) {
         (
             ApiError::UnknownTopicOrPartition
+            | ApiError::NotLeaderOrFollower { .. }
             | ApiError::InvalidTopic(_)
             | ApiError::InvalidRequiredAcks
             | ApiError::InvalidRequestRecords(_)

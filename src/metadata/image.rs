@@ -8,7 +8,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::records::{
-    ConfigResource, MetadataRecord, PartitionRecord, RegisterBrokerRecord, fencing,
+    ConfigResource, MetadataRecord, NO_LEADER_CHANGE, PartitionChangeRecord, PartitionRecord,
+    RegisterBrokerRecord, fencing,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,40 @@ impl PartitionImage {
             leader_recovery_state: record.leader_recovery_state,
             directories: record.directories.clone(),
         }
+    }
+
+    /// This partition after `change` (Kafka's `PartitionRegistration.merge`):
+    /// each field the change sets replaces ours; a set leader, even the
+    /// same one, bumps the leader epoch; every change bumps the partition
+    /// epoch.
+    fn merge(&mut self, change: &PartitionChangeRecord) {
+        if let Some(replicas) = &change.replicas {
+            self.replicas = replicas.clone();
+            if change.directories.is_none() {
+                self.directories
+                    .resize(replicas.len(), super::records::DIRECTORY_UNASSIGNED);
+            }
+        }
+        if let Some(directories) = &change.directories {
+            self.directories = directories.clone();
+        }
+        if let Some(isr) = &change.isr {
+            self.isr = isr.clone();
+        }
+        if let Some(removing) = &change.removing_replicas {
+            self.removing_replicas = removing.clone();
+        }
+        if let Some(adding) = &change.adding_replicas {
+            self.adding_replicas = adding.clone();
+        }
+        if change.leader != NO_LEADER_CHANGE {
+            self.leader = change.leader;
+            self.leader_epoch += 1;
+        }
+        if change.leader_recovery_state != -1 {
+            self.leader_recovery_state = change.leader_recovery_state;
+        }
+        self.partition_epoch += 1;
     }
 
     /// The `PartitionRecord` that creates this partition as it is now.
@@ -92,10 +127,17 @@ impl MetadataImage {
         }
     }
 
-    /// Brokers that are registered and not fenced: the ones clients and
-    /// placement may use.
+    /// Brokers that are registered and not fenced: the ones clients may use.
     pub fn unfenced_brokers(&self) -> impl Iterator<Item = &RegisterBrokerRecord> {
         self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Whether the broker may lead and be in an ISR: registered, unfenced
+    /// and not in controlled shutdown (Kafka's `ClusterControlManager.isActive`).
+    pub fn is_active_broker(&self, broker_id: i32) -> bool {
+        self.brokers
+            .get(&broker_id)
+            .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
@@ -177,6 +219,15 @@ impl MetadataImage {
             MetadataRecord::Partition(p) => {
                 if let Some(topic) = self.topic_mut_by_id(&p.topic_id) {
                     topic.partitions.insert(p.partition, PartitionImage::of(p));
+                }
+            }
+            MetadataRecord::PartitionChange(change) => {
+                // A change to a partition of a removed topic is late: ignored.
+                if let Some(partition) = self
+                    .topic_mut_by_id(&change.topic_id)
+                    .and_then(|t| t.partitions.get_mut(&change.partition))
+                {
+                    partition.merge(change);
                 }
             }
             MetadataRecord::Config {
@@ -281,6 +332,58 @@ mod tests {
         assert!(image.topics.is_empty());
         assert!(image.topic_names_by_id.is_empty());
         assert_eq!(before.topics.len(), 1, "earlier images are untouched");
+    }
+
+    #[test]
+    fn a_partition_change_merges_as_kafka_merges_it() {
+        use crate::metadata::records::NO_LEADER;
+        let mut image = MetadataImage::empty();
+        let id = Uuid::from_u128(1);
+        image.replay(0, &topic("a", 1));
+        image.replay(
+            1,
+            &MetadataRecord::Partition(PartitionRecord::new(id, 0, vec![2, 3])),
+        );
+        // The ISR shrinks, the leader stays: only the partition epoch moves.
+        image.replay(
+            2,
+            &MetadataRecord::PartitionChange(PartitionChangeRecord {
+                isr: Some(vec![2]),
+                ..PartitionChangeRecord::new(id, 0)
+            }),
+        );
+        let p = &image.topic("a").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 0, 1));
+        assert_eq!(p.isr, vec![2]);
+        // No leader now: the epoch is bumped, the ISR left as it was.
+        image.replay(
+            3,
+            &MetadataRecord::PartitionChange(PartitionChangeRecord {
+                leader: NO_LEADER,
+                ..PartitionChangeRecord::new(id, 0)
+            }),
+        );
+        let p = &image.topic("a").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (-1, 1, 2));
+        assert_eq!((p.isr.clone(), p.replicas.clone()), (vec![2], vec![2, 3]));
+        // A change to a partition that does not exist, or of a removed
+        // topic, is passed over.
+        image.replay(
+            4,
+            &MetadataRecord::PartitionChange(PartitionChangeRecord {
+                leader: 3,
+                ..PartitionChangeRecord::new(id, 9)
+            }),
+        );
+        image.replay(5, &MetadataRecord::RemoveTopic { topic_id: id });
+        image.replay(
+            6,
+            &MetadataRecord::PartitionChange(PartitionChangeRecord {
+                leader: 3,
+                ..PartitionChangeRecord::new(id, 0)
+            }),
+        );
+        assert!(image.topics.is_empty());
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! directory per replica). The definitions are ours, written from the
 //! published schemas (`RegisterBrokerRecord`,
 //! `BrokerRegistrationChangeRecord`, `UnregisterBrokerRecord`,
-//! `TopicRecord`, `PartitionRecord`, `ConfigRecord`, `RemoveTopicRecord`,
+//! `TopicRecord`, `PartitionRecord`, `PartitionChangeRecord`,
+//! `ConfigRecord`, `RemoveTopicRecord`,
 //! `FeatureLevelRecord`, `ProducerIdsRecord`, `NoOpRecord`; the older
 //! `FenceBrokerRecord`/`UnfenceBrokerRecord` are read).
 //!
@@ -31,6 +32,10 @@ pub const METADATA_TOPIC_ID: Uuid = Uuid::from_u128(1);
 /// `DirectoryId.UNASSIGNED`: a replica whose log dir the broker picks.
 pub const DIRECTORY_UNASSIGNED: Uuid = Uuid::from_u128(1);
 
+/// `DirectoryId.MIGRATING`: a replica on a broker that registered no log
+/// directory ids.
+pub const DIRECTORY_MIGRATING: Uuid = Uuid::from_u128(2);
+
 /// The only frame version Kafka reads (`AbstractApiMessageSerde`).
 const FRAME_VERSION: u32 = 1;
 
@@ -41,6 +46,7 @@ mod record_type {
     pub const TOPIC: u16 = 2;
     pub const PARTITION: u16 = 3;
     pub const CONFIG: u16 = 4;
+    pub const PARTITION_CHANGE: u16 = 5;
     pub const FENCE_BROKER: u16 = 7;
     pub const UNFENCE_BROKER: u16 = 8;
     pub const REMOVE_TOPIC: u16 = 9;
@@ -96,6 +102,50 @@ impl PartitionRecord {
             leader_recovery_state: 0,
             leader_epoch: 0,
             partition_epoch: 0,
+        }
+    }
+}
+
+/// `PartitionChangeRecord.Leader`: the partition has no leader now.
+pub const NO_LEADER: i32 = -1;
+/// `PartitionChangeRecord.Leader`: the leader did not change (the field's
+/// default, so it is left out of the record).
+pub const NO_LEADER_CHANGE: i32 = -2;
+
+/// `PartitionChangeRecord` (v1, with directories): what changed in a
+/// partition. Every field but the ids is optional (`None`, or the
+/// [`NO_LEADER_CHANGE`] / -1 sentinels, for "unchanged") and written as a
+/// tagged field only when set. Replaying one bumps the partition epoch, and
+/// the leader epoch when `leader` is set, even to the same leader (Kafka's
+/// `PartitionRegistration.merge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionChangeRecord {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub isr: Option<Vec<i32>>,
+    /// The new leader, [`NO_LEADER`], or [`NO_LEADER_CHANGE`].
+    pub leader: i32,
+    pub replicas: Option<Vec<i32>>,
+    pub removing_replicas: Option<Vec<i32>>,
+    pub adding_replicas: Option<Vec<i32>>,
+    /// -1 unchanged; else as in [`PartitionRecord`].
+    pub leader_recovery_state: i8,
+    pub directories: Option<Vec<Uuid>>,
+}
+
+impl PartitionChangeRecord {
+    /// A change of nothing yet, to set fields on.
+    pub fn new(topic_id: Uuid, partition: i32) -> Self {
+        PartitionChangeRecord {
+            topic_id,
+            partition,
+            isr: None,
+            leader: NO_LEADER_CHANGE,
+            replicas: None,
+            removing_replicas: None,
+            adding_replicas: None,
+            leader_recovery_state: -1,
+            directories: None,
         }
     }
 }
@@ -165,6 +215,7 @@ pub enum MetadataRecord {
         topic_id: Uuid,
     },
     Partition(PartitionRecord),
+    PartitionChange(PartitionChangeRecord),
     Config {
         resource: ConfigResource,
         name: String,
@@ -221,6 +272,8 @@ impl MetadataRecord {
             MetadataRecord::UnregisterBroker { .. } => (record_type::UNREGISTER_BROKER, 0),
             MetadataRecord::Topic { .. } => (record_type::TOPIC, 0),
             MetadataRecord::Partition(_) => (record_type::PARTITION, 1),
+            // v1 as Kafka 4.1 writes it without eligible leader replicas.
+            MetadataRecord::PartitionChange(_) => (record_type::PARTITION_CHANGE, 1),
             MetadataRecord::Config { .. } => (record_type::CONFIG, 0),
             MetadataRecord::RemoveTopic { .. } => (record_type::REMOVE_TOPIC, 0),
             MetadataRecord::ProducerIds { .. } => (record_type::PRODUCER_IDS, 0),
@@ -316,6 +369,41 @@ impl MetadataRecord {
                 // Tag 0: LeaderRecoveryState.
                 if p.leader_recovery_state != 0 {
                     tags.push((0, vec![p.leader_recovery_state as u8]));
+                }
+            }
+            MetadataRecord::PartitionChange(c) => {
+                w.0.put_i32(c.partition);
+                w.uuid(&c.topic_id);
+                let ids = |v: &Vec<i32>| {
+                    let mut f = Writer(Vec::new());
+                    f.ids(v);
+                    f.0
+                };
+                // Tags in order: 0 Isr, 1 Leader, 2 Replicas,
+                // 3 RemovingReplicas, 4 AddingReplicas, 5
+                // LeaderRecoveryState, 8 Directories.
+                if let Some(isr) = &c.isr {
+                    tags.push((0, ids(isr)));
+                }
+                if c.leader != NO_LEADER_CHANGE {
+                    tags.push((1, c.leader.to_be_bytes().to_vec()));
+                }
+                for (tag, field) in [
+                    (2, &c.replicas),
+                    (3, &c.removing_replicas),
+                    (4, &c.adding_replicas),
+                ] {
+                    if let Some(v) = field {
+                        tags.push((tag, ids(v)));
+                    }
+                }
+                if c.leader_recovery_state != -1 {
+                    tags.push((5, vec![c.leader_recovery_state as u8]));
+                }
+                if let Some(dirs) = &c.directories {
+                    let mut f = Writer(Vec::new());
+                    f.uuids(dirs);
+                    tags.push((8, f.0));
                 }
             }
             MetadataRecord::Config {
@@ -713,6 +801,28 @@ impl Reader<'_> {
                     directories,
                 })
             }
+            record_type::PARTITION_CHANGE => {
+                known_version(2)?;
+                let partition = self.i32()?;
+                let topic_id = self.uuid()?;
+                let mut c = PartitionChangeRecord::new(topic_id, partition);
+                self.tags(|tag, value| {
+                    match tag {
+                        0 => c.isr = Some(value.ids()?),
+                        1 => c.leader = value.i32()?,
+                        2 => c.replicas = Some(value.ids()?),
+                        3 => c.removing_replicas = Some(value.ids()?),
+                        4 => c.adding_replicas = Some(value.ids()?),
+                        5 => c.leader_recovery_state = value.i8()?,
+                        8 if version >= 1 => c.directories = Some(value.uuids()?),
+                        // 6 and 7 (v2): eligible leader replicas, not
+                        // enabled by Runnel's metadata.version.
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                MetadataRecord::PartitionChange(c)
+            }
             record_type::CONFIG => {
                 known_version(0)?;
                 let kind = self.i8()?;
@@ -932,6 +1042,19 @@ mod tests {
             },
             MetadataRecord::Partition(PartitionRecord::new(id, 0, vec![1])),
             MetadataRecord::Partition(recovering),
+            MetadataRecord::PartitionChange(PartitionChangeRecord {
+                leader: NO_LEADER,
+                ..PartitionChangeRecord::new(id, 3)
+            }),
+            MetadataRecord::PartitionChange(PartitionChangeRecord {
+                isr: Some(vec![1, 3]),
+                replicas: Some(vec![1, 3]),
+                removing_replicas: Some(vec![]),
+                adding_replicas: Some(vec![4]),
+                leader_recovery_state: 0,
+                directories: Some(vec![DIRECTORY_UNASSIGNED; 2]),
+                ..PartitionChangeRecord::new(id, 4)
+            }),
             MetadataRecord::Config {
                 resource: ConfigResource::Topic("orders".into()),
                 name: "retention.ms".into(),
@@ -970,6 +1093,40 @@ mod tests {
         expected.extend_from_slice(&[0; 15]);
         expected.extend_from_slice(&[5, 0]);
         assert_eq!(record.to_bytes(), expected);
+    }
+
+    /// The leader sentinels as Kafka encodes them: "no change" (-2) is the
+    /// field's default and left out; "no leader" (-1) is written; an
+    /// unchanged ISR is left out (null), not an empty array.
+    #[test]
+    fn a_partition_change_writes_only_what_changed() {
+        let id = Uuid::from_u128(5);
+        let mut head = vec![1, 5, 1, 0, 0, 0, 2];
+        head.extend_from_slice(id.as_bytes());
+        let nothing = PartitionChangeRecord::new(id, 2);
+        let mut expected = head.clone();
+        expected.push(0);
+        assert_eq!(
+            MetadataRecord::PartitionChange(nothing.clone()).to_bytes(),
+            expected
+        );
+        let offline = PartitionChangeRecord {
+            leader: NO_LEADER,
+            ..nothing.clone()
+        };
+        let mut expected = head.clone();
+        expected.extend_from_slice(&[1, 1, 4, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            MetadataRecord::PartitionChange(offline).to_bytes(),
+            expected
+        );
+        let shrunk = PartitionChangeRecord {
+            isr: Some(vec![3]),
+            ..nothing
+        };
+        let mut expected = head;
+        expected.extend_from_slice(&[1, 0, 5, 2, 0, 0, 0, 3]);
+        assert_eq!(MetadataRecord::PartitionChange(shrunk).to_bytes(), expected);
     }
 
     #[test]

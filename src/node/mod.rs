@@ -308,7 +308,7 @@ impl Node {
     /// broker-only node. Gives up after
     /// `initial.broker.registration.timeout.ms`, as Kafka's broker does.
     /// Returns the broker epoch. A refusal stops the start.
-    async fn register_broker(&self) -> anyhow::Result<i64> {
+    pub async fn register_broker(&self) -> anyhow::Result<i64> {
         let timeout = Duration::from_millis(
             self.broker
                 .config

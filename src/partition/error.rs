@@ -7,9 +7,15 @@ use crate::log::LogError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
-    /// Not hosted here (or not led here).
+    /// Not in the metadata image.
     #[error("this server does not host this topic-partition")]
     UnknownTopicOrPartition,
+    /// In the image, led by another broker or by none (-1): where the
+    /// client is to go instead (KIP-951).
+    #[error(
+        "this broker is not the leader of the partition (its leader is {leader_id}, epoch {leader_epoch})"
+    )]
+    NotLeaderOrFollower { leader_id: i32, leader_epoch: i32 },
     /// The client's leader epoch is newer than ours (we are behind).
     #[error("the leader epoch in the request is newer than the broker's")]
     UnknownLeaderEpoch,

@@ -1,7 +1,10 @@
 //! The partitions hosted by this broker, kept in step with the metadata
-//! image: a partition this node leads in the image gets a local log; one
-//! that left the image is deleted. Kafka counterpart: `ReplicaManager` plus the
-//! broker's metadata publisher that applies deltas to it.
+//! image: a partition this node leads in the image gets a local log and is
+//! served with the image's leader epoch; one whose leadership moved away
+//! (another leader, or none) stops being served, its log kept on disk for
+//! when it comes back; one that left the image is deleted. Kafka
+//! counterpart: `ReplicaManager` plus the broker's metadata publisher that
+//! applies deltas to it (`applyDelta`: become leader, stop serving).
 //!
 //! Called from the controller driver after each published image, and from
 //! request handlers (look-ups only).
@@ -99,11 +102,17 @@ impl ReplicaManager {
         self.partitions.get(topic)?.get(&partition).cloned()
     }
 
-    /// The hosted partition, or UNKNOWN_TOPIC_OR_PARTITION: what every
-    /// per-partition request handler starts with.
-    pub fn leader(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ReplicaError> {
+    /// The partition this node serves as leader, or why not, by `image`
+    /// ([`not_served`]): what every per-partition request handler starts
+    /// with.
+    pub fn leader(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Partition>, ReplicaError> {
         self.partition(topic, partition)
-            .ok_or(ReplicaError::UnknownTopicOrPartition)
+            .ok_or_else(|| not_served(image, topic, partition, self.node_id))
     }
 
     /// The hosted partition, waiting up to `timeout` for it to open: a
@@ -137,8 +146,8 @@ impl ReplicaManager {
     }
 
     /// Brings local partitions in line with `image`: deletes those that left
-    /// it, opens those this node now leads, and pushes changed topic configs
-    /// to their logs. A failure to open one partition is logged and leaves
+    /// it, stops serving those led elsewhere now, opens those this node now
+    /// leads, and pushes changed topic configs and leader epochs to them. A failure to open one partition is logged and leaves
     /// the others working.
     pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) {
         let broker_configs_changed = self.apply_broker_configs(image);
@@ -153,16 +162,44 @@ impl ReplicaManager {
         }
 
         let mut stale: Vec<(String, i32)> = Vec::new();
+        let mut resigned: Vec<(String, i32)> = Vec::new();
         for entry in self.partitions.iter() {
             let in_image = image.topic(entry.key());
             for (&p, partition) in entry.value() {
-                let kept = in_image.is_some_and(|t| {
-                    t.topic_id == partition.topic_id && t.partitions.contains_key(&p)
-                });
-                if !kept {
-                    stale.push((entry.key().clone(), p));
+                let state = in_image
+                    .filter(|t| t.topic_id == partition.topic_id)
+                    .and_then(|t| t.partitions.get(&p));
+                match state {
+                    None => stale.push((entry.key().clone(), p)),
+                    Some(s) if s.leader != self.node_id => {
+                        resigned.push((entry.key().clone(), p));
+                    }
+                    Some(_) => {}
                 }
             }
+        }
+        // No longer led here: not served, producer state written so the
+        // next leadership here starts from it, the log left in place.
+        let expiration = i64::from(config.producer_id_expiration_ms);
+        for (topic, p) in resigned {
+            let Some(partition) = self
+                .partitions
+                .get_mut(&topic)
+                .and_then(|mut hosted| hosted.remove(&p))
+            else {
+                continue;
+            };
+            self.partitions
+                .remove_if(&topic, |_, hosted| hosted.is_empty());
+            if let Err(e) = partition.checkpoint(now_ms, expiration, false) {
+                tracing::warn!(topic, partition = p, error = %e, "producer state checkpoint failed on leaving leadership");
+            }
+            tracing::info!(
+                topic,
+                partition = p,
+                leader_epoch = partition.leader_epoch(),
+                "no longer the leader; partition not served here"
+            );
         }
         for (topic, p) in stale {
             if let Some(mut hosted) = self.partitions.get_mut(&topic) {
@@ -252,6 +289,26 @@ impl ReplicaManager {
     }
 }
 
+/// Why a partition that is not open here is not served, as Kafka's
+/// `ReplicaManager.getPartitionOrError` answers: absent from the image is
+/// UNKNOWN_TOPIC_OR_PARTITION; led by another broker, or by none, is
+/// NOT_LEADER_OR_FOLLOWER with the image's leader and epoch; led here by
+/// the image yet not open (its log failed to open, or is being opened)
+/// is a storage error.
+pub fn not_served(image: &MetadataImage, topic: &str, partition: i32, me: i32) -> ReplicaError {
+    match image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&partition))
+    {
+        None => ReplicaError::UnknownTopicOrPartition,
+        Some(p) if p.leader != me => ReplicaError::NotLeaderOrFollower {
+            leader_id: p.leader,
+            leader_epoch: p.leader_epoch,
+        },
+        Some(_) => ReplicaError::Storage("partition is not available on this broker".into()),
+    }
+}
+
 /// The replica manager reacts to every committed image: partitions are
 /// created, reconfigured and deleted before the other listeners run.
 /// Kafka counterpart: `ReplicaManager.applyDelta`, called by the broker's
@@ -295,6 +352,86 @@ mod tests {
             );
         }
         image
+    }
+
+    /// Leadership that moves away stops the serving, not the log; when it
+    /// comes back the partition is served again, on the same log, with the
+    /// image's newer epoch.
+    #[test]
+    fn a_partition_led_elsewhere_is_not_served_and_keeps_its_log() {
+        use crate::metadata::records::{NO_LEADER, PartitionChangeRecord};
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Arc::new(BrokerConfig {
+            log_dirs: vec![tmp.path().to_path_buf()],
+            ..BrokerConfig::default()
+        });
+        let logs = Arc::new(LogManager::open(&config.log_dirs, LogConfig::default(), 0).unwrap());
+        let replicas = ReplicaManager::new(config, logs);
+        let mut image = image_with("t", 2);
+        replicas.apply_image(&image, 0);
+        let dir = replicas.partition("t", 0).unwrap().log.dir().to_path_buf();
+        let change = |image: &mut MetadataImage, leader| {
+            let next = image.offset + 1;
+            image.replay(
+                next,
+                &MetadataRecord::PartitionChange(PartitionChangeRecord {
+                    leader,
+                    ..PartitionChangeRecord::new(Uuid::from_u128(1), 0)
+                }),
+            );
+        };
+        for leader in [NO_LEADER, 2] {
+            change(&mut image, leader);
+            replicas.apply_image(&image, 0);
+            assert!(replicas.partition("t", 0).is_none(), "leader {leader}");
+            assert!(dir.exists(), "the log stays");
+            assert!(replicas.partition("t", 1).is_some(), "the other stays");
+        }
+        change(&mut image, 1);
+        replicas.apply_image(&image, 0);
+        let back = replicas.partition("t", 0).expect("served again");
+        assert_eq!(back.leader_epoch(), 3);
+        assert_eq!(back.log.dir(), dir);
+    }
+
+    #[test]
+    fn a_partition_not_open_here_is_refused_by_what_the_image_says() {
+        use crate::metadata::records::{NO_LEADER, PartitionChangeRecord};
+        let mut image = image_with("t", 1);
+        assert!(matches!(
+            not_served(&image, "t", 0, 1),
+            ReplicaError::Storage(_)
+        ));
+        assert!(matches!(
+            not_served(&image, "t", 1, 1),
+            ReplicaError::UnknownTopicOrPartition
+        ));
+        assert!(matches!(
+            not_served(&image, "u", 0, 1),
+            ReplicaError::UnknownTopicOrPartition
+        ));
+        assert!(matches!(
+            not_served(&image, "t", 0, 2),
+            ReplicaError::NotLeaderOrFollower {
+                leader_id: 1,
+                leader_epoch: 0
+            }
+        ));
+        let next = image.offset + 1;
+        image.replay(
+            next,
+            &MetadataRecord::PartitionChange(PartitionChangeRecord {
+                leader: NO_LEADER,
+                ..PartitionChangeRecord::new(Uuid::from_u128(1), 0)
+            }),
+        );
+        assert!(matches!(
+            not_served(&image, "t", 0, 1),
+            ReplicaError::NotLeaderOrFollower {
+                leader_id: -1,
+                leader_epoch: 1
+            }
+        ));
     }
 
     /// A request that finds a partition in the image before its log is

@@ -41,6 +41,10 @@ pub struct Partition {
     pub topic_id: Uuid,
     pub log: Arc<PartitionLog>,
     leader_epoch: AtomicI32,
+    /// The log end offset when this node began leading at `leader_epoch`:
+    /// where that epoch's batches start, and so where every older epoch's
+    /// end at the latest.
+    leader_epoch_start_offset: AtomicI64,
     high_watermark: AtomicI64,
     /// Publishes each new high watermark; long-polling fetches wait on it.
     high_watermark_changed: watch::Sender<i64>,
@@ -75,6 +79,7 @@ impl Partition {
             partition,
             topic_id,
             high_watermark: AtomicI64::new(log.log_end_offset()),
+            leader_epoch_start_offset: AtomicI64::new(log.log_end_offset()),
             high_watermark_changed: watch::channel(log.log_end_offset()).0,
             log,
             leader_epoch: AtomicI32::new(leader_epoch),
@@ -117,7 +122,15 @@ impl Partition {
     }
 
     pub fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.store(epoch, Ordering::Release);
+        if self.leader_epoch.swap(epoch, Ordering::AcqRel) != epoch {
+            self.leader_epoch_start_offset
+                .store(self.log.log_end_offset(), Ordering::Release);
+        }
+    }
+
+    /// Where the current leader epoch's batches start (see the field).
+    pub fn leader_epoch_start_offset(&self) -> i64 {
+        self.leader_epoch_start_offset.load(Ordering::Acquire)
     }
 
     /// Checks a client's view of the leader epoch (KIP-320): -1 skips the

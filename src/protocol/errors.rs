@@ -87,6 +87,16 @@ pub enum ApiError {
     UnsupportedEndpointType(String),
     #[error("{0}")]
     CoordinatorNotAvailable(String),
+    /// Led by another broker, or by none: the client is to go to
+    /// `leader_id` (-1 unknown) at `leader_epoch` (KIP-951's hint).
+    #[error(
+        "this broker is not the leader of the partition (its leader is {leader_id}, epoch {leader_epoch})"
+    )]
+    NotLeaderOrFollower { leader_id: i32, leader_epoch: i32 },
+    #[error(
+        "there is no leader for this topic-partition, as it is in the middle of a leadership election"
+    )]
+    LeaderNotAvailable,
     #[error("{0}")]
     InvalidTimestamp(String),
     #[error("the leader epoch in the request is newer than the broker's")]
@@ -195,6 +205,8 @@ impl ApiError {
             ApiError::MismatchedEndpointType(_) => Kafka::MismatchedEndpointType,
             ApiError::UnsupportedEndpointType(_) => Kafka::UnsupportedEndpointType,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
+            ApiError::NotLeaderOrFollower { .. } => Kafka::NotLeaderOrFollower,
+            ApiError::LeaderNotAvailable => Kafka::LeaderNotAvailable,
             ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
             ApiError::UnknownLeaderEpoch => Kafka::UnknownLeaderEpoch,
             ApiError::FencedLeaderEpoch => Kafka::FencedLeaderEpoch,
@@ -294,6 +306,14 @@ mod tests {
             (ApiError::MismatchedEndpointType(String::new()), 114),
             (ApiError::UnsupportedEndpointType(String::new()), 115),
             (ApiError::CoordinatorNotAvailable(String::new()), 15),
+            (
+                ApiError::NotLeaderOrFollower {
+                    leader_id: 2,
+                    leader_epoch: 1,
+                },
+                6,
+            ),
+            (ApiError::LeaderNotAvailable, 5),
             (ApiError::InvalidTimestamp(String::new()), 32),
             (ApiError::UnknownTopicId, 100),
             (ApiError::UnknownLeaderEpoch, 75),

@@ -779,6 +779,55 @@ pub fn fetch(
         .unwrap_or_else(|e| panic!("fetch v{version} of {topic}: {e}"))
 }
 
+/// A BrokerRegistration of broker `id` as another process sends it on the
+/// controller listener: one PLAINTEXT endpoint at 127.0.0.1:`port`, every
+/// feature this build supports, a rack, a fresh log directory id.
+pub fn broker_registration(
+    cluster_id: &str,
+    id: i32,
+    incarnation: Uuid,
+    port: u16,
+    rack: &str,
+) -> kafka_protocol::messages::BrokerRegistrationRequest {
+    use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
+    kafka_protocol::messages::BrokerRegistrationRequest::default()
+        .with_broker_id(kafka_protocol::messages::BrokerId(id))
+        .with_cluster_id(str_bytes(cluster_id))
+        .with_incarnation_id(incarnation)
+        .with_listeners(vec![
+            Listener::default()
+                .with_name(str_bytes("PLAINTEXT"))
+                .with_host(str_bytes("127.0.0.1"))
+                .with_port(port)
+                .with_security_protocol(0),
+        ])
+        .with_features(
+            runnel::protocol::versions::FEATURES
+                .iter()
+                .map(|f| {
+                    Feature::default()
+                        .with_name(str_bytes(f.name))
+                        .with_min_supported_version(f.min)
+                        .with_max_supported_version(f.max)
+                })
+                .collect(),
+        )
+        .with_rack(Some(str_bytes(rack)))
+        .with_log_dirs(vec![Uuid::new_v4()])
+}
+
+/// A BrokerHeartbeat of broker `id` at `epoch`, its metadata at `offset`.
+pub fn broker_heartbeat(
+    id: i32,
+    epoch: i64,
+    offset: i64,
+) -> kafka_protocol::messages::BrokerHeartbeatRequest {
+    kafka_protocol::messages::BrokerHeartbeatRequest::default()
+        .with_broker_id(kafka_protocol::messages::BrokerId(id))
+        .with_broker_epoch(epoch)
+        .with_current_metadata_offset(offset)
+}
+
 /// InitProducerId (v4, no transactional id): (producer id, epoch).
 pub fn init_producer_id(c: &mut Client) -> (i64, i16) {
     let resp = c.call(

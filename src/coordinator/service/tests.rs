@@ -23,7 +23,7 @@ const STEP_MS: i64 = -3_600_000;
 
 /// A broker on a fresh directory and, over its logs, a coordinator on a
 /// manual clock (the broker's own coordinator stays idle).
-fn setup() -> (
+async fn setup() -> (
     tempfile::TempDir,
     Node,
     Arc<ManualClock>,
@@ -44,6 +44,8 @@ fn setup() -> (
         BackgroundTasks::new(),
     )
     .expect("broker starts");
+    // Placement needs a registered broker, as in `node::run`.
+    node.register_broker().await.expect("broker registers");
     let clock = Arc::new(ManualClock::new(Now {
         wall_ms: 1_800_000_000_000,
         monotonic_ms: 0,
@@ -92,7 +94,7 @@ async fn expires_on_time_after_a_step_back(g: &GroupCoordinator, clock: &ManualC
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_classic_member_expires_on_time_when_the_wall_clock_steps_back() {
-    let (_dir, _broker, clock, g) = setup();
+    let (_dir, _broker, clock, g) = setup().await;
     let joined = g
         .join(
             "classic",
@@ -133,7 +135,7 @@ async fn a_classic_member_expires_on_time_when_the_wall_clock_steps_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_group_member_expires_on_time_when_the_wall_clock_steps_back() {
-    let (_dir, _broker, clock, g) = setup();
+    let (_dir, _broker, clock, g) = setup().await;
     let joined = g
         .consumer_heartbeat(
             "kip848",
