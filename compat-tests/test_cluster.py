@@ -40,11 +40,13 @@ def cluster(tmp_path_factory):
     c.stop()
 
 
-def describe(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
-    """kafka-topics --describe: partition -> (leader, replicas)."""
-    out = tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe", "--topic", topic).stdout
+def describe(bootstrap: str, topic: str, broker_down: bool = False) -> dict[int, tuple[int, list[int]]]:
+    """kafka-topics --describe: partition -> (leader, replicas). With a
+    broker down, the tool's warnings that it cannot reach it are expected."""
+    run = tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe", "--topic", topic, ok=not broker_down)
+    assert run.returncode == 0, run
     parts = {}
-    for m in re.finditer(r"Partition: (\d+)\s+Leader: (-?\d+|none)\s+Replicas: ([\d,]*)", out):
+    for m in re.finditer(r"Partition: (\d+)\s+Leader: (-?\d+|none)\s+Replicas: ([\d,]*)", run.stdout):
         leader = -1 if m.group(2) == "none" else int(m.group(2))
         parts[int(m.group(1))] = (leader, [int(x) for x in m.group(3).split(",") if x])
     return parts
@@ -110,13 +112,17 @@ def test_a_killed_broker_goes_offline_and_comes_back(cluster, topic_name):
     others = ",".join(b.bootstrap for b in cluster.brokers if b is not victim)
     victim.kill()
     started = time.monotonic()
-    wait_until("the killed broker's partitions go offline",
-               lambda: all(leader == -1 for leader, replicas in describe(others, topic_name).values()
-                           if replicas == [victim_id]), timeout=SESSION_MS / 1000 + 15)
-    offline_after = time.monotonic() - started
-    print(f"partitions of broker {victim_id} offline {offline_after:.1f}s after kill -9 (session {SESSION_MS} ms)")
-    victim.start()
-    wait_until("its partitions come back", lambda: describe(cluster.bootstrap, topic_name) == layout, timeout=30)
+    try:
+        wait_until("the killed broker's partitions go offline",
+                   lambda: all(leader == -1 for leader, replicas in describe(others, topic_name, True).values()
+                               if replicas == [victim_id]), timeout=SESSION_MS / 1000 + 15)
+        offline_after = time.monotonic() - started
+        print(f"partitions of broker {victim_id} offline {offline_after:.1f}s after kill -9 "
+              f"(session {SESSION_MS} ms)")
+    finally:
+        victim.start()
+    wait_until("its partitions come back", lambda: describe(cluster.bootstrap, topic_name, True) == layout,
+               timeout=30)
     # Nothing acknowledged was lost: everything reads back.
     got = c.consume(cluster.bootstrap, topic_name, counts_of({p: [r for r in recs if r.partition == p]
                                                              for p in range(3)}))
@@ -206,7 +212,11 @@ def test_the_cluster_compose_file_runs_as_processes(tmp_path, topic_name):
         brokers = [n for n in nodes if n.listed_when_ready]
         bootstrap = ",".join(b.bootstrap for b in brokers)
         c = BY_NAME["librdkafka"]
-        # Auto-created with KAFKA_NUM_PARTITIONS=3, spread over the brokers.
+        # Created with KAFKA_NUM_PARTITIONS=3, spread over the brokers.
+        out = tool("TopicCommand", "--bootstrap-server", bootstrap, "--create", "--topic", topic_name).stdout
+        assert f"Created topic {topic_name}" in out, out
+        wait_until("every broker knows the topic",
+                   lambda: all(len(describe(b.bootstrap, topic_name)) == 3 for b in brokers))
         recs = make_records(90, 3, seed="compose")
         c.produce(bootstrap, topic_name, recs)
         layout = describe(bootstrap, topic_name)

@@ -17,7 +17,7 @@ import (
 // idempotent (false disables it), compression (none|gzip|snappy|lz4|zstd),
 // linger_ms, max_bytes (ProducerBatchMaxBytes).
 func franzOpts(c *Cmd) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Bootstrap)}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Seeds()...)}
 	for k, v := range c.Config {
 		switch k {
 		case "acks":

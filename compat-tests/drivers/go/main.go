@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // Rec is a record as the tests write and read them; keys, values and
@@ -29,6 +30,12 @@ type Rec struct {
 	H      [][2]string `json:"h"`
 	Ts     *int64      `json:"ts"`
 	TsType string      `json:"tstype,omitempty"`
+}
+
+// Seeds is the bootstrap list: "host:port[,host:port...]", as Kafka's
+// bootstrap.servers.
+func (c *Cmd) Seeds() []string {
+	return strings.Split(c.Bootstrap, ",")
 }
 
 // Cmd is one command; fields unused by an op are left empty.

@@ -84,7 +84,7 @@ func saramaOp(c *Cmd) (any, error) {
 	case "consume":
 		return saramaConsume(c, conf)
 	case "admin":
-		a, err := sarama.NewClusterAdmin([]string{c.Bootstrap}, conf)
+		a, err := sarama.NewClusterAdmin(c.Seeds(), conf)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func saramaMessage(topic string, r Rec) *sarama.ProducerMessage {
 }
 
 func saramaProduceSync(c *Cmd, conf *sarama.Config) (any, error) {
-	p, err := sarama.NewSyncProducer([]string{c.Bootstrap}, conf)
+	p, err := sarama.NewSyncProducer(c.Seeds(), conf)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func saramaProduceSync(c *Cmd, conf *sarama.Config) (any, error) {
 }
 
 func saramaProduceAsync(c *Cmd, conf *sarama.Config) (any, error) {
-	p, err := sarama.NewAsyncProducer([]string{c.Bootstrap}, conf)
+	p, err := sarama.NewAsyncProducer(c.Seeds(), conf)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func saramaProduceAsync(c *Cmd, conf *sarama.Config) (any, error) {
 }
 
 func saramaConsume(c *Cmd, conf *sarama.Config) (any, error) {
-	cons, err := sarama.NewConsumer([]string{c.Bootstrap}, conf)
+	cons, err := sarama.NewConsumer(c.Seeds(), conf)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,7 @@ func saramaMember(c *Cmd, out *memberOut) error {
 		return err
 	}
 	conf.Consumer.Offsets.AutoCommit.Enable = false
-	client, err := sarama.NewClient([]string{c.Bootstrap}, conf)
+	client, err := sarama.NewClient(c.Seeds(), conf)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func saramaMember(c *Cmd, out *memberOut) error {
 	if err != nil {
 		return err
 	}
-	committer, err := sarama.NewClient([]string{c.Bootstrap}, conf)
+	committer, err := sarama.NewClient(c.Seeds(), conf)
 	if err != nil {
 		return err
 	}

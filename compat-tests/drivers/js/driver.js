@@ -29,7 +29,7 @@ const logCreator = () => ({ namespace, level, label, log }) => {
 function kafka(cmd) {
   return new Kafka({
     clientId: 'runnel-compat-kafkajs',
-    brokers: [cmd.bootstrap],
+    brokers: cmd.bootstrap.split(","),
     logLevel: logLevel.INFO,
     logCreator,
     retry: { retries: 5 },
