@@ -228,3 +228,26 @@ def test_the_cluster_compose_file_runs_as_processes(tmp_path, topic_name):
         for node in reversed(nodes):
             if node.alive:
                 node.stop()
+
+
+def test_kafka_cluster_unregister_removes_a_stopped_broker(cluster):
+    b2, _, b4 = cluster.brokers
+    b4.stop()
+    try:
+        # Stopped cleanly, it is fenced at once; unregistered, it is gone
+        # from the cluster's registrations, not only from the live list.
+        tool("ClusterTool", "unregister", "--bootstrap-server", b2.bootstrap, "--id", "4")
+        run = tool("ClusterTool", "unregister", "--bootstrap-server", b2.bootstrap, "--id", "9", ok=False)
+        assert run.returncode != 0 and "BrokerIdNotRegistered" in run.stdout + run.stderr, run
+        brokers = tool("BrokerApiVersionsCommand", "--bootstrap-server", b2.bootstrap).stdout
+        assert "(id: 4" not in brokers, brokers
+        # The controller wrote Kafka's UnregisterBrokerRecord for it.
+        segments = sorted((cluster.controller.data_dir / "__cluster_metadata-0").glob("*.log"))
+        out = kafka_ref.run_tool("kafka.tools.DumpLogSegments",
+                                 ["--cluster-metadata-decoder", "--files", str(segments[-1])], timeout=120)
+        assert re.search(r'"type":"UNREGISTER_BROKER_RECORD".*"brokerId":4\b', out), out[-3000:]
+    finally:
+        b4.start()
+    # Started again, it registers anew.
+    wait_until("broker 4 is back", lambda: f"(id: 4" in tool(
+        "BrokerApiVersionsCommand", "--bootstrap-server", b2.bootstrap).stdout)

@@ -48,6 +48,7 @@ pub enum ControllerRequest {
     AllocateProducerIds { broker_id: i32 },
     RegisterBroker(BrokerRegistration),
     BrokerHeartbeat(BrokerHeartbeat),
+    UnregisterBroker { broker_id: i32 },
 }
 
 /// One result per entry of the request, in request order.
@@ -61,6 +62,7 @@ pub enum ControllerResponse {
     /// The broker's new epoch.
     RegisterBroker(i64),
     BrokerHeartbeat(HeartbeatReply),
+    UnregisterBroker,
 }
 
 impl ControllerRequest {
@@ -73,6 +75,7 @@ impl ControllerRequest {
             ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
             ControllerRequest::RegisterBroker(_) => "BrokerRegistration",
             ControllerRequest::BrokerHeartbeat(_) => "BrokerHeartbeat",
+            ControllerRequest::UnregisterBroker { .. } => "UnregisterBroker",
         }
     }
 }
@@ -205,6 +208,18 @@ impl ControllerChannel {
             ControllerRequest::BrokerHeartbeat(request),
             BrokerHeartbeat
         )
+    }
+}
+
+impl ControllerChannel {
+    /// UnregisterBroker: the broker's registration is removed.
+    pub async fn unregister_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
+        let request = ControllerRequest::UnregisterBroker { broker_id };
+        let name = request.name();
+        match self.call(request).await? {
+            ControllerResponse::UnregisterBroker => Ok(()),
+            other => Err(mismatched(name, &other)),
+        }
     }
 }
 

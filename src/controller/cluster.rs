@@ -266,6 +266,26 @@ pub fn fence_expired_sessions(
     records
 }
 
+/// UnregisterBroker (KIP-631; `kafka-cluster unregister`): the broker's
+/// registration is removed, after it left every leadership and ISR as a
+/// fenced broker does. Refused for an id that is not registered.
+pub fn unregister_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let registration = image.brokers.get(&broker_id).ok_or_else(|| {
+        ControllerError::BrokerIdNotRegistered(format!(
+            "broker ID {broker_id} is not currently registered"
+        ))
+    })?;
+    let mut records = broker_leaving(image, broker_id);
+    records.push(MetadataRecord::UnregisterBroker {
+        broker_id,
+        broker_epoch: registration.broker_epoch,
+    });
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +332,41 @@ mod tests {
             let next = image.offset + 1;
             image.replay(next, r);
         }
+    }
+
+    #[test]
+    fn unregistering_removes_the_registration_and_its_leaderships() {
+        let (mut image, epoch) = registered_at(10);
+        let topic = Uuid::from_u128(77);
+        apply(
+            &mut image,
+            &[
+                MetadataRecord::Topic {
+                    name: "t".into(),
+                    topic_id: topic,
+                },
+                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
+                    topic,
+                    0,
+                    vec![1],
+                )),
+            ],
+        );
+        let records = unregister_broker(&image, 1).unwrap();
+        assert_eq!(
+            records.last(),
+            Some(&MetadataRecord::UnregisterBroker {
+                broker_id: 1,
+                broker_epoch: epoch,
+            })
+        );
+        apply(&mut image, &records);
+        assert!(!image.brokers.contains_key(&1));
+        // Its only partition has no leader; the ISR keeps its last member.
+        let p = &image.topic("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.isr.clone()), (-1, vec![1]));
+        let again = unregister_broker(&image, 1).unwrap_err();
+        assert_eq!(again.code(), 102, "{again}");
     }
 
     /// Broker 1 registered (fenced) with its record at offset `at`.

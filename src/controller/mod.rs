@@ -178,6 +178,11 @@ impl Controller {
                 .await
                 .map(ControllerResponse::RegisterBroker)
             }
+            ControllerRequest::UnregisterBroker { broker_id } => {
+                self.try_commit(|image, _| Ok((cluster::unregister_broker(image, broker_id)?, ())))
+                    .await?;
+                Ok(ControllerResponse::UnregisterBroker)
+            }
             ControllerRequest::BrokerHeartbeat(r) => {
                 let arrived = crate::now_ms();
                 let reply = self

@@ -40,6 +40,7 @@ pub const FORWARDABLE: &[ApiKey] = &[
     ApiKey::IncrementalAlterConfigs,
     ApiKey::AlterUserScramCredentials,
     ApiKey::DescribeQuorum,
+    ApiKey::UnregisterBroker,
 ];
 
 pub async fn envelope(
@@ -129,6 +130,7 @@ pub fn forwarded_key(request: &RequestKind) -> Option<ApiKey> {
         RequestKind::AlterConfigs(_) => ApiKey::AlterConfigs,
         RequestKind::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
         RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
+        RequestKind::UnregisterBroker(_) => ApiKey::UnregisterBroker,
         _ => return None,
     })
 }

@@ -1,6 +1,8 @@
 //! The broker lifecycle RPCs of KIP-631, served on controller listeners:
 //! BrokerRegistration and BrokerHeartbeat, from a broker of this cluster
-//! (this node's own broker side takes the channel directly). The decisions
+//! (this node's own broker side takes the channel directly); and
+//! UnregisterBroker, an admin request (`kafka-cluster unregister`) that a
+//! client sends to any broker and a broker-only node forwards. The decisions
 //! are the controller's (`controller::cluster`); this edge only translates
 //! the wire messages and maps refusals to Kafka's codes. Kafka
 //! counterparts: `ControllerApis.handleBrokerRegistration` and
@@ -8,10 +10,10 @@
 
 use kafka_protocol::messages::{
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
-    BrokerRegistrationResponse,
+    BrokerRegistrationResponse, UnregisterBrokerRequest, UnregisterBrokerResponse,
 };
 
-use super::Broker;
+use super::{Broker, str_bytes};
 use crate::controller::cluster::{BrokerHeartbeat, BrokerRegistration};
 use crate::metadata::records::{BrokerEndpoint, BrokerFeature};
 use crate::protocol::ApiError;
@@ -88,6 +90,26 @@ pub async fn broker_heartbeat(
                 .with_is_caught_up(false)
                 .with_is_fenced(true)
                 .with_should_shut_down(false)
+        }
+    }
+}
+
+pub async fn unregister_broker(
+    broker: &Broker,
+    req: UnregisterBrokerRequest,
+) -> UnregisterBrokerResponse {
+    let broker_id = req.broker_id.0;
+    match broker.controller.unregister_broker(broker_id).await {
+        Ok(()) => {
+            tracing::info!(broker_id, "broker unregistered");
+            UnregisterBrokerResponse::default()
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            tracing::info!(broker_id, error = %e, "UnregisterBroker refused");
+            UnregisterBrokerResponse::default()
+                .with_error_code(e.code())
+                .with_error_message(Some(str_bytes(e.message())))
         }
     }
 }

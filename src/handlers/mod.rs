@@ -109,6 +109,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         RequestKind::BrokerHeartbeat(r) => {
             ResponseKind::BrokerHeartbeat(lifecycle::broker_heartbeat(broker, r).await)
         }
+        RequestKind::UnregisterBroker(r) => {
+            ResponseKind::UnregisterBroker(lifecycle::unregister_broker(broker, r).await)
+        }
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(metadata::metadata(broker, ctx, r).await)
         }

@@ -57,6 +57,7 @@ const ALTER_USER_SCRAM_CREDENTIALS: ApiRange = api(
 );
 const DESCRIBE_QUORUM: ApiRange = api(ApiKey::DescribeQuorum, "DescribeQuorum", 0, 2);
 const DESCRIBE_CLUSTER: ApiRange = api(ApiKey::DescribeCluster, "DescribeCluster", 0, 1);
+const UNREGISTER_BROKER: ApiRange = api(ApiKey::UnregisterBroker, "UnregisterBroker", 0, 0);
 
 /// Every API served on a client listener, in key order.
 pub const SUPPORTED_APIS: &[ApiRange] = &[
@@ -100,6 +101,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ALTER_USER_SCRAM_CREDENTIALS,
     DESCRIBE_QUORUM,
     DESCRIBE_CLUSTER,
+    UNREGISTER_BROKER,
     api(
         ApiKey::ConsumerGroupHeartbeat,
         "ConsumerGroupHeartbeat",
@@ -144,6 +146,7 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
     api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
     api(ApiKey::AllocateProducerIds, "AllocateProducerIds", 0, 0),
+    UNREGISTER_BROKER,
 ];
 
 /// What a listener is for: clients (every listener not named in
@@ -296,6 +299,7 @@ mod tests {
             ApiKey::Envelope => EnvelopeRequest::VERSIONS,
             ApiKey::FetchSnapshot => FetchSnapshotRequest::VERSIONS,
             ApiKey::AllocateProducerIds => AllocateProducerIdsRequest::VERSIONS,
+            ApiKey::UnregisterBroker => UnregisterBrokerRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)
