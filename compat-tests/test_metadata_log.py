@@ -142,11 +142,12 @@ def test_kafka_tools_read_runnel_logs(broker_factory, topic_name, tmp_path):
 
     # The broker's lifecycle (KIP-631), once per start: registered fenced
     # with its record's offset as epoch, its listener, rack and log dir;
-    # unfenced; in controlled shutdown when stopped.
+    # unfenced; in controlled shutdown when stopped, and, its leaderships
+    # moved, fenced (Kafka's SHUTDOWN_NOW).
     directory_id = re.search(r"^directory.id=(\S+)$", (b.data_dir / "meta.properties").read_text(), re.M)[1]
     lifecycle = [r for r in records if r["type"] in ("REGISTER_BROKER_RECORD", "BROKER_REGISTRATION_CHANGE_RECORD")]
     registrations = [r for r in lifecycle if r["type"] == "REGISTER_BROKER_RECORD"]
-    assert len(registrations) == 2 and len(lifecycle) == 6, lifecycle
+    assert len(registrations) == 2 and len(lifecycle) == 8, lifecycle
     for i, reg in enumerate(registrations):
         data = reg["data"]
         assert data["brokerId"] == 1 and data["brokerEpoch"] == reg["offset"] and data["fenced"] is True, data
@@ -155,11 +156,12 @@ def test_kafka_tools_read_runnel_logs(broker_factory, topic_name, tmp_path):
         assert data["rack"] == "rack-a" and data["logDirs"] == [directory_id], data
         assert {"name": "metadata.version", "minSupportedVersion": 7,
                 "maxSupportedVersion": 27} in data["features"], data
-        # Versions as Kafka 4.1 writes them: v0 to unfence, v1 for shutdown.
-        assert [r["version"] for r in lifecycle[3 * i:3 * i + 3]] == [3, 0, 1], lifecycle
-        unfence, leave = [r["data"] for r in lifecycle[3 * i + 1:3 * i + 3]]
+        # Versions as Kafka 4.1 writes them: v0 to (un)fence, v1 for shutdown.
+        assert [r["version"] for r in lifecycle[4 * i:4 * i + 4]] == [3, 0, 1, 0], lifecycle
+        unfence, leave, fence = [r["data"] for r in lifecycle[4 * i + 1:4 * i + 4]]
         assert unfence == {"brokerId": 1, "brokerEpoch": reg["offset"], "fenced": -1}, unfence
         assert leave == {"brokerId": 1, "brokerEpoch": reg["offset"], "inControlledShutdown": 1}, leave
+        assert fence == {"brokerId": 1, "brokerEpoch": reg["offset"], "fenced": 1}, fence
     assert registrations[0]["data"]["incarnationId"] != registrations[1]["data"]["incarnationId"]
 
     # --- Kafka's metadata image, loaded by the metadata shell -----------
@@ -168,8 +170,10 @@ def test_kafka_tools_read_runnel_logs(broker_factory, topic_name, tmp_path):
     want_names = sorted([topic, "__consumer_offsets"])
     names = shell(log, tmp_path, "ls", "/image/topics/byName", until=lambda o: sorted(o.split()) == want_names)
     assert sorted(names.split()) == want_names, names
-    partition = shell(log, tmp_path, "cat", f"/image/topics/byName/{topic}/2", until=lambda o: "leader=1," in o)
-    assert "replicas=[1]" in partition and "leader=1," in partition, partition
+    # The log ends with the broker's controlled shutdown: its partitions,
+    # which it alone holds, were left without a leader, as Kafka leaves them.
+    partition = shell(log, tmp_path, "cat", f"/image/topics/byName/{topic}/2", until=lambda o: "leader=-1," in o)
+    assert "replicas=[1]" in partition and "isr=[1]" in partition and "leader=-1," in partition, partition
     want_configs = {f"/image/configs/TOPIC:{topic}/retention.ms", "/image/configs/BROKER/log.retention.ms"}
     configs = shell(log, tmp_path, "find", "/image/configs", until=lambda o: want_configs <= set(o.split()))
     assert want_configs <= set(configs.split()), configs
@@ -178,7 +182,8 @@ def test_kafka_tools_read_runnel_logs(broker_factory, topic_name, tmp_path):
                          until=lambda o: f"epoch={registrations[1]['offset']}," in o)
     assert f"epoch={registrations[1]['offset']}," in registration, registration
     assert f"port={b.port})" in registration and "rack=Optional[rack-a]" in registration, registration
-    assert "fenced=false" in registration and "inControlledShutdown=true" in registration, registration
+    # Stopped: in controlled shutdown, and fenced once it led nothing.
+    assert "fenced=true" in registration and "inControlledShutdown=true" in registration, registration
 
     # --- a data partition: segments, offset index, time index -----------
     pdir = b.data_dir / f"{topic}-0"
