@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
@@ -21,10 +22,15 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    CreatePartitionsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeQuorumRequest,
-    FindCoordinatorRequest, IncrementalAlterConfigsRequest, MetadataRequest,
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
+use kafka_protocol::messages::{
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeQuorumRequest, FindCoordinatorRequest,
+    IncrementalAlterConfigsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
+};
+use runnel::log::testing::make_value_batch;
 
 const TOPIC_RESOURCE: i8 = 2;
 
@@ -296,4 +302,139 @@ fn a_killed_broker_is_fenced_within_its_session_and_rejoins() {
     eventually("broker 3 is back", SOON, || {
         brokers_seen(&node1) == BTreeSet::from([1, 2, 3])
     });
+}
+
+/// The leader epoch of partition 0 of `topic` in `b`'s metadata.
+/// Produces `records` to partition 0 of `topic` on `b` once `b` serves it:
+/// NOT_LEADER_OR_FOLLOWER while its log is being opened is retried, as a
+/// client retries it.
+fn produce_served(
+    b: &BrokerProcess,
+    topic: &str,
+    records: usize,
+) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
+    let start = Instant::now();
+    loop {
+        let batch = make_value_batch(records, 10, 1_700_000_000_000);
+        let r = produce(&mut b.connect(), 9, topic, 0, batch, -1);
+        if r.error_code != 6 || start.elapsed() > SOON {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// (-1, -1) while `b` does not know the topic yet.
+fn leader_epoch_seen(b: &BrokerProcess, topic: &str) -> (i32, i32) {
+    let resp = b.connect().call(
+        &MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
+        ])),
+        12,
+    );
+    resp.topics[0]
+        .partitions
+        .first()
+        .map_or((-1, -1), |p| (p.leader_id.0, p.leader_epoch))
+}
+
+/// Leadership that leaves a broker and comes back starts a new epoch; the
+/// broker's leader-epoch cache (Kafka's `leader-epoch-checkpoint`) keeps
+/// where each began, and OffsetForLeaderEpoch answers an old epoch with
+/// where it ended, as Kafka's `endOffsetFor` does.
+#[test]
+fn offsets_for_leader_epochs_survive_leadership_leaving_and_returning() {
+    let node1 =
+        BrokerProcess::start_with_controller_listener(&[("broker.session.timeout.ms", "2000")]);
+    let heartbeat = [("broker.heartbeat.interval.ms", "250")];
+    let mut b2 = BrokerProcess::start_broker_of(&node1, 2, &heartbeat);
+    let topic = unique_topic("epochs");
+    let resp = node1.connect().call(
+        &CreateTopicsRequest::default()
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(topic_name(&topic))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+                    .with_assignments(vec![
+                        CreatableReplicaAssignment::default()
+                            .with_partition_index(0)
+                            .with_broker_ids(vec![BrokerId(2)]),
+                    ]),
+            ])
+            .with_timeout_ms(10_000),
+        7,
+    );
+    assert_eq!(resp.topics[0].error_code, 0, "{resp:?}");
+    eventually("broker 2 leads the partition", SOON, || {
+        leader_epoch_seen(&b2, &topic).0 == 2
+    });
+    let (_, first_epoch) = leader_epoch_seen(&b2, &topic);
+    let produced = produce_served(&b2, &topic, 5);
+    assert_eq!(
+        (produced.error_code, produced.base_offset),
+        (0, 0),
+        "{}",
+        b2.log_tail(30)
+    );
+
+    // Killed: fenced when its session expires, the partition goes offline
+    // (a new epoch); restarted and unfenced, it leads again (another one).
+    b2.kill();
+    eventually("the partition goes offline", SOON, || {
+        leader_epoch_seen(&node1, &topic).0 == -1
+    });
+    b2.restart();
+    eventually("broker 2 leads again", SOON, || {
+        let (leader, epoch) = leader_epoch_seen(&b2, &topic);
+        leader == 2 && epoch > first_epoch + 1
+    });
+    let (_, epoch) = leader_epoch_seen(&b2, &topic);
+    let produced = produce_served(&b2, &topic, 3);
+    assert_eq!((produced.error_code, produced.base_offset), (0, 5));
+
+    let ask = |requested: i32| {
+        let resp = b2.connect().call(
+            &OffsetForLeaderEpochRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![
+                    OffsetForLeaderTopic::default()
+                        .with_topic(topic_name(&topic))
+                        .with_partitions(vec![
+                            OffsetForLeaderPartition::default()
+                                .with_partition(0)
+                                .with_current_leader_epoch(epoch)
+                                .with_leader_epoch(requested),
+                        ]),
+                ]),
+            4,
+        );
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!(p.error_code, 0, "{p:?}");
+        (p.leader_epoch, p.end_offset)
+    };
+    assert_eq!(
+        ask(epoch),
+        (epoch, 8),
+        "the current epoch ends at the log end"
+    );
+    assert_eq!(
+        ask(first_epoch),
+        (first_epoch, 5),
+        "the first epoch ended where the next began"
+    );
+    // The offline epoch between them led nothing here: the floor epoch.
+    assert_eq!(ask(first_epoch + 1), (first_epoch, 5));
+    assert_eq!(
+        ask(epoch + 1),
+        (-1, -1),
+        "an epoch not seen yet is undefined"
+    );
+    let checkpoint = std::fs::read_to_string(
+        b2.data_dir
+            .join(format!("{topic}-0"))
+            .join("leader-epoch-checkpoint"),
+    )
+    .unwrap();
+    assert_eq!(checkpoint, format!("0\n2\n{first_epoch} 0\n{epoch} 5\n"));
 }

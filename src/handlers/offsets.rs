@@ -132,22 +132,14 @@ pub fn offset_for_leader_epoch(
                         Err(e) => resp.with_error_code(ApiError::from(e).code()),
                         Ok(part) => match part.check_leader_epoch(p.current_leader_epoch) {
                             Err(e) => resp.with_error_code(ApiError::from(e).code()),
-                            // The current epoch ends at the log end offset.
-                            // An epoch above it is unknown (Kafka's
-                            // `LeaderEpochFileCache.endOffsetFor` answers
-                            // UNDEFINED).
-                            Ok(()) if p.leader_epoch == part.leader_epoch() => resp
-                                .with_leader_epoch(part.leader_epoch())
-                                .with_end_offset(part.log_end_offset()),
-                            // An older epoch (leadership moved away and came
-                            // back) ended, at the latest, where the current
-                            // one began. Without an epoch history that bound
-                            // is the answer; it is never below a consumer's
-                            // position, as no replica here ever truncates.
-                            Ok(()) if (0..part.leader_epoch()).contains(&p.leader_epoch) => resp
-                                .with_leader_epoch(p.leader_epoch)
-                                .with_end_offset(part.leader_epoch_start_offset()),
-                            Ok(()) => resp.with_leader_epoch(-1).with_end_offset(-1),
+                            // From the log's leader-epoch cache: the current
+                            // epoch ends at the log end offset, an older one
+                            // where the next began, an unknown newer one is
+                            // UNDEFINED (Kafka's `endOffsetFor`).
+                            Ok(()) => {
+                                let (epoch, end) = part.end_offset_for_epoch(p.leader_epoch);
+                                resp.with_leader_epoch(epoch).with_end_offset(end)
+                            }
                         },
                     }
                 })

@@ -35,6 +35,7 @@ pub mod config;
 pub mod dir_lock;
 pub mod error;
 pub mod index;
+pub mod leader_epoch;
 pub mod manager;
 pub mod meta_properties;
 pub mod metrics;

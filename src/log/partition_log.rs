@@ -33,6 +33,7 @@ use crate::log::batch::{
     set_partition_leader_epoch, validate_batch,
 };
 use crate::log::cleaner::decision::{LogSummary, SegmentSummary};
+use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::metrics;
 use crate::log::record_walk::record_offsets_and_timestamps;
 use crate::log::recovery::{
@@ -142,6 +143,8 @@ pub struct PartitionLog {
     offline: AtomicBool,
     closed: AtomicBool,
     open_report: OpenReport,
+    /// Which leader epoch began where (`leader-epoch-checkpoint`).
+    epochs: Mutex<LeaderEpochCache>,
 }
 
 impl PartitionLog {
@@ -306,6 +309,13 @@ impl PartitionLog {
             write_checkpoint(dir, new_checkpoint)?;
         }
         let checkpoint = new_checkpoint;
+        // Epochs the file names past what recovery kept (a torn tail) or
+        // below the log start are forgotten.
+        let mut epochs = LeaderEpochCache::load(dir)?;
+        let trimmed = epochs.truncate_from_end(log_end_offset);
+        if epochs.truncate_from_start(log_start_offset) || trimmed {
+            epochs.store(dir)?;
+        }
         let log = PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
@@ -321,6 +331,7 @@ impl PartitionLog {
             offline: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             open_report: report,
+            epochs: Mutex::new(epochs),
         };
         debug_assert!(log.log_start_offset() <= log.log_end_offset());
         if log.open_report.segments_recovered > 0 {
@@ -630,7 +641,13 @@ impl PartitionLog {
         debug_assert!(next_offset > self.log_end_offset.load(Ordering::Relaxed));
         debug_assert!(self.log_start_offset.load(Ordering::Relaxed) <= next_offset);
         self.log_end_offset.store(next_offset, Ordering::Release);
-        Ok(())
+        // A batch of a new epoch begins it (the leader's own, or one a
+        // follower copied); the file changes once per epoch, not per batch.
+        self.update_epochs(|epochs| {
+            batches.iter().fold(false, |changed, (_, h)| {
+                epochs.assign(h.partition_leader_epoch, h.base_offset) || changed
+            })
+        })
     }
 
     /// Starts a new active segment at `base_offset`. Caller holds the
@@ -984,6 +1001,7 @@ impl PartitionLog {
         let end = self.log_end_offset.load(Ordering::Relaxed);
         self.log_start_offset.fetch_min(end, Ordering::AcqRel);
         self.recovery_point.fetch_min(end, Ordering::AcqRel);
+        self.update_epochs(|epochs| epochs.truncate_from_end(end))?;
         self.write_checkpoint_now()
     }
 
@@ -1020,7 +1038,7 @@ impl PartitionLog {
         sync_dir(&self.dir)?;
         self.log_start_offset.store(offset, Ordering::Release);
         self.log_end_offset.store(offset, Ordering::Release);
-        Ok(())
+        self.update_epochs(|epochs| epochs.truncate_from_end(0))
     }
 
     fn truncate_tail_locked(
@@ -1070,6 +1088,7 @@ impl PartitionLog {
         self.log_start_offset.store(offset, Ordering::Release);
         // Durable before the caller acknowledges the deletion.
         self.write_checkpoint_now()?;
+        self.update_epochs(|epochs| epochs.truncate_from_start(offset))?;
         self.delete_segments_below_start_locked()?;
         Ok(offset)
     }
@@ -1166,9 +1185,11 @@ impl PartitionLog {
             .copied()
             .unwrap_or(log_end_offset);
         self.log_start_offset.fetch_max(new_first, Ordering::AcqRel);
-        if self.log_start_offset.load(Ordering::Relaxed) != start {
+        let new_start = self.log_start_offset.load(Ordering::Relaxed);
+        if new_start != start {
             // Durable before the files go, so a crash cannot bring them back.
             self.write_checkpoint_now()?;
+            self.update_epochs(|epochs| epochs.truncate_from_start(new_start))?;
         }
         self.delete_segments_locked(&doomed)?;
         Ok(doomed.len())
@@ -1332,6 +1353,48 @@ impl PartitionLog {
         let active_base = self.active_segment().base_offset();
         self.flush_to(active_base)?;
         self.write_checkpoint_now()
+    }
+
+    /// Applies `change` to the leader-epoch cache and, when it changed
+    /// anything, rewrites `leader-epoch-checkpoint` durably.
+    fn update_epochs(
+        &self,
+        change: impl FnOnce(&mut LeaderEpochCache) -> bool,
+    ) -> Result<(), LogError> {
+        let mut epochs = lock(&self.epochs);
+        if change(&mut epochs)
+            && let Err(e) = epochs.store(&self.dir)
+        {
+            return self.fail(e);
+        }
+        Ok(())
+    }
+
+    /// This log's replica leads from `epoch` on: the epoch begins at the
+    /// log end offset (Kafka's `makeLeader` assigns it so), even before
+    /// its first batch.
+    pub fn assign_leader_epoch(&self, epoch: i32) -> Result<(), LogError> {
+        let _writer = lock(&self.writer);
+        self.check_writable()?;
+        let end = self.log_end_offset.load(Ordering::Relaxed);
+        self.update_epochs(|epochs| {
+            // An epoch not newer than the latest is already placed.
+            if epochs.latest_epoch().is_some_and(|latest| latest >= epoch) {
+                return false;
+            }
+            epochs.assign(epoch, end)
+        })
+    }
+
+    /// OffsetForLeaderEpoch: the largest known epoch at or below
+    /// `requested` and the offset where it ended (Kafka's `endOffsetFor`).
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        lock(&self.epochs).end_offset_for(requested, self.log_end_offset())
+    }
+
+    /// The epochs and where each began.
+    pub fn leader_epochs(&self) -> Vec<crate::log::leader_epoch::EpochEntry> {
+        lock(&self.epochs).entries().to_vec()
     }
 
     fn write_checkpoint_now(&self) -> Result<(), LogError> {

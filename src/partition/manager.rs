@@ -112,7 +112,7 @@ impl ReplicaManager {
         partition: i32,
     ) -> Result<Arc<Partition>, ReplicaError> {
         self.partition(topic, partition)
-            .ok_or_else(|| not_served(image, topic, partition, self.node_id))
+            .ok_or_else(|| not_served(image, topic, partition))
     }
 
     /// The hosted partition, waiting up to `timeout` for it to open: a
@@ -291,21 +291,22 @@ impl ReplicaManager {
 
 /// Why a partition that is not open here is not served, as Kafka's
 /// `ReplicaManager.getPartitionOrError` answers: absent from the image is
-/// UNKNOWN_TOPIC_OR_PARTITION; led by another broker, or by none, is
-/// NOT_LEADER_OR_FOLLOWER with the image's leader and epoch; led here by
-/// the image yet not open (its log failed to open, or is being opened)
-/// is a storage error.
-pub fn not_served(image: &MetadataImage, topic: &str, partition: i32, me: i32) -> ReplicaError {
+/// UNKNOWN_TOPIC_OR_PARTITION; in the image but not hosted here is
+/// NOT_LEADER_OR_FOLLOWER with the image's leader and epoch. That covers
+/// a partition led by another broker or by none, and one the image gives
+/// this broker that is still being opened (the image is published just
+/// before the replica manager applies it): the client retries, as it does
+/// against Kafka in the same window.
+pub fn not_served(image: &MetadataImage, topic: &str, partition: i32) -> ReplicaError {
     match image
         .topic(topic)
         .and_then(|t| t.partitions.get(&partition))
     {
         None => ReplicaError::UnknownTopicOrPartition,
-        Some(p) if p.leader != me => ReplicaError::NotLeaderOrFollower {
+        Some(p) => ReplicaError::NotLeaderOrFollower {
             leader_id: p.leader,
             leader_epoch: p.leader_epoch,
         },
-        Some(_) => ReplicaError::Storage("partition is not available on this broker".into()),
     }
 }
 
@@ -398,24 +399,21 @@ mod tests {
     fn a_partition_not_open_here_is_refused_by_what_the_image_says() {
         use crate::metadata::records::{NO_LEADER, PartitionChangeRecord};
         let mut image = image_with("t", 1);
+        // Led here but not open yet: retriable, as Kafka answers it.
         assert!(matches!(
-            not_served(&image, "t", 0, 1),
-            ReplicaError::Storage(_)
-        ));
-        assert!(matches!(
-            not_served(&image, "t", 1, 1),
-            ReplicaError::UnknownTopicOrPartition
-        ));
-        assert!(matches!(
-            not_served(&image, "u", 0, 1),
-            ReplicaError::UnknownTopicOrPartition
-        ));
-        assert!(matches!(
-            not_served(&image, "t", 0, 2),
+            not_served(&image, "t", 0),
             ReplicaError::NotLeaderOrFollower {
                 leader_id: 1,
                 leader_epoch: 0
             }
+        ));
+        assert!(matches!(
+            not_served(&image, "t", 1),
+            ReplicaError::UnknownTopicOrPartition
+        ));
+        assert!(matches!(
+            not_served(&image, "u", 0),
+            ReplicaError::UnknownTopicOrPartition
         ));
         let next = image.offset + 1;
         image.replay(
@@ -426,7 +424,7 @@ mod tests {
             }),
         );
         assert!(matches!(
-            not_served(&image, "t", 0, 1),
+            not_served(&image, "t", 0),
             ReplicaError::NotLeaderOrFollower {
                 leader_id: -1,
                 leader_epoch: 1

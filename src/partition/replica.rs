@@ -41,10 +41,6 @@ pub struct Partition {
     pub topic_id: Uuid,
     pub log: Arc<PartitionLog>,
     leader_epoch: AtomicI32,
-    /// The log end offset when this node began leading at `leader_epoch`:
-    /// where that epoch's batches start, and so where every older epoch's
-    /// end at the latest.
-    leader_epoch_start_offset: AtomicI64,
     high_watermark: AtomicI64,
     /// Publishes each new high watermark; long-polling fetches wait on it.
     high_watermark_changed: watch::Sender<i64>,
@@ -79,7 +75,6 @@ impl Partition {
             partition,
             topic_id,
             high_watermark: AtomicI64::new(log.log_end_offset()),
-            leader_epoch_start_offset: AtomicI64::new(log.log_end_offset()),
             high_watermark_changed: watch::channel(log.log_end_offset()).0,
             log,
             leader_epoch: AtomicI32::new(leader_epoch),
@@ -90,7 +85,16 @@ impl Partition {
         if let Err(e) = p.rebuild_producer_state(from) {
             tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "could not rebuild producer state from the log");
         }
+        p.begin_epoch(leader_epoch);
         p
+    }
+
+    /// The leader-epoch cache learns that `epoch` begins at the log end.
+    fn begin_epoch(&self, epoch: i32) {
+        if let Err(e) = self.log.assign_leader_epoch(epoch) {
+            tracing::warn!(topic = %self.topic, partition = self.partition, epoch, error = %e,
+                "could not record the new leader epoch");
+        }
     }
 
     fn rebuild_producer_state(&self, mut offset: i64) -> Result<(), LogError> {
@@ -123,14 +127,13 @@ impl Partition {
 
     pub fn set_leader_epoch(&self, epoch: i32) {
         if self.leader_epoch.swap(epoch, Ordering::AcqRel) != epoch {
-            self.leader_epoch_start_offset
-                .store(self.log.log_end_offset(), Ordering::Release);
+            self.begin_epoch(epoch);
         }
     }
 
-    /// Where the current leader epoch's batches start (see the field).
-    pub fn leader_epoch_start_offset(&self) -> i64 {
-        self.leader_epoch_start_offset.load(Ordering::Acquire)
+    /// OffsetForLeaderEpoch from the log's leader-epoch cache.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        self.log.end_offset_for_epoch(requested)
     }
 
     /// Checks a client's view of the leader epoch (KIP-320): -1 skips the

@@ -145,8 +145,8 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     DESCRIBE_CLUSTER,
     api(ApiKey::BrokerRegistration, "BrokerRegistration", 0, 4),
     api(ApiKey::BrokerHeartbeat, "BrokerHeartbeat", 0, 1),
-    api(ApiKey::AllocateProducerIds, "AllocateProducerIds", 0, 0),
     UNREGISTER_BROKER,
+    api(ApiKey::AllocateProducerIds, "AllocateProducerIds", 0, 0),
 ];
 
 /// What a listener is for: clients (every listener not named in
