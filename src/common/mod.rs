@@ -1,11 +1,13 @@
 //! The ground floor every layer may use: the rule for blocking disk work
 //! inside async code, the clock (wall and monotonic, injectable), the
 //! durable small-file write, owned background tasks, the list of
-//! internal topics and the metric family catalogue entry. (The cluster work adds the shared newtypes here.)
+//! internal topics, the metric family catalogue entry, and the newtypes for
+//! ids, epochs and offsets ([`ids`]).
 
 pub mod blocking;
 pub mod clock;
 pub mod durable_file;
+pub mod ids;
 pub mod internal_topics;
 pub mod metric_family;
 pub mod tasks;

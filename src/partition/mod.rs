@@ -1,12 +1,14 @@
 //! Partitions this broker hosts: the log, the offsets around it (log end
 //! offset, high watermark), the idempotent producer state, and the waiting
-//! of fetches for new data. Kafka counterparts: `Partition`,
-//! `ReplicaManager`, `ProducerStateManager`.
+//! of fetches for new data, and the sans-IO replication state (ISR, high
+//! watermark, AlterPartition) that ISR replication will drive. Kafka
+//! counterparts: `Partition`, `ReplicaManager`, `ProducerStateManager`.
 
 pub mod error;
 pub mod manager;
 pub mod producer_state;
 pub mod replica;
+pub mod replication_state;
 pub mod snapshot;
 
 pub use error::ReplicaError;
