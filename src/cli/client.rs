@@ -23,10 +23,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Request, StrBytes};
 
 use super::error::CliError;
-use crate::protocol::client::{self, API_VERSIONS_VERSION, ClientError};
+use crate::protocol::client::{self, API_VERSIONS_VERSION, ClientError, UNSUPPORTED_VERSION};
 
 const CLIENT_ID: &str = "runnel-cli";
-const UNSUPPORTED_VERSION: i16 = 35;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,11 +240,7 @@ impl Connection {
                 None,
             ));
         }
-        self.versions = response
-            .api_keys
-            .iter()
-            .map(|k| (k.api_key, (k.min_version, k.max_version)))
-            .collect();
+        self.versions = client::version_ranges(&response);
         Ok(())
     }
 

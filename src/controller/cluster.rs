@@ -337,21 +337,7 @@ mod tests {
     #[test]
     fn unregistering_removes_the_registration_and_its_leaderships() {
         let (mut image, epoch) = registered_at(10);
-        let topic = Uuid::from_u128(77);
-        apply(
-            &mut image,
-            &[
-                MetadataRecord::Topic {
-                    name: "t".into(),
-                    topic_id: topic,
-                },
-                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
-                    topic,
-                    0,
-                    vec![1],
-                )),
-            ],
-        );
+        with_topic(&mut image, &[1]);
         let records = unregister_broker(&image, 1).unwrap();
         assert_eq!(
             records.last(),
@@ -367,6 +353,24 @@ mod tests {
         assert_eq!((p.leader, p.isr.clone()), (-1, vec![1]));
         let again = unregister_broker(&image, 1).unwrap_err();
         assert_eq!(again.code(), 102, "{again}");
+    }
+
+    /// Topic "t" (id 77) whose partition `p` has the one replica
+    /// `leaders[p]`.
+    fn with_topic(image: &mut MetadataImage, leaders: &[i32]) {
+        let topic_id = Uuid::from_u128(77);
+        let mut records = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id,
+        }];
+        records.extend(leaders.iter().zip(0..).map(|(&broker, p)| {
+            MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
+                topic_id,
+                p,
+                vec![broker],
+            ))
+        }));
+        apply(image, &records);
     }
 
     /// Broker 1 registered (fenced) with its record at offset `at`.
@@ -506,21 +510,7 @@ mod tests {
     fn controlled_shutdown_is_recorded_once_and_lets_the_broker_go() {
         let (mut image, epoch) = registered_at(1);
         // Broker 1 leads a partition.
-        let topic_id = Uuid::from_u128(77);
-        apply(
-            &mut image,
-            &[
-                MetadataRecord::Topic {
-                    name: "t".into(),
-                    topic_id,
-                },
-                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
-                    topic_id,
-                    0,
-                    vec![1],
-                )),
-            ],
-        );
+        with_topic(&mut image, &[1]);
         let (records, _) = heartbeat(&image, &beat(1, epoch, 1)).unwrap();
         apply(&mut image, &records);
         let leaving = BrokerHeartbeat {
@@ -595,26 +585,7 @@ mod tests {
     #[test]
     fn an_expired_session_takes_leadership_and_unfencing_gives_it_back() {
         let (mut image, epoch2) = two_unfenced_brokers();
-        let topic_id = Uuid::from_u128(77);
-        apply(
-            &mut image,
-            &[
-                MetadataRecord::Topic {
-                    name: "t".into(),
-                    topic_id,
-                },
-                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
-                    topic_id,
-                    0,
-                    vec![2],
-                )),
-                MetadataRecord::Partition(crate::metadata::records::PartitionRecord::new(
-                    topic_id,
-                    1,
-                    vec![1],
-                )),
-            ],
-        );
+        with_topic(&mut image, &[2, 1]);
         let leader = |image: &MetadataImage, p: i32| {
             let p = &image.topic("t").unwrap().partitions[&p];
             (p.leader, p.leader_epoch)

@@ -99,7 +99,7 @@ impl RemoteController {
         &self,
         envelope: EnvelopeRequest,
     ) -> Result<EnvelopeResponse, ControllerError> {
-        self.send(&envelope, 0..=0).await
+        self.send(envelope, 0..=0).await
     }
 
     async fn register(&self, r: BrokerRegistration) -> Result<i64, ControllerError> {
@@ -152,7 +152,7 @@ impl RemoteController {
             .with_current_metadata_offset(r.current_metadata_offset)
             .with_want_fence(r.want_fence)
             .with_want_shut_down(r.want_shut_down);
-        let response = self.send(&request, 0..=1).await?;
+        let response = self.send(request, 0..=1).await?;
         coded(response.error_code, None)?;
         Ok(HeartbeatReply {
             is_caught_up: response.is_caught_up,
@@ -171,7 +171,7 @@ impl RemoteController {
         let request = AllocateProducerIdsRequest::default()
             .with_broker_id(BrokerId(broker_id))
             .with_broker_epoch(self.broker_epoch.load(Ordering::Relaxed));
-        let response = self.send(&request, 0..=0).await?;
+        let response = self.send(request, 0..=0).await?;
         coded(response.error_code, None)?;
         Ok(ProducerIdsBlock {
             start: response.producer_id_start.0,
@@ -220,7 +220,7 @@ impl RemoteController {
                     })
                     .collect(),
             );
-        let response = self.send(&request, 2..=7).await?;
+        let response = self.send(request, 2..=7).await?;
         if response.topics.len() != r.topics.len() {
             return Err(ControllerError::Internal(format!(
                 "the controller answered {} of {} topics",
@@ -264,12 +264,12 @@ impl RemoteController {
             .collect())
     }
 
-    async fn send<R: Request + Clone>(
+    async fn send<R: Request>(
         &self,
-        request: &R,
+        request: R,
         versions: std::ops::RangeInclusive<i16>,
     ) -> Result<R::Response, ControllerError> {
-        self.send_built(|_| request.clone(), versions).await
+        self.send_built(|_| request, versions).await
     }
 
     /// Sends the request `build(version)` makes in the highest version

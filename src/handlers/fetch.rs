@@ -18,8 +18,8 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
-use super::leader_hint::LeaderHints;
-use super::{Broker, RequestContext, str_bytes};
+use super::leader_hint::{LeaderHints, node_endpoints};
+use super::{Broker, RequestContext};
 use crate::common::blocking;
 use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;
@@ -239,16 +239,7 @@ fn read_once(
         }
         topics.push(topic);
     }
-    let node_endpoints = hints
-        .into_nodes()
-        .map(|n| {
-            NodeEndpoint::default()
-                .with_node_id(BrokerId(n.id))
-                .with_host(str_bytes(n.host))
-                .with_port(i32::from(n.port))
-                .with_rack(n.rack.map(str_bytes))
-        })
-        .collect();
+    let node_endpoints = node_endpoints!(hints, NodeEndpoint);
     let response = FetchResponse::default()
         .with_session_id(0)
         .with_responses(topics)

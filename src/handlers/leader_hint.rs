@@ -13,6 +13,25 @@ use super::metadata::{BrokerNode, alive_broker};
 use crate::metadata::MetadataImage;
 use crate::protocol::ApiError;
 
+/// A response's `node_endpoints` from its [`LeaderHints`]: `$endpoint` is
+/// the response's own generated `NodeEndpoint` type (Produce and Fetch
+/// each have one, with the same fields).
+macro_rules! node_endpoints {
+    ($hints:expr, $endpoint:ty) => {
+        $hints
+            .into_nodes()
+            .map(|n| {
+                <$endpoint>::default()
+                    .with_node_id(kafka_protocol::messages::BrokerId(n.id))
+                    .with_host($crate::handlers::str_bytes(n.host))
+                    .with_port(i32::from(n.port))
+                    .with_rack(n.rack.map($crate::handlers::str_bytes))
+            })
+            .collect::<Vec<$endpoint>>()
+    };
+}
+pub(crate) use node_endpoints;
+
 /// The leaders named by one response's hints, each listed once.
 #[derive(Default)]
 pub struct LeaderHints {

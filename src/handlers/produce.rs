@@ -13,7 +13,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
-use super::leader_hint::LeaderHints;
+use super::leader_hint::{LeaderHints, node_endpoints};
 use super::{Broker, RequestContext};
 use super::{Reply, str_bytes};
 use crate::common::blocking;
@@ -118,16 +118,7 @@ fn produce_blocking(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         return if failed { Reply::Close } else { Reply::Nothing };
     }
     let node_endpoints = if version >= 10 {
-        hints
-            .into_nodes()
-            .map(|n| {
-                NodeEndpoint::default()
-                    .with_node_id(BrokerId(n.id))
-                    .with_host(str_bytes(n.host))
-                    .with_port(i32::from(n.port))
-                    .with_rack(n.rack.map(str_bytes))
-            })
-            .collect()
+        node_endpoints!(hints, NodeEndpoint)
     } else {
         Vec::new()
     };

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::{Bytes, BytesMut};
@@ -145,6 +145,9 @@ pub struct PartitionLog {
     open_report: OpenReport,
     /// Which leader epoch began where (`leader-epoch-checkpoint`).
     epochs: Mutex<LeaderEpochCache>,
+    /// The cache's latest epoch (-1: none), read without its lock: an
+    /// append of batches in that epoch, nearly every one, changes nothing.
+    latest_epoch: AtomicI32,
 }
 
 impl PartitionLog {
@@ -331,6 +334,7 @@ impl PartitionLog {
             offline: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             open_report: report,
+            latest_epoch: AtomicI32::new(epochs.latest_epoch().unwrap_or(-1)),
             epochs: Mutex::new(epochs),
         };
         debug_assert!(log.log_start_offset() <= log.log_end_offset());
@@ -643,6 +647,13 @@ impl PartitionLog {
         self.log_end_offset.store(next_offset, Ordering::Release);
         // A batch of a new epoch begins it (the leader's own, or one a
         // follower copied); the file changes once per epoch, not per batch.
+        let latest = self.latest_epoch.load(Ordering::Relaxed);
+        if batches
+            .iter()
+            .all(|(_, h)| h.partition_leader_epoch == latest)
+        {
+            return Ok(());
+        }
         self.update_epochs(|epochs| {
             batches.iter().fold(false, |changed, (_, h)| {
                 epochs.assign(h.partition_leader_epoch, h.base_offset) || changed
@@ -1362,9 +1373,10 @@ impl PartitionLog {
         change: impl FnOnce(&mut LeaderEpochCache) -> bool,
     ) -> Result<(), LogError> {
         let mut epochs = lock(&self.epochs);
-        if change(&mut epochs)
-            && let Err(e) = epochs.store(&self.dir)
-        {
+        let changed = change(&mut epochs);
+        self.latest_epoch
+            .store(epochs.latest_epoch().unwrap_or(-1), Ordering::Relaxed);
+        if changed && let Err(e) = epochs.store(&self.dir) {
             return self.fail(e);
         }
         Ok(())
@@ -1392,9 +1404,9 @@ impl PartitionLog {
         lock(&self.epochs).end_offset_for(requested, self.log_end_offset())
     }
 
-    /// The epochs and where each began.
-    pub fn leader_epochs(&self) -> Vec<crate::log::leader_epoch::EpochEntry> {
-        lock(&self.epochs).entries().to_vec()
+    /// The epoch of the latest entry of the leader-epoch cache.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        Some(self.latest_epoch.load(Ordering::Relaxed)).filter(|e| *e >= 0)
     }
 
     fn write_checkpoint_now(&self) -> Result<(), LogError> {

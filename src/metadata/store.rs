@@ -24,7 +24,6 @@ use super::loader::CommittedBatch;
 use super::quorum::QuorumLog;
 use super::snapshot::{self, SnapshotError, SnapshotId};
 use super::{MetadataImage, MetadataRecord};
-use crate::log::batch::BatchIter;
 use crate::log::records::{ReplayError, encode_batch, replay_log_from};
 use crate::log::{LogConfig, LogError, PartitionLog};
 
@@ -139,17 +138,9 @@ impl MetadataStore {
             None => (MetadataImage::empty(), 0),
         };
         let mut replayed_bytes = 0u64;
-        replay_log_from(&self.log, from, |offset, _key, value| {
-            let value = value.unwrap_or_default();
-            replayed_bytes += value.len() as u64;
-            let parsed = MetadataRecord::from_bytes(value)
-                .map_err(|e| format!("record at offset {offset}: {e}"))?;
-            image.replay(offset, &parsed);
-            Ok(())
-        })
-        .map_err(|e| match e {
-            ReplayError::Log(e) => StoreError::Log(e),
-            ReplayError::Decode { offset, reason } => StoreError::Decode { offset, reason },
+        self.replay_records(from, |offset, len, record| {
+            replayed_bytes += len as u64;
+            image.replay(offset, &record);
         })?;
         self.bytes_since_snapshot
             .store(replayed_bytes, Ordering::Relaxed);
@@ -230,27 +221,20 @@ impl MetadataStore {
     /// the controller gave them, and fsyncs them (a broker's copy of the
     /// metadata log). Returns the epoch of the last batch.
     pub fn append_replicated(&self, records: Bytes) -> Result<Option<i32>, StoreError> {
-        let last_epoch = BatchIter::new(&records)
-            .map_while(Result::ok)
-            .last()
-            .map(|(header, _)| header.partition_leader_epoch);
         let bytes = records.len() as u64;
         self.log.append_as_follower(records)?;
         self.log.flush()?;
         self.bytes_since_snapshot
             .fetch_add(bytes, Ordering::Relaxed);
-        Ok(last_epoch)
+        Ok(self.log.latest_epoch())
     }
 
-    /// The epoch of the log's last batch: of the newest snapshot when the
-    /// log is empty past it, 0 for a log with neither.
+    /// The epoch of the log's last batch (its leader-epoch cache's
+    /// latest): of the newest snapshot when the log is empty past it, 0
+    /// for a log with neither.
     pub fn last_epoch(&self) -> Result<i32, StoreError> {
-        let end = self.log.log_end_offset();
-        if end > self.log.log_start_offset() {
-            let read = self.log.read(end - 1, MAX_BATCH_BYTES, i64::MAX)?;
-            if let Some((header, _)) = BatchIter::new(&read.records).map_while(Result::ok).last() {
-                return Ok(header.partition_leader_epoch);
-            }
+        if let Some(epoch) = self.log.latest_epoch() {
+            return Ok(epoch);
         }
         Ok(snapshot::latest(self.log.dir())?.map_or(0, |(id, _)| id.epoch))
     }
@@ -263,19 +247,32 @@ impl MetadataStore {
         below: i64,
     ) -> Result<Vec<(i64, MetadataRecord)>, StoreError> {
         let mut out = Vec::new();
-        replay_log_from(&self.log, from, |offset, _key, value| {
+        self.replay_records(from, |offset, _, record| {
             if offset < below {
-                let parsed = MetadataRecord::from_bytes(value.unwrap_or_default())
-                    .map_err(|e| format!("record at offset {offset}: {e}"))?;
-                out.push((offset, parsed));
+                out.push((offset, record));
             }
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `apply(offset, value length, record)` for every metadata
+    /// record of the log from `from` on, control records passed over.
+    fn replay_records(
+        &self,
+        from: i64,
+        mut apply: impl FnMut(i64, usize, MetadataRecord),
+    ) -> Result<(), StoreError> {
+        replay_log_from(&self.log, from, |offset, _key, value| {
+            let value = value.unwrap_or_default();
+            let parsed = MetadataRecord::from_bytes(value)
+                .map_err(|e| format!("record at offset {offset}: {e}"))?;
+            apply(offset, value.len(), parsed);
             Ok(())
         })
         .map_err(|e| match e {
             ReplayError::Log(e) => StoreError::Log(e),
             ReplayError::Decode { offset, reason } => StoreError::Decode { offset, reason },
-        })?;
-        Ok(out)
+        })
     }
 
     /// Installs a snapshot fetched from the controller: stored durably,

@@ -55,8 +55,6 @@ pub struct Node {
     /// This node's controller, on a combined node (the broker side reaches
     /// it through `broker.controller`, the channel).
     controller: Option<Arc<Controller>>,
-    /// A broker-only node's metadata fetcher, until its task starts.
-    fetcher: std::sync::Mutex<Option<MetadataFetcher>>,
     pub tasks: BackgroundTasks,
     /// Held for the life of the node: no other process may open the logs.
     _log_dir_locks: LogDirLocks,
@@ -176,6 +174,11 @@ impl Node {
         tracing::info!(groups = loaded, "consumer groups loaded");
         let groups_listener: Arc<dyn ImageListener> = groups.clone();
         loader.add_listener(Arc::downgrade(&groups_listener));
+        // A broker-only node's image is fed by its fetcher (a combined
+        // node's by its own controller), once every listener is in place.
+        if let Some(fetcher) = fetcher {
+            tasks.spawn("metadata-fetcher", fetcher.run());
+        }
         Ok(Node {
             broker: Arc::new(Broker {
                 log_dir_ids: directory_ids(&config.log_dirs),
@@ -189,7 +192,6 @@ impl Node {
                 producer_ids,
             }),
             controller: quorum_controller,
-            fetcher: std::sync::Mutex::new(fetcher),
             tasks,
             _log_dir_locks: log_dir_locks,
         })
@@ -286,19 +288,6 @@ impl Node {
                 std::sync::atomic::Ordering::Relaxed,
             );
         });
-    }
-
-    /// A broker-only node's metadata fetcher task (a combined node's
-    /// image is fed by its own controller).
-    fn start_metadata_fetcher(&self) {
-        let fetcher = self
-            .fetcher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(fetcher) = fetcher {
-            self.tasks.spawn("metadata-fetcher", fetcher.run());
-        }
     }
 
     /// Registers this node's broker with the controller (KIP-631) and
@@ -499,7 +488,6 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
     let tasks = BackgroundTasks::new();
     let node = tokio::task::block_in_place(|| Node::start(config, locks, tasks))?;
-    node.start_metadata_fetcher();
     // A controller-only node has no broker to register.
     let epoch = if node.broker.config.is_broker() {
         Some(node.register_broker().await?)

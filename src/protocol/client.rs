@@ -26,7 +26,8 @@ pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 /// The ApiVersions version asked first (flexible, since Kafka 2.4); a
 /// broker that lacks it answers in v0 with UNSUPPORTED_VERSION (KIP-511).
 pub const API_VERSIONS_VERSION: i16 = 3;
-const UNSUPPORTED_VERSION: i16 = 35;
+/// The code of an ApiVersions answer that lacks the version asked.
+pub const UNSUPPORTED_VERSION: i16 = 35;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
@@ -108,6 +109,15 @@ pub fn decode_api_versions(body: Bytes, version: i16) -> Result<ApiVersionsRespo
             ApiVersionsResponse::decode(&mut v0, 0).map_err(|e| e.to_string())
         }
     }
+}
+
+/// API key → (min, max) version the peer serves, from its ApiVersions.
+pub fn version_ranges(response: &ApiVersionsResponse) -> HashMap<i16, (i16, i16)> {
+    response
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, (k.min_version, k.max_version)))
+        .collect()
 }
 
 /// The ApiVersions request a client opens with.
@@ -220,11 +230,7 @@ impl Connection {
                 response.error_code
             )));
         }
-        self.versions = response
-            .api_keys
-            .iter()
-            .map(|k| (k.api_key, (k.min_version, k.max_version)))
-            .collect();
+        self.versions = version_ranges(&response);
         Ok(())
     }
 
