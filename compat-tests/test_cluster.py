@@ -251,3 +251,31 @@ def test_kafka_cluster_unregister_removes_a_stopped_broker(cluster):
     # Started again, it registers anew.
     wait_until("broker 4 is back", lambda: f"(id: 4" in tool(
         "BrokerApiVersionsCommand", "--bootstrap-server", b2.bootstrap).stdout)
+
+
+def test_librdkafka_admin_through_a_broker_is_decided_by_the_controller(cluster, topic_name):
+    """A second stack's admin requests to a broker-only node: forwarded in
+    Envelopes and decided by the controller, seen by every broker."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+    from clients import ck_conf
+    topic_name = topic_name()
+    admin = AdminClient(ck_conf(cluster.brokers[2].bootstrap))
+    admin.create_topics([NewTopic(topic_name, 2, 1)])[topic_name].result(30)
+    wait_until("the topic on every broker",
+               lambda: all(len(describe(b.bootstrap, topic_name)) == 2 for b in cluster.brokers))
+    admin.create_partitions([NewPartitions(topic_name, 4)])[topic_name].result(30)
+    resource = ConfigResource("topic", topic_name, set_config={"retention.ms": "7200000"})
+    admin.alter_configs([resource])[resource].result(30)
+    wait_until("four partitions on every broker",
+               lambda: all(len(describe(b.bootstrap, topic_name)) == 4 for b in cluster.brokers))
+    other = AdminClient(ck_conf(cluster.brokers[0].bootstrap))
+    described = other.describe_configs([ConfigResource("topic", topic_name)])
+    configs = next(iter(described.values())).result(30)
+    assert configs["retention.ms"].value == "7200000", configs["retention.ms"]
+    failed = admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name]
+    with pytest.raises(Exception, match="TOPIC_ALREADY_EXISTS|already exists"):
+        failed.result(30)
+    admin.delete_topics([topic_name])[topic_name].result(30)
+    wait_until("gone from every broker",
+               lambda: all(topic_name not in tool("TopicCommand", "--bootstrap-server", b.bootstrap,
+                                                  "--list").stdout.split() for b in cluster.brokers))
