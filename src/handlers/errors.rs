@@ -8,6 +8,7 @@
 use crate::controller::ControllerError;
 use crate::log::LogError;
 use crate::partition::ReplicaError;
+use crate::partition::replication_state::ReplicationError;
 use crate::protocol::ApiError;
 
 impl From<ReplicaError> for ApiError {
@@ -30,7 +31,30 @@ impl From<ReplicaError> for ApiError {
             ReplicaError::PolicyViolation(m) => ApiError::PolicyViolation(m),
             ReplicaError::OffsetOutOfRange => ApiError::OffsetOutOfRange,
             ReplicaError::Storage(m) => ApiError::KafkaStorage(m),
+            ReplicaError::Replication(e) => ApiError::from(e),
             ReplicaError::Log(e) => ApiError::from(e),
+        }
+    }
+}
+
+impl From<ReplicationError> for ApiError {
+    fn from(e: ReplicationError) -> Self {
+        let message = e.to_string();
+        match e {
+            ReplicationError::NotLeaderOrFollower | ReplicationError::StaleBrokerEpoch { .. } => {
+                ApiError::NotLeaderOrFollower {
+                    leader_id: -1,
+                    leader_epoch: -1,
+                }
+            }
+            ReplicationError::FencedLeaderEpoch { .. } => ApiError::FencedLeaderEpoch,
+            ReplicationError::UnknownLeaderEpoch { .. }
+            | ReplicationError::UnknownReplica { .. } => ApiError::UnknownLeaderEpoch,
+            ReplicationError::OffsetOutOfRange { .. } => ApiError::OffsetOutOfRange,
+            ReplicationError::NotEnoughReplicas { .. } => ApiError::NotEnoughReplicas(message),
+            ReplicationError::NotEnoughReplicasAfterAppend { .. } => {
+                ApiError::NotEnoughReplicasAfterAppend(message)
+            }
         }
     }
 }

@@ -1,6 +1,10 @@
-//! Fetch for consumers: whole batches from each partition up to the
-//! request's byte limits, never past the high watermark, waiting up to
-//! `max_wait_ms` for `min_bytes` (long poll). Fetch sessions (KIP-227) are
+//! Fetch for consumers and for followers: whole batches from each
+//! partition up to the request's byte limits, waiting up to `max_wait_ms`
+//! for `min_bytes` (long poll). A consumer reads up to the high watermark
+//! and waits on it; a follower (a replica id in the request) reads up to
+//! the log end, its fetch offset moves the leader's view of it (and the
+//! high watermark), and it waits on appends; a follower whose log diverges
+//! from the leader's gets the epoch and offset to truncate to (KIP-320). Fetch sessions (KIP-227) are
 //! answered sessionless: session id 0, every partition in every response,
 //! which clients accept as "no session". A partition led by another
 //! broker (or by none) is NOT_LEADER_OR_FOLLOWER, with KIP-951's leader
@@ -14,17 +18,19 @@ use tokio::sync::watch;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use super::leader_hint::{LeaderHints, node_endpoints};
 use super::{Broker, RequestContext};
 use crate::common::blocking;
+use crate::common::ids::{BrokerEpoch, BrokerId as CoreBrokerId, LeaderEpoch, Offset};
 use crate::log::CompressionCodec;
 use crate::log::segment::FileSlice;
 use crate::ops::metrics;
 use crate::partition::Partition;
+use crate::partition::replication_state::FollowerFetch;
 use crate::protocol::ApiError;
 use crate::protocol::zero_copy;
 
@@ -72,7 +78,7 @@ pub async fn fetch(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> 
 
 /// Resolves when any of the receivers sees a new value (or its partition
 /// went away, which a re-read reports).
-async fn any_changed(waiters: &mut [watch::Receiver<i64>]) {
+pub(super) async fn any_changed(waiters: &mut [watch::Receiver<i64>]) {
     if waiters.is_empty() {
         return std::future::pending().await;
     }
@@ -135,6 +141,8 @@ fn read_once(
 ) -> (FetchResponse, Slices, usize, bool) {
     let version = ctx.api_version;
     let image = broker.metadata.current();
+    let follower = follower_of(req, version);
+    let now_ms = crate::now_ms();
     let mut hints = LeaderHints::default();
     let mut remaining = if req.max_bytes <= 0 {
         i32::MAX as usize
@@ -143,6 +151,7 @@ fn read_once(
     };
     let mut total = 0usize;
     let mut any_error = false;
+    let mut diverged = false;
     // No transactions yet, so none was aborted: read_committed gets an empty
     // list, read_uncommitted none at all, as Kafka answers.
     let aborted = (req.isolation_level == 1).then(Vec::new);
@@ -158,25 +167,82 @@ fn read_once(
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut data = PartitionData::default().with_partition_index(p.partition);
+            let mut out_of_range_at = None;
             let result = match name {
                 None => Err(ApiError::UnknownTopicId),
                 Some(name) => {
                     match broker.replicas.leader(&image, name, p.partition) {
                         Err(e) => Err(ApiError::from(e)),
-                        Ok(part) => {
-                            let high_watermark = part.high_watermark();
-                            data.high_watermark = high_watermark;
-                            data.last_stable_offset = high_watermark;
-                            data.log_start_offset = part.log_start_offset();
-                            waiters.push(part.subscribe_high_watermark());
-                            // Kafka's `ReplicaManager.readFromLocalLog`: each
-                            // partition reads at most its own limit and what is
-                            // left of the response's; only until the first
-                            // partition that returns data may a batch larger
-                            // than that come whole (KIP-74).
-                            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
-                            let min_one_message = total == 0;
-                            part.check_leader_epoch(p.current_leader_epoch)
+                        Ok(part) => match follower {
+                            Some((replica_id, broker_epoch)) => {
+                                waiters.push(part.subscribe_log_end());
+                                let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                                let fetch = FollowerFetch {
+                                    replica_id,
+                                    broker_epoch,
+                                    current_leader_epoch: (p.current_leader_epoch >= 0)
+                                        .then_some(LeaderEpoch(p.current_leader_epoch)),
+                                    fetch_offset: Offset(p.fetch_offset),
+                                    log_start_offset: Offset(p.log_start_offset),
+                                };
+                                let last_fetched_epoch = if version >= 12 {
+                                    p.last_fetched_epoch
+                                } else {
+                                    -1
+                                };
+                                match part.read_for_follower(
+                                    &fetch,
+                                    last_fetched_epoch,
+                                    limit,
+                                    now_ms,
+                                ) {
+                                    Ok(read) => {
+                                        data.high_watermark = read.high_watermark;
+                                        data.last_stable_offset = read.high_watermark;
+                                        data.log_start_offset = read.log_start_offset;
+                                        if let Some((epoch, end_offset)) = read.diverging {
+                                            data.diverging_epoch = EpochEndOffset::default()
+                                                .with_epoch(epoch)
+                                                .with_end_offset(end_offset);
+                                            // Answered now: nothing to wait for.
+                                            diverged = true;
+                                        }
+                                        if let Some(request) = read.alter_partition {
+                                            broker
+                                                .replicas
+                                                .send_alter_partition(part.clone(), request);
+                                        }
+                                        Ok(read.slice.map(|s| (s, Arc::clone(&part))))
+                                    }
+                                    Err(e) => {
+                                        if matches!(
+                                            e,
+                                            crate::partition::ReplicaError::OffsetOutOfRange
+                                        ) {
+                                            // Where the follower is to start again.
+                                            out_of_range_at = Some((
+                                                part.high_watermark(),
+                                                part.log_start_offset(),
+                                            ));
+                                        }
+                                        Err(ApiError::from(e))
+                                    }
+                                }
+                            }
+                            None => {
+                                let high_watermark = part.high_watermark();
+                                data.high_watermark = high_watermark;
+                                data.last_stable_offset = high_watermark;
+                                data.log_start_offset = part.log_start_offset();
+                                waiters.push(part.subscribe_high_watermark());
+                                // Kafka's `ReplicaManager.readFromLocalLog`: each
+                                // partition reads at most its own limit and what is
+                                // left of the response's; only until the first
+                                // partition that returns data may a batch larger
+                                // than that come whole (KIP-74).
+                                let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+                                let min_one_message = total == 0;
+                                part.check_leader_epoch(p.current_leader_epoch)
                             .map_err(ApiError::from)
                             .and_then(|()| {
                                 if version < 10 && part.log.config().compression == Some(CompressionCodec::Zstd) {
@@ -188,7 +254,8 @@ fn read_once(
                                     .map(|info| info.slice.map(|s| (s, Arc::clone(&part))))
                                     .map_err(ApiError::from)
                             })
-                        }
+                            }
+                        },
                     }
                 }
             };
@@ -219,12 +286,16 @@ fn read_once(
                             .with_leader_id(BrokerId(leader_id))
                             .with_leader_epoch(leader_epoch);
                     }
-                    // As Kafka: an errored partition reports no offsets.
+                    // As Kafka: an errored partition reports no offsets;
+                    // but a follower out of range is told where the
+                    // leader's log is (a Runnel leader's courtesy to its
+                    // own followers, which need no ListOffsets then).
+                    let (hw, start) = out_of_range_at.unwrap_or((-1, -1));
                     data = data
                         .with_error_code(e.code())
-                        .with_high_watermark(-1)
-                        .with_last_stable_offset(-1)
-                        .with_log_start_offset(-1)
+                        .with_high_watermark(hw)
+                        .with_last_stable_offset(hw)
+                        .with_log_start_offset(start)
                         .with_records(Some(Default::default()))
                         .with_aborted_transactions(errored_aborted_transactions(&e));
                 }
@@ -244,7 +315,24 @@ fn read_once(
         .with_session_id(0)
         .with_responses(topics)
         .with_node_endpoints(node_endpoints);
-    (response, slices, total, any_error)
+    (response, slices, total, any_error || diverged)
+}
+
+/// The follower a Fetch comes from, with its broker epoch: the replica id
+/// is in the header fields before v15 and in `ReplicaState` from v15
+/// (KIP-903); a consumer's is -1.
+fn follower_of(req: &FetchRequest, version: i16) -> Option<(CoreBrokerId, BrokerEpoch)> {
+    if version >= 15 {
+        let state = &req.replica_state;
+        (state.replica_id.0 >= 0).then(|| {
+            (
+                CoreBrokerId(state.replica_id.0),
+                BrokerEpoch(state.replica_epoch),
+            )
+        })
+    } else {
+        (req.replica_id.0 >= 0).then(|| (CoreBrokerId(req.replica_id.0), BrokerEpoch::NONE))
+    }
 }
 
 /// What an errored partition reports as aborted transactions: Kafka

@@ -2,6 +2,11 @@
 //! partition (validation as Kafka's `LogValidator`, sequence checks for
 //! idempotent producers), answer with the assigned offsets or each
 //! partition's own error, refused records listed one by one (KIP-467).
+//! With acks=all the answer waits until the ISR has every appended record
+//! (the high watermark passed them), up to the request's `timeout_ms`
+//! (then REQUEST_TIMED_OUT, as Kafka's delayed produce expires), and is
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+//! `min.insync.replicas` meanwhile.
 //! With acks=0 there is no response; an error then closes the connection,
 //! as Kafka does, so the producer refreshes its metadata. A partition led
 //! by another broker (or by none) is NOT_LEADER_OR_FOLLOWER, with KIP-951's
@@ -11,7 +16,10 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
     TopicProduceResponse,
 };
-use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, ResponseKind};
 
 use super::leader_hint::{LeaderHints, node_endpoints};
 use super::{Broker, RequestContext};
@@ -22,11 +30,89 @@ use crate::partition::Partition;
 use crate::protocol::ApiError;
 
 pub async fn produce(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) -> Reply {
+    let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     // Appends write and may fsync: off the async workers (common::blocking).
-    blocking(|| produce_blocking(broker, ctx, req))
+    let (reply, waits) = blocking(|| produce_blocking(broker, ctx, req));
+    match reply {
+        Reply::Send(ResponseKind::Produce(mut response)) if !waits.is_empty() => {
+            wait_for_isr(&mut response, waits, timeout).await;
+            Reply::Send(ResponseKind::Produce(response))
+        }
+        reply => reply,
+    }
 }
 
-fn produce_blocking(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) -> Reply {
+/// An acks=all partition answer waiting for its ISR: (topic index,
+/// partition index) in the response, and the offset the high watermark
+/// must reach.
+type IsrWait = (usize, usize, Arc<Partition>, i64);
+
+/// Kafka's delayed produce: each waiting partition is answered once its
+/// high watermark passes its records, with an error if leadership moved
+/// or the ISR shrank below `min.insync.replicas`, or REQUEST_TIMED_OUT at
+/// the deadline.
+async fn wait_for_isr(response: &mut ProduceResponse, mut waits: Vec<IsrWait>, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut watches = Vec::with_capacity(waits.len());
+        let mut still = Vec::with_capacity(waits.len());
+        for (t, p, partition, required) in waits {
+            // Subscribed before the check: a change after it still wakes us.
+            let watch = partition.subscribe_high_watermark();
+            match partition.check_enough_replicas(required) {
+                Ok(true) => {}
+                Ok(false) => {
+                    watches.push(watch);
+                    still.push((t, p, partition, required));
+                }
+                Err(e) => fail_after_append(response, t, p, ApiError::from(e)),
+            }
+        }
+        waits = still;
+        if waits.is_empty() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, super::fetch::any_changed(&mut watches))
+            .await
+            .is_err()
+        {
+            for (t, p, partition, required) in waits {
+                // One last look: the change may have come with the deadline.
+                match partition.check_enough_replicas(required) {
+                    Ok(true) => {}
+                    Ok(false) => fail_after_append(
+                        response,
+                        t,
+                        p,
+                        ApiError::RequestTimedOut(format!(
+                            "the in-sync replicas of {}-{} did not confirm the records within the request's timeout",
+                            partition.topic, partition.partition
+                        )),
+                    ),
+                    Err(e) => fail_after_append(response, t, p, ApiError::from(e)),
+                }
+            }
+            return;
+        }
+    }
+}
+
+fn fail_after_append(response: &mut ProduceResponse, t: usize, p: usize, e: ApiError) {
+    tracing::debug!(error = %e, "acks=all produce not confirmed");
+    let entry = &mut response.responses[t].partition_responses[p];
+    entry.error_code = e.code();
+    entry.error_message = Some(str_bytes(e.message()));
+    entry.base_offset = -1;
+    entry.log_append_time_ms = -1;
+    entry.log_start_offset = -1;
+}
+
+fn produce_blocking(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: ProduceRequest,
+) -> (Reply, Vec<IsrWait>) {
+    let mut waits = Vec::new();
     let version = ctx.api_version;
     let image = broker.metadata.current();
     let mut hints = LeaderHints::default();
@@ -65,6 +151,16 @@ fn produce_blocking(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
                 }
             };
             let hosted = hosted.ok();
+            if acks == -1
+                && let (Ok(r), Some(partition)) = (&result, &hosted)
+            {
+                waits.push((
+                    responses.len(),
+                    partitions.len(),
+                    partition.clone(),
+                    r.last_offset + 1,
+                ));
+            }
             partitions.push(match result {
                 Ok(r) => PartitionProduceResponse::default()
                     .with_index(pd.index)
@@ -115,18 +211,19 @@ fn produce_blocking(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         );
     }
     if acks == 0 {
-        return if failed { Reply::Close } else { Reply::Nothing };
+        return (if failed { Reply::Close } else { Reply::Nothing }, waits);
     }
     let node_endpoints = if version >= 10 {
         node_endpoints!(hints, NodeEndpoint)
     } else {
         Vec::new()
     };
-    Reply::Send(kafka_protocol::messages::ResponseKind::Produce(
+    let reply = Reply::Send(ResponseKind::Produce(
         ProduceResponse::default()
             .with_responses(responses)
             .with_node_endpoints(node_endpoints),
-    ))
+    ));
+    (reply, waits)
 }
 
 /// The log start offset a failed partition reports: Kafka's

@@ -227,8 +227,30 @@ impl Node {
         self.start_log_cleaner();
         if config.is_broker() {
             self.broker.groups.start();
+            self.start_replication();
         }
         self.start_session_expiry();
+    }
+
+    /// The broker's side of ISR replication: the replica fetchers, the ISR
+    /// check every half of `replica.lag.time.max.ms` (Kafka's
+    /// `isr-expiration` task), and the AlterPartition sender.
+    fn start_replication(&self) {
+        let replicas = self.broker.replicas.clone();
+        self.tasks.spawn(
+            "replica-fetchers",
+            crate::partition::fetcher::run_fetchers(
+                replicas.clone(),
+                self.broker.config.node_id,
+                REPLICA_SOCKET_TIMEOUT,
+            ),
+        );
+        let lag = self.broker.config.replica_lag_time_max_ms.max(2) as u64;
+        self.tasks.every(
+            "isr-expiration",
+            Duration::from_millis(lag / 2),
+            move || replicas.maybe_shrink_isrs(crate::now_ms()),
+        );
     }
 
     /// The controller's side of broker sessions: fences every broker that
@@ -522,6 +544,9 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 
 /// How often the cleaner task looks whether its backoff has passed.
 const CLEANER_TICK: Duration = Duration::from_millis(100);
+/// `replica.socket.timeout.ms`'s default: a replica fetcher's connect and
+/// request timeout (beyond the fetch's own wait).
+const REPLICA_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};

@@ -40,6 +40,9 @@ pub enum ReplicaError {
     /// Producer state could not be made durable.
     #[error("{0}")]
     Storage(String),
+    /// Replication refused it (min.insync.replicas, a follower's fetch).
+    #[error(transparent)]
+    Replication(#[from] super::replication_state::ReplicationError),
     /// The log refused or failed the operation.
     #[error(transparent)]
     Log(#[from] LogError),

@@ -1,10 +1,12 @@
 //! The partitions hosted by this broker, kept in step with the metadata
-//! image: a partition this node leads in the image gets a local log and is
-//! served with the image's leader epoch; one whose leadership moved away
-//! (another leader, or none) stops being served, its log kept on disk for
-//! when it comes back; one that left the image is deleted. Kafka
-//! counterpart: `ReplicaManager` plus the broker's metadata publisher that
-//! applies deltas to it (`applyDelta`: become leader, stop serving).
+//! image: every partition whose replica set names this node gets a local
+//! log and takes the image's registration, leading (served to clients)
+//! or following (fed by a replica fetcher, [`super::fetcher`]); one whose
+//! replica set no longer names it stops, its log kept on disk; one that
+//! left the image is deleted. ISR changes a leader proposes queue here for
+//! the node's AlterPartition sender. Kafka counterpart: `ReplicaManager`
+//! plus the broker's metadata publisher that applies deltas to it
+//! (`applyDelta`: become leader, become follower, stop serving).
 //!
 //! Called from the controller driver after each published image, and from
 //! request handlers (look-ups only).
@@ -16,7 +18,10 @@ use dashmap::DashMap;
 
 use super::Partition;
 use super::error::ReplicaError;
+use super::replica::{ImageSlot, RoleChange};
+use super::replication_state::{AlterPartitionRequest, PartitionRegistration};
 use crate::common::blocking;
+use crate::common::ids::{BrokerEpoch, BrokerId};
 use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
 use crate::log::LogManager;
@@ -40,11 +45,26 @@ pub struct ReplicaManager {
     applied_topics: Mutex<HashMap<String, Arc<TopicImage>>>,
     /// Woken after every image applied: partitions may have opened.
     applied: tokio::sync::Notify,
+    /// The image last applied, shared with every partition.
+    image: ImageSlot,
+    /// Bumped whenever a partition starts following (anew): the replica
+    /// fetchers re-read their assignments.
+    follow_generation: tokio::sync::watch::Sender<u64>,
+    alter_partitions: tokio::sync::mpsc::UnboundedSender<AlterPartitionItem>,
+    alter_partitions_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<AlterPartitionItem>>>,
 }
+
+/// An ISR change for the controller, with the partition to answer.
+pub type AlterPartitionItem = (Arc<Partition>, AlterPartitionRequest);
 
 impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, logs: Arc<LogManager>) -> Self {
+        let (alter_partitions, alter_partitions_rx) = tokio::sync::mpsc::unbounded_channel();
         ReplicaManager {
+            image: Arc::new(RwLock::new(Arc::new(MetadataImage::empty()))),
+            follow_generation: tokio::sync::watch::channel(0).0,
+            alter_partitions,
+            alter_partitions_rx: Mutex::new(Some(alter_partitions_rx)),
             node_id: config.node_id,
             effective: RwLock::new(config.clone()),
             applied_broker_configs: Mutex::new(BTreeMap::new()),
@@ -98,8 +118,76 @@ impl ReplicaManager {
         &self.logs
     }
 
+    /// The metadata image applied last.
+    pub fn current_image(&self) -> Arc<MetadataImage> {
+        self.image.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The partition, when this node leads it.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.hosted(topic, partition).filter(|p| p.is_leader())
+    }
+
+    /// The partition, leading or following.
+    pub fn hosted(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.partitions.get(topic)?.get(&partition).cloned()
+    }
+
+    /// Every hosted partition following a leader, by leader.
+    pub fn followed(&self) -> HashMap<BrokerId, Vec<Arc<Partition>>> {
+        let mut by_leader: HashMap<BrokerId, Vec<Arc<Partition>>> = HashMap::new();
+        for entry in self.partitions.iter() {
+            for partition in entry.value().values() {
+                if let Some(leader) = partition.following() {
+                    by_leader.entry(leader).or_default().push(partition.clone());
+                }
+            }
+        }
+        by_leader
+    }
+
+    /// Every partition this node leads.
+    pub fn led(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .iter()
+            .flat_map(|e| {
+                e.value()
+                    .values()
+                    .filter(|p| p.is_leader())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Changes when partitions start following anew.
+    pub fn subscribe_follow_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.follow_generation.subscribe()
+    }
+
+    /// Queues an ISR change for the controller.
+    pub fn send_alter_partition(&self, partition: Arc<Partition>, request: AlterPartitionRequest) {
+        // Closed only when the node stops: the change is moot then.
+        let _ = self.alter_partitions.send((partition, request));
+    }
+
+    /// The queue of ISR changes, for the node's one sender task.
+    pub fn take_alter_partition_queue(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<AlterPartitionItem>> {
+        self.alter_partitions_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// The periodic ISR check of every partition led here.
+    pub fn maybe_shrink_isrs(&self, now_ms: i64) {
+        for partition in self.led() {
+            if let Some(request) = partition.maybe_shrink_isr(now_ms) {
+                self.send_alter_partition(partition, request);
+            }
+        }
     }
 
     /// The partition this node serves as leader, or why not, by `image`
@@ -161,6 +249,13 @@ impl ReplicaManager {
             applied.clear();
         }
 
+        *self.image.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(image.clone());
+        let local = BrokerId(self.node_id);
+        let broker_epoch = image
+            .brokers
+            .get(&self.node_id)
+            .map_or(BrokerEpoch::NONE, |b| BrokerEpoch(b.broker_epoch));
+
         let mut stale: Vec<(String, i32)> = Vec::new();
         let mut resigned: Vec<(String, i32)> = Vec::new();
         for entry in self.partitions.iter() {
@@ -171,15 +266,15 @@ impl ReplicaManager {
                     .and_then(|t| t.partitions.get(&p));
                 match state {
                     None => stale.push((entry.key().clone(), p)),
-                    Some(s) if s.leader != self.node_id => {
+                    Some(s) if !s.replicas.contains(&self.node_id) && s.leader != self.node_id => {
                         resigned.push((entry.key().clone(), p));
                     }
                     Some(_) => {}
                 }
             }
         }
-        // No longer led here: not served, producer state written so the
-        // next leadership here starts from it, the log left in place.
+        // No longer a replica here: not served, producer state written so
+        // a later assignment here starts from it, the log left in place.
         let expiration = i64::from(config.producer_id_expiration_ms);
         for (topic, p) in resigned {
             let Some(partition) = self
@@ -192,13 +287,12 @@ impl ReplicaManager {
             self.partitions
                 .remove_if(&topic, |_, hosted| hosted.is_empty());
             if let Err(e) = partition.checkpoint(now_ms, expiration, false) {
-                tracing::warn!(topic, partition = p, error = %e, "producer state checkpoint failed on leaving leadership");
+                tracing::warn!(topic, partition = p, error = %e, "producer state checkpoint failed on leaving the replica set");
             }
             tracing::info!(
                 topic,
                 partition = p,
-                leader_epoch = partition.leader_epoch(),
-                "no longer the leader; partition not served here"
+                "no longer a replica here; partition not served"
             );
         }
         for (topic, p) in stale {
@@ -215,6 +309,7 @@ impl ReplicaManager {
             }
         }
 
+        let mut follow_changed = false;
         for (name, topic) in &image.topics {
             let changed = applied
                 .get(name)
@@ -224,43 +319,70 @@ impl ReplicaManager {
             }
             let log_config = resolve_log_config(&topic.configs, &config);
             for (&p, state) in &topic.partitions {
-                if state.leader != self.node_id {
+                if !state.replicas.contains(&self.node_id) && state.leader != self.node_id {
                     continue;
                 }
-                if let Some(existing) = self.partition(name, p) {
-                    existing.log.update_config(log_config.clone());
-                    existing.set_leader_epoch(state.leader_epoch);
-                    continue;
-                }
-                match self.logs.get_or_create(
-                    name,
-                    p,
-                    Some(topic.topic_id),
-                    log_config.clone(),
-                    now_ms,
-                ) {
-                    Ok(log) => {
-                        log.update_config(log_config.clone());
-                        let partition = Partition::open(
-                            name.clone(),
-                            p,
-                            topic.topic_id,
-                            state.leader_epoch,
-                            log,
-                        );
-                        self.partitions
-                            .entry(name.clone())
-                            .or_default()
-                            .insert(p, Arc::new(partition));
+                let partition = match self.hosted(name, p) {
+                    Some(existing) => {
+                        existing.log.update_config(log_config.clone());
+                        existing.set_replica_lag_time_max_ms(config.replica_lag_time_max_ms);
+                        existing
                     }
-                    Err(e) => {
-                        tracing::error!(topic = %name, partition = p, error = %e, "could not open partition log");
+                    None => match self.logs.get_or_create(
+                        name,
+                        p,
+                        Some(topic.topic_id),
+                        log_config.clone(),
+                        now_ms,
+                    ) {
+                        Ok(log) => {
+                            log.update_config(log_config.clone());
+                            let partition = Arc::new(Partition::open(
+                                name.clone(),
+                                p,
+                                topic.topic_id,
+                                log,
+                                (local, broker_epoch),
+                                0,
+                                config.replica_lag_time_max_ms,
+                                self.image.clone(),
+                            ));
+                            self.partitions
+                                .entry(name.clone())
+                                .or_default()
+                                .insert(p, partition.clone());
+                            partition
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %name, partition = p, error = %e, "could not open partition log");
+                            continue;
+                        }
+                    },
+                };
+                let registration = PartitionRegistration::from(state);
+                match partition.apply_registration(&registration, now_ms) {
+                    RoleChange::Leader { is_new: true } => {
+                        follow_changed = true;
+                        tracing::info!(topic = %name, partition = p, leader_epoch = state.leader_epoch,
+                            isr = ?state.isr, "leading the partition");
                     }
+                    RoleChange::Follower {
+                        leader,
+                        restart: true,
+                    } => {
+                        follow_changed = true;
+                        tracing::info!(topic = %name, partition = p, leader = leader.0,
+                            leader_epoch = state.leader_epoch, "following the partition's leader");
+                    }
+                    _ => {}
                 }
             }
             applied.insert(name.clone(), topic.clone());
         }
         drop(applied);
+        if follow_changed {
+            self.follow_generation.send_modify(|g| *g += 1);
+        }
 
         // Logs no partition of the image claims (a topic deleted while this
         // broker was down, a delete cut short) are strays: moved aside,

@@ -1,10 +1,12 @@
 //! Partitions this broker hosts: the log, the offsets around it (log end
-//! offset, high watermark), the idempotent producer state, and the waiting
-//! of fetches for new data, and the sans-IO replication state (ISR, high
-//! watermark, AlterPartition) that ISR replication will drive. Kafka
+//! offset, high watermark), the idempotent producer state, the waiting of
+//! fetches for new data, the sans-IO replication state (ISR, high
+//! watermark, AlterPartition) and the replica fetchers that feed
+//! followers. Kafka
 //! counterparts: `Partition`, `ReplicaManager`, `ProducerStateManager`.
 
 pub mod error;
+pub mod fetcher;
 pub mod manager;
 pub mod producer_state;
 pub mod replica;

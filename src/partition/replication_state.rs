@@ -822,6 +822,40 @@ impl ReplicationState {
         Ok(high_watermark)
     }
 
+    /// The local log grew to `log_end_offset` by a replica fetch from the
+    /// leader, whose high watermark was `leader_high_watermark` (Kafka's
+    /// `Partition.updateFollowerHighWatermark`): a follower's high watermark
+    /// is the leader's, capped at its own end. Returns the new one when it
+    /// moved.
+    pub fn follower_appended(
+        &mut self,
+        log_end_offset: Offset,
+        leader_high_watermark: Offset,
+    ) -> Result<Option<Offset>, ReplicationError> {
+        if !matches!(self.role, Role::Follower { .. }) {
+            return Err(ReplicationError::NotLeaderOrFollower);
+        }
+        self.log_end_offset = log_end_offset;
+        let high_watermark = leader_high_watermark.min(log_end_offset);
+        let moved = high_watermark != self.high_watermark;
+        self.high_watermark = high_watermark;
+        self.debug_check();
+        Ok(moved.then_some(high_watermark))
+    }
+
+    /// The local log was truncated to `log_end_offset` as a follower (a
+    /// diverging epoch, or the leader's log start past ours): the high
+    /// watermark never stays past the end.
+    pub fn follower_truncated(&mut self, log_end_offset: Offset) -> Result<(), ReplicationError> {
+        if !matches!(self.role, Role::Follower { .. }) {
+            return Err(ReplicationError::NotLeaderOrFollower);
+        }
+        self.log_end_offset = log_end_offset;
+        self.high_watermark = self.high_watermark.min(log_end_offset);
+        self.debug_check();
+        Ok(())
+    }
+
     /// The periodic ISR check (Kafka's `maybeShrinkIsr`, run every half of
     /// `replica.lag.time.max.ms`): the ISR followers not caught up within
     /// `replica.lag.time.max.ms` are proposed for removal. Nothing while a

@@ -38,3 +38,16 @@ pub fn read(dir: &Path) -> Option<ProducerSnapshot> {
         }
     }
 }
+
+/// Removes the snapshot (it covers records a truncation took). A missing
+/// one is fine; a failure is logged, and the next open checks the
+/// snapshot's offset against the log anyway.
+pub fn remove(dir: &Path) {
+    match fs::remove_file(dir.join(SNAPSHOT_FILE)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a stale producer snapshot")
+        }
+    }
+}

@@ -50,6 +50,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotEnoughReplicas(String),
     #[error("{0}")]
+    NotEnoughReplicasAfterAppend(String),
+    #[error("{0}")]
     MessageTooLarge(String),
     #[error("{0}")]
     UnsupportedForMessageFormat(String),
@@ -186,6 +188,7 @@ impl ApiError {
             ApiError::InvalidRequestRecords(_) => Kafka::InvalidRecord,
             ApiError::UnsupportedCompressionType(_) => Kafka::UnsupportedCompressionType,
             ApiError::NotEnoughReplicas(_) => Kafka::NotEnoughReplicas,
+            ApiError::NotEnoughReplicasAfterAppend(_) => Kafka::NotEnoughReplicasAfterAppend,
             ApiError::MessageTooLarge(_) => Kafka::MessageTooLarge,
             ApiError::UnsupportedForMessageFormat(_) => Kafka::UnsupportedForMessageFormat,
             ApiError::OffsetOutOfRange => Kafka::OffsetOutOfRange,
@@ -287,6 +290,7 @@ mod tests {
             (ApiError::UnsupportedCompressionType(String::new()), 76),
             (ApiError::InvalidRequestRecords(String::new()), 87),
             (ApiError::NotEnoughReplicas(String::new()), 19),
+            (ApiError::NotEnoughReplicasAfterAppend(String::new()), 20),
             (ApiError::MessageTooLarge(String::new()), 10),
             (ApiError::UnsupportedForMessageFormat(String::new()), 43),
             (ApiError::OffsetOutOfRange, 1),

@@ -1146,6 +1146,49 @@ fn acks_all_waits_for_the_high_watermark_and_notices_a_shrink() {
     assert_eq!(f.state.check_enough_replicas(Offset(10), 2), Ok(true));
 }
 
+/// A follower's high watermark is the leader's, capped at its own end,
+/// and a truncation never leaves it past the end; a leader refuses both.
+#[test]
+fn a_follower_takes_the_leaders_high_watermark_capped_at_its_end() {
+    let mut state = ReplicationState::new(LOCAL, LOCAL_EPOCH, Offset(0), Offset(0));
+    assert_eq!(
+        state.follower_appended(Offset(5), Offset(3)),
+        Err(ReplicationError::NotLeaderOrFollower),
+        "no registration yet"
+    );
+    state
+        .become_follower(&registration(2, 4, 9, &[1, 2, 3], &[1, 2, 3]))
+        .unwrap();
+    assert_eq!(
+        state.follower_appended(Offset(5), Offset(3)),
+        Ok(Some(Offset(3)))
+    );
+    assert_eq!(
+        state.follower_appended(Offset(6), Offset(9)),
+        Ok(Some(Offset(6))),
+        "capped"
+    );
+    assert_eq!(
+        state.follower_appended(Offset(6), Offset(9)),
+        Ok(None),
+        "unchanged"
+    );
+    state.follower_truncated(Offset(4)).unwrap();
+    assert_eq!(
+        (state.log_end_offset(), state.high_watermark()),
+        (Offset(4), Offset(4))
+    );
+    let mut f = Fixture::leader(&[1, 2, 3], 2);
+    assert_eq!(
+        f.state.follower_appended(Offset(1), Offset(1)),
+        Err(ReplicationError::NotLeaderOrFollower)
+    );
+    assert_eq!(
+        f.state.follower_truncated(Offset(0)),
+        Err(ReplicationError::NotLeaderOrFollower)
+    );
+}
+
 #[test]
 fn the_metadata_image_is_read_as_kafka_registers_it() {
     use crate::metadata::records::{PartitionRecord, RegisterBrokerRecord};

@@ -1,0 +1,189 @@
+"""ISR replication on a Runnel cluster of processes: a controller-only node
+(1) and three brokers (2, 3, 4), topics with replication factor 3 and
+`min.insync.replicas=2`, written with acks=all by real clients. Followers
+fetch from their leader, the high watermark waits for the ISR, the ISR
+shrinks when a broker dies and grows again when it is back and caught up
+(AlterPartition), and a leader killed with kill -9 in the middle of a
+steady idempotent write loses no acknowledged record: the new leader,
+elected from the ISR, has every one, exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import confluent_kafka as ck
+import pytest
+
+from clients import ck_conf, ck_consume, counts_of, make_records, assert_same_records, wait_until
+from harness.runnel import RunnelCluster
+from registry import BY_NAME, covers
+from test_kafka_tools import tool
+
+SESSION_MS = 3000
+LAG_MS = 3000
+
+pytestmark = covers("replication", clients=["java-4.1", "librdkafka", "kafka-tools"])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = RunnelCluster(tmp_path_factory.mktemp("replication"), brokers=3, dedicated=True,
+                      overrides={"broker.heartbeat.interval.ms": "500", "auto.create.topics.enable": "false",
+                                 "replica.lag.time.max.ms": str(LAG_MS)},
+                      controller_overrides={"broker.session.timeout.ms": str(SESSION_MS)})
+    c.start()
+    yield c
+    c.stop()
+
+
+def describe(bootstrap: str, topic: str, broker_down: bool = False) -> dict[int, tuple[int, list[int], list[int]]]:
+    """kafka-topics --describe: partition -> (leader, replicas, isr)."""
+    run = tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe", "--topic", topic, ok=not broker_down)
+    assert run.returncode == 0, run
+    parts = {}
+    for m in re.finditer(r"Partition: (\d+)\s+Leader: (-?\d+|none)\s+Replicas: ([\d,]*)\s+Isr: ([\d,]*)",
+                         run.stdout):
+        leader = -1 if m.group(2) == "none" else int(m.group(2))
+        ids = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+        parts[int(m.group(1))] = (leader, ids(m.group(3)), ids(m.group(4)))
+    return parts
+
+
+def create_rf3(bootstrap: str, topic: str, partitions: int) -> None:
+    out = tool("TopicCommand", "--bootstrap-server", bootstrap, "--create", "--topic", topic,
+               "--partitions", str(partitions), "--replication-factor", "3",
+               "--config", "min.insync.replicas=2").stdout
+    assert f"Created topic {topic}" in out, out
+
+
+def full_isr(bootstrap: str, topic: str, partitions: int, broker_down: bool = False):
+    layout = describe(bootstrap, topic, broker_down)
+    return len(layout) == partitions and all(sorted(isr) == [2, 3, 4] for _, _, isr in layout.values()) and layout
+
+
+@pytest.mark.parametrize("client", ["java-4.1", "librdkafka"])
+def test_acks_all_records_are_on_every_replica(cluster, topic_name, client):
+    topic = topic_name()
+    create_rf3(cluster.brokers[0].bootstrap, topic, 3)
+    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 3))
+    assert all(sorted(replicas) == [2, 3, 4] for _, replicas, _ in layout.values()), layout
+    recs = make_records(600, 3, seed=client, timestamp_base_ms=None)
+    BY_NAME[client].produce(cluster.bootstrap, topic, recs)
+    want = counts_of({p: [r for r in recs if r.partition == p] for p in range(3)})
+    got = BY_NAME[client].consume(cluster.bootstrap, topic, want)
+    assert_same_records(recs, got, check_timestamps=False)
+
+    # Every replica holds the same bytes: the followers copied the
+    # leader's batches untouched.
+    def same_logs():
+        for p in range(3):
+            sizes = {b.name: sum(s.stat().st_size for s in (b.data_dir / f"{topic}-{p}").glob("*.log"))
+                     for b in cluster.brokers}
+            if len(set(sizes.values())) != 1 or 0 in sizes.values():
+                return False
+        return True
+    wait_until("every replica has the records", same_logs, timeout=15)
+
+
+def test_killing_the_leader_in_a_steady_write_loses_no_acknowledged_record(cluster, topic_name):
+    topic = topic_name()
+    create_rf3(cluster.brokers[0].bootstrap, topic, 1)
+    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 1))
+    victim_id = layout[0][0]
+    victim = cluster.broker(victim_id)
+    producer = ck.Producer(ck_conf(cluster.bootstrap, **{
+        "acks": "all", "enable.idempotence": True, "linger.ms": 2,
+        "message.timeout.ms": 60000, "retry.backoff.ms": 100, "topic.metadata.refresh.interval.ms": 1000}))
+    acked: list[tuple[int, int, float]] = []  # (sequence number, offset, when)
+    failed: list = []
+    stop = threading.Event()
+
+    def on_delivery(err, msg):
+        if err is not None:
+            failed.append(err)
+        else:
+            acked.append((int(msg.key()), msg.offset(), time.monotonic()))
+
+    def write():
+        i = 0
+        while not stop.is_set():
+            try:
+                producer.produce(topic, key=str(i).encode(), value=f"v{i}".encode(), partition=0,
+                                 on_delivery=on_delivery)
+                i += 1
+            except BufferError:
+                pass
+            producer.poll(0.002)
+        producer.flush(60)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        wait_until("the write is under way", lambda: len(acked) > 500, timeout=30)
+        killed_at = time.monotonic()
+        acked_before = len(acked)
+        victim.kill()
+        wait_until("a new leader takes writes", lambda: any(t > killed_at + 0.05 for _, _, t in acked[acked_before:])
+                   and len(acked) > acked_before + 500, timeout=60)
+        first_after = min(t for _, _, t in acked[acked_before:] if t > killed_at)
+    finally:
+        stop.set()
+        writer.join(90)
+    print(f"kill -9 of leader {victim_id}: first acknowledged produce on the new leader "
+          f"{first_after - killed_at:.2f}s later (session {SESSION_MS} ms); {len(acked)} records acknowledged")
+    assert not failed, failed[:3]
+    others = ",".join(b.bootstrap for b in cluster.brokers if b is not victim)
+    new_layout = describe(others, topic, broker_down=True)
+    assert new_layout[0][0] not in (victim_id, -1), new_layout
+    assert victim_id not in new_layout[0][2], new_layout
+
+    # Every acknowledged record is there exactly once, in the order sent.
+    got = ck_consume(others, topic, {0: len(acked)})[0]
+    keys = [int(g.key) for g in got]
+    assert len(set(keys)) == len(keys), "a record was written twice"
+    assert keys == sorted(keys), "records out of order"
+    assert {k for k, _, _ in acked} <= set(keys)
+    offsets = {k: o for k, o, _ in acked}
+    assert all(offsets[int(g.key)] == g.offset for g in got if int(g.key) in offsets)
+
+    # The killed broker comes back, truncates what it had that the new
+    # leader has not, catches up and rejoins the ISR.
+    victim.start()
+    wait_until("the restarted broker rejoins the ISR", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)
+    def same_log():
+        sizes = {b.name: sum(s.stat().st_size for s in (b.data_dir / f"{topic}-0").glob("*.log"))
+                 for b in cluster.brokers}
+        return len(set(sizes.values())) == 1 and sizes
+    wait_until("every replica has the same log", same_log, timeout=30)
+
+
+def test_the_isr_shrinks_below_min_insync_and_acks_all_is_refused(cluster, topic_name):
+    topic = topic_name()
+    create_rf3(cluster.brokers[0].bootstrap, topic, 1)
+    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 1))
+    leader = layout[0][0]
+    followers = [cluster.broker(b) for b in layout[0][1] if b != leader]
+    for f in followers:
+        f.kill()
+    try:
+        alive = cluster.broker(leader).bootstrap
+        wait_until("the ISR is down to the leader",
+                   lambda: describe(alive, topic, broker_down=True)[0][2] == [leader], timeout=30)
+        producer = ck.Producer(ck_conf(alive, **{"acks": "all", "message.timeout.ms": 3000}))
+        errors = []
+        producer.produce(topic, value=b"x", partition=0, on_delivery=lambda err, msg: errors.append(err))
+        producer.flush(10)
+        assert errors and errors[0] is not None and errors[0].code() == ck.KafkaError.NOT_ENOUGH_REPLICAS, errors
+        # acks=1 is still taken by the leader alone.
+        ok = []
+        p1 = ck.Producer(ck_conf(alive, **{"acks": "1"}))
+        p1.produce(topic, value=b"y", partition=0, on_delivery=lambda err, msg: ok.append(err))
+        p1.flush(10)
+        assert ok == [None], ok
+    finally:
+        for f in followers:
+            f.start()
+    wait_until("the ISR is whole again", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)
