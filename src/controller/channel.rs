@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::Controller;
+use super::alter_partition::{AlterPartition, AlterPartitionTopicResult};
 use super::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
 use super::configs::AlterRequest;
 use super::error::ControllerError;
@@ -49,6 +50,7 @@ pub enum ControllerRequest {
     RegisterBroker(BrokerRegistration),
     BrokerHeartbeat(BrokerHeartbeat),
     UnregisterBroker { broker_id: i32 },
+    AlterPartition(AlterPartition),
 }
 
 /// One result per entry of the request, in request order.
@@ -63,6 +65,8 @@ pub enum ControllerResponse {
     RegisterBroker(i64),
     BrokerHeartbeat(HeartbeatReply),
     UnregisterBroker,
+    /// One result per topic, in request order.
+    AlterPartition(Vec<AlterPartitionTopicResult>),
 }
 
 impl ControllerRequest {
@@ -76,6 +80,7 @@ impl ControllerRequest {
             ControllerRequest::RegisterBroker(_) => "BrokerRegistration",
             ControllerRequest::BrokerHeartbeat(_) => "BrokerHeartbeat",
             ControllerRequest::UnregisterBroker { .. } => "UnregisterBroker",
+            ControllerRequest::AlterPartition(_) => "AlterPartition",
         }
     }
 }
@@ -223,6 +228,24 @@ impl ControllerChannel {
     }
 }
 
+impl ControllerChannel {
+    /// AlterPartition from a partition leader: per partition, the
+    /// partition as the controller now registers it, or why the proposal
+    /// was refused. `Err` refuses the whole request (STALE_BROKER_EPOCH
+    /// for a sender not registered at that epoch, or the controller
+    /// unreachable).
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartition,
+    ) -> Result<Vec<AlterPartitionTopicResult>, ControllerError> {
+        call_expecting!(
+            self,
+            ControllerRequest::AlterPartition(request),
+            AlterPartition
+        )
+    }
+}
+
 fn mismatched(request: &str, response: &ControllerResponse) -> ControllerError {
     tracing::error!(
         request,
@@ -243,10 +266,18 @@ mod tests {
         let names: Vec<&str> = [
             ControllerRequest::DeleteTopics(vec![]),
             ControllerRequest::AllocateProducerIds { broker_id: 1 },
+            ControllerRequest::AlterPartition(AlterPartition {
+                broker_id: crate::common::ids::BrokerId(1),
+                broker_epoch: crate::common::ids::BrokerEpoch(0),
+                topics: vec![],
+            }),
         ]
         .iter()
         .map(ControllerRequest::name)
         .collect();
-        assert_eq!(names, ["DeleteTopics", "AllocateProducerIds"]);
+        assert_eq!(
+            names,
+            ["DeleteTopics", "AllocateProducerIds", "AlterPartition"]
+        );
     }
 }

@@ -38,6 +38,18 @@ pub enum ControllerError {
     BrokerIdNotRegistered(String),
     #[error("{0}")]
     InvalidRegistration(String),
+    /// A request made against a newer controller's state than ours.
+    #[error("{0}")]
+    NotController(String),
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// AlterPartition from a partition epoch that is not the current one.
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// A proposed ISR member is fenced, shutting down, unregistered or of
+    /// another broker epoch.
+    #[error("{0}")]
+    IneligibleReplica(String),
     /// The metadata log could not be written: nothing was committed.
     #[error("{0}")]
     MetadataLog(String),

@@ -1,6 +1,7 @@
 //! The controller: validates admin requests and turns them into metadata
 //! records. Decisions are pure functions of the controller's image
-//! ([`topics`], [`configs`], [`producer_ids`]); [`Controller`] is the thin
+//! ([`topics`], [`configs`], [`producer_ids`], [`cluster`],
+//! [`alter_partition`]); [`Controller`] is the thin
 //! driver that serializes them, makes the records durable in the metadata
 //! log, and hands each committed batch to the metadata loader. It never
 //! touches the broker side: the replica manager and the coordinators react
@@ -15,6 +16,7 @@
 //! quorum is this one node; KRaft later sits under the same
 //! [`crate::metadata::store::MetadataStore`] append.
 
+pub mod alter_partition;
 pub mod channel;
 pub mod cluster;
 pub mod configs;
@@ -183,6 +185,10 @@ impl Controller {
                     .await?;
                 Ok(ControllerResponse::UnregisterBroker)
             }
+            ControllerRequest::AlterPartition(r) => self
+                .try_commit(|image, _| alter_partition::alter_partition(image, &r))
+                .await
+                .map(ControllerResponse::AlterPartition),
             ControllerRequest::BrokerHeartbeat(r) => {
                 let arrived = crate::now_ms();
                 let reply = self
@@ -294,22 +300,27 @@ mod tests {
     /// Registers and unfences broker 1, as a combined node does before it
     /// serves: placement needs a broker.
     async fn register_node(channel: &ControllerChannel) {
+        register_broker(channel, 1).await;
+    }
+
+    /// Registers and unfences broker `id`; returns its epoch.
+    async fn register_broker(channel: &ControllerChannel, id: i32) -> i64 {
         let epoch = channel
             .register_broker(cluster::BrokerRegistration {
-                broker_id: 1,
+                broker_id: id,
                 cluster_id: "MkU3OEVBNTcwNTJENDM2Qg".into(),
-                incarnation_id: uuid::Uuid::from_u128(1),
+                incarnation_id: uuid::Uuid::from_u128(id as u128),
                 listeners: vec![],
                 features: vec![],
                 rack: None,
-                log_dirs: vec![uuid::Uuid::from_u128(1001)],
+                log_dirs: vec![uuid::Uuid::from_u128(1000 + id as u128)],
                 is_migrating_zk_broker: false,
             })
             .await
             .unwrap();
         let reply = channel
             .broker_heartbeat(cluster::BrokerHeartbeat {
-                broker_id: 1,
+                broker_id: id,
                 broker_epoch: epoch,
                 current_metadata_offset: epoch,
                 want_fence: false,
@@ -318,6 +329,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!reply.is_fenced);
+        epoch
     }
 
     /// With no broker registered, nothing can be placed: Kafka's
@@ -386,6 +398,84 @@ mod tests {
         assert!(image.topic("a").is_some() && image.topic(OFFSETS_TOPIC).is_some());
         let (_, _, reopened) = setup(&dir);
         assert_eq!(reopened.load().unwrap(), *image);
+    }
+
+    /// AlterPartition through the channel: a shrink is committed to the
+    /// log and reaches the broker side's image, a repeat of it is stale,
+    /// and a sender of another epoch is refused whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_isr_shrink_is_committed_and_reaches_the_broker_image() {
+        use crate::common::ids::{BrokerEpoch, BrokerId, LeaderEpoch, PartitionEpoch};
+        use alter_partition::{
+            AlterPartition, AlterPartitionData, AlterPartitionTopic, NewIsrMember,
+        };
+
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("__cluster_metadata-0");
+        let (channel, cache, _) = setup(&dir);
+        let epoch1 = register_broker(&channel, 1).await;
+        let epoch2 = register_broker(&channel, 2).await;
+        let created = channel
+            .create_topics(CreateTopics {
+                topics: vec![NewTopic {
+                    num_partitions: -1,
+                    assignments: vec![(0, vec![1, 2])],
+                    ..topic("pair")
+                }],
+                validate_only: false,
+                internal: false,
+            })
+            .await
+            .unwrap();
+        let topic_id = created[0].as_ref().unwrap().topic_id;
+        let shrink = AlterPartition {
+            broker_id: BrokerId(1),
+            broker_epoch: BrokerEpoch(epoch1),
+            topics: vec![AlterPartitionTopic {
+                topic_id,
+                partitions: vec![AlterPartitionData {
+                    partition_index: 0,
+                    leader_epoch: LeaderEpoch(0),
+                    partition_epoch: PartitionEpoch(0),
+                    new_isr: vec![NewIsrMember {
+                        broker_id: BrokerId(1),
+                        broker_epoch: BrokerEpoch(epoch1),
+                    }],
+                    leader_recovery_state: alter_partition::RECOVERED,
+                }],
+            }],
+        };
+        let answered = channel.alter_partition(shrink.clone()).await.unwrap();
+        let altered = answered[0].partitions[0].result.clone().unwrap();
+        assert_eq!(
+            (altered.partition_epoch, altered.isr.clone()),
+            (PartitionEpoch(1), vec![BrokerId(1)])
+        );
+        let image = cache.current();
+        let p = &image.topic("pair").unwrap().partitions[&0];
+        assert_eq!(
+            (p.isr.clone(), p.partition_epoch, p.leader_epoch),
+            (vec![1], 1, 0)
+        );
+
+        let again = channel.alter_partition(shrink.clone()).await.unwrap();
+        let e = again[0].partitions[0].result.clone().unwrap_err();
+        assert_eq!(e.code(), 95, "INVALID_UPDATE_VERSION: {e}");
+        let stale = channel
+            .alter_partition(AlterPartition {
+                broker_epoch: BrokerEpoch(epoch2),
+                ..shrink
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code(), 77, "{stale}");
+        assert_eq!(
+            cache.current().offset,
+            image.offset,
+            "refusals write nothing"
+        );
+        let (_, _, reopened) = setup(&dir);
+        assert_eq!(reopened.load().unwrap(), *cache.current());
     }
 
     /// Kafka creates a topic of 10,000 partitions in one CreateTopics; its

@@ -1,10 +1,10 @@
 //! The controller of another process, as a broker reaches it: the typed
 //! requests a broker makes on its own behalf (BrokerRegistration,
-//! BrokerHeartbeat, AllocateProducerIds, the CreateTopics of an internal
-//! or auto-created topic) go out as Kafka's RPCs on the controller
-//! listener, and a client's admin request goes whole inside an Envelope
-//! (KIP-590). One connection, one request at a time, reopened after a
-//! failure; the controller is the first of the configured voters (or
+//! BrokerHeartbeat, AllocateProducerIds, AlterPartition, the CreateTopics
+//! of an internal or auto-created topic) go out as Kafka's RPCs on the
+//! controller listener, and a client's admin request goes whole inside an
+//! Envelope (KIP-590). One connection, one request at a time, reopened
+//! after a failure; the controller is the first of the configured voters (or
 //! bootstrap servers) that answers.
 //!
 //! Kafka counterparts: `NodeToControllerChannelManager` and
@@ -13,21 +13,28 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionData, TopicData};
+use kafka_protocol::messages::alter_partition_response::PartitionData as AlterPartitionAnswer;
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest,
-    CreateTopicsRequest, EnvelopeRequest, EnvelopeResponse, TopicName,
+    AllocateProducerIdsRequest, AlterPartitionRequest, BrokerHeartbeatRequest, BrokerId,
+    BrokerRegistrationRequest, CreateTopicsRequest, EnvelopeRequest, EnvelopeResponse, TopicName,
     broker_registration_request::{Feature, Listener},
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 
+use super::alter_partition::{
+    AlterPartition, AlterPartitionData, AlterPartitionResult, AlterPartitionTopicResult,
+    AlteredPartition,
+};
 use super::channel::{ControllerRequest, ControllerResponse, CreateTopics};
 use super::cluster::{BrokerHeartbeat, BrokerRegistration, HeartbeatReply};
 use super::error::ControllerError;
 use super::producer_ids::ProducerIdsBlock;
 use super::topics::TopicCreated;
+use crate::common::ids::{BrokerId as Broker, LeaderEpoch, PartitionEpoch};
 use crate::protocol::client::{ClientError, Connection};
 
 /// Kafka's `DescribeConfigsResponse` config source of a topic's own value.
@@ -82,6 +89,10 @@ impl RemoteController {
                 .create_topics(r)
                 .await
                 .map(ControllerResponse::CreateTopics),
+            ControllerRequest::AlterPartition(r) => self
+                .alter_partition(r)
+                .await
+                .map(ControllerResponse::AlterPartition),
             // A client's admin request goes whole, in an Envelope, before
             // a handler makes it a typed request; it reaches here only when
             // that forwarding failed, and is answered as unreachable.
@@ -177,6 +188,65 @@ impl RemoteController {
             start: response.producer_id_start.0,
             len: i64::from(response.producer_id_len),
         })
+    }
+
+    /// AlterPartition at v3, or v2 (members without their epochs) from a
+    /// controller that serves no more; Kafka 4's schema has nothing older.
+    async fn alter_partition(
+        &self,
+        r: AlterPartition,
+    ) -> Result<Vec<AlterPartitionTopicResult>, ControllerError> {
+        let build = |version: i16| {
+            AlterPartitionRequest::default()
+                .with_broker_id(BrokerId(r.broker_id.0))
+                .with_broker_epoch(r.broker_epoch.0)
+                .with_topics(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            TopicData::default()
+                                .with_topic_id(t.topic_id)
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|p| alter_partition_data(p, version))
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                )
+        };
+        let response = self.send_built(build, 2..=3).await?;
+        coded(response.error_code, None)?;
+        Ok(r.topics
+            .iter()
+            .map(|asked| {
+                let answered = response
+                    .topics
+                    .iter()
+                    .find(|t| t.topic_id == asked.topic_id);
+                let partitions = asked
+                    .partitions
+                    .iter()
+                    .map(|p| AlterPartitionResult {
+                        partition_index: p.partition_index,
+                        result: altered(
+                            answered.and_then(|t| {
+                                t.partitions
+                                    .iter()
+                                    .find(|a| a.partition_index == p.partition_index)
+                            }),
+                            asked.topic_id,
+                            p.partition_index,
+                        ),
+                    })
+                    .collect();
+                AlterPartitionTopicResult {
+                    topic_id: asked.topic_id,
+                    partitions,
+                }
+            })
+            .collect())
     }
 
     async fn create_topics(
@@ -313,6 +383,51 @@ impl RemoteController {
     }
 }
 
+/// One partition's proposal on the wire: v3 names each member's epoch.
+fn alter_partition_data(p: &AlterPartitionData, version: i16) -> PartitionData {
+    let data = PartitionData::default()
+        .with_partition_index(p.partition_index)
+        .with_leader_epoch(p.leader_epoch.0)
+        .with_partition_epoch(p.partition_epoch.0)
+        .with_leader_recovery_state(p.leader_recovery_state);
+    if version >= 3 {
+        data.with_new_isr_with_epochs(
+            p.new_isr
+                .iter()
+                .map(|m| {
+                    BrokerState::default()
+                        .with_broker_id(BrokerId(m.broker_id.0))
+                        .with_broker_epoch(m.broker_epoch.0)
+                })
+                .collect(),
+        )
+    } else {
+        data.with_new_isr(p.new_isr.iter().map(|m| BrokerId(m.broker_id.0)).collect())
+    }
+}
+
+/// One partition's answer, typed; a partition the controller left out of
+/// its answer is a bug there.
+fn altered(
+    answer: Option<&AlterPartitionAnswer>,
+    topic_id: uuid::Uuid,
+    partition: i32,
+) -> Result<AlteredPartition, ControllerError> {
+    let Some(a) = answer else {
+        return Err(ControllerError::Internal(format!(
+            "the controller did not answer for partition {partition} of topic {topic_id}"
+        )));
+    };
+    coded(a.error_code, None)?;
+    Ok(AlteredPartition {
+        leader_id: Broker(a.leader_id.0),
+        leader_epoch: LeaderEpoch(a.leader_epoch),
+        partition_epoch: PartitionEpoch(a.partition_epoch),
+        isr: a.isr.iter().map(|b| Broker(b.0)).collect(),
+        leader_recovery_state: a.leader_recovery_state,
+    })
+}
+
 fn unreachable(e: ClientError) -> ControllerError {
     ControllerError::ControllerUnavailable(format!("the controller is not reachable: {e}"))
 }
@@ -323,6 +438,13 @@ fn coded(code: i16, message: Option<String>) -> Result<(), ControllerError> {
     let message = message.unwrap_or_default();
     Err(match code {
         0 => return Ok(()),
+        3 => ControllerError::UnknownTopicOrPartition,
+        41 => ControllerError::NotController(message),
+        42 => ControllerError::InvalidRequest(message),
+        74 => ControllerError::FencedLeaderEpoch(message),
+        95 => ControllerError::InvalidUpdateVersion(message),
+        100 => ControllerError::UnknownTopicId,
+        107 => ControllerError::IneligibleReplica(message),
         77 => ControllerError::StaleBrokerEpoch(message),
         101 => ControllerError::DuplicateBrokerRegistration(message),
         102 => ControllerError::BrokerIdNotRegistered(message),

@@ -114,6 +114,11 @@ impl From<ControllerError> for ApiError {
             ControllerError::StaleBrokerEpoch(m) => ApiError::StaleBrokerEpoch(m),
             ControllerError::BrokerIdNotRegistered(m) => ApiError::BrokerIdNotRegistered(m),
             ControllerError::InvalidRegistration(m) => ApiError::InvalidRegistration(m),
+            ControllerError::NotController(m) => ApiError::NotController(m),
+            // AlterPartition's answer carries no message to keep.
+            ControllerError::FencedLeaderEpoch(_) => ApiError::FencedLeaderEpoch,
+            ControllerError::InvalidUpdateVersion(m) => ApiError::InvalidUpdateVersion(m),
+            ControllerError::IneligibleReplica(m) => ApiError::IneligibleReplica(m),
             ControllerError::MetadataLog(m) => ApiError::KafkaStorage(m),
             ControllerError::ControllerUnavailable(m) => ApiError::RequestTimedOut(m),
             ControllerError::Remote { code, message } => ApiError::Remote { code, message },
@@ -156,6 +161,9 @@ mod tests {
             (ControllerError::StaleBrokerEpoch(m()), 77),
             (ControllerError::InvalidRegistration(m()), 119),
             (ControllerError::BrokerIdNotRegistered(m()), 102),
+            (ControllerError::NotController(m()), 41),
+            (ControllerError::InvalidUpdateVersion(m()), 95),
+            (ControllerError::IneligibleReplica(m()), 107),
             (ControllerError::MetadataLog(m()), 56),
             (ControllerError::Internal(m()), -1),
         ];
@@ -165,6 +173,10 @@ mod tests {
             assert_eq!(api.code(), code, "{api:?}");
             assert_eq!(api.message(), message);
         }
+        assert_eq!(
+            ApiError::from(ControllerError::FencedLeaderEpoch(m())).code(),
+            74
+        );
     }
 
     #[test]

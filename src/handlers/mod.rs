@@ -3,6 +3,7 @@
 //! touches the socket and holds no state of its own. Per-partition failures
 //! go into that partition's error code and never fail the whole request.
 
+mod alter_partition;
 mod api_versions;
 mod configs;
 mod consumer_groups;
@@ -108,6 +109,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         }
         RequestKind::BrokerHeartbeat(r) => {
             ResponseKind::BrokerHeartbeat(lifecycle::broker_heartbeat(broker, r).await)
+        }
+        RequestKind::AlterPartition(r) => {
+            ResponseKind::AlterPartition(alter_partition::alter_partition(broker, ctx, r).await)
         }
         RequestKind::UnregisterBroker(r) => {
             ResponseKind::UnregisterBroker(lifecycle::unregister_broker(broker, r).await)

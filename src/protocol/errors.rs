@@ -84,6 +84,12 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidRegistration(String),
     #[error("{0}")]
+    NotController(String),
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    #[error("{0}")]
+    IneligibleReplica(String),
+    #[error("{0}")]
     MismatchedEndpointType(String),
     #[error("{0}")]
     UnsupportedEndpointType(String),
@@ -205,6 +211,9 @@ impl ApiError {
             ApiError::StaleBrokerEpoch(_) => Kafka::StaleBrokerEpoch,
             ApiError::BrokerIdNotRegistered(_) => Kafka::BrokerIdNotRegistered,
             ApiError::InvalidRegistration(_) => Kafka::InvalidRegistration,
+            ApiError::NotController(_) => Kafka::NotController,
+            ApiError::InvalidUpdateVersion(_) => Kafka::InvalidUpdateVersion,
+            ApiError::IneligibleReplica(_) => Kafka::IneligibleReplica,
             ApiError::MismatchedEndpointType(_) => Kafka::MismatchedEndpointType,
             ApiError::UnsupportedEndpointType(_) => Kafka::UnsupportedEndpointType,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
@@ -307,6 +316,9 @@ mod tests {
             (ApiError::StaleBrokerEpoch(String::new()), 77),
             (ApiError::BrokerIdNotRegistered(String::new()), 102),
             (ApiError::InvalidRegistration(String::new()), 119),
+            (ApiError::NotController(String::new()), 41),
+            (ApiError::InvalidUpdateVersion(String::new()), 95),
+            (ApiError::IneligibleReplica(String::new()), 107),
             (ApiError::MismatchedEndpointType(String::new()), 114),
             (ApiError::UnsupportedEndpointType(String::new()), 115),
             (ApiError::CoordinatorNotAvailable(String::new()), 15),

@@ -140,6 +140,9 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     INCREMENTAL_ALTER_CONFIGS,
     ALTER_USER_SCRAM_CREDENTIALS,
     DESCRIBE_QUORUM,
+    // From partition leaders: v2-3, the versions Kafka 4's schema keeps
+    // (v0-1 named topics).
+    api(ApiKey::AlterPartition, "AlterPartition", 2, 3),
     api(ApiKey::Envelope, "Envelope", 0, 0),
     api(ApiKey::FetchSnapshot, "FetchSnapshot", 0, 1),
     DESCRIBE_CLUSTER,
@@ -300,6 +303,7 @@ mod tests {
             ApiKey::FetchSnapshot => FetchSnapshotRequest::VERSIONS,
             ApiKey::AllocateProducerIds => AllocateProducerIdsRequest::VERSIONS,
             ApiKey::UnregisterBroker => UnregisterBrokerRequest::VERSIONS,
+            ApiKey::AlterPartition => AlterPartitionRequest::VERSIONS,
             other => panic!("no codec range listed for {other:?}"),
         };
         (v.min, v.max)
