@@ -5,8 +5,9 @@ given the whole bootstrap list and must be routed to each partition's
 leader; admin requests go to any broker and are forwarded to the
 controller; Kafka's tools see the cluster as they would see Kafka's.
 
-Until ISR replication lands, topics here have one replica: a broker that
-is killed takes its partitions offline until it returns.
+Topics here have one replica, so a broker that is killed takes its
+partitions offline until it returns; `test_replication` covers replicated
+topics.
 """
 
 from __future__ import annotations

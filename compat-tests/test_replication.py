@@ -172,7 +172,7 @@ def test_the_isr_shrinks_below_min_insync_and_acks_all_is_refused(cluster, topic
         alive = cluster.broker(leader).bootstrap
         wait_until("the ISR is down to the leader",
                    lambda: describe(alive, topic, broker_down=True)[0][2] == [leader], timeout=30)
-        producer = ck.Producer(ck_conf(alive, **{"acks": "all", "message.timeout.ms": 3000}))
+        producer = ck.Producer(ck_conf(alive, **{"acks": "all", "retries": 0, "message.timeout.ms": 5000}))
         errors = []
         producer.produce(topic, value=b"x", partition=0, on_delivery=lambda err, msg: errors.append(err))
         producer.flush(10)

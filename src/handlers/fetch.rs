@@ -324,14 +324,12 @@ fn read_once(
 fn follower_of(req: &FetchRequest, version: i16) -> Option<(CoreBrokerId, BrokerEpoch)> {
     if version >= 15 {
         let state = &req.replica_state;
-        (state.replica_id.0 >= 0).then(|| {
-            (
-                CoreBrokerId(state.replica_id.0),
-                BrokerEpoch(state.replica_epoch),
-            )
-        })
+        (state.replica_id.0 >= 0).then_some((
+            CoreBrokerId(state.replica_id.0),
+            BrokerEpoch(state.replica_epoch),
+        ))
     } else {
-        (req.replica_id.0 >= 0).then(|| (CoreBrokerId(req.replica_id.0), BrokerEpoch::NONE))
+        (req.replica_id.0 >= 0).then_some((CoreBrokerId(req.replica_id.0), BrokerEpoch::NONE))
     }
 }
 

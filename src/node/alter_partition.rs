@@ -82,7 +82,10 @@ async fn send(
                     .collect(),
                 leader_recovery_state: RECOVERED,
             });
-        pending.insert((partition.topic_id, partition.partition), (partition, request));
+        pending.insert(
+            (partition.topic_id, partition.partition),
+            (partition, request),
+        );
     }
     let request = AlterPartition {
         broker_id: BrokerId(node_id),

@@ -16,6 +16,7 @@
 //! Kafka counterpart: `KafkaRaftServer`, `BrokerServer.startup` and
 //! `shutdown`.
 
+mod alter_partition;
 mod scrape;
 
 use std::sync::Arc;
@@ -251,6 +252,16 @@ impl Node {
             Duration::from_millis(lag / 2),
             move || replicas.maybe_shrink_isrs(crate::now_ms()),
         );
+        if let Some(queue) = self.broker.replicas.take_alter_partition_queue() {
+            self.tasks.spawn(
+                "alter-partition-sender",
+                alter_partition::run_sender(
+                    queue,
+                    self.broker.controller.clone(),
+                    self.broker.config.node_id,
+                ),
+            );
+        }
     }
 
     /// The controller's side of broker sessions: fences every broker that

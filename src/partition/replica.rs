@@ -1063,13 +1063,13 @@ mod tests {
                 restart: true
             }
         );
-        assert!(follower.is_leader() == false && follower.following() == Some(BrokerId(1)));
+        assert!(!follower.is_leader() && follower.following() == Some(BrokerId(1)));
         // acks=all is accepted (the ISR has two), and is not committed
         // until the follower has the records.
         let r = leader.append_produce(batch(0, 3), 9, -1, 1).unwrap();
         assert_eq!((r.base_offset, r.last_offset), (0, 2));
         assert_eq!(leader.high_watermark(), 0);
-        assert_eq!(leader.check_enough_replicas(3).unwrap(), false);
+        assert!(!leader.check_enough_replicas(3).unwrap());
         assert_eq!(replicate(&leader, &follower, 2), None);
         assert_eq!(follower.log_end_offset(), 3);
         assert_eq!(
