@@ -18,8 +18,9 @@ import confluent_kafka as ck
 import pytest
 
 from clients import ck_conf, ck_consume, counts_of, make_records, assert_same_records, wait_until
-from harness.runnel import RunnelCluster
+from harness.runnel import RunnelCluster, free_port
 from registry import BY_NAME, covers
+from test_health import families, get
 from test_kafka_tools import tool
 
 SESSION_MS = 3000
@@ -34,6 +35,9 @@ def cluster(tmp_path_factory):
                       overrides={"broker.heartbeat.interval.ms": "500", "auto.create.topics.enable": "false",
                                  "replica.lag.time.max.ms": str(LAG_MS)},
                       controller_overrides={"broker.session.timeout.ms": str(SESSION_MS)})
+    for b in c.brokers:
+        b.metrics_port = free_port()
+        b.overrides["runnel.metrics.listener"] = f"127.0.0.1:{b.metrics_port}"
     c.start()
     yield c
     c.stop()
@@ -183,7 +187,19 @@ def test_the_isr_shrinks_below_min_insync_and_acks_all_is_refused(cluster, topic
         p1.produce(topic, value=b"y", partition=0, on_delivery=lambda err, msg: ok.append(err))
         p1.flush(10)
         assert ok == [None], ok
+        # The leader's metrics say so, by Kafka's names.
+        status, text = get(cluster.broker(leader).metrics_port, "/metrics")
+        fams = families(text)
+        assert fams["kafka_server_replicamanager_underreplicatedpartitions"]["samples"][0][1] >= 1, fams
+        assert fams["kafka_server_replicamanager_underminisrpartitioncount"]["samples"][0][1] >= 1, fams
+        # kafka-topics lists it among the under-replicated partitions.
+        listed = tool("TopicCommand", "--bootstrap-server", alive, "--describe",
+                      "--under-replicated-partitions", ok=False).stdout
+        assert re.search(rf"Topic: {topic}\s+Partition: 0\b", listed), listed
     finally:
         for f in followers:
             f.start()
     wait_until("the ISR is whole again", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)
+    # The followers came back through AlterPartition expansions.
+    status, text = get(cluster.broker(leader).metrics_port, "/metrics")
+    assert families(text)["kafka_server_replicamanager_isrexpands_total"]["samples"][0][1] >= 2

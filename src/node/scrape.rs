@@ -1,5 +1,6 @@
 //! The metrics the node adds at each scrape, read from the cores rather
-//! than recorded: per partition the log start and end offsets and the size
+//! than recorded: the partitions led here that are under-replicated or
+//! under `min.insync.replicas` (Kafka's ReplicaManager gauges), per partition the log start and end offsets and the size
 //! (Kafka's `kafka.log:type=Log` gauges), per group and partition the
 //! committed offset and the lag behind the high watermark (kafka-exporter's
 //! `kafka_consumergroup_*`). Read at scrape time, so a deleted topic or
@@ -32,6 +33,19 @@ fn partition_labels(topic: &str, partition: i32) -> String {
 }
 
 fn partitions(broker: &Broker, out: &mut String) {
+    let led = broker.replicas.led();
+    let under_replicated = led.iter().filter(|p| p.is_under_replicated()).count();
+    let under_min_isr = led.iter().filter(|p| p.is_under_min_isr()).count();
+    write_family(
+        out,
+        &metrics::UNDER_REPLICATED_FAMILY,
+        [(String::new(), under_replicated as f64)],
+    );
+    write_family(
+        out,
+        &metrics::UNDER_MIN_ISR_FAMILY,
+        [(String::new(), under_min_isr as f64)],
+    );
     let logs: Vec<_> = broker
         .replicas
         .logs()

@@ -38,6 +38,9 @@ pub const OFFSET_COMMITS_TOTAL: &str = "runnel_offset_commits_total";
 
 pub const UNDER_REPLICATED_PARTITIONS: &str =
     "kafka_server_replicamanager_underreplicatedpartitions";
+pub const UNDER_MIN_ISR_PARTITIONS: &str = "kafka_server_replicamanager_underminisrpartitioncount";
+pub const ISR_SHRINKS: &str = "kafka_server_replicamanager_isrshrinks_total";
+pub const ISR_EXPANDS: &str = "kafka_server_replicamanager_isrexpands_total";
 pub const BUILD_INFO: &str = "runnel_build_info";
 
 // Kafka's names, as the Prometheus JMX exporter's Kafka rules spell them
@@ -127,9 +130,9 @@ pub fn install(listen: &str) -> anyhow::Result<SocketAddr> {
         .install_recorder()?;
     describe_all();
     // Present from the start, so dashboards show 0 rather than "no data".
-    // A single node's partitions have their one replica in sync; a log
-    // that goes offline counts until the restart (`log::metrics`).
-    gauge!(UNDER_REPLICATED_PARTITIONS).set(0.0);
+    // A log that goes offline counts until the restart (`log::metrics`).
+    counter!(ISR_SHRINKS).absolute(0);
+    counter!(ISR_EXPANDS).absolute(0);
     crate::log::metrics::register_offline_partitions();
     let upkeep = handle.clone();
     std::thread::Builder::new()
@@ -386,16 +389,23 @@ pub const FAMILIES: &[Family] = &[
         &["request", "error"],
         "Error codes in responses, per API and error (Kafka's RequestMetrics ErrorsPerSec).",
     ),
-    family::gauge(
-        UNDER_REPLICATED_PARTITIONS,
+    family::counter(
+        ISR_SHRINKS,
         &[],
-        "Partitions with fewer in-sync replicas than replicas (Kafka's UnderReplicatedPartitions).",
+        "ISR shrinks the controller committed for partitions led here (Kafka's ReplicaManager IsrShrinksPerSec).",
+    ),
+    family::counter(
+        ISR_EXPANDS,
+        &[],
+        "ISR expansions the controller committed for partitions led here (Kafka's ReplicaManager IsrExpandsPerSec).",
     ),
 ];
 
 /// The node's scrape-time families (`node::scrape`): per partition and per
 /// group, read from the cores at each scrape.
 pub const NODE_SCRAPE_FAMILIES: &[Family] = &[
+    UNDER_REPLICATED_FAMILY,
+    UNDER_MIN_ISR_FAMILY,
     LOG_END_OFFSET_FAMILY,
     LOG_START_OFFSET_FAMILY,
     LOG_SIZE_FAMILY,
@@ -403,6 +413,16 @@ pub const NODE_SCRAPE_FAMILIES: &[Family] = &[
     GROUP_LAG_FAMILY,
 ];
 
+pub const UNDER_REPLICATED_FAMILY: Family = family::gauge(
+    UNDER_REPLICATED_PARTITIONS,
+    &[],
+    "Partitions led here with fewer in-sync replicas than replicas (Kafka's UnderReplicatedPartitions).",
+);
+pub const UNDER_MIN_ISR_FAMILY: Family = family::gauge(
+    UNDER_MIN_ISR_PARTITIONS,
+    &[],
+    "Partitions led here whose ISR is below min.insync.replicas (Kafka's UnderMinIsrPartitionCount).",
+);
 pub const LOG_END_OFFSET_FAMILY: Family = family::gauge(
     KAFKA_LOG_END_OFFSET,
     &["topic", "partition"],
@@ -584,6 +604,11 @@ pub fn set_connections(n: usize) {
 
 pub fn record_connection_rejected() {
     counter!(CONNECTIONS_REJECTED_TOTAL).increment(1);
+}
+
+/// The controller committed an ISR change of a partition led here.
+pub fn on_isr_change(shrink: bool) {
+    counter!(if shrink { ISR_SHRINKS } else { ISR_EXPANDS }).increment(1);
 }
 
 pub fn set_partitions(n: usize) {

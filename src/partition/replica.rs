@@ -27,8 +27,8 @@ use super::error::ReplicaError;
 use super::producer_state::{BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck};
 use super::replication_state::{
     AlterPartitionAnswer, AlterPartitionId, AlterPartitionOutcome, AlterPartitionRequest,
-    FollowerFetch, PartitionRegistration, ReplicationConfig, ReplicationError, ReplicationState,
-    Role,
+    FollowerFetch, IsrChange, PartitionRegistration, ReplicationConfig, ReplicationError,
+    ReplicationState, Role,
 };
 use super::snapshot::{self, ProducerSnapshot};
 use crate::common::ids::{BrokerEpoch, BrokerId, Offset};
@@ -225,8 +225,20 @@ impl Partition {
         let change = if registration.leader == self.local_broker {
             let end = Offset(self.log.log_end_offset());
             let hw = state.high_watermark();
+            let isr_before = state.is_leader().then(|| state.isr().to_vec());
             match state.become_leader(registration, end, hw, now_ms, &config, &*image) {
                 Ok(change) => {
+                    // An ISR change the image brought before the
+                    // controller's answer to our AlterPartition did.
+                    if let Some(before) = isr_before.filter(|_| !change.is_new_leader_epoch) {
+                        let after = state.isr();
+                        if after.iter().any(|id| !before.contains(id)) {
+                            crate::ops::metrics::on_isr_change(false);
+                        }
+                        if before.iter().any(|id| !after.contains(id)) {
+                            crate::ops::metrics::on_isr_change(true);
+                        }
+                    }
                     if change.is_new_leader_epoch {
                         self.begin_epoch(registration.leader_epoch.0);
                     }
@@ -289,6 +301,11 @@ impl Partition {
 
     pub fn is_under_replicated(&self) -> bool {
         self.lock_replication().is_under_replicated()
+    }
+
+    pub fn is_under_min_isr(&self) -> bool {
+        let min_isr = self.log.config().min_insync_replicas;
+        self.lock_replication().is_under_min_isr(min_isr)
     }
 
     /// The leader-epoch cache learns that `epoch` begins at the log end.
@@ -712,7 +729,11 @@ impl Partition {
         let image = self.current_image();
         let config = self.replication_config();
         let mut state = self.lock_replication();
+        let change = state.isr_state().pending().map(|p| p.change.clone());
         let outcome = state.on_alter_partition_answer(id, answer, now_ms, &config, &*image);
+        if let (AlterPartitionOutcome::Committed { .. }, Some(change)) = (&outcome, change) {
+            crate::ops::metrics::on_isr_change(matches!(change, IsrChange::Shrink { .. }));
+        }
         if let AlterPartitionOutcome::Committed {
             high_watermark,
             isr,
