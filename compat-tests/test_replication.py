@@ -203,3 +203,53 @@ def test_the_isr_shrinks_below_min_insync_and_acks_all_is_refused(cluster, topic
     # The followers came back through AlterPartition expansions.
     status, text = get(cluster.broker(leader).metrics_port, "/metrics")
     assert families(text)["kafka_server_replicamanager_isrexpands_total"]["samples"][0][1] >= 2
+
+
+def test_a_controlled_shutdown_of_the_leader_moves_it_without_losing_a_record(cluster, topic_name):
+    """SIGTERM: the broker asks the controller to move its leaderships
+    first, so a steady idempotent write sees only retriable errors, and
+    everything acknowledged is there once."""
+    topic = topic_name()
+    create_rf3(cluster.brokers[0].bootstrap, topic, 1)
+    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 1))
+    victim = cluster.broker(layout[0][0])
+    producer = ck.Producer(ck_conf(cluster.bootstrap, **{
+        "acks": "all", "enable.idempotence": True, "linger.ms": 2, "message.timeout.ms": 60000}))
+    acked: list[int] = []
+    failed: list = []
+    stop = threading.Event()
+
+    def on_delivery(err, msg):
+        (failed.append(err) if err is not None else acked.append(int(msg.key())))
+
+    def write():
+        i = 0
+        while not stop.is_set():
+            try:
+                producer.produce(topic, key=str(i).encode(), value=b"v", partition=0, on_delivery=on_delivery)
+                i += 1
+            except BufferError:
+                pass
+            producer.poll(0.002)
+        producer.flush(60)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        wait_until("the write is under way", lambda: len(acked) > 300, timeout=30)
+        started = time.monotonic()
+        assert victim.stop() == 0
+        stopped_in = time.monotonic() - started
+        before = len(acked)
+        wait_until("writes go on", lambda: len(acked) > before + 300, timeout=60)
+    finally:
+        stop.set()
+        writer.join(90)
+    print(f"controlled shutdown of leader {victim.name} took {stopped_in:.2f}s")
+    assert not failed, failed[:3]
+    others = ",".join(b.bootstrap for b in cluster.brokers if b is not victim)
+    got = ck_consume(others, topic, {0: len(acked)})[0]
+    keys = [int(g.key) for g in got]
+    assert len(set(keys)) == len(keys) and keys == sorted(keys) and set(acked) <= set(keys)
+    victim.start()
+    wait_until("the stopped broker rejoins the ISR", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)

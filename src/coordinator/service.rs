@@ -793,6 +793,34 @@ impl GroupCoordinator {
     /// its start and not from the old topic's offsets. Kafka:
     /// `OffsetMetadataManager.onPartitionsDeleted`. A group whose append
     /// fails keeps its offsets (logged); the others go on.
+    /// Kafka's `onResignation`: the groups of `__consumer_offsets`
+    /// partitions another broker now leads leave memory (their timers
+    /// stopped, requests parked in them answered COORDINATOR_NOT_AVAILABLE),
+    /// so that leading them again loads them from the log as the other
+    /// coordinator left it, not as they were here.
+    pub async fn on_partitions_resigned(&self, partitions: &[i32]) {
+        let slots: Vec<(String, Arc<Slot>)> = self
+            .groups
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        let mut unloaded = 0usize;
+        for (group_id, slot) in slots {
+            let mut g = slot.inner.lock().await;
+            if !partitions.contains(&g.partition) {
+                continue;
+            }
+            if let Some(timer) = g.timer.take() {
+                timer.abort();
+            }
+            g.waiters.clear();
+            self.groups.remove(&group_id);
+            unloaded += 1;
+        }
+        tracing::info!(partitions = ?partitions, groups = unloaded,
+            "no longer the coordinator of these {OFFSETS_TOPIC} partitions; their groups unloaded");
+    }
+
     pub async fn on_partitions_deleted(&self, partitions: &[(String, i32)]) {
         let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
         let (mut deleted, mut groups) = (0usize, 0usize);
@@ -1012,6 +1040,10 @@ impl ImageListener for GroupCoordinator {
             if !deleted.is_empty() {
                 self.on_partitions_deleted(&deleted).await;
             }
+            let resigned = elected_offsets_partitions(next, previous, self.node_id);
+            if !resigned.is_empty() {
+                self.on_partitions_resigned(&resigned).await;
+            }
             let elected = elected_offsets_partitions(previous, next, self.node_id);
             if !elected.is_empty() {
                 // Reading the partitions' logs: off the async workers.
@@ -1024,7 +1056,8 @@ impl ImageListener for GroupCoordinator {
 }
 
 /// `__consumer_offsets` partitions `node` leads in `next` and did not in
-/// `previous` (the same topic id): their groups are to be loaded.
+/// `previous` (the same topic id): their groups are to be loaded. With the
+/// images swapped: the partitions it resigned.
 fn elected_offsets_partitions(
     previous: &MetadataImage,
     next: &MetadataImage,

@@ -469,13 +469,34 @@ impl Node {
     /// Tells the controller this broker is going (a heartbeat with
     /// `wantShutDown`), as Kafka's controlled shutdown does; failures are
     /// logged, and the shutdown goes on.
+    /// Then waits, up to [`CONTROLLED_SHUTDOWN_WAIT`], until the image
+    /// applied here shows every partition's leadership moved away, so that
+    /// requests in hand (an acks=all produce waiting for its ISR) are
+    /// answered NOT_LEADER_OR_FOLLOWER and retried on the new leader rather
+    /// than cut off.
     async fn controlled_shutdown(&self, epoch: i64) {
         match self.heartbeat(epoch, true).await {
             Ok(reply) => tracing::info!(
                 ready = reply.should_shut_down,
                 "controlled shutdown acknowledged by the controller"
             ),
-            Err(e) => tracing::warn!(error = %e, "controlled shutdown request failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "controlled shutdown request failed");
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_WAIT;
+        loop {
+            let led = self.broker.replicas.led().len();
+            if led == 0 {
+                tracing::info!("leadership moved away; shutting down");
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(partitions = led, "partitions still led here at shutdown");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -553,6 +574,8 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a controlled shutdown waits for leadership to move away.
+const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// How often the cleaner task looks whether its backoff has passed.
 const CLEANER_TICK: Duration = Duration::from_millis(100);
 /// `replica.socket.timeout.ms`'s default: a replica fetcher's connect and
