@@ -15,9 +15,11 @@ import threading
 import time
 
 import confluent_kafka as ck
+from confluent_kafka.admin import AdminClient
 import pytest
 
-from clients import ck_conf, ck_consume, counts_of, make_records, assert_same_records, wait_until
+from clients import (assert_same_records, ck_committed, ck_conf, ck_consume, ck_produce, counts_of,
+                     make_records, wait_until)
 from harness.runnel import RunnelCluster, free_port
 from registry import BY_NAME, covers
 from test_health import families, get
@@ -33,7 +35,8 @@ pytestmark = covers("replication", clients=["java-4.1", "librdkafka", "kafka-too
 def cluster(tmp_path_factory):
     c = RunnelCluster(tmp_path_factory.mktemp("replication"), brokers=3, dedicated=True,
                       overrides={"broker.heartbeat.interval.ms": "500", "auto.create.topics.enable": "false",
-                                 "replica.lag.time.max.ms": str(LAG_MS)},
+                                 "replica.lag.time.max.ms": str(LAG_MS),
+                                 "offsets.topic.replication.factor": "3"},
                       controller_overrides={"broker.session.timeout.ms": str(SESSION_MS)})
     for b in c.brokers:
         b.metrics_port = free_port()
@@ -253,3 +256,59 @@ def test_a_controlled_shutdown_of_the_leader_moves_it_without_losing_a_record(cl
     assert len(set(keys)) == len(keys) and keys == sorted(keys) and set(acked) <= set(keys)
     victim.start()
     wait_until("the stopped broker rejoins the ISR", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)
+
+
+def test_a_group_keeps_its_committed_offsets_when_its_coordinator_dies(cluster, topic_name):
+    """__consumer_offsets is replicated (offsets.topic.replication.factor=3):
+    a commit is acknowledged once its ISR has it, so when the coordinator's
+    broker is killed the new leader of the group's partition loads the
+    group with the offsets, and the group resumes where it committed."""
+    topic = topic_name()
+    group = f"{topic}-group"
+    create_rf3(cluster.brokers[0].bootstrap, topic, 2)
+    wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 2))
+    ck_produce(cluster.bootstrap, topic, make_records(100, 2, seed="failover"))
+    consumer = ck.Consumer(ck_conf(cluster.bootstrap, **{
+        "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    try:
+        consumer.subscribe([topic])
+        seen = 0
+        deadline = time.monotonic() + 60
+        while seen < 60 and time.monotonic() < deadline:
+            seen += len([m for m in consumer.consume(num_messages=60 - seen, timeout=1) if not m.error()])
+        assert seen == 60
+        committed = {tp.partition: tp.offset for tp in consumer.commit(asynchronous=False)}
+    finally:
+        consumer.close()
+    assert sum(committed.values()) == 60, committed
+    admin = AdminClient(ck_conf(cluster.bootstrap))
+    desc = admin.describe_consumer_groups([group])[group].result(30)
+    coordinator = cluster.broker(desc.coordinator.id)
+    others = ",".join(b.bootstrap for b in cluster.brokers if b is not coordinator)
+    coordinator.kill()
+    try:
+        got = wait_until("the new coordinator serves the group's offsets",
+                         lambda: _committed_or_none(others, group, topic), timeout=60)
+        assert got == committed, (got, committed)
+        # The group resumes from there: 40 records are left.
+        rest = ck.Consumer(ck_conf(others, **{"group.id": group, "enable.auto.commit": False,
+                                               "auto.offset.reset": "earliest"}))
+        try:
+            rest.subscribe([topic])
+            left = 0
+            deadline = time.monotonic() + 60
+            while left < 40 and time.monotonic() < deadline:
+                left += len([m for m in rest.consume(num_messages=100, timeout=1) if not m.error()])
+            assert left == 40, left
+        finally:
+            rest.close()
+    finally:
+        coordinator.start()
+
+
+def _committed_or_none(bootstrap: str, group: str, topic: str):
+    try:
+        got = ck_committed(bootstrap, group, topic, 2)
+    except ck.KafkaException:
+        return None
+    return got if all(o >= 0 for o in got.values()) else None

@@ -744,6 +744,19 @@ impl GroupCoordinator {
         };
         let written = self.append_offsets(&mut g, before, &outcome.records)?;
         metrics::record_offset_commits(written);
+        // Acknowledged once the partition's ISR has the records (Kafka's
+        // coordinator appends with acks=all), waited for without the lock.
+        let appended = (written > 0)
+            .then(|| self.replicas.partition(OFFSETS_TOPIC, g.partition))
+            .flatten()
+            .map(|p| {
+                let end = p.log_end_offset();
+                (p, end)
+            });
+        drop(g);
+        if let Some((p, end)) = appended {
+            await_replicated(&p, end, COMMIT_REPLICATION_TIMEOUT).await?;
+        }
         Ok(outcome
             .partitions
             .into_iter()
@@ -1052,6 +1065,50 @@ impl ImageListener for GroupCoordinator {
                 }
             }
         })
+    }
+}
+
+/// How long an offset commit waits for the ISR of its `__consumer_offsets`
+/// partition (`offsets.commit.timeout.ms`'s default).
+const COMMIT_REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until `p`'s high watermark reaches `end` (the ISR has every record
+/// below it). As Kafka's coordinator maps its append errors: leadership
+/// gone is NOT_COORDINATOR, an ISR that did not confirm in time (or fell
+/// below `min.insync.replicas`) COORDINATOR_NOT_AVAILABLE, both retriable.
+async fn await_replicated(
+    p: &crate::partition::Partition,
+    end: i64,
+    timeout: std::time::Duration,
+) -> Result<(), ApiError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut changed = p.subscribe_high_watermark();
+        match p.check_enough_replicas(end) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(crate::partition::ReplicaError::NotLeaderOrFollower { .. })
+            | Err(crate::partition::ReplicaError::UnknownTopicOrPartition) => {
+                return Err(ApiError::NotCoordinator(format!(
+                    "{OFFSETS_TOPIC}-{} is led elsewhere now",
+                    p.partition
+                )));
+            }
+            Err(e) => {
+                return Err(ApiError::CoordinatorNotAvailable(format!(
+                    "the offsets were written but not replicated: {e}"
+                )));
+            }
+        }
+        if tokio::time::timeout_at(deadline, changed.changed())
+            .await
+            .is_err()
+        {
+            return Err(ApiError::CoordinatorNotAvailable(format!(
+                "the in-sync replicas of {OFFSETS_TOPIC}-{} did not confirm the commit in time",
+                p.partition
+            )));
+        }
     }
 }
 
