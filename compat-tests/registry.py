@@ -131,6 +131,18 @@ class Client:
                         start={str(p): o for p, o in (start or {}).items()}, config=config)
         return {int(p): [got_json(r) for r in recs] for p, recs in got.items()}
 
+    def produce_paced(self, bootstrap: str, topic: str, partition: int, duration_ms: int, rate: int = 1000,
+                      **config) -> drivers.Reply:
+        """A steady write of keys "0", "1", ... to one partition for `duration_ms` at `rate` records/s
+        (drivers/java PacedProducer.java; acks=all and idempotence unless `config` says otherwise).
+        The reply as it came: its result has `acked` ([key, offset, ack wall-clock ms]) and `errors`,
+        and its `log` the client's WARN/ERROR lines, which a test that kills a broker under the
+        writer expects some of and judges itself."""
+        assert self.stack == "java", f"{self.name}: produce_paced is a Java driver op"
+        return self.driver().raw("produce_paced", timeout=duration_ms / 1000 + 120, bootstrap=bootstrap,
+                                 topic=topic, partition=partition, duration_ms=duration_ms, rate=rate,
+                                 config={**self.base_config, **config})
+
     def admin(self, bootstrap: str, calls: list[dict], allow_log: tuple[str, ...] = ()) -> list[dict]:
         """Run admin calls in order; one {"call", "ok", "result" | "error"} per call."""
         return self.call("admin", bootstrap=bootstrap, calls=calls, allow_log=allow_log)

@@ -67,7 +67,11 @@ def create_rf3(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 def full_isr(bootstrap: str, topic: str, partitions: int, broker_down: bool = False):
-    layout = describe(bootstrap, topic, broker_down)
+    try:
+        layout = describe(bootstrap, topic, broker_down)
+    except AssertionError:
+        # A broker that has not yet applied a just-created topic answers that it does not exist.
+        return False
     return len(layout) == partitions and all(sorted(isr) == [2, 3, 4] for _, _, isr in layout.values()) and layout
 
 
@@ -95,12 +99,10 @@ def test_acks_all_records_are_on_every_replica(cluster, topic_name, client):
     wait_until("every replica has the records", same_logs, timeout=15)
 
 
-def test_killing_the_leader_in_a_steady_write_loses_no_acknowledged_record(cluster, topic_name):
-    topic = topic_name()
-    create_rf3(cluster.brokers[0].bootstrap, topic, 1)
-    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 1))
-    victim_id = layout[0][0]
-    victim = cluster.broker(victim_id)
+def ck_write_through_a_kill(cluster, topic, victim):
+    """librdkafka in-process: produce as fast as the queue takes records, kill the leader once
+    500 are acknowledged. (acked as (key, offset, monotonic s), errors, kill time, first ack
+    after it)."""
     producer = ck.Producer(ck_conf(cluster.bootstrap, **{
         "acks": "all", "enable.idempotence": True, "linger.ms": 2,
         "message.timeout.ms": 60000, "retry.backoff.ms": 100, "topic.metadata.refresh.interval.ms": 1000}))
@@ -139,7 +141,66 @@ def test_killing_the_leader_in_a_steady_write_loses_no_acknowledged_record(clust
     finally:
         stop.set()
         writer.join(90)
-    print(f"kill -9 of leader {victim_id}: first acknowledged produce on the new leader "
+    return acked, failed, killed_at, first_after
+
+
+# What the Java producer logs, at WARN, when its partition leader dies under it: the
+# batches in flight fail with a disconnect and are kept for a retry, reconnects are refused
+# until the metadata names the new leader, and a batch that reaches a broker not yet leading
+# comes back NOT_LEADER_OR_FOLLOWER. Anything else fails the test.
+JAVA_FAILOVER_LOG = (
+    r"Connection to node \d+ \([^)]*\) could not be established",
+    r"Node \d+ disconnected",
+    r"Got error produce response with correlation id \d+ on topic-partition \S+, retrying .*"
+    r"(NOT_LEADER_OR_FOLLOWER|NETWORK_EXCEPTION\. Error Message: Disconnected from node \d+)",
+    r"Received invalid metadata error in produce request on partition \S+ due to "
+    r"org\.apache\.kafka\.common\.errors\.(NotLeaderOrFollowerException|NetworkException)",
+)
+
+JAVA_WRITE_MS = 10_000
+JAVA_KILL_AFTER_S = 2.5
+
+
+def java_write_through_a_kill(client, cluster, topic, victim):
+    """A Java producer in the driver writes ~1000 records/s for JAVA_WRITE_MS; the leader is
+    killed JAVA_KILL_AFTER_S into the write. (acked as (key, offset, wall-clock s), errors,
+    kill time, first ack after it)."""
+    client.call("version")  # the driver's JVM is up before the clock starts
+    reply: dict = {}
+    writer = threading.Thread(target=lambda: reply.update(r=client.produce_paced(
+        cluster.bootstrap, topic, 0, JAVA_WRITE_MS, rate=1000, **{"retry.backoff.ms": "100"})))
+    writer.start()
+    time.sleep(JAVA_KILL_AFTER_S)
+    killed_at = time.time()
+    victim.kill()
+    writer.join(JAVA_WRITE_MS / 1000 + 150)
+    r = reply["r"]
+    assert r.ok, r.error
+    unexpected = [line for line in r.log if not any(re.search(a, line) for a in JAVA_FAILOVER_LOG)]
+    print(f"{client}: {len(r.log)} client WARN/ERROR lines during the failover, first: {r.log[:3]}")
+    assert not unexpected, unexpected[:10]
+    acked = [(k, o, ms / 1000) for k, o, ms in r.result["acked"]]
+    failed = r.result["errors"]
+    assert len(acked) + len(failed) == r.result["sent"], r.result["sent"]
+    # Responses already on the wire when the signal landed may still be read just after it.
+    after = [t for _, _, t in acked if t > killed_at + 0.05]
+    assert sum(1 for _, _, t in acked if t < killed_at) > 500, "the leader was not killed mid-write"
+    assert len(after) > 500, "the new leader took too few writes"
+    return acked, failed, killed_at, min(after)
+
+
+@pytest.mark.parametrize("client", ["librdkafka", "java-4.1"])
+def test_killing_the_leader_in_a_steady_write_loses_no_acknowledged_record(cluster, topic_name, client):
+    topic = topic_name()
+    create_rf3(cluster.brokers[0].bootstrap, topic, 1)
+    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 1))
+    victim_id = layout[0][0]
+    victim = cluster.broker(victim_id)
+    if client == "librdkafka":
+        acked, failed, killed_at, first_after = ck_write_through_a_kill(cluster, topic, victim)
+    else:
+        acked, failed, killed_at, first_after = java_write_through_a_kill(BY_NAME[client], cluster, topic, victim)
+    print(f"{client}: kill -9 of leader {victim_id}: first acknowledged produce on the new leader "
           f"{first_after - killed_at:.2f}s later (session {SESSION_MS} ms); {len(acked)} records acknowledged")
     assert not failed, failed[:3]
     others = ",".join(b.bootstrap for b in cluster.brokers if b is not victim)
@@ -312,3 +373,33 @@ def _committed_or_none(bootstrap: str, group: str, topic: str):
     except ck.KafkaException:
         return None
     return got if all(o >= 0 for o in got.values()) else None
+
+
+def test_a_restarted_broker_that_comes_to_lead_grows_the_isr_again(cluster, topic_name):
+    """A broker opens the partitions it already hosts from the metadata it had on disk; once it
+    has registered again (a new broker epoch) and is elected leader of one of them, the
+    followers that come back must rejoin the ISR through its AlterPartition."""
+    topic = topic_name()
+    create_rf3(cluster.brokers[0].bootstrap, topic, 1)
+    layout = wait_until("the ISR is whole", lambda: full_isr(cluster.bootstrap, topic, 1))
+    restarted_id = layout[0][0]
+    restarted = cluster.broker(restarted_id)
+    restarted.kill()
+    restarted.start()
+    wait_until("the restarted broker rejoins the ISR", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)
+    others = [b for b in cluster.brokers if b is not restarted]
+    for b in others:
+        b.kill()
+    try:
+        def leads_alone():
+            # With two of three brokers down the describe itself may fail for a while.
+            try:
+                return describe(restarted.bootstrap, topic, broker_down=True)[0][0::2] == (restarted_id,
+                                                                                           [restarted_id])
+            except (AssertionError, KeyError):
+                return False
+        wait_until("the restarted broker leads alone", leads_alone, timeout=30)
+    finally:
+        for b in others:
+            b.start()
+    wait_until("the other two rejoin the ISR", lambda: full_isr(cluster.bootstrap, topic, 1), timeout=60)

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::common::ids::{BrokerEpoch, BrokerId};
+use crate::controller::ControllerError;
 use crate::controller::alter_partition::{
     AlterPartition, AlterPartitionData, AlterPartitionTopic, NewIsrMember, RECOVERED,
 };
@@ -45,7 +46,19 @@ pub async fn run_sender(
         while let Ok(item) = queue.try_recv() {
             batch.push(item);
         }
-        retry = send(&controller, node_id, batch).await;
+        // One request per broker epoch: a change proposed before this
+        // broker registered again goes on its own, so that its refusal
+        // (STALE_BROKER_EPOCH) does not take the others with it.
+        let mut by_epoch: BTreeMap<i64, Vec<AlterPartitionItem>> = BTreeMap::new();
+        for item in batch {
+            by_epoch
+                .entry(item.1.broker_epoch.0)
+                .or_default()
+                .push(item);
+        }
+        for (_, batch) in by_epoch {
+            retry.extend(send(&controller, node_id, batch).await);
+        }
         if !retry.is_empty() {
             tokio::time::sleep(RETRY_BACKOFF).await;
         }
@@ -98,14 +111,32 @@ async fn send(
             })
             .collect(),
     };
+    let now = crate::now_ms();
     let results = match controller.alter_partition(request).await {
         Ok(results) => results,
+        Err(ControllerError::StaleBrokerEpoch(_)) => {
+            // Proposed under an earlier registration of this broker: never
+            // to be taken. Dropped, so the partitions propose again with
+            // the current epoch.
+            tracing::info!(
+                broker_epoch = broker_epoch.0,
+                partitions = pending.len(),
+                "AlterPartition refused for a stale broker epoch; the partitions propose again"
+            );
+            for (partition, request) in pending.into_values() {
+                partition.on_alter_partition_answer(
+                    request.id,
+                    AlterPartitionAnswer::Refused(AlterPartitionRefusal::OperationNotAttempted),
+                    now,
+                );
+            }
+            return Vec::new();
+        }
         Err(e) => {
-            tracing::warn!(error = %e, partitions = pending.len(), "AlterPartition not taken by the controller; sending it again");
+            tracing::warn!(error = ?e, partitions = pending.len(), "AlterPartition not taken by the controller; sending it again");
             return pending.into_values().collect();
         }
     };
-    let now = crate::now_ms();
     let mut again = Vec::new();
     for topic in results {
         for result in topic.partitions {

@@ -47,6 +47,8 @@ pub struct ReplicaManager {
     applied: tokio::sync::Notify,
     /// The image last applied, shared with every partition.
     image: ImageSlot,
+    /// This broker's epoch in that image (-1: not registered in it).
+    applied_broker_epoch: std::sync::atomic::AtomicI64,
     /// Bumped whenever a partition starts following (anew): the replica
     /// fetchers re-read their assignments.
     follow_generation: tokio::sync::watch::Sender<u64>,
@@ -62,6 +64,7 @@ impl ReplicaManager {
         let (alter_partitions, alter_partitions_rx) = tokio::sync::mpsc::unbounded_channel();
         ReplicaManager {
             image: Arc::new(RwLock::new(Arc::new(MetadataImage::empty()))),
+            applied_broker_epoch: std::sync::atomic::AtomicI64::new(-1),
             follow_generation: tokio::sync::watch::channel(0).0,
             alter_partitions,
             alter_partitions_rx: Mutex::new(Some(alter_partitions_rx)),
@@ -255,6 +258,20 @@ impl ReplicaManager {
             .brokers
             .get(&self.node_id)
             .map_or(BrokerEpoch::NONE, |b| BrokerEpoch(b.broker_epoch));
+
+        // A restart opens partitions from the metadata on disk, before the
+        // new registration: once the image has it, they speak with its epoch.
+        if self
+            .applied_broker_epoch
+            .swap(broker_epoch.0, std::sync::atomic::Ordering::AcqRel)
+            != broker_epoch.0
+        {
+            for entry in self.partitions.iter() {
+                for partition in entry.value().values() {
+                    partition.set_broker_epoch(broker_epoch);
+                }
+            }
+        }
 
         let mut stale: Vec<(String, i32)> = Vec::new();
         let mut resigned: Vec<(String, i32)> = Vec::new();

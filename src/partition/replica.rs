@@ -281,6 +281,11 @@ impl Partition {
         change
     }
 
+    /// The broker's epoch as the image now registers it.
+    pub fn set_broker_epoch(&self, epoch: BrokerEpoch) {
+        self.lock_replication().set_local_broker_epoch(epoch);
+    }
+
     pub fn is_leader(&self) -> bool {
         self.leading.load(Ordering::Acquire)
     }

@@ -546,6 +546,13 @@ impl ReplicationState {
         state
     }
 
+    /// This broker registered again (a restart opened the partition from
+    /// the metadata on disk, before the new registration): the epoch the
+    /// next AlterPartition carries, for the leader and its own ISR entry.
+    pub fn set_local_broker_epoch(&mut self, epoch: BrokerEpoch) {
+        self.local_broker_epoch = epoch;
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }

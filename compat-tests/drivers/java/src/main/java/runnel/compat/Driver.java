@@ -174,6 +174,7 @@ public final class Driver {
                 }
                 yield f.get(cmd.path("timeout_s").asLong(120), TimeUnit.SECONDS);
             }
+            case "produce_paced" -> PacedProducer.run(cmd);
             case "consume" -> consume(cmd);
             case "init_transactions" -> initTransactions(cmd);
             case "consumer_api" -> ConsumerApi.run(cmd);
