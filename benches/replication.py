@@ -290,12 +290,14 @@ class Bench:
         per node), before its work dir goes: a replication problem shows
         there even when every record was delivered."""
         for node in cluster.nodes:
-            lines = [line for line in node.log_tail(lines=100_000)
+            # The scratch dir's path says nothing about the run: kept out.
+            logged = [line.replace(str(self.work), "<work>") for line in node.log_tail(lines=100_000)]
+            lines = [line for line in logged
                      if (" WARN " in line or " ERROR " in line or "panicked" in line)
                      # The mirrored settings include Kafka-only ones Runnel names and ignores.
                      and "unknown config" not in line]
             # An ISR change during a steady load means a follower fell behind.
-            isr = [line for line in node.log_tail(lines=100_000) if "ISR updated" in line]
+            isr = [line for line in logged if "ISR updated" in line]
             if isr:
                 self.isr_changes.append({"kind": kind, "run": run + 1, "node": node.name,
                                          "count": len(isr), "first": isr[:5]})
