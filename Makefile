@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 .PHONY: build run run-cluster venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
   loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix kafka-ref \
-  kafka-ref-jars differential differential-smoke bench-cleaner
+  kafka-ref-jars differential differential-smoke bench-cleaner bench-replication
 
 build:
 	$(CARGO) build --release
@@ -252,11 +252,23 @@ loadgen:
 bench: build loadgen kafka-ref-jars venv $(BENCH_VENV_STAMP)
 	$(BENCH_PY) --runs $(BENCH_RUNS) --data-gib $(BENCH_DATA_GIB) $(BENCH_ARGS)
 	$(MAKE) bench-cleaner
+	$(MAKE) bench-replication
 
 # The log cleaner beside Kafka's: MB/s and produce latency during a
 # cleaning (benches/cleaner.py); a few minutes, not part of `make test`.
 bench-cleaner: build venv kafka-ref-jars
 	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/python benches/cleaner.py $(BENCH_CLEANER_ARGS)
+
+# Replication factor 3 with acks=all beside RF=1 on three-broker loopback
+# clusters of Runnel and of Kafka (benches/replication.py): max throughput
+# and produce latency at 10,000 rec/s; writes docs/bench-replication.json
+# and docs/bench-replication.md. About 10 minutes; not in `make test` (a
+# Kafka cluster alone takes most of a minute to start), but
+# `make bench-replication BENCH_REPLICATION_ARGS=--smoke` runs it tiny.
+BENCH_REPLICATION_ARGS ?=
+bench-replication: build venv kafka-ref-jars
+	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/python benches/replication.py \
+	  --runs $(BENCH_RUNS) $(BENCH_REPLICATION_ARGS)
 
 # Part of `make test`: every scenario once, tiny, output to a scratch dir.
 # Keeps the benchmark working; never judges a figure.

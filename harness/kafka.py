@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import procs
@@ -152,6 +153,8 @@ class KafkaBroker:
         self.properties_path = workdir / "server.properties"
         self.log_path = workdir / "kafka.stdout.log"
         self.proc = None
+        # A controller-only node serves no Metadata: ready once it answers.
+        self.listed_when_ready = True
         self.formatted = False
         self.format_secs = None
         self.accept_secs = self.answer_secs = self.ready_secs = None
@@ -215,7 +218,7 @@ class KafkaBroker:
         self.accept_secs = self.answer_secs = self.ready_secs = None
         try:
             self.accept_secs, self.answer_secs, self.ready_secs = procs.wait_ready(
-                self.port, started, timeout, lambda: self.alive)
+                self.port, started, timeout, lambda: self.alive, self.listed_when_ready)
         except procs.NotReady as e:
             procs.kill_group(self.proc)
             raise KafkaRefError(f"kafka on port {self.port}: {e}\n{self.tail()}") from None
@@ -258,6 +261,93 @@ class KafkaBroker:
             return (self.workdir / "server.log").read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return []
+
+
+# Heaps for the nodes of a KafkaCluster: four JVMs share the machine with
+# the other cluster of the same run, so each gets less than Kafka's
+# shipped 1 GiB (the rest of BROKER_JVM_OPTS is kept).
+CLUSTER_BROKER_HEAP = "512M"
+CLUSTER_CONTROLLER_HEAP = "256M"
+
+
+def jvm_opts_with_heap(heap: str) -> list[str]:
+    opts = [o for o in BROKER_JVM_OPTS if not o.startswith(("-Xmx", "-Xms"))]
+    return [f"-Xmx{heap}", f"-Xms{heap}", *opts]
+
+
+class KafkaCluster:
+    """Kafka as a KRaft cluster on loopback, shaped as harness.runnel's
+    RunnelCluster: node 1 is a controller-only node (a static quorum of
+    one voter) and nodes 2.. are broker-only nodes joining it. Every node
+    has its own scratch dir and ports, and its storage is formatted with
+    the cluster's one id before the first start."""
+
+    def __init__(self, workdir: Path, brokers: int = 3, overrides: dict[str, str] | None = None,
+                 broker_heap: str = CLUSTER_BROKER_HEAP, controller_heap: str = CLUSTER_CONTROLLER_HEAP):
+        self.cluster_id = random_cluster_id()
+        controller = KafkaBroker(workdir / "node-1", name="kafka-node-1",
+                                 jvm_opts=jvm_opts_with_heap(controller_heap))
+        voters = f"1@127.0.0.1:{controller.controller_port}"
+        controller.config.pop("controller.quorum.bootstrap.servers", None)
+        controller.config.pop("advertised.listeners", None)
+        controller.config.pop("inter.broker.listener.name", None)
+        controller.config.update({
+            "process.roles": "controller",
+            "controller.quorum.voters": voters,
+            "listeners": f"CONTROLLER://127.0.0.1:{controller.controller_port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
+        })
+        # Readiness is probed on the controller's own listener.
+        controller.port = controller.controller_port
+        controller.listed_when_ready = False
+        controller.cluster_id = self.cluster_id
+        controller.standalone = False
+        self.controller = controller
+        self.nodes = [controller]
+        for node_id in range(2, 2 + brokers):
+            b = KafkaBroker.broker_of(workdir / f"node-{node_id}", self.cluster_id, voters, node_id=node_id,
+                                      overrides=overrides, name=f"kafka-node-{node_id}")
+            b.jvm_opts = jvm_opts_with_heap(broker_heap)
+            self.nodes.append(b)
+
+    @property
+    def brokers(self) -> list[KafkaBroker]:
+        return self.nodes[1:]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.brokers)
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> "KafkaCluster":
+        """Formats every node, then starts the controller and the brokers
+        one after the other, each waited for (the brokers until they list
+        themselves, so the controller has registered them)."""
+        try:
+            # Formatting is one short JVM per node: run them side by side.
+            with ThreadPoolExecutor(len(self.nodes)) as pool:
+                for done in [pool.submit(n.format) for n in self.nodes if not n.formatted]:
+                    done.result()
+            for node in self.nodes:
+                node.start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        # Brokers first: their controlled shutdown needs the controller.
+        for node in reversed(self.nodes):
+            if node.alive:
+                try:
+                    node.stop()
+                except KafkaRefError:
+                    pass
+
+    def cpu_secs(self) -> float:
+        return sum(n.cpu_secs() for n in self.nodes if n.alive)
+
+    def rss_mib(self) -> float:
+        return sum(n.rss_mib() for n in self.nodes if n.alive)
 
 
 def main() -> int:
