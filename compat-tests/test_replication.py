@@ -240,10 +240,10 @@ def test_the_isr_shrinks_below_min_insync_and_acks_all_is_refused(cluster, topic
         alive = cluster.broker(leader).bootstrap
         wait_until("the ISR is down to the leader",
                    lambda: describe(alive, topic, broker_down=True)[0][2] == [leader], timeout=30)
-        producer = ck.Producer(ck_conf(alive, **{"acks": "all", "retries": 0, "message.timeout.ms": 5000}))
+        producer = ck.Producer(ck_conf(alive, **{"acks": "all", "retries": 0, "message.timeout.ms": 20000, "request.timeout.ms": 15000}))
         errors = []
         producer.produce(topic, value=b"x", partition=0, on_delivery=lambda err, msg: errors.append(err))
-        producer.flush(10)
+        producer.flush(30)
         assert errors and errors[0] is not None and errors[0].code() == ck.KafkaError.NOT_ENOUGH_REPLICAS, errors
         # acks=1 is still taken by the leader alone.
         ok = []
