@@ -329,14 +329,8 @@ impl Partition {
             if read.records.is_empty() {
                 break;
             }
-            for item in BatchIter::new(&read.records) {
-                let (h, _) = item?;
-                if h.producer_id >= 0 && !h.is_control() {
-                    let (batch, meta) = producer_entry(&h, h.base_offset, h.max_timestamp);
-                    producers.record(batch, meta, h.max_timestamp);
-                }
-                offset = offset.max(h.next_offset());
-            }
+            let (_, next) = record_stored_batches(&mut producers, &read.records)?;
+            offset = offset.max(next);
         }
         Ok(())
     }
@@ -625,11 +619,7 @@ impl Partition {
         let whole = whole_batches(records);
         let mut producers = self.lock_producers();
         let mut state = self.lock_replication();
-        if !matches!(state.role(), Role::Follower { .. }) {
-            return Err(ReplicaError::Replication(
-                ReplicationError::NotLeaderOrFollower,
-            ));
-        }
+        check_follower(&state)?;
         let mut idempotent = false;
         if !whole.is_empty() {
             // Only batches past our end: a response to a fetch raced by a
@@ -638,14 +628,7 @@ impl Partition {
             let new = skip_below(&whole, from);
             if !new.is_empty() {
                 self.log.append_as_follower(new.clone())?;
-                for item in BatchIter::new(&new) {
-                    let (h, _) = item?;
-                    if h.producer_id >= 0 && !h.is_control() {
-                        let (batch, meta) = producer_entry(&h, h.base_offset, h.max_timestamp);
-                        producers.record(batch, meta, h.max_timestamp);
-                        idempotent = true;
-                    }
-                }
+                idempotent = record_stored_batches(&mut producers, &new)?.0;
             }
         }
         if idempotent {
@@ -665,11 +648,7 @@ impl Partition {
     pub fn truncate_as_follower(&self, offset: i64) -> Result<(), ReplicaError> {
         let _producers = self.lock_producers();
         let mut state = self.lock_replication();
-        if !matches!(state.role(), Role::Follower { .. }) {
-            return Err(ReplicaError::Replication(
-                ReplicationError::NotLeaderOrFollower,
-            ));
-        }
+        check_follower(&state)?;
         if offset >= self.log.log_end_offset() {
             return Ok(());
         }
@@ -696,11 +675,7 @@ impl Partition {
     pub fn restart_as_follower_at(&self, offset: i64) -> Result<(), ReplicaError> {
         let _producers = self.lock_producers();
         let mut state = self.lock_replication();
-        if !matches!(state.role(), Role::Follower { .. }) {
-            return Err(ReplicaError::Replication(
-                ReplicationError::NotLeaderOrFollower,
-            ));
-        }
+        check_follower(&state)?;
         tracing::info!(topic = %self.topic, partition = self.partition, offset,
             "the leader's log starts past ours; starting the follower's log again there");
         self.log.truncate_fully_and_start_at(offset)?;
@@ -865,6 +840,36 @@ fn producer_entry(
             log_append_time_ms,
         },
     )
+}
+
+/// Producer state learnt from batches already in the log (a rebuild, or
+/// what a follower appended): returns whether any was a producer's, and
+/// the offset after the last batch.
+fn record_stored_batches(
+    producers: &mut ProducerStateManager,
+    records: &[u8],
+) -> Result<(bool, i64), LogError> {
+    let (mut any, mut next) = (false, 0);
+    for item in BatchIter::new(records) {
+        let (h, _) = item?;
+        if h.producer_id >= 0 && !h.is_control() {
+            let (batch, meta) = producer_entry(&h, h.base_offset, h.max_timestamp);
+            producers.record(batch, meta, h.max_timestamp);
+            any = true;
+        }
+        next = next.max(h.next_offset());
+    }
+    Ok((any, next))
+}
+
+/// Only a follower appends or truncates what its leader sends.
+fn check_follower(state: &ReplicationState) -> Result<(), ReplicaError> {
+    match state.role() {
+        Role::Follower { .. } => Ok(()),
+        _ => Err(ReplicaError::Replication(
+            ReplicationError::NotLeaderOrFollower,
+        )),
+    }
 }
 
 /// The leading whole batches of `records`: a fetch response may end with
