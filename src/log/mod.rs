@@ -39,6 +39,7 @@ pub mod leader_epoch;
 pub mod manager;
 pub mod meta_properties;
 pub mod metrics;
+pub mod offset_checkpoint;
 pub mod partition_log;
 pub mod record_walk;
 pub mod records;
