@@ -43,8 +43,18 @@ def cluster(tmp_path_factory):
 
 def describe(bootstrap: str, topic: str, broker_down: bool = False) -> dict[int, tuple[int, list[int]]]:
     """kafka-topics --describe: partition -> (leader, replicas). With a
-    broker down, the tool's warnings that it cannot reach it are expected."""
-    run = tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe", "--topic", topic, ok=not broker_down)
+    broker down, the tool's warnings that it cannot reach it are expected.
+    A topic the answering broker has not applied yet has no partitions
+    there: the waits below poll until it has."""
+    try:
+        run = tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe", "--topic", topic,
+                   ok=not broker_down)
+    except AssertionError as e:
+        if f"Topic '{topic}' does not exist" in str(e):
+            return {}
+        raise
+    if run.returncode != 0 and f"Topic '{topic}' does not exist" in run.stdout:
+        return {}
     assert run.returncode == 0, run
     parts = {}
     for m in re.finditer(r"Partition: (\d+)\s+Leader: (-?\d+|none)\s+Replicas: ([\d,]*)", run.stdout):

@@ -18,6 +18,7 @@ from registry import DRIVER_CLIENTS, covers
 
 PARTITIONS = 10_000
 JAVA = next(c for c in DRIVER_CLIENTS if c.name == "java-4.4")
+SLOW_ADMIN = {"request.timeout.ms": "170000", "default.api.timeout.ms": "180000"}
 
 
 def ck_listed(bootstrap: str, topic: str) -> int | None:
@@ -35,8 +36,11 @@ def java_described(bootstrap: str, topic: str) -> int:
 @covers("admin-topics", clients=["java-4.4", "librdkafka"])
 def test_ten_thousand_partitions_in_one_create_topics(broker_factory):
     b = broker_factory()
-    [java] = JAVA.admin(b.bootstrap, [{"call": "createTopics",
-                                        "topics": [{"name": "wide-java", "partitions": PARTITIONS, "rf": 1}]}])
+    # The answer comes once the node has made the 10,000 logs (several
+    # durable files each): on a loaded 2-core machine that can take longer
+    # than the client's default 30 s request timeout.
+    [java] = JAVA.call("admin", bootstrap=b.bootstrap, config=SLOW_ADMIN, timeout_s=170, timeout=200, calls=[
+        {"call": "createTopics", "topics": [{"name": "wide-java", "partitions": PARTITIONS, "rf": 1}]}])
     assert java["ok"] and java["result"]["wide-java"]["ok"], java
     assert java["result"]["wide-java"]["partitions"] == PARTITIONS
     assert ck_listed(b.bootstrap, "wide-java") == PARTITIONS

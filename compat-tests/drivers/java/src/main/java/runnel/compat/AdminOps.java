@@ -53,6 +53,7 @@ final class AdminOps {
 
     static JsonNode run(JsonNode cmd) {
         Properties p = Driver.props(cmd, Map.of());
+        WAIT_S.set(cmd.path("timeout_s").asLong(30));
         ArrayNode out = Driver.JSON.createArrayNode();
         try (Admin admin = Admin.create(p)) {
             for (JsonNode call : cmd.path("calls")) {
@@ -70,10 +71,11 @@ final class AdminOps {
         return out;
     }
 
-    private static final long T = 30;
+    /** Seconds each call's result is waited for: the command's "timeout_s", else 30. */
+    private static final ThreadLocal<Long> WAIT_S = ThreadLocal.withInitial(() -> 30L);
 
     private static <V> V get(org.apache.kafka.common.KafkaFuture<V> f) throws Exception {
-        return f.get(T, TimeUnit.SECONDS);
+        return f.get(WAIT_S.get(), TimeUnit.SECONDS);
     }
 
     private static List<String> strings(JsonNode n) {
