@@ -62,6 +62,7 @@ FEATURES: dict[str, str] = {
     "tools": "Kafka's command-line tools",
     "cluster": "a Runnel cluster (controller + 3 brokers): clients routed to each leader, admin via any broker",
     "replication": "RF=3 with min.insync.replicas=2: acks=all waits for the ISR, kill -9 of a leader loses no acknowledged record",
+    "leader-election": "ElectLeaders (kafka-leader-election, Admin electLeaders) and the controller's auto leader rebalance",
     "compaction": "a compacted topic after the log cleaner ran: latest value per key, kill -9 mid-swap, restore",
     "not-supported": "transactions, ACLs and SCRAM refused at once with a documented error and a broker WARN",
 }

@@ -172,11 +172,21 @@ UNSERVED = [
     ("listTransactions", "ListTransactions (66)", "UnsupportedVersionException"),
     ("describeProducers", "DescribeProducers (61)", "UnsupportedVersionException"),
     ("listPartitionReassignments", "ListPartitionReassignments (46)", "UnsupportedVersionException"),
-    ("electLeaders", "ElectLeaders (43)", "UnsupportedVersionException"),
     ("describeShareGroups", "ShareGroupDescribe (77)", "UnsupportedVersionException"),
     ("describeStreamsGroups", "StreamsGroupDescribe (89)", "UnsupportedVersionException"),
     ("listConfigResources", "ListConfigResources (74)", "UnsupportedVersionException"),
 ]
+
+
+@java_clients
+def test_elect_leaders_of_a_partition_led_by_its_preferred_replica_is_not_needed(broker, topic_name, client):
+    """Admin.electLeaders reaches the controller (a real election is in
+    test_replication.py): on one broker every partition is led by its
+    preferred replica, so Kafka's answer is ELECTION_NOT_NEEDED."""
+    topic = topic_name()
+    ck_create_topic(broker.bootstrap, topic, partitions=1)
+    [r] = client.admin(broker.bootstrap, [{"call": "electLeaders", "topic": topic}])
+    assert (r["ok"], r["error"]["class"]) == (False, "ElectionNotNeededException"), r
 
 
 @java_clients

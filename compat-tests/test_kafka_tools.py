@@ -268,10 +268,20 @@ def test_controller_listener_answers_the_controller_tools_as_kafka_does(tmp_path
 # Tools whose API Runnel does not serve yet, with that API; each must fail
 # saying the broker does not support it. docs/compatibility.md lists them.
 UNSERVED_TOOLS = [
-    ("LeaderElectionCommand", ["--election-type", "PREFERRED", "--all-topic-partitions"], "ElectLeaders"),
     ("reassign.ReassignPartitionsCommand", ["--list"], "ListPartitionReassignments"),
     ("TransactionsCommand", ["list"], "ListTransactions"),
 ]
+
+
+def test_leader_election_tool_over_every_partition_has_nothing_to_do_on_one_broker(b, topic_name):
+    """kafka-leader-election --all-topic-partitions: every partition is led
+    by its preferred (only) replica, so nothing is elected and nothing
+    fails. Real elections: test_replication.py."""
+    ck_create_topic(b.bootstrap, topic_name(), partitions=3)
+    run = tool("LeaderElectionCommand", "--bootstrap-server", b.bootstrap, "--election-type", "PREFERRED",
+               "--all-topic-partitions", ok=False)
+    assert run.returncode == 0, run
+    assert "Error" not in run.stdout + run.stderr and "Successfully" not in run.stdout, run
 
 
 def test_log_dirs_tool_shows_sizes_that_match_the_files(b, topic_name):

@@ -50,6 +50,16 @@ pub struct BrokerConfig {
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: i32,
     pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms`.
+    pub replica_fetch_wait_max_ms: i32,
+    /// `replica.fetch.min.bytes`.
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.fetch.response.max.bytes`.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`.
+    pub replica_fetch_backoff_ms: i32,
+    /// `replica.socket.timeout.ms`.
+    pub replica_socket_timeout_ms: i32,
     pub fetch_max_bytes: i32,
     pub queued_max_requests: i32,
     pub max_connections: i32,
@@ -97,7 +107,13 @@ pub struct BrokerConfig {
     pub group_consumer_max_size: i32,
     pub producer_id_expiration_ms: i32,
     pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_seconds: i64,
     pub replica_lag_time_max_ms: i64,
+    /// `replica.high.watermark.checkpoint.interval.ms`.
+    pub replica_high_watermark_checkpoint_interval_ms: i64,
     pub broker_rack: Option<String>,
     /// `broker.heartbeat.interval.ms`.
     pub broker_heartbeat_interval_ms: i32,
@@ -626,6 +642,11 @@ pub(crate) fn build(
         message_max_bytes: v.i32("message.max.bytes")?,
         socket_request_max_bytes: v.i32("socket.request.max.bytes")?,
         replica_fetch_max_bytes: v.i32("replica.fetch.max.bytes")?,
+        replica_fetch_wait_max_ms: v.i32("replica.fetch.wait.max.ms")?,
+        replica_fetch_min_bytes: v.i32("replica.fetch.min.bytes")?,
+        replica_fetch_response_max_bytes: v.i32("replica.fetch.response.max.bytes")?,
+        replica_fetch_backoff_ms: v.i32("replica.fetch.backoff.ms")?,
+        replica_socket_timeout_ms: v.i32("replica.socket.timeout.ms")?,
         fetch_max_bytes: v.i32("fetch.max.bytes")?,
         queued_max_requests: v.i32("queued.max.requests")?,
         max_connections: v.i32("max.connections")?,
@@ -681,7 +702,12 @@ pub(crate) fn build(
             delete_retention_ms: v.i64("log.cleaner.delete.retention.ms")?,
         },
         unclean_leader_election_enable: v.bool("unclean.leader.election.enable")?,
+        auto_leader_rebalance_enable: v.bool("auto.leader.rebalance.enable")?,
+        leader_imbalance_check_interval_seconds: v
+            .i64("leader.imbalance.check.interval.seconds")?,
         replica_lag_time_max_ms: v.i64("replica.lag.time.max.ms")?,
+        replica_high_watermark_checkpoint_interval_ms: v
+            .i64("replica.high.watermark.checkpoint.interval.ms")?,
         broker_rack: v.non_empty("broker.rack"),
         broker_heartbeat_interval_ms: v.i32("broker.heartbeat.interval.ms")?,
         broker_session_timeout_ms: v.i32("broker.session.timeout.ms")?,

@@ -723,6 +723,18 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         "Fewest bytes a follower fetch waits for.",
     ),
     int(
+        "replica.fetch.response.max.bytes",
+        Some("10485760"),
+        0,
+        "Bytes a follower asks for in one whole fetch response.",
+    ),
+    int(
+        "replica.fetch.backoff.ms",
+        Some("1000"),
+        0,
+        "Pause of a replica fetcher after a failed fetch, and of a partition the leader refused.",
+    ),
+    int(
         "replica.socket.timeout.ms",
         Some("30000"),
         0,
@@ -734,6 +746,12 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         0,
         "A follower that has not caught up for this long leaves the ISR.",
     ),
+    long(
+        "replica.high.watermark.checkpoint.interval.ms",
+        Some("5000"),
+        1,
+        "How often each partition's high watermark is written to replication-offset-checkpoint.",
+    ),
     boolean(
         "unclean.leader.election.enable",
         "false",
@@ -743,6 +761,12 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         "auto.leader.rebalance.enable",
         "true",
         "Move leadership back to preferred replicas periodically.",
+    ),
+    long(
+        "leader.imbalance.check.interval.seconds",
+        Some("300"),
+        1,
+        "How often the controller moves leadership back to preferred replicas (with auto.leader.rebalance.enable).",
     ),
     boolean(
         "controlled.shutdown.enable",
@@ -960,12 +984,15 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
 
 /// Keys Runnel accepts, so that Kafka's `server.properties` files and
 /// compose environments load unchanged, but does not act on yet: there is
-/// no inter-broker replication traffic, no TLS or SASL, and no thread pools to size. A
-/// node that sets any of them says so in one INFO line at start-up.
+/// no TLS or SASL, no thread pools to size, one replica fetcher per
+/// source broker, and no unclean leader election (a partition whose ISR
+/// is gone waits for it). A node that sets any of them says so in one INFO
+/// line at start-up.
 /// (`controller.quorum.voters` and `controller.quorum.bootstrap.servers`
 /// are acted on: see `check_quorum`.)
 pub const INERT_KEYS: &[&str] = &[
-    "inter.broker.listener.name",
+    "num.replica.fetchers",
+    "unclean.leader.election.enable",
     "log.message.downconversion.enable",
     "num.network.threads",
     "num.io.threads",

@@ -16,6 +16,7 @@ use super::configs::AlterRequest;
 use super::error::ControllerError;
 use super::producer_ids::ProducerIdsBlock;
 use super::remote::RemoteController;
+use super::replication::{ElectLeaders, ElectionTopicResult};
 use super::topics::{DeletedTopic, NewTopic, PartitionIncrease, TopicCreated, TopicRef};
 
 /// CreateTopics. `internal` marks a coordinator creating its own topic;
@@ -51,6 +52,7 @@ pub enum ControllerRequest {
     BrokerHeartbeat(BrokerHeartbeat),
     UnregisterBroker { broker_id: i32 },
     AlterPartition(AlterPartition),
+    ElectLeaders(ElectLeaders),
 }
 
 /// One result per entry of the request, in request order.
@@ -67,6 +69,8 @@ pub enum ControllerResponse {
     UnregisterBroker,
     /// One result per topic, in request order.
     AlterPartition(Vec<AlterPartitionTopicResult>),
+    /// One result per topic.
+    ElectLeaders(Vec<ElectionTopicResult>),
 }
 
 impl ControllerRequest {
@@ -81,6 +85,7 @@ impl ControllerRequest {
             ControllerRequest::BrokerHeartbeat(_) => "BrokerHeartbeat",
             ControllerRequest::UnregisterBroker { .. } => "UnregisterBroker",
             ControllerRequest::AlterPartition(_) => "AlterPartition",
+            ControllerRequest::ElectLeaders(_) => "ElectLeaders",
         }
     }
 }
@@ -243,6 +248,17 @@ impl ControllerChannel {
             ControllerRequest::AlterPartition(request),
             AlterPartition
         )
+    }
+}
+
+impl ControllerChannel {
+    /// ElectLeaders, decided by the controller: per topic, per partition,
+    /// whether a new leader was elected or why not.
+    pub async fn elect_leaders(
+        &self,
+        request: ElectLeaders,
+    ) -> Result<Vec<ElectionTopicResult>, ControllerError> {
+        call_expecting!(self, ControllerRequest::ElectLeaders(request), ElectLeaders)
     }
 }
 

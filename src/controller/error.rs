@@ -51,6 +51,13 @@ pub enum ControllerError {
     #[error("{0}")]
     IneligibleReplica(String),
     /// The metadata log could not be written: nothing was committed.
+    /// ElectLeaders: the partition already has the leader asked for.
+    #[error("the partition already has the leader asked for")]
+    ElectionNotNeeded,
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
     #[error("{0}")]
     MetadataLog(String),
     /// The controller of another process could not be reached, or did not

@@ -40,6 +40,10 @@ use crate::metadata::store::MetadataStore;
 use crate::metadata::{MetadataImage, MetadataRecord};
 pub use error::ControllerError;
 
+/// Kafka's `maxElectionsPerImbalance`: preferred elections per decision of
+/// the auto leader rebalance.
+const MAX_ELECTIONS_PER_ROUND: usize = 1000;
+
 pub struct Controller {
     config: Arc<BrokerConfig>,
     cluster_id: String,
@@ -87,9 +91,7 @@ impl Controller {
             .is_some_and(|at| now_ms - at < i64::from(self.config.broker_session_timeout_ms))
     }
 
-    /// Notes a broker's heartbeat with the time it arrived, not the time it
-    /// got the decision lock: a heartbeat held up behind a long decision (a
-    /// topic of ten thousand partitions) still counts for the session.
+    /// Notes a broker's heartbeat at `now_ms`, the time it is served.
     fn touch(&self, broker_id: i32, now_ms: i64) {
         self.last_heartbeat_ms
             .lock()
@@ -130,6 +132,28 @@ impl Controller {
         .await
     }
 
+    /// Kafka's auto leader rebalance: preferred elections for the
+    /// partitions not led by their preferred replica, where that replica
+    /// is active and in sync, at most `MAX_ELECTIONS_PER_ROUND` a decision
+    /// and again at once while more remain. Returns how many were elected.
+    pub async fn rebalance_leaders(&self) -> Result<usize, ControllerError> {
+        let mut elected = 0;
+        loop {
+            let (count, more) = self
+                .commit(|image| {
+                    let (records, more) =
+                        replication::rebalance_leaders(image, MAX_ELECTIONS_PER_ROUND);
+                    let count = records.len();
+                    (records, (count, more))
+                })
+                .await?;
+            elected += count;
+            if !more {
+                return Ok(elected);
+            }
+        }
+    }
+
     /// Serves one request. The response is returned only after its records
     /// are durable and the broker side has applied them.
     pub async fn handle(
@@ -161,6 +185,10 @@ impl Controller {
                 })
                 .await
                 .map(ControllerResponse::CreatePartitions),
+            ControllerRequest::ElectLeaders(r) => self
+                .commit(|image| replication::elect_leaders(image, &r))
+                .await
+                .map(ControllerResponse::ElectLeaders),
             ControllerRequest::AlterConfigs(r) => self
                 .commit(|image| {
                     let (records, results) = configs::alter_configs(image, &config, &r.requests);
@@ -190,15 +218,20 @@ impl Controller {
                 .await
                 .map(ControllerResponse::AlterPartition),
             ControllerRequest::BrokerHeartbeat(r) => {
-                let arrived = crate::now_ms();
                 let reply = self
                     .try_commit(|image, _| {
                         let decided = cluster::heartbeat(image, &r);
                         // Only a heartbeat of the registered epoch keeps
                         // a session; noted under the decision lock, so an
-                        // expiry check queued behind it sees it.
+                        // expiry check queued behind it sees it, and as of
+                        // when it is served (Kafka's heartbeat manager
+                        // notes the time it handles it): a heartbeat that
+                        // waited behind a long decision (a combined node
+                        // opening 10,000 logs) starts a whole session, as
+                        // the broker sends its next one only after this
+                        // answer.
                         if decided.is_ok() {
-                            self.touch(r.broker_id, arrived);
+                            self.touch(r.broker_id, crate::now_ms());
                         }
                         decided
                     })

@@ -21,6 +21,7 @@
 
 use uuid::Uuid;
 
+use super::error::ControllerError;
 use crate::metadata::records::{NO_LEADER, NO_LEADER_CHANGE, PartitionChangeRecord};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionImage};
 
@@ -44,6 +45,183 @@ pub fn broker_unfenced(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord
         |p| p.leader == NO_LEADER,
         |p| elect(image, p, None, Some(broker)),
     )
+}
+
+/// ElectLeaders' election types (KIP-460).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionType {
+    /// Move leadership to the first replica of the assignment.
+    Preferred,
+    /// Give a partition without a leader one.
+    Unclean,
+}
+
+impl ElectionType {
+    /// The wire value: 0 preferred, 1 unclean.
+    pub fn from_wire(value: i8) -> Option<Self> {
+        match value {
+            0 => Some(ElectionType::Preferred),
+            1 => Some(ElectionType::Unclean),
+            _ => None,
+        }
+    }
+}
+
+/// Why an election of one partition wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoElection {
+    /// The partition already has the leader asked for (ELECTION_NOT_NEEDED).
+    NotNeeded,
+    /// The preferred replica is not in the ISR or not active
+    /// (PREFERRED_LEADER_NOT_AVAILABLE).
+    PreferredNotAvailable,
+    /// No replica that could lead safely is active
+    /// (ELIGIBLE_LEADERS_NOT_AVAILABLE).
+    EligibleNotAvailable,
+}
+
+/// One partition's election of `kind` (Kafka's `electLeader`): the change
+/// to write, or why there is none. A preferred election moves leadership
+/// to the first replica when it is in the ISR and active. An unclean
+/// election of a partition without a leader takes an active ISR member
+/// (a clean choice) when there is one; choosing an out-of-sync replica,
+/// which would give up the records only the ISR has, is not done here.
+pub fn elect_partition(
+    image: &MetadataImage,
+    p: &PartitionImage,
+    kind: ElectionType,
+    topic_id: Uuid,
+    partition: i32,
+) -> Result<PartitionChangeRecord, NoElection> {
+    let leader = match kind {
+        ElectionType::Preferred => {
+            let preferred = p.replicas.first().copied().unwrap_or(NO_LEADER);
+            if p.leader == preferred {
+                return Err(NoElection::NotNeeded);
+            }
+            if !p.isr.contains(&preferred) || !image.is_active_broker(preferred) {
+                return Err(NoElection::PreferredNotAvailable);
+            }
+            preferred
+        }
+        ElectionType::Unclean => {
+            if p.leader != NO_LEADER {
+                return Err(NoElection::NotNeeded);
+            }
+            p.replicas
+                .iter()
+                .copied()
+                .find(|r| p.isr.contains(r) && image.is_active_broker(*r))
+                .ok_or(NoElection::EligibleNotAvailable)?
+        }
+    };
+    Ok(PartitionChangeRecord {
+        leader,
+        ..PartitionChangeRecord::new(topic_id, partition)
+    })
+}
+
+/// ElectLeaders (KIP-460): the partitions to elect, by topic name; `None`
+/// for every partition of every topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElectLeaders {
+    pub election: ElectionType,
+    pub partitions: Option<Vec<(String, Vec<i32>)>>,
+}
+
+/// One topic's answers, one per partition, in request order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElectionTopicResult {
+    pub topic: String,
+    pub partitions: Vec<(i32, Result<(), ControllerError>)>,
+}
+
+/// The decision of an ElectLeaders (Kafka's `electLeaders`): one change per
+/// partition elected. With every partition asked for, those that already
+/// have the leader asked for are left out of the answer, as Kafka does.
+pub fn elect_leaders(
+    image: &MetadataImage,
+    request: &ElectLeaders,
+) -> (Vec<MetadataRecord>, Vec<ElectionTopicResult>) {
+    let mut records = Vec::new();
+    let mut results = Vec::new();
+    let mut decide = |topic: &str, partition: i32| -> Result<(), ControllerError> {
+        let topic_image = image
+            .topic(topic)
+            .ok_or(ControllerError::UnknownTopicOrPartition)?;
+        let p = topic_image
+            .partitions
+            .get(&partition)
+            .ok_or(ControllerError::UnknownTopicOrPartition)?;
+        match elect_partition(image, p, request.election, topic_image.topic_id, partition) {
+            Ok(record) => {
+                records.push(MetadataRecord::PartitionChange(record));
+                Ok(())
+            }
+            Err(NoElection::NotNeeded) => Err(ControllerError::ElectionNotNeeded),
+            Err(NoElection::PreferredNotAvailable) => {
+                Err(ControllerError::PreferredLeaderNotAvailable(format!(
+                    "the preferred leader {} of {topic}-{partition} is not an active in-sync replica",
+                    p.replicas.first().copied().unwrap_or(NO_LEADER)
+                )))
+            }
+            Err(NoElection::EligibleNotAvailable) => {
+                Err(ControllerError::EligibleLeadersNotAvailable(format!(
+                    "no in-sync replica of {topic}-{partition} is active; electing an out-of-sync \
+                     replica (which would lose the records only the ISR has) is not supported"
+                )))
+            }
+        }
+    };
+    match &request.partitions {
+        Some(asked) => {
+            for (topic, partitions) in asked {
+                results.push(ElectionTopicResult {
+                    topic: topic.clone(),
+                    partitions: partitions.iter().map(|&p| (p, decide(topic, p))).collect(),
+                });
+            }
+        }
+        None => {
+            for (name, topic) in &image.topics {
+                let partitions = topic
+                    .partitions
+                    .keys()
+                    .map(|&p| (p, decide(name, p)))
+                    .filter(|(_, r)| !matches!(r, Err(ControllerError::ElectionNotNeeded)))
+                    .collect();
+                results.push(ElectionTopicResult {
+                    topic: name.clone(),
+                    partitions,
+                });
+            }
+        }
+    }
+    (records, results)
+}
+
+/// Kafka's auto leader rebalance (`maybeBalancePartitionLeaders`, with
+/// `auto.leader.rebalance.enable`): a preferred election for up to
+/// `max_elections` partitions not led by their preferred replica, where it
+/// is possible. Returns the records and whether more may be possible.
+pub fn rebalance_leaders(
+    image: &MetadataImage,
+    max_elections: usize,
+) -> (Vec<MetadataRecord>, bool) {
+    let mut records = Vec::new();
+    for topic in image.topics.values() {
+        for (&partition, p) in &topic.partitions {
+            if records.len() >= max_elections {
+                return (records, true);
+            }
+            if let Ok(record) =
+                elect_partition(image, p, ElectionType::Preferred, topic.topic_id, partition)
+            {
+                records.push(MetadataRecord::PartitionChange(record));
+            }
+        }
+    }
+    (records, false)
 }
 
 fn changes(
@@ -283,5 +461,97 @@ mod tests {
         );
         assert!(unfenced(&mut image, 2).len() == 1);
         assert!(image.topics.is_empty());
+    }
+
+    fn isr_change(p: i32, isr: &[i32]) -> MetadataRecord {
+        MetadataRecord::PartitionChange(PartitionChangeRecord {
+            isr: Some(isr.to_vec()),
+            ..PartitionChangeRecord::new(TOPIC, p)
+        })
+    }
+
+    fn elect(image: &MetadataImage, p: i32, kind: ElectionType) -> Result<i32, NoElection> {
+        let part = &image.topic("t").unwrap().partitions[&p];
+        elect_partition(image, part, kind, TOPIC, p).map(|r| r.leader)
+    }
+
+    #[test]
+    fn a_preferred_election_needs_the_first_replica_active_and_in_sync() {
+        let mut image = cluster(&[&[2, 3], &[3, 2]]);
+        assert_eq!(
+            elect(&image, 0, ElectionType::Preferred),
+            Err(NoElection::NotNeeded)
+        );
+        fenced(&mut image, 2);
+        // Fenced: not a candidate, and out of the ISR.
+        assert_eq!(
+            elect(&image, 0, ElectionType::Preferred),
+            Err(NoElection::PreferredNotAvailable)
+        );
+        unfenced(&mut image, 2);
+        // Active again but not caught up: still not.
+        assert_eq!(
+            elect(&image, 0, ElectionType::Preferred),
+            Err(NoElection::PreferredNotAvailable)
+        );
+        apply(
+            &mut image,
+            &[isr_change(0, &[3, 2]), isr_change(1, &[3, 2])],
+        );
+        assert_eq!(elect(&image, 0, ElectionType::Preferred), Ok(2));
+        assert_eq!(
+            elect(&image, 1, ElectionType::Preferred),
+            Err(NoElection::NotNeeded)
+        );
+        // The rebalance elects exactly that partition, and the leader
+        // epoch moves with it.
+        let (records, more) = rebalance_leaders(&image, 10);
+        assert!(!more);
+        assert_eq!(records.len(), 1, "{records:?}");
+        apply(&mut image, &records);
+        assert_eq!(state(&image, 0), (2, 2, vec![3, 2]));
+        assert!(rebalance_leaders(&image, 10).0.is_empty());
+    }
+
+    #[test]
+    fn the_rebalance_stops_at_its_bound_and_says_there_is_more() {
+        let mut image = cluster(&[&[1, 2], &[1, 2], &[1, 2]]);
+        fenced(&mut image, 1);
+        unfenced(&mut image, 1);
+        apply(
+            &mut image,
+            &[
+                isr_change(0, &[2, 1]),
+                isr_change(1, &[2, 1]),
+                isr_change(2, &[2, 1]),
+            ],
+        );
+        let (records, more) = rebalance_leaders(&image, 2);
+        assert_eq!((records.len(), more), (2, true));
+        apply(&mut image, &records);
+        let (records, more) = rebalance_leaders(&image, 2);
+        assert_eq!((records.len(), more), (1, false));
+    }
+
+    #[test]
+    fn an_unclean_election_only_fills_an_empty_leadership_from_the_isr() {
+        let mut image = cluster(&[&[2], &[1, 3]]);
+        assert_eq!(
+            elect(&image, 1, ElectionType::Unclean),
+            Err(NoElection::NotNeeded)
+        );
+        fenced(&mut image, 2);
+        // Its only replica is gone: nobody could lead without losing data.
+        assert_eq!(
+            elect(&image, 0, ElectionType::Unclean),
+            Err(NoElection::EligibleNotAvailable)
+        );
+        unfenced(&mut image, 2);
+        assert_eq!(
+            elect(&image, 0, ElectionType::Unclean),
+            Err(NoElection::NotNeeded)
+        );
+        assert_eq!(ElectionType::from_wire(1), Some(ElectionType::Unclean));
+        assert_eq!(ElectionType::from_wire(2), None);
     }
 }

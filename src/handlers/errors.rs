@@ -119,6 +119,13 @@ impl From<ControllerError> for ApiError {
             ControllerError::FencedLeaderEpoch(_) => ApiError::FencedLeaderEpoch,
             ControllerError::InvalidUpdateVersion(m) => ApiError::InvalidUpdateVersion(m),
             ControllerError::IneligibleReplica(m) => ApiError::IneligibleReplica(m),
+            ControllerError::ElectionNotNeeded => ApiError::ElectionNotNeeded,
+            ControllerError::PreferredLeaderNotAvailable(m) => {
+                ApiError::PreferredLeaderNotAvailable(m)
+            }
+            ControllerError::EligibleLeadersNotAvailable(m) => {
+                ApiError::EligibleLeadersNotAvailable(m)
+            }
             ControllerError::MetadataLog(m) => ApiError::KafkaStorage(m),
             ControllerError::ControllerUnavailable(m) => ApiError::RequestTimedOut(m),
             ControllerError::Remote { code, message } => ApiError::Remote { code, message },

@@ -9,6 +9,7 @@ mod configs;
 mod consumer_groups;
 mod context;
 mod coordinators;
+mod elections;
 mod envelope;
 pub mod errors;
 mod fetch;
@@ -151,6 +152,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, request: RequestKind)
         }
         RequestKind::CreatePartitions(r) => {
             ResponseKind::CreatePartitions(topics::create_partitions(broker, r).await)
+        }
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(elections::elect_leaders(broker, r).await)
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(configs::describe_configs(broker, v, r))

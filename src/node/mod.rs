@@ -231,20 +231,29 @@ impl Node {
             self.start_replication();
         }
         self.start_session_expiry();
+        self.start_leader_rebalance();
     }
 
     /// The broker's side of ISR replication: the replica fetchers, the ISR
     /// check every half of `replica.lag.time.max.ms` (Kafka's
-    /// `isr-expiration` task), and the AlterPartition sender.
+    /// `isr-expiration` task), the AlterPartition sender, and the high
+    /// watermark checkpoint (Kafka's `highwatermark-checkpoint`).
     fn start_replication(&self) {
         let replicas = self.broker.replicas.clone();
+        let checkpoint_every = Duration::from_millis(
+            self.broker
+                .config
+                .replica_high_watermark_checkpoint_interval_ms
+                .max(1) as u64,
+        );
+        let checkpointed = replicas.clone();
+        self.tasks
+            .every("highwatermark-checkpoint", checkpoint_every, move || {
+                checkpointed.checkpoint_high_watermarks()
+            });
         self.tasks.spawn(
             "replica-fetchers",
-            crate::partition::fetcher::run_fetchers(
-                replicas.clone(),
-                self.broker.config.node_id,
-                REPLICA_SOCKET_TIMEOUT,
-            ),
+            crate::partition::fetcher::run_fetchers(replicas.clone(), self.broker.config.node_id),
         );
         let lag = self.broker.config.replica_lag_time_max_ms.max(2) as u64;
         self.tasks.every(
@@ -262,6 +271,37 @@ impl Node {
                 ),
             );
         }
+    }
+
+    /// The controller's auto leader rebalance (`auto.leader.rebalance.enable`),
+    /// every `leader.imbalance.check.interval.seconds`: leadership moves
+    /// back to each partition's preferred replica once it is in sync again.
+    fn start_leader_rebalance(&self) {
+        let Some(controller) = self.controller.clone() else {
+            return;
+        };
+        let config = &self.broker.config;
+        if !config.auto_leader_rebalance_enable {
+            return;
+        }
+        let period =
+            Duration::from_secs(config.leader_imbalance_check_interval_seconds.max(1) as u64);
+        self.tasks.spawn("leader-rebalance", async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match controller.rebalance_leaders().await {
+                    Ok(0) => {}
+                    Ok(elected) => tracing::info!(
+                        partitions = elected,
+                        "leadership moved back to preferred replicas"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "the leader rebalance failed"),
+                }
+            }
+        });
     }
 
     /// The controller's side of broker sessions: fences every broker that
@@ -506,6 +546,7 @@ impl Node {
     pub fn close_logs(&self) {
         let replicas = &self.broker.replicas;
         replicas.checkpoint_all(crate::now_ms(), true);
+        replicas.checkpoint_high_watermarks();
         if let Err(e) = replicas.logs().shutdown() {
             tracing::error!(error = %e, "log shutdown failed; the next start will recover");
         }
@@ -578,9 +619,6 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// How often the cleaner task looks whether its backoff has passed.
 const CLEANER_TICK: Duration = Duration::from_millis(100);
-/// `replica.socket.timeout.ms`'s default: a replica fetcher's connect and
-/// request timeout (beyond the fetch's own wait).
-const REPLICA_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};

@@ -24,19 +24,19 @@ use crate::common::blocking;
 use crate::common::ids::BrokerId;
 use crate::protocol::client::{ClientError, Connection};
 
-/// `replica.fetch.wait.max.ms`'s default.
-const MAX_WAIT_MS: i32 = 500;
-/// `replica.fetch.response.max.bytes`'s default.
-const RESPONSE_MAX_BYTES: i32 = 10 << 20;
-/// `replica.fetch.backoff.ms`'s default: the pause after a failed round or
-/// before retrying a partition the leader refused.
-const BACKOFF: Duration = Duration::from_millis(1000);
-
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 
+/// `replica.fetch.backoff.ms`: the pause after a failed round, and before
+/// retrying a partition the leader refused.
+fn backoff(replicas: &ReplicaManager) -> Duration {
+    Duration::from_millis(replicas.effective_config().replica_fetch_backoff_ms.max(0) as u64)
+}
+
 /// Starts and stops one fetcher per followed leader, as the replica
-/// manager's assignments change. Runs until the node stops.
-pub async fn run_fetchers(replicas: Arc<ReplicaManager>, node_id: i32, request_timeout: Duration) {
+/// manager's assignments change. Runs until the node stops. The
+/// `replica.fetch.*` settings and `replica.socket.timeout.ms` are read from
+/// the effective config at each connection and round.
+pub async fn run_fetchers(replicas: Arc<ReplicaManager>, node_id: i32) {
     let mut changes = replicas.subscribe_follow_changes();
     let mut running: HashMap<BrokerId, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
@@ -54,7 +54,6 @@ pub async fn run_fetchers(replicas: Arc<ReplicaManager>, node_id: i32, request_t
                     replicas: replicas.clone(),
                     node_id,
                     leader: *leader,
-                    request_timeout,
                     delayed: HashMap::new(),
                 };
                 tracing::info!(leader = leader.0, "starting a replica fetcher");
@@ -71,7 +70,6 @@ struct Fetcher {
     replicas: Arc<ReplicaManager>,
     node_id: i32,
     leader: BrokerId,
-    request_timeout: Duration,
     /// Partitions the leader refused, until when they wait.
     delayed: HashMap<(String, i32), Instant>,
 }
@@ -114,7 +112,7 @@ impl Fetcher {
                 tracing::debug!(leader = self.leader.0, error = %error, "replica fetch failed again");
             }
             failures += 1;
-            tokio::time::sleep(BACKOFF).await;
+            tokio::time::sleep(backoff(&self.replicas)).await;
         }
     }
 
@@ -134,7 +132,8 @@ impl Fetcher {
             "runnel-broker-{}-replica-fetcher-{}",
             self.node_id, self.leader.0
         );
-        Ok(Connection::open(&address, &client_id, self.request_timeout).await?)
+        let timeout = socket_timeout(&config);
+        Ok(Connection::open(&address, &client_id, timeout).await?)
     }
 
     /// The partitions to fetch now: those following this leader and not
@@ -191,9 +190,9 @@ impl Fetcher {
             })
             .collect();
         let mut request = FetchRequest::default()
-            .with_max_wait_ms(MAX_WAIT_MS)
-            .with_min_bytes(1)
-            .with_max_bytes(RESPONSE_MAX_BYTES)
+            .with_max_wait_ms(config.replica_fetch_wait_max_ms)
+            .with_min_bytes(config.replica_fetch_min_bytes)
+            .with_max_bytes(config.replica_fetch_response_max_bytes)
             .with_session_id(0)
             .with_session_epoch(-1)
             .with_topics(topics);
@@ -206,7 +205,8 @@ impl Fetcher {
         } else {
             request.with_replica_id(WireBrokerId(self.node_id))
         };
-        let timeout = self.request_timeout + Duration::from_millis(MAX_WAIT_MS as u64);
+        let timeout = socket_timeout(&config)
+            + Duration::from_millis(config.replica_fetch_wait_max_ms.max(0) as u64);
         let response = conn.call(&request, version, timeout).await?;
         if response.error_code != 0 {
             return Err(RoundError::Refused(response.error_code));
@@ -227,10 +227,15 @@ impl Fetcher {
         for (key, code) in refused {
             tracing::debug!(leader = self.leader.0, topic = %key.0, partition = key.1, code,
                 "the leader refused the replica fetch of a partition; retrying it later");
-            self.delayed.insert(key, Instant::now() + BACKOFF);
+            self.delayed
+                .insert(key, Instant::now() + backoff(&self.replicas));
         }
         Ok(())
     }
+}
+
+fn socket_timeout(config: &crate::config::BrokerConfig) -> Duration {
+    Duration::from_millis(config.replica_socket_timeout_ms.max(1) as u64)
 }
 
 /// What one partition's answer does to the local replica. `Err` carries a

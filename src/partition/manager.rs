@@ -12,6 +12,7 @@
 //! request handlers (look-ups only).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
@@ -25,6 +26,7 @@ use crate::common::ids::{BrokerEpoch, BrokerId};
 use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
 use crate::log::LogManager;
+use crate::log::offset_checkpoint::{self, OffsetCheckpoints};
 use crate::metadata::listener::{ImageListener, ListenerFuture};
 use crate::metadata::store::METADATA_TOPIC;
 use crate::metadata::{MetadataImage, TopicImage};
@@ -54,7 +56,15 @@ pub struct ReplicaManager {
     follow_generation: tokio::sync::watch::Sender<u64>,
     alter_partitions: tokio::sync::mpsc::UnboundedSender<AlterPartitionItem>,
     alter_partitions_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<AlterPartitionItem>>>,
+    /// The high watermarks `replication-offset-checkpoint` held at start-up,
+    /// each taken by its partition when it opens.
+    checkpointed_high_watermarks: Mutex<OffsetCheckpoints>,
+    /// What was last written to each log dir's `replication-offset-checkpoint`.
+    written_high_watermarks: Mutex<HashMap<PathBuf, OffsetCheckpoints>>,
 }
+
+/// Kafka's file of each partition's high watermark, per log dir.
+pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
 
 /// An ISR change for the controller, with the partition to answer.
 pub type AlterPartitionItem = (Arc<Partition>, AlterPartitionRequest);
@@ -62,7 +72,22 @@ pub type AlterPartitionItem = (Arc<Partition>, AlterPartitionRequest);
 impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, logs: Arc<LogManager>) -> Self {
         let (alter_partitions, alter_partitions_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut checkpointed = OffsetCheckpoints::new();
+        for dir in logs.log_dirs() {
+            match offset_checkpoint::read(
+                dir,
+                HIGH_WATERMARK_CHECKPOINT_FILE,
+                "its partitions start with the high watermark at their log start",
+            ) {
+                Ok(entries) => checkpointed.extend(entries),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not read {HIGH_WATERMARK_CHECKPOINT_FILE}")
+                }
+            }
+        }
         ReplicaManager {
+            checkpointed_high_watermarks: Mutex::new(checkpointed),
+            written_high_watermarks: Mutex::new(HashMap::new()),
             image: Arc::new(RwLock::new(Arc::new(MetadataImage::empty()))),
             applied_broker_epoch: std::sync::atomic::AtomicI64::new(-1),
             follow_generation: tokio::sync::watch::channel(0).0,
@@ -354,13 +379,19 @@ impl ReplicaManager {
                     ) {
                         Ok(log) => {
                             log.update_config(log_config.clone());
+                            let high_watermark = self
+                                .checkpointed_high_watermarks
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&(name.clone(), p))
+                                .unwrap_or(0);
                             let partition = Arc::new(Partition::open(
                                 name.clone(),
                                 p,
                                 topic.topic_id,
                                 log,
                                 (local, broker_epoch),
-                                0,
+                                high_watermark,
                                 config.replica_lag_time_max_ms,
                                 self.image.clone(),
                             ));
@@ -412,6 +443,53 @@ impl ReplicaManager {
                 })
         });
         self.applied.notify_waiters();
+    }
+
+    /// Writes each log dir's `replication-offset-checkpoint`: the high
+    /// watermark of every partition hosted there (Kafka's
+    /// `checkpointHighWatermarks`, every
+    /// `replica.high.watermark.checkpoint.interval.ms` and at shutdown), so
+    /// a restarted leader serves its committed records at once instead of
+    /// waiting for its followers. Skipped for a dir whose watermarks have
+    /// not moved since the last write.
+    pub fn checkpoint_high_watermarks(&self) {
+        if !self.config.is_broker() {
+            return;
+        }
+        let mut by_dir: HashMap<PathBuf, OffsetCheckpoints> = self
+            .logs
+            .log_dirs()
+            .iter()
+            .map(|dir| (dir.clone(), OffsetCheckpoints::new()))
+            .collect();
+        for entry in self.partitions.iter() {
+            for (p, partition) in entry.value() {
+                let Some(dir) = partition.log.dir().parent() else {
+                    continue;
+                };
+                by_dir
+                    .entry(dir.to_path_buf())
+                    .or_default()
+                    .insert((entry.key().clone(), *p), partition.high_watermark());
+            }
+        }
+        let mut written = self
+            .written_high_watermarks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (dir, entries) in by_dir {
+            if written.get(&dir) == Some(&entries) {
+                continue;
+            }
+            match offset_checkpoint::write(&dir, HIGH_WATERMARK_CHECKPOINT_FILE, &entries) {
+                Ok(()) => {
+                    written.insert(dir, entries);
+                }
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "could not write {HIGH_WATERMARK_CHECKPOINT_FILE}")
+                }
+            }
+        }
     }
 
     /// Writes every partition's producer snapshot; with `flush_log` the
@@ -532,6 +610,58 @@ mod tests {
         let back = replicas.partition("t", 0).expect("served again");
         assert_eq!(back.leader_epoch(), 3);
         assert_eq!(back.log.dir(), dir);
+    }
+
+    /// A restarted leader of a replicated partition starts from the high
+    /// watermark it checkpointed, not from its log start: its committed
+    /// records are served (and ListOffsets latest answered) before any
+    /// follower has fetched.
+    #[test]
+    fn a_restarted_leader_starts_from_its_checkpointed_high_watermark() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Arc::new(BrokerConfig {
+            log_dirs: vec![tmp.path().to_path_buf()],
+            ..BrokerConfig::default()
+        });
+        let image_with_isr = |isr: Vec<i32>| {
+            let mut image = MetadataImage::empty();
+            let id = Uuid::from_u128(1);
+            image.replay(
+                0,
+                &MetadataRecord::Topic {
+                    name: "t".into(),
+                    topic_id: id,
+                },
+            );
+            let mut record = PartitionRecord::new(id, 0, vec![1, 2, 3]);
+            record.isr = isr;
+            image.replay(1, &MetadataRecord::Partition(record));
+            image
+        };
+        {
+            let logs =
+                Arc::new(LogManager::open(&config.log_dirs, LogConfig::default(), 0).unwrap());
+            let replicas = ReplicaManager::new(config.clone(), logs);
+            // Alone in the ISR (min ISR 1): the high watermark follows the log end.
+            replicas.apply_image(&image_with_isr(vec![1]), 0);
+            let leader = replicas.partition("t", 0).unwrap();
+            let recs: Vec<_> = (0..5).map(|_| (None, Some(&b"v"[..]))).collect();
+            leader
+                .append(crate::log::testing::make_batch(&recs, 1000, None), 0)
+                .unwrap();
+            assert_eq!(leader.high_watermark(), 5);
+            replicas.checkpoint_high_watermarks();
+            replicas.logs().shutdown().unwrap();
+        }
+        let text =
+            std::fs::read_to_string(tmp.path().join(HIGH_WATERMARK_CHECKPOINT_FILE)).unwrap();
+        assert_eq!(text, "0\n1\nt 0 5\n", "Kafka's format");
+        let logs = Arc::new(LogManager::open(&config.log_dirs, LogConfig::default(), 0).unwrap());
+        let replicas = ReplicaManager::new(config, logs);
+        // The whole replica set in the ISR, no follower heard from yet.
+        replicas.apply_image(&image_with_isr(vec![1, 2, 3]), 0);
+        let leader = replicas.partition("t", 0).unwrap();
+        assert_eq!(leader.high_watermark(), 5);
     }
 
     #[test]

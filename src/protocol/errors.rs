@@ -89,6 +89,12 @@ pub enum ApiError {
     InvalidUpdateVersion(String),
     #[error("{0}")]
     IneligibleReplica(String),
+    #[error("the partition already has the leader asked for")]
+    ElectionNotNeeded,
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
     #[error("{0}")]
     MismatchedEndpointType(String),
     #[error("{0}")]
@@ -214,6 +220,9 @@ impl ApiError {
             ApiError::NotController(_) => Kafka::NotController,
             ApiError::InvalidUpdateVersion(_) => Kafka::InvalidUpdateVersion,
             ApiError::IneligibleReplica(_) => Kafka::IneligibleReplica,
+            ApiError::ElectionNotNeeded => Kafka::ElectionNotNeeded,
+            ApiError::PreferredLeaderNotAvailable(_) => Kafka::PreferredLeaderNotAvailable,
+            ApiError::EligibleLeadersNotAvailable(_) => Kafka::EligibleLeadersNotAvailable,
             ApiError::MismatchedEndpointType(_) => Kafka::MismatchedEndpointType,
             ApiError::UnsupportedEndpointType(_) => Kafka::UnsupportedEndpointType,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
@@ -319,6 +328,9 @@ mod tests {
             (ApiError::NotController(String::new()), 41),
             (ApiError::InvalidUpdateVersion(String::new()), 95),
             (ApiError::IneligibleReplica(String::new()), 107),
+            (ApiError::ElectionNotNeeded, 84),
+            (ApiError::PreferredLeaderNotAvailable(String::new()), 80),
+            (ApiError::EligibleLeadersNotAvailable(String::new()), 83),
             (ApiError::MismatchedEndpointType(String::new()), 114),
             (ApiError::UnsupportedEndpointType(String::new()), 115),
             (ApiError::CoordinatorNotAvailable(String::new()), 15),

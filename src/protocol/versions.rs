@@ -43,6 +43,7 @@ const CREATE_ACLS: ApiRange = api(ApiKey::CreateAcls, "CreateAcls", 1, 3);
 const DELETE_ACLS: ApiRange = api(ApiKey::DeleteAcls, "DeleteAcls", 1, 3);
 const ALTER_CONFIGS: ApiRange = api(ApiKey::AlterConfigs, "AlterConfigs", 0, 2);
 const CREATE_PARTITIONS: ApiRange = api(ApiKey::CreatePartitions, "CreatePartitions", 0, 3);
+const ELECT_LEADERS: ApiRange = api(ApiKey::ElectLeaders, "ElectLeaders", 0, 2);
 const INCREMENTAL_ALTER_CONFIGS: ApiRange = api(
     ApiKey::IncrementalAlterConfigs,
     "IncrementalAlterConfigs",
@@ -89,6 +90,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     api(ApiKey::DescribeLogDirs, "DescribeLogDirs", 1, 4),
     CREATE_PARTITIONS,
     api(ApiKey::DeleteGroups, "DeleteGroups", 0, 2),
+    ELECT_LEADERS,
     INCREMENTAL_ALTER_CONFIGS,
     api(ApiKey::OffsetDelete, "OffsetDelete", 0, 0),
     // SCRAM: answered SECURITY_DISABLED (no SASL yet).
@@ -137,6 +139,7 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     DELETE_ACLS,
     ALTER_CONFIGS,
     CREATE_PARTITIONS,
+    ELECT_LEADERS,
     INCREMENTAL_ALTER_CONFIGS,
     ALTER_USER_SCRAM_CREDENTIALS,
     DESCRIBE_QUORUM,
@@ -275,6 +278,7 @@ mod tests {
             ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
             ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
             ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
+            ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
             ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
