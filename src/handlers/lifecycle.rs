@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{Broker, str_bytes};
+use crate::controller::ControllerError;
 use crate::controller::cluster::{BrokerHeartbeat, BrokerRegistration};
 use crate::metadata::records::{BrokerEndpoint, BrokerFeature};
 use crate::protocol::ApiError;
@@ -54,6 +55,16 @@ pub async fn broker_registration(
         Ok(epoch) => {
             tracing::info!(broker_id, broker_epoch = epoch, "broker registered");
             BrokerRegistrationResponse::default().with_broker_epoch(epoch)
+        }
+        // A broker restarted at once retries every 200 ms while its old
+        // session lives: the broker logs that once; here it is not a WARN
+        // per retry.
+        Err(e @ ControllerError::DuplicateBrokerRegistration(_)) => {
+            tracing::debug!(broker_id, error = %e, "broker registration refused while its previous session is live");
+            let e = ApiError::from(e);
+            BrokerRegistrationResponse::default()
+                .with_error_code(e.code())
+                .with_broker_epoch(-1)
         }
         Err(e) => {
             let e = ApiError::from(e);

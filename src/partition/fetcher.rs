@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest};
 
+use tokio_util::task::AbortOnDropHandle;
+
+use super::error::ReplicaError;
+use super::replication_state::ReplicationError;
 use super::{Partition, ReplicaManager};
 use crate::common::blocking;
 use crate::common::ids::BrokerId;
@@ -38,16 +42,12 @@ fn backoff(replicas: &ReplicaManager) -> Duration {
 /// the effective config at each connection and round.
 pub async fn run_fetchers(replicas: Arc<ReplicaManager>, node_id: i32) {
     let mut changes = replicas.subscribe_follow_changes();
-    let mut running: HashMap<BrokerId, tokio::task::JoinHandle<()>> = HashMap::new();
+    // Aborted when dropped: when the node's shutdown cancels this task, its
+    // fetchers stop with it instead of failing against a closing runtime.
+    let mut running: HashMap<BrokerId, AbortOnDropHandle<()>> = HashMap::new();
     loop {
         let followed = replicas.followed();
-        running.retain(|leader, task| {
-            let keep = followed.contains_key(leader) && !task.is_finished();
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
+        running.retain(|leader, task| followed.contains_key(leader) && !task.is_finished());
         for leader in followed.keys() {
             running.entry(*leader).or_insert_with(|| {
                 let fetcher = Fetcher {
@@ -57,7 +57,7 @@ pub async fn run_fetchers(replicas: Arc<ReplicaManager>, node_id: i32) {
                     delayed: HashMap::new(),
                 };
                 tracing::info!(leader = leader.0, "starting a replica fetcher");
-                tokio::spawn(fetcher.run())
+                AbortOnDropHandle::new(tokio::spawn(fetcher.run()))
             });
         }
         // A changed assignment, or a look now and then for a fetcher that
@@ -169,17 +169,18 @@ impl Fetcher {
             .get(&self.node_id)
             .map_or(-1, |b| b.broker_epoch);
         let mut by_topic: HashMap<uuid::Uuid, Vec<FetchPartition>> = HashMap::new();
-        let mut index: HashMap<(uuid::Uuid, i32), Arc<Partition>> = HashMap::new();
+        let mut index: HashMap<(uuid::Uuid, i32), (Arc<Partition>, i32)> = HashMap::new();
         for p in &partitions {
+            let leader_epoch = p.leader_epoch();
             let fetch = FetchPartition::default()
                 .with_partition(p.partition)
-                .with_current_leader_epoch(p.leader_epoch())
+                .with_current_leader_epoch(leader_epoch)
                 .with_fetch_offset(p.log_end_offset())
                 .with_last_fetched_epoch(p.log.latest_epoch().unwrap_or(-1))
                 .with_log_start_offset(p.log_start_offset())
                 .with_partition_max_bytes(config.replica_fetch_max_bytes);
             by_topic.entry(p.topic_id).or_default().push(fetch);
-            index.insert((p.topic_id, p.partition), p.clone());
+            index.insert((p.topic_id, p.partition), (p.clone(), leader_epoch));
         }
         let topics = by_topic
             .into_iter()
@@ -215,9 +216,19 @@ impl Fetcher {
         blocking(|| {
             for topic in &response.responses {
                 for data in &topic.partitions {
-                    let Some(p) = index.get(&(topic.topic_id, data.partition_index)) else {
+                    let Some((p, fetched_epoch)) =
+                        index.get(&(topic.topic_id, data.partition_index))
+                    else {
                         continue;
                     };
+                    // Kafka's fetcher drops an answer to a fetch made under
+                    // another leader epoch: the partition changed role or
+                    // leader while the fetch was out.
+                    if p.leader_epoch() != *fetched_epoch || p.following() != Some(self.leader) {
+                        tracing::debug!(topic = %p.topic, partition = p.partition,
+                            "the partition's leadership moved during the fetch; its answer is dropped");
+                        continue;
+                    }
                     if let Err(code) = apply(p, data) {
                         refused.push(((p.topic.clone(), p.partition), code));
                     }
@@ -272,6 +283,12 @@ fn apply(
     let records = data.records.as_ref().unwrap_or(&empty);
     match p.append_as_follower(records, data.high_watermark) {
         Ok(()) => Ok(()),
+        // Became leader (or stopped) since the check before the append.
+        Err(ReplicaError::Replication(ReplicationError::NotLeaderOrFollower)) => {
+            tracing::debug!(topic = %p.topic, partition = p.partition,
+                "no longer a follower; the fetched records are dropped");
+            Ok(())
+        }
         Err(e) => {
             tracing::warn!(topic = %p.topic, partition = p.partition, error = %e, "could not append what the leader sent");
             Err(-1)
