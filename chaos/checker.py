@@ -9,6 +9,9 @@ Anomalies (any one fails the run):
                     within one assignment (session)
   unexpected        a value read that no producer ever sent
   commit_backwards  a group's committed offset for a partition going down
+  final_unreadable  a partition the final read could not read to its end
+                    after every fault healed (its acknowledged values are
+                    counted as unverified, not lost)
 Reported, not failing: skips (a reader's offsets jumping within a session),
 unseen (sent, never acknowledged, never read: may or may not have been
 written), recovered (failed or unanswered, yet in the final read).
@@ -34,7 +37,8 @@ from pathlib import Path
 
 from .history import load
 
-FAILING = ["lost", "duplicate", "inconsistent", "nonmonotonic", "unexpected", "commit_backwards"]
+FAILING = ["lost", "duplicate", "inconsistent", "nonmonotonic", "unexpected", "commit_backwards",
+           "final_unreadable"]
 EXAMPLES = 20
 GAP_FLOOR_S = 0.5
 
@@ -57,6 +61,7 @@ def check(events: list[dict]) -> dict:
     commits = defaultdict(list)  # (group, partition) -> [(t, offset, reader)]
     faults: dict[int, dict] = {}
     have_final = False
+    unreadable: set[int] = set()
     for ev in events:
         ty = ev["type"]
         if ty == "send":
@@ -77,6 +82,8 @@ def check(events: list[dict]) -> dict:
         elif ty == "fault_start":
             faults[ev["id"]] = {"id": ev["id"], "kind": ev["kind"], "target": ev["target"], "start": ev["t"],
                                 "end": None, "detail": ev.get("detail", "")}
+        elif ty == "final_incomplete":
+            unreadable.update(ev["partitions"])
         elif ty == "fault_end" and ev["id"] in faults:
             faults[ev["id"]]["end"] = ev["t"]
 
@@ -84,10 +91,16 @@ def check(events: list[dict]) -> dict:
     if not have_final:
         anomalies["lost"].append({"error": "the history has no final read"})
 
+    for p in sorted(unreadable):
+        anomalies["final_unreadable"].append({"partition": p})
+    unverified = 0
     # lost
     for value, evs in acks.items():
         if value not in final_values:
             a = evs[0]
+            if a["partition"] in unreadable:
+                unverified += 1
+                continue
             anomalies["lost"].append({"value": value, "partition": a["partition"], "offset": a["offset"],
                                       "acked_at": a["t"]})
 
@@ -189,7 +202,7 @@ def check(events: list[dict]) -> dict:
         "ops": {"sent": len(sends), "acked": len(acks), "failed": len(fails),
                 "unanswered": len([v for v in sends if v not in acks and v not in fails]),
                 "polled": len([r for r in reads if r[0] != "final"]), "final_read": len(final)},
-        "info": {"skips": skips, "skip_examples": skip_examples, "unseen": len(unseen),
+        "info": {"unverified": unverified, "skips": skips, "skip_examples": skip_examples, "unseen": len(unseen),
                  "recovered": len(recovered), "recovered_examples": recovered[:EXAMPLES]},
         "faults": {"total": len(fault_list), "per_kind": dict(per_kind)},
         "fault_windows": fault_list,
@@ -230,6 +243,7 @@ def table(s: dict) -> str:
     lines.append(f"{'skips (info)':<24}{i['skips']}")
     lines.append(f"{'unseen (info)':<24}{i['unseen']}")
     lines.append(f"{'recovered (info)':<24}{i['recovered']}")
+    lines.append(f"{'unverified (info)':<24}{i['unverified']}")
     return "\n".join(lines) + "\n"
 
 

@@ -224,6 +224,11 @@ class Cluster:
     def bootstrap(self) -> str:
         return ",".join(b.bootstrap for b in self.brokers)
 
+    def mount_disks(self) -> None:
+        """Each broker's log dir on its own small filesystem (the disk nemesis fills it)."""
+        for b in self.brokers:
+            net.mount_disk(b.node_id, b.data_dir)
+
     def start(self) -> None:
         if self.target == "kafka":
             from concurrent.futures import ThreadPoolExecutor

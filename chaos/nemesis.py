@@ -12,6 +12,9 @@ Kinds:
   isolate-leader   the same for a partition leader
   oneway           a random broker receives nothing from one other node
   slow             latency and loss on a random broker (netem, else tbf + iptables)
+  disk             fill a random broker's log dir (its own small tmpfs) to the
+                   last byte; at the end free it and restart the broker if it
+                   stopped (a broker whose only log dir fails stops, as Kafka's)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from . import net, workload
 from .history import History
 
 KINDS = ["kill-leader", "kill-random", "kill-controller", "pause-leader", "isolate", "isolate-leader",
-         "oneway", "slow"]
+         "oneway", "slow", "disk"]
 
 
 @dataclass
@@ -125,6 +128,11 @@ class Nemesis(threading.Thread):
         elif kind == "slow":
             self.h.add("fault_start", id=i, kind=kind, target=target, detail="applying")
             detail = net.slow(target, 200, 100, 10.0, self.netem)
+        elif kind == "disk":
+            self.down.add(target)  # it may stop; that is not a crash
+            self.h.add("fault_start", id=i, kind=kind, target=target, detail="filling")
+            n = net.fill_disk(node.data_dir)
+            detail = f"filled {n >> 20} MiB"
         else:
             raise ValueError(f"unknown nemesis {kind}")
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -138,6 +146,17 @@ class Nemesis(threading.Thread):
         elif kind == "pause-leader":
             node.signal(signal.SIGCONT)
             self.h.add("fault_end", id=i, kind=kind, target=target, detail="SIGCONT")
+        elif kind == "disk":
+            net.free_disk(node.data_dir)
+            if not node.alive:
+                self.h.add("node_exit", target=target, code=node.proc.returncode, during="disk")
+                node.start_nowait()
+                detail += f"; freed; restarted (it exited {node.proc.returncode})"
+                self.h.add("fault_end", id=i, kind=kind, target=target, detail=detail)
+                self._wait_ready(node)
+            else:
+                self.h.add("fault_end", id=i, kind=kind, target=target, detail=detail + "; freed")
+            self.down.discard(target)
         else:
             net.heal(target)
             self.h.add("fault_end", id=i, kind=kind, target=target, detail=detail or "healed")

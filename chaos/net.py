@@ -131,6 +131,13 @@ def cleanup(every_slot: bool = False) -> list[str]:
             if name.startswith(prefix):
                 sh("ip", "link", "del", name, check=False)
                 removed.append(f"link {name}")
+    # Small filesystems made for the log dirs (their source names carry the prefix).
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[:2] for line in f]
+    for source, target in reversed(mounts):
+        if source.startswith(prefix):
+            sh("umount", "-l", target.replace("\\040", " "), check=False)
+            removed.append(f"mount {target}")
     rules = sh("iptables", "-S", "FORWARD", check=False).stdout.splitlines()
     for rule in rules:
         if f'--comment {prefix}' in rule or f'--comment "{prefix}' in rule:
@@ -186,3 +193,46 @@ def heal(node_id: int) -> None:
     sh("iptables", "-F", "INPUT", ns=ns, check=False)
     sh("iptables", "-F", "OUTPUT", ns=ns, check=False)
     sh("tc", "qdisc", "del", "dev", "eth0", "root", ns=ns, check=False)
+
+
+# --- a small disk per node, for the full-disk nemesis ------------------------------
+
+DISK_MIB = 256
+FILLER = "chaos-filler"
+
+
+def mount_disk(node_id: int, path) -> None:
+    """A tmpfs of DISK_MIB at `path` (the node's log dir), named for cleanup."""
+    import pathlib
+    pathlib.Path(path).mkdir(parents=True, exist_ok=True)
+    sh("mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m", f"{PREFIX}disk{node_id}", str(path))
+
+
+def fill_disk(path) -> int:
+    """Fills the filesystem at `path` to the last byte; returns the bytes written."""
+    import pathlib
+    filler = pathlib.Path(path) / FILLER
+    written = 0
+    chunk = b"\0" * (1 << 20)
+    try:
+        with open(filler, "ab") as f:
+            while True:
+                f.write(chunk)
+                written += len(chunk)
+    except OSError:
+        pass
+    # The last partial chunk: fill byte by byte blocks of 4 KiB.
+    try:
+        with open(filler, "ab") as f:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+                written += 4096
+    except OSError:
+        pass
+    return written
+
+
+def free_disk(path) -> None:
+    import pathlib
+    (pathlib.Path(path) / FILLER).unlink(missing_ok=True)

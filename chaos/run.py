@@ -116,6 +116,8 @@ def main() -> int:
     cluster = Cluster(a.target, out, brokers=a.nodes)
     _cleanup_state["cluster"] = cluster
     net.setup(cluster.node_ids)
+    if "disk" in a.nemeses:
+        cluster.mount_disks()
     hist = History(out / "history.jsonl")
     hist.add("meta", target=a.target, seed=a.seed, duration=a.duration, nemeses=a.nemeses, nodes=a.nodes,
              partitions=a.partitions, clients=a.clients, netem=netem,

@@ -142,6 +142,14 @@ def test_committed_offset_going_backwards():
     assert s["examples"]["commit_backwards"][0]["after"] == 10
 
 
+def test_final_unreadable_partition():
+    evs = [e for e in clean_history() if not (e["type"] == "final" and e["partition"] == 2)]
+    evs.append({"t": 99999, "type": "final_incomplete", "partitions": [2], "positions": {"2": -1}, "ends": {"2": 10}})
+    s = checker.check(evs)
+    only(s, "final_unreadable")
+    assert s["info"]["unverified"] == 10
+
+
 def test_skip_is_reported_not_failing():
     evs = [e for e in clean_history()
            if not (e["type"] == "poll" and e["reader"] == "r-assign" and e["value"] == "p0-9")]
