@@ -19,7 +19,8 @@ PYTEST_ARGS ?=
 
 .PHONY: build run run-cluster venv kcat test test-rust compat fuzz-smoke bench bench-smoke bench-storage \
   loadgen clean docker docker-client test-docker docker-smoke drivers compat-matrix kafka-ref \
-  kafka-ref-jars differential differential-smoke bench-cleaner bench-replication
+  kafka-ref-jars differential differential-smoke bench-cleaner bench-replication \
+  chaos chaos-smoke chaos-test chaos-cleanup
 
 build:
 	$(CARGO) build --release
@@ -116,6 +117,8 @@ test:
 	$(MAKE) compat
 	$(MAKE) differential-smoke
 	$(MAKE) bench-smoke
+	$(MAKE) chaos-test
+	$(MAKE) chaos-smoke
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -335,3 +338,43 @@ clean:
 	$(CARGO) clean
 	rm -rf $(VENV) data compat-tests/.pytest_cache compat-tests/.driver-logs $(DRIVERS_DIR)/*/target \
 	  $(DRIVERS_DIR)/go/bin $(DRIVERS_DIR)/js/node_modules differential/.pytest_cache
+
+# --- fault injection (chaos/, docs/reliability.md) ----------------------------
+# Each node in its own network namespace on a bridge (10.77.0.0/24), a
+# seeded schedule of nemeses (kill -9, SIGSTOP, iptables partitions, slow
+# and lossy links), idempotent acks=all producers and consumers recording a
+# history, a final full read, the checker. Needs root, `ip netns`, iptables
+# and tc (.ci/run installs them); anything missing fails the run.
+# `make chaos DURATION=3600 SEED=7 NEMESES=kill-leader,pause-leader NODES=3
+# TARGET=kafka`; output under target/chaos/. `make chaos-cleanup` removes
+# namespaces and links a killed run left behind.
+CHAOS_REQUIREMENTS := chaos/requirements.txt
+CHAOS_VENV_STAMP := $(VENV)/.chaos-requirements.stamp
+DURATION ?= 600
+SEED ?=
+NEMESES ?=
+NODES ?= 3
+TARGET ?= runnel
+CHAOS_ARGS ?=
+
+$(CHAOS_VENV_STAMP): $(CHAOS_REQUIREMENTS) $(BENCH_REQUIREMENTS) $(VENV_STAMP)
+	$(call venv_install,$(CHAOS_REQUIREMENTS))
+
+chaos: build venv drivers $(CHAOS_VENV_STAMP) $(if $(filter kafka,$(TARGET)),kafka-ref-jars)
+	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/python -m chaos.run --duration $(DURATION) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(NEMESES),--nemeses $(NEMESES)) --nodes $(NODES) \
+	  --target $(TARGET) $(CHAOS_ARGS)
+
+# Part of `make test`, under two minutes: one leader kill -9 and one
+# isolated leader, librdkafka producers and consumers; fails on any anomaly.
+chaos-smoke: build venv $(CHAOS_VENV_STAMP)
+	rm -rf target/chaos/smoke
+	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/python -m chaos.run --smoke \
+	  --out target/chaos/smoke $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+
+# The checker on made-up histories with each anomaly planted.
+chaos-test: venv $(CHAOS_VENV_STAMP)
+	$(VENV)/bin/pytest chaos -q --timeout=120 $(PYTEST_ARGS)
+
+chaos-cleanup:
+	$(PYTHON) -c "from chaos import net; print(net.cleanup(every_slot=True))"

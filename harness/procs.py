@@ -188,28 +188,28 @@ def _recv(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def answers_api_versions(port: int, timeout: float = 1.0) -> bool:
+def answers_api_versions(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
     """True when the port accepts and answers ApiVersions v0 with error 0."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             resp = _request(s, struct.pack(">hhi", 18, 0, 1) + _string("harness"))
             return struct.unpack_from(">ih", resp)[1] == 0
     except (OSError, ConnectionError, struct.error):
         return False
 
 
-def accepts(port: int, timeout: float = 1.0) -> bool:
+def accepts(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+        socket.create_connection((host, port), timeout=timeout).close()
         return True
     except OSError:
         return False
 
 
-def metadata_broker_ports(port: int, timeout: float = 2.0) -> set[int] | None:
+def metadata_broker_ports(port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> set[int] | None:
     """Ports of the brokers a Metadata v1 request (no topics) lists; None on failure."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             # Metadata v1, topics = [] (an empty array: no topics, not all).
             resp = _request(s, struct.pack(">hhi", 3, 1, 2) + _string("harness") + struct.pack(">i", 0))
     except (OSError, ConnectionError, struct.error):
@@ -235,10 +235,10 @@ class NotReady(Exception):
 
 
 def wait_ready(port: int, started: float, timeout: float, alive,
-               listed: bool = True) -> tuple[float, float, float]:
+               listed: bool = True, host: str = "127.0.0.1") -> tuple[float, float, float]:
     """Waits for a broker spawned at `started` (monotonic) to accept on
-    `port`, answer ApiVersions, and (when `listed`; a controller's port
-    serves no Metadata) list itself in a Metadata answer.
+    `host`:`port`, answer ApiVersions, and (when `listed`; a controller's
+    port serves no Metadata) list itself in a Metadata answer.
     Returns the seconds to each; raises NotReady when `alive()` turns false
     or `timeout` passes. Polls every millisecond until the port accepts
     (start-up times are measured with it), then every 10 ms."""
@@ -246,14 +246,14 @@ def wait_ready(port: int, started: float, timeout: float, alive,
     while True:
         if not alive():
             raise NotReady(f"exited while starting (accepted: {accept}, answered: {answer})")
-        if accept is None and accepts(port, 0.5):
+        if accept is None and accepts(port, 0.5, host):
             accept = time.monotonic() - started
-        if accept is not None and answer is None and answers_api_versions(port, 2.0):
+        if accept is not None and answer is None and answers_api_versions(port, 2.0, host):
             answer = time.monotonic() - started
         if answer is not None and not listed:
             return accept, answer, answer
         if answer is not None:
-            ports = metadata_broker_ports(port)
+            ports = metadata_broker_ports(port, host=host)
             if ports is not None and port in ports:
                 return accept, answer, time.monotonic() - started
         if time.monotonic() - started > timeout:
