@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, ElectLeadersRequest, FetchRequest, MetadataRequest, ProduceRequest,
+    ApiVersionsRequest, FetchRequest, ListPartitionReassignmentsRequest, MetadataRequest,
+    ProduceRequest,
 };
 use kafka_protocol::protocol::Encodable;
 use runnel::log::testing::make_value_batch;
@@ -126,15 +127,15 @@ fn a_huge_array_length_is_refused_without_killing_the_broker() {
     assert_still_serving();
 }
 
-/// ElectLeaders is a Kafka API this broker does not serve (no
-/// replication yet): closed, as Kafka does for an API it has not enabled.
-/// (DescribeAcls was the example until ACL requests got their own early
-/// refusal, SECURITY_DISABLED.)
+/// ListPartitionReassignments is a Kafka API this broker does not serve
+/// (no reassignments yet): closed, as Kafka does for an API it has not
+/// enabled. (DescribeAcls was the example until ACL requests got their own
+/// early refusal, SECURITY_DISABLED; ElectLeaders until it was served.)
 #[test]
 fn a_known_but_unserved_api_closes_the_connection() {
     let mut c = broker().connect();
-    c.expect_closed(&ElectLeadersRequest::default(), 0)
-        .expect("ElectLeaders");
+    c.expect_closed(&ListPartitionReassignmentsRequest::default(), 0)
+        .expect("ListPartitionReassignments");
     assert_still_serving();
 }
 
