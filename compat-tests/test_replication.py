@@ -24,6 +24,7 @@ from harness.runnel import RunnelCluster, free_port
 from registry import BY_NAME, covers
 from test_health import families, get
 from test_kafka_tools import tool
+import wire
 
 SESSION_MS = 3000
 LAG_MS = 3000
@@ -368,12 +369,20 @@ def test_a_group_keeps_its_committed_offsets_when_its_coordinator_dies(cluster, 
     admin = AdminClient(ck_conf(cluster.bootstrap))
     desc = admin.describe_consumer_groups([group])[group].result(30)
     coordinator = cluster.broker(desc.coordinator.id)
+    # Only the coordinator answers for the group; the others say so
+    # (NOT_COORDINATOR), never "no offset", which would send a consumer
+    # back to its reset policy.
+    assert_only_the_coordinator_answers(cluster, coordinator, group, topic, committed)
     others = ",".join(b.bootstrap for b in cluster.brokers if b is not coordinator)
     coordinator.kill()
     try:
         got = wait_until("the new coordinator serves the group's offsets",
                          lambda: _committed_or_none(others, group, topic), timeout=60)
         assert got == committed, (got, committed)
+        desc = admin.describe_consumer_groups([group])[group].result(30)
+        successor = cluster.broker(desc.coordinator.id)
+        assert successor is not coordinator
+        assert_only_the_coordinator_answers(cluster, successor, group, topic, committed, down=coordinator)
         # The group resumes from there: 40 records are left.
         rest = ck.Consumer(ck_conf(others, **{"group.id": group, "enable.auto.commit": False,
                                                "auto.offset.reset": "earliest"}))
@@ -388,6 +397,22 @@ def test_a_group_keeps_its_committed_offsets_when_its_coordinator_dies(cluster, 
             rest.close()
     finally:
         coordinator.start()
+    # Back, and following: the former coordinator does not answer from
+    # what it held before it died.
+    desc = admin.describe_consumer_groups([group])[group].result(30)
+    assert_only_the_coordinator_answers(cluster, cluster.broker(desc.coordinator.id), group, topic, committed)
+
+
+def assert_only_the_coordinator_answers(cluster, coordinator, group, topic, committed, down=None):
+    for b in cluster.brokers:
+        if b is down:
+            continue
+        error, got = wire.offset_fetch_v2(b.bootstrap, group, topic, sorted(committed))
+        if b is coordinator:
+            assert (error, got) == (0, {p: (o, 0) for p, o in committed.items()}), (b.name, error, got)
+        else:
+            assert error == wire.ERR_NOT_COORDINATOR, (b.name, error, got)
+            assert got == {p: (-1, wire.ERR_NOT_COORDINATOR) for p in committed}, (b.name, got)
 
 
 def _committed_or_none(bootstrap: str, group: str, topic: str):

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 API_PRODUCE = 0
 API_FETCH = 1
 API_METADATA = 3
+API_OFFSET_FETCH = 9
 API_API_VERSIONS = 18
 API_INCREMENTAL_ALTER_CONFIGS = 44
 
 ERR_NONE = 0
+ERR_COORDINATOR_LOAD_IN_PROGRESS = 14
+ERR_NOT_COORDINATOR = 16
 ERR_UNSUPPORTED_VERSION = 35
 ERR_GROUP_SUBSCRIBED_TO_TOPIC = 86
 
@@ -273,3 +276,24 @@ def fetch_all_batch_headers(bootstrap: str, topic: str, partition: int, end_offs
                     out.append(b)
             offset = batches[-1].base_offset + batches[-1].last_offset_delta + 1
     return out
+
+
+# --- OffsetFetch ------------------------------------------------------------------
+
+def offset_fetch_v2(bootstrap: str, group: str, topic: str, partitions: list[int]) -> tuple[int, dict[int, tuple[int, int]]]:
+    """OffsetFetch v2 of `partitions` straight to one broker, whether or
+    not it coordinates `group` (a client would ask FindCoordinator first):
+    (the group's error, partition -> (committed offset, error))."""
+    body = string(group) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", len(partitions))
+    body += b"".join(struct.pack(">i", p) for p in partitions)
+    with connect(bootstrap) as s:
+        r = Reader(request(s, header_v1(API_OFFSET_FETCH, 2, 11) + body))
+    assert r.take(">i") == 11
+    got = {}
+    for _ in range(r.take(">i")):
+        r.string()
+        for _ in range(r.take(">i")):
+            partition, offset = r.take(">iq")
+            r.string()
+            got[partition] = (offset, r.take(">h"))
+    return r.take(">h"), got

@@ -190,7 +190,8 @@ async fn committed_offsets_survive_a_power_cut_after_the_cleaner_compacted_them(
     let fetched = broker
         .groups
         .fetch_offsets(GROUP, Some(vec![("orders".into(), 0)]))
-        .await;
+        .await
+        .expect("this node coordinates the group");
     let offset = fetched[0].2.as_ref().map(|o| o.committed_offset);
     assert!(
         offset.is_some_and(|o| (COMMITS..=COMMITS + 5).contains(&o)),

@@ -22,14 +22,14 @@
 //! Kafka counterpart: `GroupCoordinatorService`/`GroupCoordinatorShard` and
 //! the coordinator runtime's load and write paths.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::{Mutex, oneshot, watch};
 
 use super::consumer_group::{ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::group::{
@@ -130,6 +130,10 @@ pub struct GroupCoordinator {
     /// The topics as KIP-848 groups see them, cached per metadata image.
     topics: std::sync::Mutex<Option<Arc<TopicsImage>>>,
     groups: DashMap<String, Arc<Slot>>,
+    /// `__consumer_offsets` partitions led here whose groups are in
+    /// memory. A partition the image says is led here but is not in the
+    /// set is being loaded: its groups answer COORDINATOR_LOAD_IN_PROGRESS.
+    loaded: watch::Sender<BTreeSet<i32>>,
     next_request: AtomicU64,
     clock: Arc<dyn Clock>,
     /// The node's background tasks: the expiry loop and session timers.
@@ -183,6 +187,7 @@ impl GroupCoordinator {
             controller,
             topics: std::sync::Mutex::new(None),
             groups: DashMap::new(),
+            loaded: watch::Sender::new(BTreeSet::new()),
             next_request: AtomicU64::new(1),
             clock,
             tasks,
@@ -213,10 +218,65 @@ impl GroupCoordinator {
         self.load_partitions(&led_here)
     }
 
+    /// The group's `__consumer_offsets` partition, if this node coordinates
+    /// the group now: NOT_COORDINATOR when another broker (or none) leads
+    /// it, COORDINATOR_LOAD_IN_PROGRESS while its groups are being read.
+    /// Checked before every answer about a group, so a former coordinator
+    /// never answers from what it held (an OffsetFetch answered "no
+    /// offset" there sends a consumer back to its reset policy).
+    fn owned_partition(&self, group_id: &str) -> Result<i32, ApiError> {
+        let image = self.metadata.current();
+        let Some(topic) = image.topic(OFFSETS_TOPIC) else {
+            return Err(ApiError::NotCoordinator(format!(
+                "{OFFSETS_TOPIC} does not exist yet; FindCoordinator creates it"
+            )));
+        };
+        let partition = schema::partition_for(group_id, topic.partitions.len() as i32);
+        let leader = topic.partitions.get(&partition).map_or(-1, |p| p.leader);
+        if leader != self.node_id {
+            return Err(ApiError::NotCoordinator(format!(
+                "{OFFSETS_TOPIC}-{partition} is led by broker {leader}, not this one"
+            )));
+        }
+        if !self.loaded.borrow().contains(&partition) {
+            return Err(ApiError::CoordinatorLoadInProgress(format!(
+                "the groups of {OFFSETS_TOPIC}-{partition} are being loaded"
+            )));
+        }
+        Ok(partition)
+    }
+
+    /// [`Self::owned_partition`], waiting up to `OPEN_WAIT` for a load in
+    /// progress (a partition just created or just elected here).
+    async fn owned_partition_loaded(&self, group_id: &str) -> Result<i32, ApiError> {
+        let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+        let mut changed = self.loaded.subscribe();
+        loop {
+            match self.owned_partition(group_id) {
+                Err(ApiError::CoordinatorLoadInProgress(m)) => {
+                    if tokio::time::timeout_at(deadline, changed.changed())
+                        .await
+                        .is_err()
+                    {
+                        return Err(ApiError::CoordinatorLoadInProgress(m));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The group's slot if this node coordinates it (see
+    /// [`Self::owned_partition`]); `None` for a group it does not hold.
+    fn owned(&self, group_id: &str) -> Result<Option<Arc<Slot>>, ApiError> {
+        self.owned_partition(group_id)?;
+        Ok(self.existing(group_id))
+    }
+
     /// Replays the given `__consumer_offsets` partitions into the groups
-    /// not in memory yet (Kafka's `onElection` load): a group already
-    /// here was kept up to date by this coordinator, which alone writes
-    /// it. Returns the number of groups held.
+    /// (Kafka's `onElection` load; whatever memory held of them was
+    /// dropped first) and marks them loaded. Returns the number of groups
+    /// held.
     fn load_partitions(&self, partitions: &[i32]) -> anyhow::Result<usize> {
         let mut loaded: HashMap<String, GroupInner> = HashMap::new();
         for &partition in partitions {
@@ -302,6 +362,7 @@ impl GroupCoordinator {
                 "deleted committed offsets of topics that no longer exist"
             );
         }
+        self.loaded.send_modify(|loaded| loaded.extend(partitions));
         let count = self.groups.len();
         metrics::set_groups(count);
         Ok(count)
@@ -392,12 +453,12 @@ impl GroupCoordinator {
         }
     }
 
-    /// The group's `__consumer_offsets` partition, hosted here.
+    /// The group's `__consumer_offsets` partition, hosted and loaded here.
     async fn partition_for(&self, group_id: &str) -> Result<i32, ApiError> {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
         if self.replicas.partition(OFFSETS_TOPIC, partition).is_some() {
-            return Ok(partition);
+            return self.owned_partition_loaded(group_id).await;
         }
         // Led here by the image but not open yet: another request is
         // creating the topic and the replica manager is opening its logs,
@@ -422,7 +483,7 @@ impl GroupCoordinator {
             .partition_opened(OFFSETS_TOPIC, partition, OPEN_WAIT)
             .await
         {
-            Some(_) => Ok(partition),
+            Some(_) => self.owned_partition_loaded(group_id).await,
             None => Err(ApiError::CoordinatorNotAvailable(format!(
                 "{OFFSETS_TOPIC}-{partition} is not open yet"
             ))),
@@ -499,10 +560,10 @@ impl GroupCoordinator {
     }
 
     async fn get_or_create(&self, group_id: &str) -> Result<Arc<Slot>, ApiError> {
+        let partition = self.partition_for(group_id).await?;
         if let Some(slot) = self.existing(group_id) {
             return Ok(slot);
         }
-        let partition = self.partition_for(group_id).await?;
         let slot = self
             .groups
             .entry(group_id.to_string())
@@ -644,7 +705,7 @@ impl GroupCoordinator {
     }
 
     pub async fn sync(&self, group_id: &str, input: SyncInput) -> Result<SyncResponse, ApiError> {
-        let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
+        let slot = self.owned(group_id)?.ok_or(ApiError::UnknownMemberId)?;
         match self
             .call(slot, |g, request, now| g.sync(request, input, now))
             .await?
@@ -661,7 +722,7 @@ impl GroupCoordinator {
         group_instance_id: Option<&str>,
         generation_id: i32,
     ) -> Result<(), ApiError> {
-        let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
+        let slot = self.owned(group_id)?.ok_or(ApiError::UnknownMemberId)?;
         match self
             .call(slot, |g, request, now| {
                 g.heartbeat(request, member_id, group_instance_id, generation_id, now)
@@ -678,7 +739,7 @@ impl GroupCoordinator {
         group_id: &str,
         members: Vec<LeaveMember>,
     ) -> Result<Vec<LeaveResult>, ApiError> {
-        let slot = self.existing(group_id).ok_or(ApiError::UnknownMemberId)?;
+        let slot = self.owned(group_id)?.ok_or(ApiError::UnknownMemberId)?;
         match self
             .call(slot, |g, request, now| g.leave(request, members, now))
             .await?
@@ -697,12 +758,15 @@ impl GroupCoordinator {
         input: CommitInput,
         api_version: i16,
     ) -> Result<PartitionResults, ApiError> {
-        let slot = match self.existing(group_id) {
-            Some(slot) => slot,
-            // A commit without group management creates a simple group.
-            None if input.generation_id < 0 => self.get_or_create(group_id).await?,
-            None if api_version >= 9 => return Err(ApiError::GroupIdNotFound),
-            None => return Err(ApiError::IllegalGeneration),
+        let slot = match self.owned(group_id) {
+            Ok(Some(slot)) => slot,
+            // A commit without group management creates a simple group
+            // (and `__consumer_offsets` with it, as FindCoordinator would),
+            // here if this node coordinates it once that is done.
+            Ok(None) | Err(_) if input.generation_id < 0 => self.get_or_create(group_id).await?,
+            Ok(None) if api_version >= 9 => return Err(ApiError::GroupIdNotFound),
+            Ok(None) => return Err(ApiError::IllegalGeneration),
+            Err(e) => return Err(e),
         };
         let mut g = slot.inner.lock().await;
         // The handler checked the topics against an earlier image. Checked
@@ -812,6 +876,18 @@ impl GroupCoordinator {
     /// so that leading them again loads them from the log as the other
     /// coordinator left it, not as they were here.
     pub async fn on_partitions_resigned(&self, partitions: &[i32]) {
+        self.loaded.send_modify(|loaded| {
+            for p in partitions {
+                loaded.remove(p);
+            }
+        });
+        let unloaded = self.unload(partitions).await;
+        tracing::info!(partitions = ?partitions, groups = unloaded,
+            "no longer the coordinator of these {OFFSETS_TOPIC} partitions; their groups unloaded");
+    }
+
+    /// Drops the groups of `partitions` from memory; how many.
+    async fn unload(&self, partitions: &[i32]) -> usize {
         let slots: Vec<(String, Arc<Slot>)> = self
             .groups
             .iter()
@@ -830,8 +906,8 @@ impl GroupCoordinator {
             self.groups.remove(&group_id);
             unloaded += 1;
         }
-        tracing::info!(partitions = ?partitions, groups = unloaded,
-            "no longer the coordinator of these {OFFSETS_TOPIC} partitions; their groups unloaded");
+        metrics::set_groups(self.groups.len());
+        unloaded
     }
 
     pub async fn on_partitions_deleted(&self, partitions: &[(String, i32)]) {
@@ -881,12 +957,14 @@ impl GroupCoordinator {
     }
 
     /// OffsetFetch: the named partitions, or every committed one.
+    /// `Err` when this node does not coordinate the group (or is still
+    /// loading it): never "no offset" from a former coordinator.
     pub async fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
-    ) -> Vec<(String, i32, Option<OffsetAndMetadata>)> {
-        match self.existing(group_id) {
+    ) -> Result<Vec<(String, i32, Option<OffsetAndMetadata>)>, ApiError> {
+        Ok(match self.owned(group_id)? {
             Some(slot) => {
                 let g = slot.inner.lock().await;
                 g.offsets.fetch(partitions.as_deref())
@@ -896,7 +974,7 @@ impl GroupCoordinator {
                 .into_iter()
                 .map(|(t, p)| (t, p, None))
                 .collect(),
-        }
+        })
     }
 
     /// OffsetDelete: only partitions the group is not subscribed to.
@@ -905,7 +983,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> Result<PartitionResults, ApiError> {
-        let slot = self.existing(group_id).ok_or(ApiError::GroupIdNotFound)?;
+        let slot = self.owned(group_id)?.ok_or(ApiError::GroupIdNotFound)?;
         let mut g = slot.inner.lock().await;
         let group = &g.group;
         if group.state() == GroupState::Dead {
@@ -976,7 +1054,7 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: only an Empty group goes, with its
     /// offsets.
     pub async fn delete_group(&self, group_id: &str) -> Result<(), ApiError> {
-        let slot = self.existing(group_id).ok_or(ApiError::GroupIdNotFound)?;
+        let slot = self.owned(group_id)?.ok_or(ApiError::GroupIdNotFound)?;
         let mut g = slot.inner.lock().await;
         if g.group.state() == GroupState::Dead {
             return Err(ApiError::GroupIdNotFound);
@@ -1059,6 +1137,10 @@ impl ImageListener for GroupCoordinator {
             }
             let elected = elected_offsets_partitions(previous, next, self.node_id);
             if !elected.is_empty() {
+                // Anything of these partitions still in memory is from an
+                // earlier term here (a request that raced the resignation):
+                // the log is newer.
+                self.unload(&elected).await;
                 // Reading the partitions' logs: off the async workers.
                 if let Err(e) = crate::common::blocking(|| self.load_partitions(&elected)) {
                     tracing::error!(partitions = ?elected, error = %e, "could not load the groups of newly led {OFFSETS_TOPIC} partitions");
@@ -1113,8 +1195,8 @@ async fn await_replicated(
 }
 
 /// `__consumer_offsets` partitions `node` leads in `next` and did not in
-/// `previous` (the same topic id): their groups are to be loaded. With the
-/// images swapped: the partitions it resigned.
+/// `previous` (new partitions included): their groups are to be loaded.
+/// With the images swapped: the partitions it resigned.
 fn elected_offsets_partitions(
     previous: &MetadataImage,
     next: &MetadataImage,
@@ -1133,7 +1215,7 @@ fn elected_offsets_partitions(
             state.leader == node
                 && before
                     .and_then(|t| t.partitions.get(p))
-                    .is_some_and(|was| was.leader != node)
+                    .is_none_or(|was| was.leader != node)
         })
         .map(|(&p, _)| p)
         .collect()

@@ -147,19 +147,18 @@ type FetchedGroup = Vec<(String, i32, Option<OffsetAndMetadata>, i16)>;
 /// As Kafka's `OffsetMetadataManager.fetchOffsets`: a partition without a
 /// committed offset, whether or not its topic exists, is answered offset -1
 /// with no error (a Java consumer treats UNKNOWN_TOPIC_OR_PARTITION here as
-/// fatal), and the empty group id is a group like any other.
+/// fatal), and the empty group id is a group like any other. `Err` (not
+/// this group's coordinator, or still loading it) is the group's error.
 async fn fetch_group(
     broker: &Broker,
     group_id: &str,
     requested: Option<Vec<(String, i32)>>,
-) -> FetchedGroup {
-    broker
-        .groups
-        .fetch_offsets(group_id, requested)
-        .await
-        .into_iter()
-        .map(|(t, p, o)| (t, p, o, 0))
-        .collect()
+) -> Result<FetchedGroup, ApiError> {
+    let fetched = broker.groups.fetch_offsets(group_id, requested).await;
+    if let Err(e) = &fetched {
+        tracing::debug!(group_id, error = %e, "OffsetFetch refused");
+    }
+    Ok(fetched?.into_iter().map(|(t, p, o)| (t, p, o, 0)).collect())
 }
 
 pub async fn offset_fetch(
@@ -182,8 +181,13 @@ pub async fn offset_fetch(
                     })
                     .collect()
             });
-            let fetched = fetch_group(broker, g.group_id.as_str(), requested).await;
-            groups.push(group_response(g.group_id, fetched));
+            let group = match fetch_group(broker, g.group_id.as_str(), requested).await {
+                Ok(fetched) => group_response(g.group_id, fetched),
+                Err(e) => OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_error_code(e.code()),
+            };
+            groups.push(group);
         }
         return OffsetFetchResponse::default().with_groups(groups);
     }
@@ -198,7 +202,19 @@ pub async fn offset_fetch(
             })
             .collect()
     });
-    let partitions = fetch_group(broker, req.group_id.as_str(), requested).await;
+    let (partitions, error) =
+        match fetch_group(broker, req.group_id.as_str(), requested.clone()).await {
+            Ok(partitions) => (partitions, 0),
+            // v2 has the group's error at the top; v0-1 only per partition.
+            Err(e) => (
+                requested
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(t, p)| (t, p, None, e.code()))
+                    .collect(),
+                e.code(),
+            ),
+        };
     let topics = build_topics(
         partitions,
         |name, ps| {
@@ -220,7 +236,12 @@ pub async fn offset_fetch(
             }
         },
     );
-    OffsetFetchResponse::default().with_topics(topics)
+    let response = OffsetFetchResponse::default().with_topics(topics);
+    if v >= 2 {
+        response.with_error_code(error)
+    } else {
+        response
+    }
 }
 
 /// One partition of an OffsetFetch answer.

@@ -77,7 +77,12 @@ fn groups(broker: &Broker, runtime: &tokio::runtime::Handle, out: &mut String) {
     let committed = runtime.block_on(async {
         let mut all = Vec::new();
         for g in broker.groups.list().await {
-            for (topic, partition, offset) in broker.groups.fetch_offsets(&g.group_id, None).await {
+            for (topic, partition, offset) in broker
+                .groups
+                .fetch_offsets(&g.group_id, None)
+                .await
+                .unwrap_or_default()
+            {
                 if let Some(o) = offset {
                     all.push((g.group_id.clone(), topic, partition, o.committed_offset));
                 }

@@ -101,6 +101,10 @@ pub enum ApiError {
     UnsupportedEndpointType(String),
     #[error("{0}")]
     CoordinatorNotAvailable(String),
+    /// This broker coordinates the group but is still reading its
+    /// `__consumer_offsets` partition.
+    #[error("{0}")]
+    CoordinatorLoadInProgress(String),
     /// Led by another broker, or by none: the client is to go to
     /// `leader_id` (-1 unknown) at `leader_epoch` (KIP-951's hint).
     #[error(
@@ -226,6 +230,7 @@ impl ApiError {
             ApiError::MismatchedEndpointType(_) => Kafka::MismatchedEndpointType,
             ApiError::UnsupportedEndpointType(_) => Kafka::UnsupportedEndpointType,
             ApiError::CoordinatorNotAvailable(_) => Kafka::CoordinatorNotAvailable,
+            ApiError::CoordinatorLoadInProgress(_) => Kafka::CoordinatorLoadInProgress,
             ApiError::NotLeaderOrFollower { .. } => Kafka::NotLeaderOrFollower,
             ApiError::LeaderNotAvailable => Kafka::LeaderNotAvailable,
             ApiError::InvalidTimestamp(_) => Kafka::InvalidTimestamp,
@@ -334,6 +339,7 @@ mod tests {
             (ApiError::MismatchedEndpointType(String::new()), 114),
             (ApiError::UnsupportedEndpointType(String::new()), 115),
             (ApiError::CoordinatorNotAvailable(String::new()), 15),
+            (ApiError::CoordinatorLoadInProgress(String::new()), 14),
             (
                 ApiError::NotLeaderOrFollower {
                     leader_id: 2,

@@ -70,7 +70,7 @@ impl GroupCoordinator {
         input: HeartbeatInput,
     ) -> Result<HeartbeatResponse, ApiError> {
         validate_request(&input, &self.consumer_config).map_err(ApiError::from)?;
-        let slot = match self.existing(group_id) {
+        let slot = match self.owned(group_id)? {
             Some(slot) => slot,
             None if input.member_epoch == 0 => self.get_or_create(group_id).await?,
             None => return Err(missing_group_error(input.member_epoch).into()),
@@ -104,7 +104,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
     ) -> Result<ConsumerGroupDescription, ApiError> {
-        let slot = self.existing(group_id).ok_or(ApiError::GroupIdNotFound)?;
+        let slot = self.owned(group_id)?.ok_or(ApiError::GroupIdNotFound)?;
         let g = slot.inner.lock().await;
         g.consumer
             .as_ref()

@@ -1,7 +1,9 @@
 //! The shell's timers on an injected clock: deadlines are kept on the
 //! monotonic clock, so a step of the wall clock neither loses nor delays a
-//! session expiry. Driven through the real coordinator on a real broker's
-//! logs; only the clock is the test's.
+//! session expiry. And who answers for a group: only the coordinator of its
+//! `__consumer_offsets` partition, once that partition's groups are
+//! loaded. Driven through real coordinators on a real broker's logs; only
+//! the clock is the test's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,17 +14,22 @@ use super::GroupCoordinator;
 use crate::common::BackgroundTasks;
 use crate::common::clock::{ManualClock, Now};
 use crate::config::BrokerConfig;
+use crate::controller::channel::CreateTopics;
+use crate::controller::topics::NewTopic;
 use crate::coordinator::consumer_group::HeartbeatInput;
 use crate::coordinator::group::{JoinInput, SyncInput};
+use crate::coordinator::offsets::{CommitInput, PartitionCommit};
 use crate::log::dir_lock::LogDirLocks;
 use crate::node::Node;
+use crate::protocol::ApiError;
 
 const SESSION_MS: i32 = 10_000;
 /// An NTP correction or a resumed VM: the wall clock jumps an hour back.
 const STEP_MS: i64 = -3_600_000;
 
-/// A broker on a fresh directory and, over its logs, a coordinator on a
-/// manual clock (the broker's own coordinator stays idle).
+/// A broker on a fresh directory (with `__consumer_offsets`) and, over its
+/// logs, a coordinator on a manual clock, loaded (the broker's own
+/// coordinator stays idle).
 async fn setup() -> (
     tempfile::TempDir,
     Node,
@@ -46,20 +53,105 @@ async fn setup() -> (
     .expect("broker starts");
     // Placement needs a registered broker, as in `node::run`.
     node.register_broker().await.expect("broker registers");
+    node.broker
+        .groups
+        .ensure_offsets_topic()
+        .await
+        .expect("__consumer_offsets");
     let clock = Arc::new(ManualClock::new(Now {
         wall_ms: 1_800_000_000_000,
         monotonic_ms: 0,
     }));
+    let g = coordinator(&node, node.broker.config.node_id, clock.clone());
+    g.load().expect("loads");
+    (dir, node, clock, g)
+}
+
+/// A coordinator over the node's logs and metadata, as broker `node_id`;
+/// nothing loaded yet.
+fn coordinator(node: &Node, node_id: i32, clock: Arc<ManualClock>) -> Arc<GroupCoordinator> {
     let b = &node.broker;
-    let g = GroupCoordinator::with_clock(
-        b.config.clone(),
+    GroupCoordinator::with_clock(
+        Arc::new(BrokerConfig {
+            node_id,
+            ..(*b.config).clone()
+        }),
         b.metadata.clone(),
         b.replicas.clone(),
         b.controller.clone(),
         node.tasks.clone(),
-        clock.clone(),
+        clock,
+    )
+}
+
+/// A coordinator that does not lead the group's partition answers
+/// NOT_COORDINATOR, and one that leads it but has not read it yet
+/// COORDINATOR_LOAD_IN_PROGRESS: never "no committed offset", which would
+/// send a consumer back to its reset policy (the chaos harness caught a
+/// former coordinator doing that, seed 42).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_loaded_coordinator_of_a_group_answers_for_it() {
+    let (_dir, node, clock, g) = setup().await;
+    node.broker
+        .controller
+        .create_topics(CreateTopics {
+            topics: vec![NewTopic {
+                name: "orders".into(),
+                num_partitions: 1,
+                replication_factor: 1,
+                assignments: vec![],
+                configs: vec![],
+            }],
+            validate_only: false,
+            internal: false,
+        })
+        .await
+        .expect("created");
+    let commit = || CommitInput {
+        member_id: String::new(),
+        group_instance_id: None,
+        generation_id: -1,
+        partitions: vec![PartitionCommit {
+            topic: "orders".into(),
+            partition: 0,
+            committed_offset: 42,
+            leader_epoch: None,
+            metadata: None,
+        }],
+    };
+    let committed = g.commit("readers", commit(), 8).await.expect("committed");
+    assert!(committed.iter().all(|(_, _, r)| r.is_ok()), "{committed:?}");
+    let wanted = Some(vec![("orders".to_string(), 0)]);
+
+    let elsewhere = coordinator(&node, 2, clock.clone());
+    elsewhere.load().expect("loads");
+    for refused in [
+        elsewhere
+            .fetch_offsets("readers", wanted.clone())
+            .await
+            .map(|_| ()),
+        elsewhere.commit("readers", commit(), 8).await.map(|_| ()),
+        elsewhere.heartbeat("readers", "m", None, 1).await,
+    ] {
+        assert!(
+            matches!(refused, Err(ApiError::NotCoordinator(_))),
+            "{refused:?}"
+        );
+    }
+
+    let unloaded = coordinator(&node, node.broker.config.node_id, clock);
+    let early = unloaded.fetch_offsets("readers", wanted.clone()).await;
+    assert!(
+        matches!(early, Err(ApiError::CoordinatorLoadInProgress(_))),
+        "{early:?}"
     );
-    (dir, node, clock, g)
+    unloaded.load().expect("loads");
+    let fetched = unloaded
+        .fetch_offsets("readers", wanted)
+        .await
+        .expect("answered once loaded");
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].2.as_ref().map(|o| o.committed_offset), Some(42));
 }
 
 /// The group's state once the coordinator's tasks have run (they react to
