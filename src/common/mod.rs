@@ -1,7 +1,8 @@
 //! The ground floor every layer may use: the rule for blocking disk work
 //! inside async code, the clock (wall and monotonic, injectable), the
 //! durable small-file write, owned background tasks, the list of
-//! internal topics, the metric family catalogue entry, and the newtypes for
+//! internal topics, the metric family catalogue entry, disk work on a few threads
+//! ([`parallel`]), and the newtypes for
 //! ids, epochs and offsets ([`ids`]).
 
 pub mod blocking;
@@ -10,6 +11,7 @@ pub mod durable_file;
 pub mod ids;
 pub mod internal_topics;
 pub mod metric_family;
+pub mod parallel;
 pub mod tasks;
 
 pub use blocking::blocking;

@@ -62,6 +62,9 @@ pub struct BrokerConfig {
     pub replica_socket_timeout_ms: i32,
     pub fetch_max_bytes: i32,
     pub queued_max_requests: i32,
+    /// `num.recovery.threads.per.data.dir`: logs opened (recovered after a
+    /// crash) at a time in each log dir.
+    pub num_recovery_threads_per_data_dir: i32,
     pub max_connections: i32,
     pub connections_max_idle_ms: i64,
     pub log_segment_bytes: i32,
@@ -649,6 +652,7 @@ pub(crate) fn build(
         replica_socket_timeout_ms: v.i32("replica.socket.timeout.ms")?,
         fetch_max_bytes: v.i32("fetch.max.bytes")?,
         queued_max_requests: v.i32("queued.max.requests")?,
+        num_recovery_threads_per_data_dir: v.i32("num.recovery.threads.per.data.dir")?,
         max_connections: v.i32("max.connections")?,
         connections_max_idle_ms: v.i64("connections.max.idle.ms")?,
         log_segment_bytes: v.i32("log.segment.bytes")?,

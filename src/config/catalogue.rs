@@ -665,7 +665,7 @@ pub static BROKER_CONFIGS: &[KeyDef] = &[
         "num.recovery.threads.per.data.dir",
         Some("2"),
         1,
-        "Parallelism of log recovery at startup and flushing at shutdown, per data directory.",
+        "Logs opened (recovered after a crash) at a time in each log dir at start-up.",
     ),
     int(
         "queued.max.requests",

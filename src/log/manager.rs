@@ -20,12 +20,12 @@
 //! obtained through [`LogManager::get_or_create`].
 //!
 //! Shared as `Arc<LogManager>`: every method takes `&self`. The map lock is
-//! held only to look up or insert, never across disk I/O except creation,
-//! which it serializes so two callers cannot create the same log twice.
+//! held only to look up or insert, never across disk I/O. Creations run in
+//! parallel; one of a log already being created waits for it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use crate::log::cleaner::{CleanerSettings, LogCleaner};
 use crate::log::recovery::{sync_dir, write_file_durably};
@@ -131,7 +131,12 @@ pub struct LogManager {
     log_dirs: Vec<PathBuf>,
     default_config: LogConfig,
     logs: RwLock<HashMap<(String, i32), Entry>>,
-    create_lock: Mutex<()>,
+    /// Logs being created, and the log dir each goes to. Held to decide,
+    /// not across a creation's disk I/O, so that many partitions (a topic
+    /// of thousands) are created in parallel, while two callers never
+    /// create the same log twice: the second waits on `created`.
+    create_lock: Mutex<HashMap<(String, i32), usize>>,
+    created: Condvar,
     cleaner: LogCleaner,
 }
 
@@ -144,11 +149,29 @@ impl LogManager {
         default_config: LogConfig,
         now_ms: i64,
     ) -> Result<LogManager, LogError> {
+        Self::open_with_threads(
+            log_dirs,
+            default_config,
+            now_ms,
+            crate::common::parallel::DISK_THREADS,
+        )
+    }
+
+    /// [`Self::open`], the logs of each dir opened (recovered after a
+    /// crash) on `threads_per_dir` threads
+    /// (`num.recovery.threads.per.data.dir`).
+    pub fn open_with_threads(
+        log_dirs: &[PathBuf],
+        default_config: LogConfig,
+        now_ms: i64,
+        threads_per_dir: usize,
+    ) -> Result<LogManager, LogError> {
         let mut logs = HashMap::new();
         for (i, log_dir) in log_dirs.iter().enumerate() {
             std::fs::create_dir_all(log_dir)?;
             let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
             let clean_shutdown = marker.exists();
+            let mut found = Vec::new();
             for entry in std::fs::read_dir(log_dir)? {
                 let entry = entry?;
                 if !entry.file_type()?.is_dir() {
@@ -168,26 +191,34 @@ impl LogManager {
                     tracing::debug!(dir = %entry.path().display(), "not a log directory; ignored");
                     continue;
                 };
-                let topic_id = read_topic_id(&entry.path())?;
-                let log = PartitionLog::open(
-                    &entry.path(),
-                    default_config.clone(),
-                    clean_shutdown,
-                    now_ms,
-                )?;
-                let report = log.open_report();
-                if !clean_shutdown {
-                    tracing::info!(
-                        dir = %entry.path().display(),
-                        segments_recovered = report.segments_recovered,
-                        bytes_truncated = report.bytes_truncated,
-                        segments_dropped = report.segments_dropped,
-                        "recovered log after unclean shutdown"
-                    );
-                }
+                found.push((topic, partition, entry.path()));
+            }
+            // Thousands of logs after a crash: recovered on several threads.
+            let opened = crate::common::parallel::map_in_parallel(
+                &found,
+                threads_per_dir,
+                |(_, _, path)| {
+                    let topic_id = read_topic_id(path)?;
+                    let log =
+                        PartitionLog::open(path, default_config.clone(), clean_shutdown, now_ms)?;
+                    let report = log.open_report();
+                    if !clean_shutdown {
+                        tracing::info!(
+                            dir = %path.display(),
+                            segments_recovered = report.segments_recovered,
+                            bytes_truncated = report.bytes_truncated,
+                            segments_dropped = report.segments_dropped,
+                            "recovered log after unclean shutdown"
+                        );
+                    }
+                    Ok::<_, LogError>((topic_id, log))
+                },
+            );
+            for ((topic, partition, path), opened) in found.into_iter().zip(opened) {
+                let (topic_id, log) = opened?;
                 if logs.contains_key(&(topic.clone(), partition)) {
                     tracing::error!(
-                        dir = %entry.path().display(),
+                        dir = %path.display(),
                         "partition already loaded from another log dir; ignoring this copy"
                     );
                     continue;
@@ -212,7 +243,8 @@ impl LogManager {
             log_dirs: log_dirs.to_vec(),
             default_config,
             logs: RwLock::new(logs),
-            create_lock: Mutex::new(()),
+            create_lock: Mutex::new(HashMap::new()),
+            created: Condvar::new(),
         })
     }
 
@@ -260,8 +292,14 @@ impl LogManager {
                 format!("cannot create a log for {topic:?} partition {partition}"),
             )));
         }
-        let _create = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
         let key = (topic.to_string(), partition);
+        let mut creating = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        while creating.contains_key(&key) {
+            creating = self
+                .created
+                .wait(creating)
+                .unwrap_or_else(|e| e.into_inner());
+        }
         let existing = self
             .read_logs()
             .get(&key)
@@ -285,14 +323,48 @@ impl LogManager {
             }
             (None, _) => {}
         }
-        let name = log_dir_name(topic, partition);
         let mut counts = vec![0usize; self.log_dirs.len()];
         for entry in self.read_logs().values() {
             counts[entry.log_dir] += 1;
         }
+        for &dir in creating.values() {
+            counts[dir] += 1;
+        }
         let log_dir = (0..self.log_dirs.len())
             .min_by_key(|i| counts[*i])
             .ok_or_else(|| LogError::Io(std::io::Error::other("no log.dirs configured")))?;
+        creating.insert(key.clone(), log_dir);
+        drop(creating);
+        let created = self.create_log(topic, partition, log_dir, topic_id, config, now_ms);
+        let mut creating = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        creating.remove(&key);
+        if let Ok(log) = &created {
+            self.write_logs().insert(
+                key,
+                Entry {
+                    log_dir,
+                    log: Arc::clone(log),
+                    topic_id,
+                },
+            );
+        }
+        drop(creating);
+        self.created.notify_all();
+        created
+    }
+
+    /// The disk work of [`Self::get_or_create`]: the log's directory, its
+    /// `partition.metadata`, the log itself.
+    fn create_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        log_dir: usize,
+        topic_id: Option<uuid::Uuid>,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<PartitionLog>, LogError> {
+        let name = log_dir_name(topic, partition);
         let dir = self.log_dirs[log_dir].join(&name);
         if dir.exists() {
             // Created by someone else since open: never adopted unseen.
@@ -305,23 +377,15 @@ impl LogManager {
             write_topic_id(&dir, id)?;
         }
         sync_dir(&self.log_dirs[log_dir])?;
-        let log = Arc::new(PartitionLog::open(&dir, config, true, now_ms)?);
-        self.write_logs().insert(
-            key,
-            Entry {
-                log_dir,
-                log: Arc::clone(&log),
-                topic_id,
-            },
-        );
-        Ok(log)
+        Ok(Arc::new(PartitionLog::open(&dir, config, true, now_ms)?))
     }
 
     /// Moves aside every log `keep` refuses (given its topic, partition and
     /// recorded topic id): logs of topics the metadata image no longer has.
     /// They are renamed `-stray` and kept, never deleted. Returns how many.
     pub fn move_aside_strays(&self, keep: impl Fn(&str, i32, Option<uuid::Uuid>) -> bool) -> usize {
-        let _create = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Logs still being created are not in the map yet, and not strays.
+        let _creating = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
         let strays: Vec<(String, i32)> = self
             .read_logs()
             .iter()

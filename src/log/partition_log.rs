@@ -218,7 +218,8 @@ impl PartitionLog {
         while i < segments.len() {
             let segment = &segments[i];
             let is_last = i + 1 == segments.len();
-            let mut recover = i >= first_to_recover || !sane[i];
+            // An empty segment holds nothing a crash could have torn.
+            let mut recover = (i >= first_to_recover && segment.size() > 0) || !sane[i];
             if !recover {
                 if is_last {
                     recover = !segment.load_tail()?;
@@ -302,12 +303,14 @@ impl PartitionLog {
             log_start_offset,
             recovery_point: log_end_offset,
         };
-        // A clean restart rewrites nothing, so it costs no fsync. Nor does a
-        // brand-new log: no checkpoint file means start 0 and recovery from
-        // the first segment, exactly what an empty log's checkpoint says,
-        // and skipping its two fsyncs halves the cost of creating a
-        // partition.
-        let fresh = bases.is_empty() && checkpoint.is_none() && new_checkpoint.recovery_point == 0;
+        // A clean restart rewrites nothing, so it costs no fsync. Nor does an
+        // empty log (brand-new, or reopened before its first record): no
+        // checkpoint file means start 0 and recovery from the first
+        // segment, exactly what an empty log's checkpoint says, and skipping
+        // its two fsyncs halves the cost of creating a partition.
+        let fresh = checkpoint.is_none()
+            && new_checkpoint.recovery_point == 0
+            && new_checkpoint.log_start_offset == 0;
         if checkpoint != Some(new_checkpoint) && !fresh {
             write_checkpoint(dir, new_checkpoint)?;
         }

@@ -78,10 +78,11 @@ impl Node {
         )?;
         let now = crate::now_ms();
         let logs = Arc::new(
-            LogManager::open(
+            LogManager::open_with_threads(
                 &config.log_dirs,
                 crate::config::topic::resolve_log_config(&Default::default(), &config),
                 now,
+                config.num_recovery_threads_per_data_dir.max(1) as usize,
             )
             .context("opening log directories")?,
         );

@@ -23,13 +23,14 @@ use super::replica::{ImageSlot, RoleChange};
 use super::replication_state::{AlterPartitionRequest, PartitionRegistration};
 use crate::common::blocking;
 use crate::common::ids::{BrokerEpoch, BrokerId};
+use crate::common::parallel::{DISK_THREADS, map_in_parallel};
 use crate::config::BrokerConfig;
 use crate::config::topic::resolve_log_config;
-use crate::log::LogManager;
 use crate::log::offset_checkpoint::{self, OffsetCheckpoints};
+use crate::log::{LogConfig, LogManager};
 use crate::metadata::listener::{ImageListener, ListenerFuture};
 use crate::metadata::store::METADATA_TOPIC;
-use crate::metadata::{MetadataImage, TopicImage};
+use crate::metadata::{MetadataImage, PartitionImage, TopicImage};
 
 pub struct ReplicaManager {
     node_id: i32,
@@ -360,70 +361,32 @@ impl ReplicaManager {
                 continue;
             }
             let log_config = resolve_log_config(&topic.configs, &config);
-            for (&p, state) in &topic.partitions {
-                if !state.replicas.contains(&self.node_id) && state.leader != self.node_id {
-                    continue;
-                }
-                let partition = match self.hosted(name, p) {
-                    Some(existing) => {
-                        existing.log.update_config(log_config.clone());
-                        existing.set_replica_lag_time_max_ms(config.replica_lag_time_max_ms);
-                        existing
-                    }
-                    None => match self.logs.get_or_create(
-                        name,
-                        p,
-                        Some(topic.topic_id),
-                        log_config.clone(),
-                        now_ms,
-                    ) {
-                        Ok(log) => {
-                            log.update_config(log_config.clone());
-                            let high_watermark = self
-                                .checkpointed_high_watermarks
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&(name.clone(), p))
-                                .unwrap_or(0);
-                            let partition = Arc::new(Partition::open(
-                                name.clone(),
-                                p,
-                                topic.topic_id,
-                                log,
-                                (local, broker_epoch),
-                                high_watermark,
-                                config.replica_lag_time_max_ms,
-                                self.image.clone(),
-                            ));
-                            self.partitions
-                                .entry(name.clone())
-                                .or_default()
-                                .insert(p, partition.clone());
-                            partition
-                        }
-                        Err(e) => {
-                            tracing::error!(topic = %name, partition = p, error = %e, "could not open partition log");
-                            continue;
-                        }
-                    },
-                };
-                let registration = PartitionRegistration::from(state);
-                match partition.apply_registration(&registration, now_ms) {
-                    RoleChange::Leader { is_new: true } => {
-                        follow_changed = true;
-                        tracing::info!(topic = %name, partition = p, leader_epoch = state.leader_epoch,
-                            isr = ?state.isr, "leading the partition");
-                    }
-                    RoleChange::Follower {
-                        leader,
-                        restart: true,
-                    } => {
-                        follow_changed = true;
-                        tracing::info!(topic = %name, partition = p, leader = leader.0,
-                            leader_epoch = state.leader_epoch, "following the partition's leader");
-                    }
-                    _ => {}
-                }
+            let here: Vec<(i32, &PartitionImage)> = topic
+                .partitions
+                .iter()
+                .filter(|(_, state)| {
+                    state.replicas.contains(&self.node_id) || state.leader == self.node_id
+                })
+                .map(|(&p, state)| (p, state))
+                .collect();
+            let applied_one = |&(p, state): &(i32, &PartitionImage)| {
+                self.apply_partition(
+                    name,
+                    topic,
+                    p,
+                    state,
+                    &log_config,
+                    config.replica_lag_time_max_ms,
+                    (local, broker_epoch),
+                    now_ms,
+                )
+            };
+            // A topic of thousands of partitions: a log each to create.
+            if map_in_parallel(&here, DISK_THREADS, applied_one)
+                .into_iter()
+                .any(|c| c)
+            {
+                follow_changed = true;
             }
             applied.insert(name.clone(), topic.clone());
         }
@@ -443,6 +406,83 @@ impl ReplicaManager {
                 })
         });
         self.applied.notify_waiters();
+    }
+
+    /// One partition of a committed image that names this broker: its log
+    /// opened (created if new) and its registration applied. True when
+    /// the broker's followed leaders changed.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_partition(
+        &self,
+        name: &String,
+        topic: &TopicImage,
+        p: i32,
+        state: &PartitionImage,
+        log_config: &LogConfig,
+        replica_lag_time_max_ms: i64,
+        (local, broker_epoch): (BrokerId, BrokerEpoch),
+        now_ms: i64,
+    ) -> bool {
+        let partition = match self.hosted(name, p) {
+            Some(existing) => {
+                existing.log.update_config(log_config.clone());
+                existing.set_replica_lag_time_max_ms(replica_lag_time_max_ms);
+                existing
+            }
+            None => match self.logs.get_or_create(
+                name,
+                p,
+                Some(topic.topic_id),
+                log_config.clone(),
+                now_ms,
+            ) {
+                Ok(log) => {
+                    log.update_config(log_config.clone());
+                    let high_watermark = self
+                        .checkpointed_high_watermarks
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&(name.clone(), p))
+                        .unwrap_or(0);
+                    let partition = Arc::new(Partition::open(
+                        name.clone(),
+                        p,
+                        topic.topic_id,
+                        log,
+                        (local, broker_epoch),
+                        high_watermark,
+                        replica_lag_time_max_ms,
+                        self.image.clone(),
+                    ));
+                    self.partitions
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(p, partition.clone());
+                    partition
+                }
+                Err(e) => {
+                    tracing::error!(topic = %name, partition = p, error = %e, "could not open partition log");
+                    return false;
+                }
+            },
+        };
+        let registration = PartitionRegistration::from(state);
+        match partition.apply_registration(&registration, now_ms) {
+            RoleChange::Leader { is_new: true } => {
+                tracing::info!(topic = %name, partition = p, leader_epoch = state.leader_epoch,
+                    isr = ?state.isr, "leading the partition");
+                true
+            }
+            RoleChange::Follower {
+                leader,
+                restart: true,
+            } => {
+                tracing::info!(topic = %name, partition = p, leader = leader.0,
+                    leader_epoch = state.leader_epoch, "following the partition's leader");
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Writes each log dir's `replication-offset-checkpoint`: the high
