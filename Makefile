@@ -127,7 +127,7 @@ test-rust:
 
 compat: build venv kcat drivers kafka-ref-jars
 	RUNNEL_BIN="$(abspath $(RUNNEL_BIN))" $(VENV)/bin/pytest compat-tests -q \
-	  --timeout=$(COMPAT_TEST_TIMEOUT) $(PYTEST_ARGS)
+	  --timeout=$(COMPAT_TEST_TIMEOUT) --durations=30 $(PYTEST_ARGS)
 
 # --- client drivers (compat-tests/drivers, compat-tests/drivers.py) -----------
 # The Java client at each version under test, Kafka's tools and Connect

@@ -34,7 +34,7 @@ def java_described(bootstrap: str, topic: str) -> int:
 
 
 @covers("admin-topics", clients=["java-4.4", "librdkafka"])
-def test_ten_thousand_partitions_in_one_create_topics(broker_factory):
+def test_ten_thousand_partitions_in_one_java_create_topics_survive_a_kill(broker_factory):
     b = broker_factory()
     # The answer comes once the node has made the 10,000 logs (several
     # durable files each): on a loaded 2-core machine that can take longer
@@ -45,18 +45,27 @@ def test_ten_thousand_partitions_in_one_create_topics(broker_factory):
     assert java["result"]["wide-java"]["partitions"] == PARTITIONS
     assert ck_listed(b.bootstrap, "wide-java") == PARTITIONS
 
-    admin = AdminClient(ck_conf(b.bootstrap))
-    assert admin.delete_topics(["wide-java"], operation_timeout=60)["wide-java"].result(timeout=120) is None
-    deadline = time.monotonic() + 60
-    while ck_listed(b.bootstrap, "wide-java") is not None:
-        assert time.monotonic() < deadline, "wide-java still listed"
-        time.sleep(0.5)
-    futures = admin.create_topics([NewTopic("wide-ck", PARTITIONS, 1)], request_timeout=120,
-                                  operation_timeout=120)
-    assert futures["wide-ck"].result(timeout=180) is None
-    assert java_described(b.bootstrap, "wide-ck") == PARTITIONS
-
     b.kill()
     b.start(timeout=180)
-    assert ck_listed(b.bootstrap, "wide-ck") == PARTITIONS
+    assert ck_listed(b.bootstrap, "wide-java") == PARTITIONS
+    assert java_described(b.bootstrap, "wide-java") == PARTITIONS
+
+
+# Each in a broker of its own: deleting 10,000 logs and creating 10,000 more
+# on the same file system is slow on ext4 without a journal (each new inode
+# is checked against the recently deleted ones), and says nothing more.
+@covers("admin-topics", clients=["java-4.4", "librdkafka"])
+def test_ten_thousand_partitions_in_one_librdkafka_create_topics_and_their_delete(broker_factory):
+    b = broker_factory()
+    admin = AdminClient(ck_conf(b.bootstrap))
+    futures = admin.create_topics([NewTopic("wide-ck", PARTITIONS, 1)], request_timeout=170,
+                                  operation_timeout=170)
+    assert futures["wide-ck"].result(timeout=180) is None
     assert java_described(b.bootstrap, "wide-ck") == PARTITIONS
+    assert ck_listed(b.bootstrap, "wide-ck") == PARTITIONS
+
+    assert admin.delete_topics(["wide-ck"], operation_timeout=60)["wide-ck"].result(timeout=120) is None
+    deadline = time.monotonic() + 60
+    while ck_listed(b.bootstrap, "wide-ck") is not None:
+        assert time.monotonic() < deadline, "wide-ck still listed"
+        time.sleep(0.5)
