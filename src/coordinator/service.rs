@@ -432,14 +432,11 @@ impl GroupCoordinator {
     pub async fn coordinator_for(&self, group_id: &str) -> Result<i32, ApiError> {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
-        let leader = self
-            .metadata
-            .current()
-            .topic(OFFSETS_TOPIC)
-            .and_then(|t| t.partitions.get(&partition).map(|p| p.leader));
-        match leader {
+        match self.offsets_leader(partition) {
+            // As Kafka, FindCoordinator does not wait for the load: the
+            // group's own requests are told COORDINATOR_LOAD_IN_PROGRESS.
             Some(leader) if leader == self.node_id => {
-                self.partition_for(group_id).await?;
+                self.hosted_partition(group_id).await?;
                 Ok(leader)
             }
             Some(leader) if leader >= 0 => Ok(leader),
@@ -453,12 +450,27 @@ impl GroupCoordinator {
         }
     }
 
+    /// The leader of `__consumer_offsets` partition `partition` in the
+    /// current image.
+    fn offsets_leader(&self, partition: i32) -> Option<i32> {
+        self.metadata
+            .current()
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
+    }
+
     /// The group's `__consumer_offsets` partition, hosted and loaded here.
     async fn partition_for(&self, group_id: &str) -> Result<i32, ApiError> {
+        self.hosted_partition(group_id).await?;
+        self.owned_partition_loaded(group_id).await
+    }
+
+    /// The group's `__consumer_offsets` partition, open here.
+    async fn hosted_partition(&self, group_id: &str) -> Result<i32, ApiError> {
         let partitions = self.ensure_offsets_topic().await?;
         let partition = schema::partition_for(group_id, partitions);
         if self.replicas.partition(OFFSETS_TOPIC, partition).is_some() {
-            return self.owned_partition_loaded(group_id).await;
+            return Ok(partition);
         }
         // Led here by the image but not open yet: another request is
         // creating the topic and the replica manager is opening its logs,
@@ -467,13 +479,7 @@ impl GroupCoordinator {
         // COORDINATOR_NOT_AVAILABLE, as Kafka does while a coordinator is
         // not ready (NOT_COORDINATOR would send the client to look for
         // another broker).
-        let led_here = self
-            .metadata
-            .current()
-            .topic(OFFSETS_TOPIC)
-            .and_then(|t| t.partitions.get(&partition).map(|p| p.leader))
-            == Some(self.node_id);
-        if !led_here {
+        if self.offsets_leader(partition) != Some(self.node_id) {
             return Err(ApiError::NotCoordinator(format!(
                 "{OFFSETS_TOPIC}-{partition} is not hosted by this node"
             )));
@@ -483,7 +489,7 @@ impl GroupCoordinator {
             .partition_opened(OFFSETS_TOPIC, partition, OPEN_WAIT)
             .await
         {
-            Some(_) => self.owned_partition_loaded(group_id).await,
+            Some(_) => Ok(partition),
             None => Err(ApiError::CoordinatorNotAvailable(format!(
                 "{OFFSETS_TOPIC}-{partition} is not open yet"
             ))),

@@ -369,18 +369,16 @@ impl ReplicaManager {
                 })
                 .map(|(&p, state)| (p, state))
                 .collect();
-            let applied_one = |&(p, state): &(i32, &PartitionImage)| {
-                self.apply_partition(
-                    name,
-                    topic,
-                    p,
-                    state,
-                    &log_config,
-                    config.replica_lag_time_max_ms,
-                    (local, broker_epoch),
-                    now_ms,
-                )
+            let applying = Applying {
+                name,
+                topic,
+                log_config: &log_config,
+                replica_lag_time_max_ms: config.replica_lag_time_max_ms,
+                broker: (local, broker_epoch),
+                now_ms,
             };
+            let applied_one =
+                |&(p, state): &(i32, &PartitionImage)| self.apply_partition(&applying, p, state);
             // A topic of thousands of partitions: a log each to create.
             if map_in_parallel(&here, DISK_THREADS, applied_one)
                 .into_iter()
@@ -411,18 +409,15 @@ impl ReplicaManager {
     /// One partition of a committed image that names this broker: its log
     /// opened (created if new) and its registration applied. True when
     /// the broker's followed leaders changed.
-    #[allow(clippy::too_many_arguments)]
-    fn apply_partition(
-        &self,
-        name: &String,
-        topic: &TopicImage,
-        p: i32,
-        state: &PartitionImage,
-        log_config: &LogConfig,
-        replica_lag_time_max_ms: i64,
-        (local, broker_epoch): (BrokerId, BrokerEpoch),
-        now_ms: i64,
-    ) -> bool {
+    fn apply_partition(&self, applying: &Applying<'_>, p: i32, state: &PartitionImage) -> bool {
+        let Applying {
+            name,
+            topic,
+            log_config,
+            replica_lag_time_max_ms,
+            broker,
+            now_ms,
+        } = *applying;
         let partition = match self.hosted(name, p) {
             Some(existing) => {
                 existing.log.update_config(log_config.clone());
@@ -449,7 +444,7 @@ impl ReplicaManager {
                         p,
                         topic.topic_id,
                         log,
-                        (local, broker_epoch),
+                        broker,
                         high_watermark,
                         replica_lag_time_max_ms,
                         self.image.clone(),
@@ -565,6 +560,17 @@ pub fn not_served(image: &MetadataImage, topic: &str, partition: i32) -> Replica
             leader_epoch: p.leader_epoch,
         },
     }
+}
+
+/// What every partition of one topic of an image is applied with.
+#[derive(Clone, Copy)]
+struct Applying<'a> {
+    name: &'a String,
+    topic: &'a TopicImage,
+    log_config: &'a LogConfig,
+    replica_lag_time_max_ms: i64,
+    broker: (BrokerId, BrokerEpoch),
+    now_ms: i64,
 }
 
 /// The replica manager reacts to every committed image: partitions are
