@@ -408,11 +408,21 @@ def assert_only_the_coordinator_answers(cluster, coordinator, group, topic, comm
         if b is down:
             continue
         error, got = wire.offset_fetch_v2(b.bootstrap, group, topic, sorted(committed))
+        described = wire.describe_groups_v0(b.bootstrap, group)
+        listed_error, listed = wire.list_groups_v0(b.bootstrap)
+        assert listed_error == 0, (b.name, listed_error)
         if b is coordinator:
             assert (error, got) == (0, {p: (o, 0) for p, o in committed.items()}), (b.name, error, got)
+            assert described == (0, "Empty"), (b.name, described)
+            assert group in listed, (b.name, listed)
         else:
             assert error == wire.ERR_NOT_COORDINATOR, (b.name, error, got)
             assert got == {p: (-1, wire.ERR_NOT_COORDINATOR) for p in committed}, (b.name, got)
+            # Kafka's DescribeGroups and ListGroups answer for a group only
+            # where it is coordinated; `kafka-consumer-groups --list` asks
+            # every broker and would otherwise see a stale copy.
+            assert described[0] == wire.ERR_NOT_COORDINATOR, (b.name, described)
+            assert group not in listed, (b.name, listed)
 
 
 def _committed_or_none(bootstrap: str, group: str, topic: str):

@@ -16,6 +16,8 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_METADATA = 3
 API_OFFSET_FETCH = 9
+API_DESCRIBE_GROUPS = 15
+API_LIST_GROUPS = 16
 API_API_VERSIONS = 18
 API_INCREMENTAL_ALTER_CONFIGS = 44
 
@@ -297,3 +299,28 @@ def offset_fetch_v2(bootstrap: str, group: str, topic: str, partitions: list[int
             r.string()
             got[partition] = (offset, r.take(">h"))
     return r.take(">h"), got
+
+
+def describe_groups_v0(bootstrap: str, group: str) -> tuple[int, str]:
+    """DescribeGroups v0 of one group straight to one broker: (error, state)."""
+    body = struct.pack(">i", 1) + string(group)
+    with connect(bootstrap) as s:
+        r = Reader(request(s, header_v1(API_DESCRIBE_GROUPS, 0, 12) + body))
+    assert r.take(">i") == 12
+    assert r.take(">i") == 1
+    error = r.take(">h")
+    assert r.string() == group
+    return error, r.string()
+
+
+def list_groups_v0(bootstrap: str) -> tuple[int, list[str]]:
+    """ListGroups v0 straight to one broker: (error, group ids)."""
+    with connect(bootstrap) as s:
+        r = Reader(request(s, header_v1(API_LIST_GROUPS, 0, 13)))
+    assert r.take(">i") == 13
+    error = r.take(">h")
+    groups = []
+    for _ in range(r.take(">i")):
+        groups.append(r.string())
+        r.string()
+    return error, groups

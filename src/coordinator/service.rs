@@ -1028,28 +1028,58 @@ impl GroupCoordinator {
 
     // ---- admin ----
 
-    pub async fn describe(&self, group_id: &str) -> GroupSummary {
-        let Some(slot) = self.existing(group_id) else {
-            return GroupSummary {
+    pub async fn describe(&self, group_id: &str) -> Result<GroupSummary, ApiError> {
+        let Some(slot) = self.owned(group_id)? else {
+            return Ok(GroupSummary {
                 group_id: group_id.to_string(),
                 state: state_name(GroupState::Dead),
                 group_type: "classic",
                 protocol_type: None,
                 protocol_name: None,
                 members: Vec::new(),
-            };
+            });
         };
         let g = slot.inner.lock().await;
-        summarize_slot(&g)
+        Ok(summarize_slot(&g))
     }
 
-    /// Every live group.
+    /// Every live group held in memory (the metrics).
     pub async fn list(&self) -> Vec<GroupSummary> {
+        self.list_where(|_| true).await
+    }
+
+    /// ListGroups: the live groups of the `__consumer_offsets` partitions
+    /// this node leads, never those of a partition it has just lost;
+    /// COORDINATOR_LOAD_IN_PROGRESS while one of them is being loaded
+    /// (Kafka's `listGroups` fails whole then, as its read of that
+    /// partition does).
+    pub async fn list_coordinated(&self) -> Result<Vec<GroupSummary>, ApiError> {
+        let led: BTreeSet<i32> = self
+            .metadata
+            .current()
+            .topic(OFFSETS_TOPIC)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, p)| p.leader == self.node_id)
+                    .map(|(&partition, _)| partition)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(loading) = led.difference(&self.loaded.borrow()).next() {
+            return Err(ApiError::CoordinatorLoadInProgress(format!(
+                "the groups of {OFFSETS_TOPIC}-{loading} are being loaded"
+            )));
+        }
+        Ok(self.list_where(|partition| led.contains(&partition)).await)
+    }
+
+    async fn list_where(&self, partition: impl Fn(i32) -> bool) -> Vec<GroupSummary> {
         let slots: Vec<Arc<Slot>> = self.groups.iter().map(|e| e.value().clone()).collect();
         let mut out = Vec::with_capacity(slots.len());
         for slot in slots {
             let g = slot.inner.lock().await;
-            if g.group.state() != GroupState::Dead {
+            if g.group.state() != GroupState::Dead && partition(g.partition) {
                 out.push(summarize_slot(&g));
             }
         }

@@ -262,7 +262,14 @@ pub async fn describe_groups(
         );
         // The empty group id is described like any unknown group, as in
         // Kafka (kept for backwards compatibility).
-        let mut summary = broker.groups.describe(group_id.as_str()).await;
+        let mut summary = match broker.groups.describe(group_id.as_str()).await {
+            Ok(summary) => summary,
+            // Another broker coordinates it, or its groups are being loaded.
+            Err(e) => {
+                groups.push(described.with_group_id(group_id).with_error_code(e.code()));
+                continue;
+            }
+        };
         // Kafka's DescribeGroups describes classic groups only: a KIP-848
         // consumer group reads as Dead there (ConsumerGroupDescribe shows it).
         if summary.group_type != "classic" {
@@ -312,10 +319,11 @@ pub async fn list_groups(
     let v = ctx.api_version;
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
-    let groups = broker
-        .groups
-        .list()
-        .await
+    let listed = match broker.groups.list_coordinated().await {
+        Ok(listed) => listed,
+        Err(e) => return ListGroupsResponse::default().with_error_code(e.code()),
+    };
+    let groups = listed
         .into_iter()
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))

@@ -132,6 +132,7 @@ async fn only_the_loaded_coordinator_of_a_group_answers_for_it() {
             .map(|_| ()),
         elsewhere.commit("readers", commit(), 8).await.map(|_| ()),
         elsewhere.heartbeat("readers", "m", None, 1).await,
+        elsewhere.describe("readers").await.map(|_| ()),
     ] {
         assert!(
             matches!(refused, Err(ApiError::NotCoordinator(_))),
@@ -139,13 +140,36 @@ async fn only_the_loaded_coordinator_of_a_group_answers_for_it() {
         );
     }
 
+    // Not the leader of any __consumer_offsets partition: lists nothing.
+    assert_eq!(elsewhere.list_coordinated().await.map(|l| l.len()), Ok(0));
+
     let unloaded = coordinator(&node, node.broker.config.node_id, clock);
     let early = unloaded.fetch_offsets("readers", wanted.clone()).await;
     assert!(
         matches!(early, Err(ApiError::CoordinatorLoadInProgress(_))),
         "{early:?}"
     );
+    for early in [
+        unloaded.describe("readers").await.map(|_| ()),
+        unloaded.list_coordinated().await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(early, Err(ApiError::CoordinatorLoadInProgress(_))),
+            "{early:?}"
+        );
+    }
     unloaded.load().expect("loads");
+    let listed = unloaded
+        .list_coordinated()
+        .await
+        .expect("listed once loaded");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|g| g.group_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["readers"]
+    );
     let fetched = unloaded
         .fetch_offsets("readers", wanted)
         .await
@@ -157,13 +181,13 @@ async fn only_the_loaded_coordinator_of_a_group_answers_for_it() {
 /// The group's state once the coordinator's tasks have run (they react to
 /// the manual clock on other workers).
 async fn state_after_timers(g: &GroupCoordinator, group: &str, want: &str) -> &'static str {
-    let mut state = g.describe(group).await.state;
+    let mut state = g.describe(group).await.expect("coordinated here").state;
     for _ in 0..100 {
         if state == want {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        state = g.describe(group).await.state;
+        state = g.describe(group).await.expect("coordinated here").state;
     }
     state
 }
@@ -175,7 +199,11 @@ async fn expires_on_time_after_a_step_back(g: &GroupCoordinator, clock: &ManualC
     clock.step_wall(STEP_MS);
     clock.advance(i64::from(SESSION_MS) - 1);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(g.describe(group).await.state, "Stable", "expired early");
+    assert_eq!(
+        g.describe(group).await.expect("coordinated here").state,
+        "Stable",
+        "expired early"
+    );
     clock.advance(2);
     assert_eq!(
         state_after_timers(g, group, "Empty").await,
@@ -220,7 +248,10 @@ async fn a_classic_member_expires_on_time_when_the_wall_clock_steps_back() {
     )
     .await
     .expect("synced");
-    assert_eq!(g.describe("classic").await.state, "Stable");
+    assert_eq!(
+        g.describe("classic").await.expect("coordinated here").state,
+        "Stable"
+    );
 
     expires_on_time_after_a_step_back(&g, &clock, "classic").await;
 }
@@ -244,7 +275,10 @@ async fn a_consumer_group_member_expires_on_time_when_the_wall_clock_steps_back(
         .await
         .expect("joined");
     assert!(!joined.member_id.is_empty());
-    assert_eq!(g.describe("kip848").await.state, "Stable");
+    assert_eq!(
+        g.describe("kip848").await.expect("coordinated here").state,
+        "Stable"
+    );
 
     expires_on_time_after_a_step_back(&g, &clock, "kip848").await;
 }
