@@ -149,9 +149,10 @@ class Nemesis(threading.Thread):
         elif kind == "disk":
             net.free_disk(node.data_dir)
             if not node.alive:
-                self.h.add("node_exit", target=target, code=node.proc.returncode, during="disk")
+                code = node.proc.returncode
+                self.h.add("node_exit", target=target, code=code, during="disk")
                 node.start_nowait()
-                detail += f"; freed; restarted (it exited {node.proc.returncode})"
+                detail += f"; freed; restarted (it exited {code})"
                 self.h.add("fault_end", id=i, kind=kind, target=target, detail=detail)
                 self._wait_ready(node)
             else:

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use crate::log::cleaner::{CleanerSettings, LogCleaner};
+use crate::log::dir_failure::{FailureHandler, LogDirFailureChannel, LogDirHealth};
 use crate::log::recovery::{sync_dir, write_file_durably};
 use crate::log::{LogConfig, LogError, PartitionLog};
 
@@ -129,6 +130,9 @@ struct Entry {
 
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
+    /// Each of `log_dirs`, in the same order: whether it failed a write.
+    health: Vec<Arc<LogDirHealth>>,
+    failures: Arc<LogDirFailureChannel>,
     default_config: LogConfig,
     logs: RwLock<HashMap<(String, i32), Entry>>,
     /// Logs being created, and the log dir each goes to. Held to decide,
@@ -238,9 +242,19 @@ impl LogManager {
                 sync_dir(log_dir)?;
             }
         }
+        let failures = Arc::new(LogDirFailureChannel::default());
+        let health: Vec<Arc<LogDirHealth>> = log_dirs
+            .iter()
+            .map(|d| Arc::new(LogDirHealth::new(d, failures.clone())))
+            .collect();
+        for entry in logs.values() {
+            entry.log.attach_dir(health[entry.log_dir].clone());
+        }
         Ok(LogManager {
             cleaner: LogCleaner::open(log_dirs)?,
             log_dirs: log_dirs.to_vec(),
+            health,
+            failures,
             default_config,
             logs: RwLock::new(logs),
             create_lock: Mutex::new(HashMap::new()),
@@ -250,6 +264,26 @@ impl LogManager {
 
     pub fn log_dirs(&self) -> &[PathBuf] {
         &self.log_dirs
+    }
+
+    /// Installs what the broker does when a log dir fails (once).
+    pub fn on_dir_failure(&self, handler: FailureHandler) {
+        self.failures.set_handler(handler);
+    }
+
+    /// Whether `log_dir` (one of [`Self::log_dirs`]) failed a write.
+    pub fn is_dir_offline(&self, log_dir: &Path) -> bool {
+        self.health
+            .iter()
+            .any(|h| h.path() == log_dir && h.is_offline())
+    }
+
+    /// Takes `log_dir` offline after a write of a file the broker keeps
+    /// there beside the logs (a checkpoint) failed with `error`.
+    pub fn fail_dir(&self, log_dir: &Path, error: &std::io::Error) {
+        if let Some(h) = self.health.iter().find(|h| h.path() == log_dir) {
+            h.fail(error);
+        }
     }
 
     /// The configuration new logs get when the broker passes none of its own.
@@ -331,14 +365,21 @@ impl LogManager {
             counts[dir] += 1;
         }
         let log_dir = (0..self.log_dirs.len())
+            .filter(|i| !self.health[*i].is_offline())
             .min_by_key(|i| counts[*i])
-            .ok_or_else(|| LogError::Io(std::io::Error::other("no log.dirs configured")))?;
+            .ok_or(LogError::Offline)?;
         creating.insert(key.clone(), log_dir);
         drop(creating);
         let created = self.create_log(topic, partition, log_dir, topic_id, config, now_ms);
+        if let Err(LogError::Io(e)) = &created {
+            // Kafka's `LogManager.getOrCreateLog`: a failed creation fails
+            // the directory, as a failed append would.
+            self.health[log_dir].fail(e);
+        }
         let mut creating = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
         creating.remove(&key);
         if let Ok(log) = &created {
+            log.attach_dir(self.health[log_dir].clone());
             self.write_logs().insert(
                 key,
                 Entry {
@@ -528,6 +569,60 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<LogManager>();
         assert_send_sync::<PartitionLog>();
+    }
+
+    #[test]
+    fn a_failed_write_takes_its_whole_log_dir_offline_and_only_that_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = [tmp.path().join("a"), tmp.path().join("b")];
+        let manager = LogManager::open(&dirs, LogConfig::default(), 0).unwrap();
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = reports.clone();
+        manager.on_dir_failure(Box::new(move |dir, _| {
+            sink.lock().unwrap().push(dir.to_path_buf())
+        }));
+        let logs: Vec<Arc<PartitionLog>> = (0..4)
+            .map(|p| {
+                manager
+                    .get_or_create("t", p, None, LogConfig::default(), 0)
+                    .unwrap()
+            })
+            .collect();
+        let in_dir = |d: &Path| -> Vec<&Arc<PartitionLog>> {
+            logs.iter()
+                .filter(|l| l.dir().parent() == Some(d))
+                .collect()
+        };
+        assert_eq!((in_dir(&dirs[0]).len(), in_dir(&dirs[1]).len()), (2, 2));
+
+        let failing = in_dir(&dirs[0])[0];
+        let e = failing.fail_file_write(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(matches!(e, LogError::Io(_)));
+        // Its neighbour in the same dir refuses writes and reads too.
+        let neighbour = in_dir(&dirs[0])[1];
+        assert!(neighbour.is_offline());
+        let batch = crate::log::testing::make_value_batch(1, 10, 0);
+        assert!(matches!(
+            neighbour.append(batch.clone(), 0, 0),
+            Err(LogError::Offline)
+        ));
+        assert!(matches!(
+            neighbour.read(0, 1 << 20, i64::MAX),
+            Err(LogError::Offline)
+        ));
+        assert!(manager.is_dir_offline(&dirs[0]) && !manager.is_dir_offline(&dirs[1]));
+        for log in in_dir(&dirs[1]) {
+            assert!(!log.is_offline());
+            log.append(batch.clone(), 0, 0).unwrap();
+        }
+        // Reported once, however many of its logs fail after.
+        neighbour.fail_file_write(std::io::Error::other("EIO"));
+        assert_eq!(*reports.lock().unwrap(), vec![dirs[0].clone()]);
+        // New logs go to the dir that still works.
+        let new = manager
+            .get_or_create("t", 9, None, LogConfig::default(), 0)
+            .unwrap();
+        assert_eq!(new.dir().parent(), Some(dirs[1].as_path()));
     }
 
     #[test]

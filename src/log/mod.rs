@@ -22,6 +22,7 @@
 //! - [`manager`]: every partition log under `log.dirs`, the clean-shutdown
 //!   marker and the background retention and flush rounds.
 //! - [`dir_lock`]: the exclusive `.lock` on each log dir.
+//! - [`dir_failure`]: a log dir that failed a write goes offline whole.
 //!
 //! Invariants: offsets in a log only grow; a reader never observes a batch
 //! before all of its bytes are written (the end offset is published last);
@@ -32,6 +33,7 @@ pub mod batch;
 pub mod cleaner;
 pub mod codec;
 pub mod config;
+pub mod dir_failure;
 pub mod dir_lock;
 pub mod error;
 pub mod index;

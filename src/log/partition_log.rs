@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use bytes::{Bytes, BytesMut};
 
@@ -33,6 +33,7 @@ use crate::log::batch::{
     set_partition_leader_epoch, validate_batch,
 };
 use crate::log::cleaner::decision::{LogSummary, SegmentSummary};
+use crate::log::dir_failure::LogDirHealth;
 use crate::log::leader_epoch::LeaderEpochCache;
 use crate::log::metrics;
 use crate::log::record_walk::record_offsets_and_timestamps;
@@ -141,6 +142,11 @@ pub struct PartitionLog {
     /// The latest `now_ms` any caller passed in (the log never reads a clock).
     latest_now_ms: AtomicI64,
     offline: AtomicBool,
+    /// The log dir this log lives in, once a [`LogManager`] adopts it: a
+    /// failure of any log there takes this one offline too.
+    ///
+    /// [`LogManager`]: super::manager::LogManager
+    dir_health: OnceLock<Arc<LogDirHealth>>,
     closed: AtomicBool,
     open_report: OpenReport,
     /// Which leader epoch began where (`leader-epoch-checkpoint`).
@@ -335,6 +341,7 @@ impl PartitionLog {
             last_flush_ms: AtomicI64::new(now_ms),
             latest_now_ms: AtomicI64::new(now_ms),
             offline: AtomicBool::new(false),
+            dir_health: OnceLock::new(),
             closed: AtomicBool::new(false),
             open_report: report,
             latest_epoch: AtomicI32::new(epochs.latest_epoch().unwrap_or(-1)),
@@ -433,13 +440,21 @@ impl PartitionLog {
         self.segments_snapshot().iter().map(|s| s.size()).sum()
     }
 
-    /// Whether an earlier write or fsync failed (every later operation fails).
+    /// Whether an earlier write or fsync failed, in this log or another of
+    /// its log dir (every later operation fails).
     pub fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
+            || self.dir_health.get().is_some_and(|d| d.is_offline())
+    }
+
+    /// Ties the log to the health of its log dir (once; later calls are
+    /// ignored).
+    pub fn attach_dir(&self, health: Arc<LogDirHealth>) {
+        let _ = self.dir_health.set(health);
     }
 
     fn check_writable(&self) -> Result<(), LogError> {
-        if self.offline.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
+        if self.is_offline() || self.closed.load(Ordering::Acquire) {
             return Err(LogError::Offline);
         }
         Ok(())
@@ -448,11 +463,21 @@ impl PartitionLog {
     /// Marks the log offline after a failed write or fsync; no retry, as
     /// Kafka takes the log dir offline (the page cache state is unknown).
     fn fail<T>(&self, e: std::io::Error) -> Result<T, LogError> {
+        Err(self.fail_file_write(e))
+    }
+
+    /// Takes the log, and its log dir, offline after a failed write: of
+    /// the log itself, or of a file the broker keeps beside it (a producer
+    /// snapshot). Returns the error to pass on.
+    pub fn fail_file_write(&self, e: std::io::Error) -> LogError {
         tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; log is offline");
         if !self.offline.swap(true, Ordering::AcqRel) {
             metrics::on_offline();
         }
-        Err(LogError::Io(e))
+        if let Some(health) = self.dir_health.get() {
+            health.fail(&e);
+        }
+        LogError::Io(e)
     }
 
     /// Validates every batch in `records` (one or more RecordBatch v2 back to
@@ -826,7 +851,7 @@ impl PartitionLog {
         offset: i64,
         max_offset: i64,
     ) -> Result<(SliceInfo, Option<Located>), LogError> {
-        if self.offline.load(Ordering::Acquire) {
+        if self.is_offline() {
             return Err(LogError::Offline);
         }
         // The end offset first: every byte below it is written, and the
@@ -905,7 +930,7 @@ impl PartitionLog {
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>, LogError> {
-        if self.offline.load(Ordering::Acquire) {
+        if self.is_offline() {
             return Err(LogError::Offline);
         }
         let log_start_offset = self.log_start_offset();
@@ -958,7 +983,7 @@ impl PartitionLog {
 
     /// The record with the greatest timestamp (ListOffsets `MAX_TIMESTAMP`, KIP-734).
     pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, LogError> {
-        if self.offline.load(Ordering::Acquire) {
+        if self.is_offline() {
             return Err(LogError::Offline);
         }
         let mut best: Option<(i64, i64)> = None;
@@ -1334,7 +1359,7 @@ impl PartitionLog {
     /// another flush already covered returns at once; one that waited for
     /// the flush lock covers everything appended by then.
     fn flush_to(&self, target: i64) -> Result<(), LogError> {
-        if self.offline.load(Ordering::Acquire) {
+        if self.is_offline() {
             return Err(LogError::Offline);
         }
         if self.recovery_point.load(Ordering::Acquire) >= target {
@@ -1475,7 +1500,7 @@ impl PartitionLog {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if self.offline.load(Ordering::Acquire) {
+        if self.is_offline() {
             return Err(LogError::Offline);
         }
         if let Err(e) = self.active_segment().on_roll() {

@@ -86,6 +86,7 @@ impl Node {
             )
             .context("opening log directories")?,
         );
+        logs.on_dir_failure(Box::new(on_log_dir_failure));
         let metadata_log = logs
             .get_or_create(
                 METADATA_TOPIC,
@@ -319,7 +320,10 @@ impl Node {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match controller.fence_expired_sessions().await {
+                match controller
+                    .fence_expired_sessions(period.as_millis() as i64)
+                    .await
+                {
                     Ok(fenced) if !fenced.is_empty() => tracing::warn!(
                         brokers = ?fenced,
                         session_timeout_ms = session,
@@ -629,4 +633,23 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
+}
+
+/// A log dir failed a write or fsync. Kafka halts when its metadata log
+/// dir or its last online log dir fails, and otherwise reports the
+/// directory to the controller (KIP-858), which moves its partitions'
+/// leadership away. Runnel's controller does not take directory reports
+/// yet, so a failed dir of any kind stops the process: its leaders would
+/// otherwise stay here answering KAFKA_STORAGE_ERROR. Once it stops, its
+/// session with the controller expires, the controller fences it and
+/// elects other in-sync replicas; the restart recovers the logs (no clean
+/// shutdown marker is written).
+fn on_log_dir_failure(dir: &std::path::Path, error: &std::io::Error) {
+    tracing::error!(
+        dir = %dir.display(),
+        error = %error,
+        exit_code = crate::ops::startup::EXIT_LOG_DIR_FAILED,
+        "stopping the broker: a log directory failed; free or replace the disk, then restart (its logs are recovered)"
+    );
+    std::process::exit(crate::ops::startup::EXIT_LOG_DIR_FAILED);
 }

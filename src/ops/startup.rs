@@ -6,6 +6,9 @@
 //!
 //! Exit codes of `runnel` (documented in the README):
 //! - 0: clean shutdown (SIGTERM/SIGINT), or `--check`/`--print-config` done;
+//! - 1 ([`EXIT_LOG_DIR_FAILED`]): a log dir failed a write or fsync (a full
+//!   or broken disk); the broker stops at once, as Kafka halts, and
+//!   recovers the logs when restarted.
 //! - 2 ([`EXIT_BAD_CONFIG`]): bad configuration or environment: an invalid
 //!   value, an unknown `--override` shape, a log dir that is a file or not
 //!   writable, a port in use, a locked data dir. One line on stderr naming
@@ -25,6 +28,9 @@ use crate::config::{BROKER_CONFIGS, BrokerConfig, ConfigOrigin, ConfigSources, C
 /// Exit code for a start refused because of its configuration or
 /// environment.
 pub const EXIT_BAD_CONFIG: i32 = 2;
+
+/// Exit code of a broker stopped by a failed log dir (Kafka's `Exit.halt(1)`).
+pub const EXIT_LOG_DIR_FAILED: i32 = 1;
 
 /// `0.1.0 (commit 0123abcd4567, built 2026-12-01)`.
 pub const LONG_VERSION: &str = concat!(

@@ -513,7 +513,7 @@ impl ReplicaManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for (dir, entries) in by_dir {
-            if written.get(&dir) == Some(&entries) {
+            if written.get(&dir) == Some(&entries) || self.logs.is_dir_offline(&dir) {
                 continue;
             }
             match offset_checkpoint::write(&dir, HIGH_WATERMARK_CHECKPOINT_FILE, &entries) {
@@ -521,7 +521,10 @@ impl ReplicaManager {
                     written.insert(dir, entries);
                 }
                 Err(e) => {
-                    tracing::error!(dir = %dir.display(), error = %e, "could not write {HIGH_WATERMARK_CHECKPOINT_FILE}")
+                    tracing::error!(dir = %dir.display(), error = %e, "could not write {HIGH_WATERMARK_CHECKPOINT_FILE}");
+                    // Kafka's `OffsetCheckpointFile`: a failed checkpoint
+                    // write fails its log dir.
+                    self.logs.fail_dir(&dir, &e);
                 }
             }
         }

@@ -803,7 +803,10 @@ impl Partition {
             state: producers.clone(),
         };
         drop(producers);
-        snapshot::write(self.log.dir(), &snap).map_err(|e| ReplicaError::Storage(e.to_string()))?;
+        snapshot::write(self.log.dir(), &snap).map_err(|e| {
+            // Kafka's `UnifiedLog`: a failed snapshot write fails the log dir.
+            ReplicaError::Storage(self.log.fail_file_write(e).to_string())
+        })?;
         *written = Some(version);
         Ok(())
     }

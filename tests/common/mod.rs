@@ -113,6 +113,29 @@ impl BrokerProcess {
         Self::start_inner_as(overrides, false, Some(joins))
     }
 
+    /// As [`Self::start`], with `log.dirs` the directory `data_dir`, which
+    /// the caller prepared (a small filesystem mounted there) and removes.
+    pub fn start_on(data_dir: &Path, overrides: &[(&str, &str)]) -> BrokerProcess {
+        Self::launched(Some(data_dir.to_path_buf()), overrides, false, None)
+    }
+
+    /// Waits up to `within` for the broker to exit on its own; its status,
+    /// or None if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.child.as_mut().expect("broker was started");
+            if let Some(status) = child.try_wait().expect("waiting for the broker") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The cluster id in the node's `meta.properties`.
     pub fn cluster_id(&self) -> String {
         let props = std::fs::read_to_string(self.data_dir.join("meta.properties"))
@@ -134,11 +157,22 @@ impl BrokerProcess {
         controller: bool,
         joins: Option<(i32, u16, String)>,
     ) -> BrokerProcess {
+        Self::launched(None, overrides, controller, joins)
+    }
+
+    /// A started broker whose log and (unless `data_dir` is given) data
+    /// live in a fresh temporary directory.
+    fn launched(
+        data_dir: Option<PathBuf>,
+        overrides: &[(&str, &str)],
+        controller: bool,
+        joins: Option<(i32, u16, String)>,
+    ) -> BrokerProcess {
         let root = tempfile::Builder::new()
             .prefix("runnel-it-")
             .tempdir()
             .expect("creating a temporary directory");
-        let data_dir = root.path().join("data");
+        let data_dir = data_dir.unwrap_or_else(|| root.path().join("data"));
         let log_path = root.path().join("broker.log");
         let mut b = BrokerProcess {
             child: None,
