@@ -60,6 +60,9 @@ pub struct Controller {
     /// When this controller started (a session's start for brokers not
     /// heard from since).
     started_ms: i64,
+    /// When the session-expiry check last ran, to tell a stall of this
+    /// process from brokers gone silent.
+    last_expiry_check_ms: Mutex<Option<i64>>,
 }
 
 impl Controller {
@@ -79,6 +82,7 @@ impl Controller {
             image: tokio::sync::Mutex::new(image),
             last_heartbeat_ms: Mutex::default(),
             started_ms: crate::now_ms(),
+            last_expiry_check_ms: Mutex::new(None),
         }
     }
 
@@ -105,10 +109,23 @@ impl Controller {
     /// controller gives every registered broker when it becomes active.
     /// Sessions are judged as of the call, not of when the decision lock
     /// is had: heartbeats queued behind a long decision are not held
-    /// against their brokers. Returns the ids fenced.
-    pub async fn fence_expired_sessions(&self) -> Result<Vec<i32>, ControllerError> {
+    /// against their brokers. Called every `period_ms`; a call that comes
+    /// much later than that finds this process was stalled (starved of
+    /// CPU, or its runtime blocked on a slow disk), and the stall is not
+    /// held against the brokers either: a combined node whose heartbeat
+    /// task could not run would otherwise fence its own broker. Returns
+    /// the ids fenced.
+    pub async fn fence_expired_sessions(
+        &self,
+        period_ms: i64,
+    ) -> Result<Vec<i32>, ControllerError> {
         let timeout = i64::from(self.config.broker_session_timeout_ms);
         let now = crate::now_ms();
+        let previous = self
+            .last_expiry_check_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(now);
         self.try_commit(|image, _| {
             let mut seen = self
                 .last_heartbeat_ms
@@ -116,6 +133,12 @@ impl Controller {
                 .unwrap_or_else(|e| e.into_inner());
             for id in image.brokers.keys() {
                 seen.entry(*id).or_insert(self.started_ms);
+            }
+            if let Some(stalled) = forgive_stall(&mut seen, previous, now, period_ms) {
+                tracing::warn!(
+                    stalled_ms = stalled,
+                    "the controller could not run for a while; broker sessions are extended by that time"
+                );
             }
             let records = cluster::fence_expired_sessions(image, |id| {
                 seen.get(&id).is_none_or(|at| now - at >= timeout)
@@ -280,12 +303,52 @@ impl Controller {
     }
 }
 
+/// When the expiry check at `now` comes more than a `period_ms` late after
+/// the one at `previous`, moves every broker's last heartbeat forward by
+/// the lateness and returns it.
+fn forgive_stall(
+    last_heard_ms: &mut HashMap<i32, i64>,
+    previous: Option<i64>,
+    now: i64,
+    period_ms: i64,
+) -> Option<i64> {
+    let late = now - previous? - period_ms;
+    if late <= period_ms {
+        return None;
+    }
+    for at in last_heard_ms.values_mut() {
+        *at += late;
+    }
+    Some(late)
+}
+
 #[cfg(test)]
 mod tests {
     use super::channel::{ControllerChannel, CreateTopics};
     use super::topics::NewTopic;
     use super::*;
     use crate::common::internal_topics::OFFSETS_TOPIC;
+
+    #[test]
+    fn a_stalled_expiry_check_does_not_hold_the_stall_against_brokers() {
+        let mut heard = HashMap::from([(1, 10_000), (2, 4_000)]);
+        // The first check, and checks on time or a little late: no change.
+        for (previous, now) in [
+            (None, 11_000),
+            (Some(10_000), 11_000),
+            (Some(10_000), 11_900),
+        ] {
+            assert_eq!(forgive_stall(&mut heard, previous, now, 1_000), None);
+        }
+        assert_eq!(heard, HashMap::from([(1, 10_000), (2, 4_000)]));
+        // Nine seconds without running: both sessions move on by eight
+        // (the period the check would have waited anyway is not forgiven).
+        assert_eq!(
+            forgive_stall(&mut heard, Some(10_000), 19_000, 1_000),
+            Some(8_000)
+        );
+        assert_eq!(heard, HashMap::from([(1, 18_000), (2, 12_000)]));
+    }
     use crate::log::PartitionLog;
     use crate::metadata::MetadataCache;
 
