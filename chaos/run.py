@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SMOKE_NEMESES = ["kill-leader", "isolate-leader"]
 SMOKE_SEED = 1
 DEFAULT_NEMESES = ["kill-leader", "kill-random", "kill-controller", "pause-leader", "isolate",
-                   "isolate-leader", "oneway", "slow"]
+                   "isolate-leader", "oneway", "slow", "disk"]
 
 _cleanup_state: dict = {"cluster": None, "done": False, "keep": False}
 
