@@ -204,18 +204,26 @@ impl GroupCoordinator {
     /// Replays every `__consumer_offsets` partition into the groups. Called
     /// once at start, before any request. Returns the number of groups.
     pub fn load(&self) -> anyhow::Result<usize> {
-        let Some(topic) = self.metadata.current().topic(OFFSETS_TOPIC).cloned() else {
-            return Ok(0);
-        };
         // Partitions led elsewhere (or by nobody yet) are loaded when their
         // leadership comes here (`on_image_published`).
-        let led_here: Vec<i32> = topic
-            .partitions
-            .iter()
-            .filter(|(_, p)| p.leader == self.node_id)
-            .map(|(&partition, _)| partition)
-            .collect();
+        let led_here: Vec<i32> = self.led_partitions().into_iter().collect();
         self.load_partitions(&led_here)
+    }
+
+    /// The `__consumer_offsets` partitions the current image has this
+    /// node lead.
+    fn led_partitions(&self) -> BTreeSet<i32> {
+        self.metadata
+            .current()
+            .topic(OFFSETS_TOPIC)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, p)| p.leader == self.node_id)
+                    .map(|(&partition, _)| partition)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The group's `__consumer_offsets` partition, if this node coordinates
@@ -1054,18 +1062,7 @@ impl GroupCoordinator {
     /// (Kafka's `listGroups` fails whole then, as its read of that
     /// partition does).
     pub async fn list_coordinated(&self) -> Result<Vec<GroupSummary>, ApiError> {
-        let led: BTreeSet<i32> = self
-            .metadata
-            .current()
-            .topic(OFFSETS_TOPIC)
-            .map(|t| {
-                t.partitions
-                    .iter()
-                    .filter(|(_, p)| p.leader == self.node_id)
-                    .map(|(&partition, _)| partition)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let led = self.led_partitions();
         if let Some(loading) = led.difference(&self.loaded.borrow()).next() {
             return Err(ApiError::CoordinatorLoadInProgress(format!(
                 "the groups of {OFFSETS_TOPIC}-{loading} are being loaded"
